@@ -1,0 +1,117 @@
+//! `gauntlet up`: the stack on the fixed ports of `stack.yml`, for exploration with curl, until
+//! Ctrl-C.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::json;
+
+use super::Exit;
+use crate::config::gateway::PluginConfig;
+use crate::config::StackDef;
+use crate::stack::{PortPlan, Stack};
+use crate::token;
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Stack definition folder.
+    #[arg(long, default_value = "scenarios/valueverse")]
+    pub stack: PathBuf,
+    /// Print one JSON object with the endpoints and tokens once ready.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn execute(args: UpArgs) -> Exit {
+    let def = match StackDef::load(&args.stack) {
+        Ok(def) => Arc::new(def),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    for warning in &def.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let stack = match Stack::start(def, PortPlan::Fixed).await {
+        Ok(stack) => stack,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let summary = describe(&stack);
+    if args.json {
+        println!("{summary}");
+    } else {
+        print_human(&summary);
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("stopping {}", stack.def.name());
+    drop(stack);
+    Exit::Success
+}
+
+/// Endpoints and one ready-to-use token per consumer.
+pub fn describe(stack: &Stack) -> serde_json::Value {
+    let now = stack.clock.unix_seconds();
+    let lifetime = stack
+        .def
+        .gateway
+        .plugins
+        .iter()
+        .filter_map(|p| match &p.config {
+            PluginConfig::Jwt(c) if c.maximum_expiration > 0 => Some(c.maximum_expiration),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(3600)
+        .min(3600);
+    let tokens: serde_json::Map<String, serde_json::Value> = stack
+        .def
+        .gateway
+        .consumers
+        .iter()
+        .filter_map(|c| {
+            let credential = c.jwt_secrets.first()?;
+            let jwt = token::issue(&credential.key, &credential.secret, now, Duration::from_secs(lifetime));
+            Some((c.display_name(), json!(jwt)))
+        })
+        .collect();
+    let services: serde_json::Map<String, serde_json::Value> = stack
+        .services
+        .iter()
+        .map(|(name, s)| (name.clone(), json!(s.url())))
+        .collect();
+    json!({
+        "stack": stack.def.name(),
+        "gateway": {"proxy": stack.proxy_url(), "admin": stack.admin_url()},
+        "services": services,
+        "tokens": tokens,
+        "token_lifetime_seconds": lifetime,
+        "startup_ms": stack.startup.as_secs_f64() * 1000.0,
+    })
+}
+
+fn print_human(summary: &serde_json::Value) {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    println!("stack {} is up ({:.1} ms)", s(&summary["stack"]), summary["startup_ms"].as_f64().unwrap_or(0.0));
+    println!("  gateway proxy  {}", s(&summary["gateway"]["proxy"]));
+    println!("  gateway admin  {}", s(&summary["gateway"]["admin"]));
+    if let Some(services) = summary["services"].as_object() {
+        for (name, url) in services {
+            println!("  {name:<14} {}", s(url));
+        }
+    }
+    println!("tokens (valid {} s):", summary["token_lifetime_seconds"]);
+    if let Some(tokens) = summary["tokens"].as_object() {
+        for (consumer, jwt) in tokens {
+            println!("  {consumer}: {}", s(jwt));
+        }
+    }
+    let proxy = s(&summary["gateway"]["proxy"]);
+    println!("try:\n  curl -i {proxy}/api/v1/value-models\n  curl -i -H \"Authorization: Bearer $(gauntlet token --consumer admin-user | tail -n1)\" {proxy}/api/v1/value-models");
+    println!("Ctrl-C stops the stack.");
+}

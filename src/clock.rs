@@ -1,0 +1,217 @@
+//! The stack clock (SPEC §3): the one time source every policy timer reads.
+//!
+//! ```text
+//!   real monotonic time ──┐
+//!                         ├──► StackClock::now() ──► breaker, rate-limit windows, timeouts, JWT exp/nbf
+//!   jump offset (steps) ──┘            │
+//!                                      └──► sleep_until() wakes early when a jump passes its deadline
+//! ```
+//!
+//! Without jumps the clock runs exactly at real speed, so a 30 s timeout fires after 30 real
+//! seconds. A jump ("60 seconds pass") adds to the offset and wakes every sleeper whose deadline is
+//! now in the past, so policy time can be verified in milliseconds without changing semantics.
+#![allow(clippy::disallowed_methods)] // the only module allowed to read the real clocks
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+
+/// A point on a stack clock: time elapsed since the stack started, jumps included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StackInstant(Duration);
+
+impl StackInstant {
+    /// Time since the stack started.
+    pub fn since_start(self) -> Duration {
+        self.0
+    }
+
+    /// `self - earlier`, or zero when `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: StackInstant) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl std::ops::Add<Duration> for StackInstant {
+    type Output = StackInstant;
+    fn add(self, rhs: Duration) -> StackInstant {
+        StackInstant(self.0 + rhs)
+    }
+}
+
+/// The clock of one running stack. Cheap to clone; clones share the offset.
+#[derive(Debug, Clone)]
+pub struct StackClock {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    started: Instant,
+    started_wall: SystemTime,
+    /// Total jump offset in nanoseconds.
+    offset_ns: AtomicU64,
+    jumped: Notify,
+}
+
+impl Default for StackClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StackClock {
+    /// A clock starting now, at real speed, with no offset.
+    pub fn new() -> Self {
+        StackClock {
+            inner: Arc::new(Inner {
+                started: Instant::now(),
+                started_wall: SystemTime::now(),
+                offset_ns: AtomicU64::new(0),
+                jumped: Notify::new(),
+            }),
+        }
+    }
+
+    /// Monotonic stack time.
+    pub fn now(&self) -> StackInstant {
+        StackInstant(self.inner.started.elapsed() + self.offset())
+    }
+
+    /// Wall-clock time on this stack (real wall time at start + elapsed + jumps). Used for JWT
+    /// `exp`/`nbf` and calendar-aligned rate-limit windows.
+    pub fn wall(&self) -> SystemTime {
+        self.inner.started_wall + self.now().since_start()
+    }
+
+    /// Seconds since the Unix epoch on this stack, as JWT claims use them.
+    pub fn unix_seconds(&self) -> u64 {
+        self.wall()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    /// Sum of all jumps so far.
+    pub fn offset(&self) -> Duration {
+        Duration::from_nanos(self.inner.offset_ns.load(Ordering::Acquire))
+    }
+
+    /// Jumps the clock forward by `by` and wakes every sleeper whose deadline has now passed.
+    pub fn advance(&self, by: Duration) {
+        let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.inner.offset_ns.fetch_add(ns, Ordering::AcqRel);
+        self.inner.jumped.notify_waiters();
+    }
+
+    /// Sleeps until the stack clock reaches `deadline`: real time, or earlier if a jump passes it.
+    pub async fn sleep_until(&self, deadline: StackInstant) {
+        loop {
+            // Register for jump notifications before reading the clock so none is missed.
+            let jumped = self.inner.jumped.notified();
+            tokio::pin!(jumped);
+            jumped.as_mut().enable();
+            let remaining = deadline.saturating_duration_since(self.now());
+            if remaining.is_zero() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(remaining) => {}
+                _ = &mut jumped => {}
+            }
+        }
+    }
+
+    /// Sleeps for `duration` of stack time.
+    pub async fn sleep(&self, duration: Duration) {
+        self.sleep_until(self.now() + duration).await
+    }
+
+    /// Runs `fut` with a stack-time limit; `None` when the deadline passed first.
+    pub async fn timeout<F: std::future::Future>(
+        &self,
+        duration: Duration,
+        fut: F,
+    ) -> Option<F::Output> {
+        tokio::select! {
+            out = fut => Some(out),
+            _ = self.sleep(duration) => None,
+        }
+    }
+}
+
+/// Real elapsed time for measurement (durations of steps, latency samples), never for policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch(Instant);
+
+impl Stopwatch {
+    pub fn start() -> Self {
+        Stopwatch(Instant::now())
+    }
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+/// Real wall-clock time for report timestamps and run ids, never for policy.
+pub fn real_wall_now() -> SystemTime {
+    SystemTime::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn advancing_moves_now_and_wall_together() {
+        let clock = StackClock::new();
+        let before_now = clock.now();
+        let before_wall = clock.unix_seconds();
+        clock.advance(Duration::from_secs(60));
+        assert!(clock.now().saturating_duration_since(before_now) >= Duration::from_secs(60));
+        assert!(clock.unix_seconds() >= before_wall + 60);
+    }
+
+    #[tokio::test]
+    async fn a_jump_wakes_a_sleeper_whose_deadline_passed() {
+        let clock = StackClock::new();
+        let sleeper = {
+            let clock = clock.clone();
+            tokio::spawn(async move { clock.sleep(Duration::from_secs(3600)).await })
+        };
+        tokio::task::yield_now().await;
+        clock.advance(Duration::from_secs(3601));
+        tokio::time::timeout(Duration::from_secs(5), sleeper)
+            .await
+            .expect("sleeper woke after the jump")
+            .expect("sleeper task");
+    }
+
+    #[tokio::test]
+    async fn a_short_jump_does_not_wake_a_sleeper_early() {
+        let clock = StackClock::new();
+        let fired = clock
+            .timeout(Duration::from_millis(50), async {
+                clock.sleep(Duration::from_secs(60)).await
+            })
+            .await;
+        clock.advance(Duration::from_secs(10));
+        assert!(fired.is_none(), "a 60 s sleep must not finish in 50 ms");
+    }
+
+    #[tokio::test]
+    async fn timeout_fires_on_a_jump() {
+        let clock = StackClock::new();
+        let c2 = clock.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            c2.advance(Duration::from_secs(31));
+        });
+        let out = clock
+            .timeout(Duration::from_secs(30), std::future::pending::<()>())
+            .await;
+        assert!(out.is_none());
+    }
+}

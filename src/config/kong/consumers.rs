@@ -1,0 +1,248 @@
+//! Consumers and their credentials (`jwt_secrets`, `acls`), nested or top-level, validated into
+//! [`Consumer`]s. Part of the `kong.yml` builder (`validate.rs`).
+
+use uuid::Uuid;
+
+use super::attach::Pending;
+use super::raw::{is_set, RawAcl, RawConsumer, RawJwtSecret, RawRef};
+use super::validate::{ref_matches, Builder, NAMESPACE};
+use crate::config::gateway::{Consumer, JwtAlgorithm, JwtCredential, ALL_ALGORITHMS};
+use crate::config::ConfigError;
+
+impl Builder<'_> {
+    /// Resolves a reference to a consumer by id, username or custom_id.
+    pub fn find_consumer(&self, r: &RawRef) -> Option<usize> {
+        self.cfg.consumers.iter().position(|c| {
+            ref_matches(r, c.id, c.username.as_deref())
+                || (r.by != super::raw::RefBy::Id && c.custom_id.as_deref() == Some(&r.value))
+        })
+    }
+
+    /// The consumer a top-level `jwt_secrets`/`acls` entry belongs to.
+    pub fn top_level_owner(&self, key: &str, r: Option<&RawRef>) -> Result<usize, ConfigError> {
+        let r = r.ok_or_else(|| self.err(format!("{key}.consumer"), "required field missing"))?;
+        self.find_consumer(r).ok_or_else(|| {
+            self.err(
+                format!("{key}.consumer"),
+                format!("invalid reference 'consumer: {r}' (no such entry in 'consumers')"),
+            )
+        })
+    }
+
+    pub fn consumer(&mut self, key: String, raw: RawConsumer) -> Result<(), ConfigError> {
+        for (field, value) in [("username", &raw.username), ("custom_id", &raw.custom_id)] {
+            if value.as_deref() == Some("") {
+                return Err(self.err(format!("{key}.{field}"), "length must be at least 1"));
+            }
+        }
+        let display = match (&raw.username, &raw.custom_id) {
+            (Some(u), _) => u.clone(),
+            (None, Some(c)) => c.clone(),
+            (None, None) => {
+                return Err(self.err(
+                    key,
+                    "at least one of these fields must be non-empty: 'custom_id', 'username'",
+                ))
+            }
+        };
+        for (field, value) in [("username", &raw.username), ("custom_id", &raw.custom_id)] {
+            let Some(v) = value.as_deref() else { continue };
+            let prev = self.cfg.consumers.iter().position(|c| {
+                let other = if field == "username" {
+                    &c.username
+                } else {
+                    &c.custom_id
+                };
+                other.as_deref() == Some(v)
+            });
+            if let Some(prev) = prev {
+                return Err(self.err(
+                    format!("{key}.{field}"),
+                    format!(
+                        "uniqueness violation: 'consumers' entity with {field} set to '{v}' already declared at {}",
+                        self.consumer_keys[prev]
+                    ),
+                ));
+            }
+        }
+        let id = self.entity_id(
+            "consumers",
+            &key,
+            raw.id.as_deref(),
+            &format!("consumer:{display}"),
+        )?;
+        let index = self.cfg.consumers.len();
+        self.cfg.consumers.push(Consumer {
+            id,
+            username: raw.username.clone(),
+            custom_id: raw.custom_id.clone(),
+            jwt_secrets: Vec::new(),
+            acl_groups: Vec::new(),
+        });
+        self.consumer_keys.push(key.clone());
+        for (j, s) in raw.jwt_secrets.into_iter().flatten().enumerate() {
+            let k = format!("{key}.jwt_secrets[{j}]");
+            self.check_nested_owner(&k, s.consumer.as_ref(), index)?;
+            self.jwt_secret(k, index, s)?;
+        }
+        for (j, a) in raw.acls.into_iter().flatten().enumerate() {
+            let k = format!("{key}.acls[{j}]");
+            self.check_nested_owner(&k, a.consumer.as_ref(), index)?;
+            self.acl(k, index, a)?;
+        }
+        for (j, p) in raw.plugins.into_iter().flatten().enumerate() {
+            self.pending
+                .push(Pending::consumer(format!("{key}.plugins[{j}]"), p, index));
+        }
+        for (field, plugin, value) in [
+            ("keyauth_credentials", "key-auth", &raw.keyauth_credentials),
+            ("basicauth_credentials", "basic-auth", &raw.basicauth_credentials),
+            ("hmacauth_credentials", "hmac-auth", &raw.hmacauth_credentials),
+            ("oauth2_credentials", "oauth2", &raw.oauth2_credentials),
+        ] {
+            if value.as_ref().is_some_and(is_set) {
+                self.warn(
+                    format!("{key}.{field}"),
+                    format!("credentials of the `{plugin}` plugin, which Gauntlet does not emulate: ignored"),
+                    Vec::new(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A `consumer` key inside a nested credential must name the enclosing consumer.
+    fn check_nested_owner(
+        &self,
+        key: &str,
+        r: Option<&RawRef>,
+        owner: usize,
+    ) -> Result<(), ConfigError> {
+        match r {
+            Some(r) if self.find_consumer(r) != Some(owner) => Err(self.err(
+                format!("{key}.consumer"),
+                format!(
+                    "`{r}` conflicts with the enclosing consumer `{}`",
+                    self.cfg.consumers[owner].display_name()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn jwt_secret(
+        &mut self,
+        key: String,
+        consumer: usize,
+        raw: RawJwtSecret,
+    ) -> Result<(), ConfigError> {
+        let owner = self.cfg.consumers[consumer].display_name();
+        let position = self.cfg.consumers[consumer].jwt_secrets.len();
+        let algorithm = match raw.algorithm.as_deref() {
+            None => JwtAlgorithm::HS256,
+            Some(a) => JwtAlgorithm::parse(a).ok_or_else(|| {
+                let all: Vec<&str> = ALL_ALGORITHMS.iter().map(|a| a.as_str()).collect();
+                self.err(
+                    format!("{key}.algorithm"),
+                    format!("expected one of: {}", all.join(", ")),
+                )
+            })?,
+        };
+        let cred_key = match raw.key.filter(|k| !k.is_empty()) {
+            Some(k) => k,
+            None => {
+                let derived = Uuid::new_v5(
+                    &NAMESPACE,
+                    format!("jwt_key:{owner}:{position}").as_bytes(),
+                )
+                .simple()
+                .to_string();
+                self.warn(
+                    key.clone(),
+                    format!("no `key`: Kong would generate a random one; Gauntlet uses `{derived}`"),
+                    Vec::new(),
+                );
+                derived
+            }
+        };
+        if let Some(prev) = self.jwt_keys.get(&cred_key) {
+            return Err(self.err(
+                format!("{key}.key"),
+                format!(
+                    "uniqueness violation: 'jwt_secrets' entity with key set to '{cred_key}' already declared at {prev}"
+                ),
+            ));
+        }
+        let secret = match raw.secret.map(|s| s.0).filter(|s| !s.is_empty()) {
+            Some(s) => s,
+            None => {
+                self.warn(
+                    key.clone(),
+                    "no `secret`: Kong would generate a random one; Gauntlet derives a fixed one \
+                     (sign tokens with `gauntlet token --consumer`)",
+                    Vec::new(),
+                );
+                Uuid::new_v5(
+                    &NAMESPACE,
+                    format!("jwt_secret:{owner}:{position}:{cred_key}").as_bytes(),
+                )
+                .simple()
+                .to_string()
+            }
+        };
+        if !algorithm.is_hmac() {
+            if raw.rsa_public_key.as_deref().unwrap_or("").is_empty() {
+                return Err(self.err(
+                    format!("{key}.algorithm"),
+                    format!("algorithm {} needs `rsa_public_key` (required field missing)", algorithm.as_str()),
+                ));
+            }
+            self.credential_notes.push((
+                format!("{key}.algorithm"),
+                format!(
+                    "credential `{cred_key}` of consumer `{owner}` uses {}: Gauntlet verifies HMAC \
+                     (HS256/HS384/HS512) signatures only and cannot verify RS/ES/PS/EdDSA tokens; they are rejected",
+                    algorithm.as_str()
+                ),
+            ));
+        }
+        let id = self.entity_id(
+            "jwt_secrets",
+            &key,
+            raw.id.as_deref(),
+            &format!("jwt_secret:{cred_key}"),
+        )?;
+        self.jwt_keys.insert(cred_key.clone(), key);
+        self.cfg.consumers[consumer].jwt_secrets.push(JwtCredential {
+            id,
+            key: cred_key,
+            secret,
+            algorithm,
+        });
+        Ok(())
+    }
+
+    pub fn acl(&mut self, key: String, consumer: usize, raw: RawAcl) -> Result<(), ConfigError> {
+        if raw.group.is_empty() {
+            return Err(self.err(format!("{key}.group"), "length must be at least 1"));
+        }
+        let owner = self.cfg.consumers[consumer].display_name();
+        if self.cfg.consumers[consumer].acl_groups.contains(&raw.group) {
+            return Err(self.err(
+                format!("{key}.group"),
+                format!(
+                    "uniqueness violation: 'acls' entity with group set to '{}' already declared for consumer '{owner}'",
+                    raw.group
+                ),
+            ));
+        }
+        self.entity_id(
+            "acls",
+            &key,
+            raw.id.as_deref(),
+            &format!("acl:{owner}:{}", raw.group),
+        )?;
+        self.cfg.consumers[consumer].acl_groups.push(raw.group);
+        Ok(())
+    }
+}

@@ -1,0 +1,656 @@
+//! Validation of the raw `kong.yml` DTOs into [`GatewayConfig`]: services and routes here,
+//! consumers in `consumers.rs`, plugin attachment in `attach.rs`.
+//!
+//! ```text
+//!   RawKongFile ─► Builder ─► services (+ nested routes) ─► top-level routes ─► consumers
+//!                          ─► credentials ─► plugins (every scope) ─► warnings needing routes
+//! ```
+//!
+//! Every error names its key path and, when the key is in the text, its line. Entities without an
+//! `id` get a deterministic UUID v5 (`service:<name>`, `route:<name>`, … in [`NAMESPACE`]).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_yaml::Value;
+use uuid::Uuid;
+
+use super::attach::Pending;
+use super::raw::{is_set, RawKongFile, RawRef, RawRoute, RawService, RefBy};
+use super::yaml::{closest, Source};
+use crate::config::gateway::{GatewayConfig, Route, RoutePath, Service};
+use crate::config::{ConfigError, ConfigWarning};
+
+/// Namespace of the deterministic ids given to entities without an `id`.
+pub(crate) const NAMESPACE: Uuid = Uuid::from_u128(0x6761_756e_746c_4574_8b6f_6e67_2d79_6d6c);
+
+/// `_format_version` values Kong accepts.
+const FORMAT_VERSIONS: [&str; 3] = ["1.1", "2.1", "3.0"];
+
+/// Protocols Kong knows for services and routes.
+const KONG_PROTOCOLS: [&str; 10] = [
+    "http",
+    "https",
+    "grpc",
+    "grpcs",
+    "tcp",
+    "tls",
+    "tls_passthrough",
+    "udp",
+    "ws",
+    "wss",
+];
+
+const HTTP_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// Validates a parsed file into the gateway configuration and its warnings.
+pub(crate) fn build(
+    src: &Source,
+    raw: RawKongFile,
+) -> Result<(GatewayConfig, Vec<ConfigWarning>), ConfigError> {
+    let v3 = format_version(src, raw.format_version.as_ref())?;
+    let sections: Vec<(&'static str, Value)> = raw
+        .unemulated_sections()
+        .into_iter()
+        .map(|(k, v)| (k, v.clone()))
+        .collect();
+    let mut b = Builder::new(src, v3);
+    for (i, s) in raw.services.into_iter().flatten().enumerate() {
+        b.service(format!("services[{i}]"), s)?;
+    }
+    for (i, r) in raw.routes.into_iter().flatten().enumerate() {
+        b.route(format!("routes[{i}]"), r, None)?;
+    }
+    for (i, c) in raw.consumers.into_iter().flatten().enumerate() {
+        b.consumer(format!("consumers[{i}]"), c)?;
+    }
+    for (i, j) in raw.jwt_secrets.into_iter().flatten().enumerate() {
+        let key = format!("jwt_secrets[{i}]");
+        let consumer = b.top_level_owner(&key, j.consumer.as_ref())?;
+        b.jwt_secret(key, consumer, j)?;
+    }
+    for (i, a) in raw.acls.into_iter().flatten().enumerate() {
+        let key = format!("acls[{i}]");
+        let consumer = b.top_level_owner(&key, a.consumer.as_ref())?;
+        b.acl(key, consumer, a)?;
+    }
+    for (i, p) in raw.plugins.into_iter().flatten().enumerate() {
+        b.pending.push(Pending::global(format!("plugins[{i}]"), p));
+    }
+    b.attach_plugins()?;
+    b.finish(sections);
+    Ok((b.cfg, b.warnings))
+}
+
+/// `true` for "3.0" (regex paths need `~`), `false` for the 1.1/2.1 formats.
+fn format_version(src: &Source, v: Option<&Value>) -> Result<bool, ConfigError> {
+    match v {
+        Some(Value::String(s)) if FORMAT_VERSIONS.contains(&s.as_str()) => Ok(s == "3.0"),
+        Some(Value::String(s)) => Err(src.error(
+            "_format_version",
+            format!("unsupported version `{s}`: expected one of: 1.1, 2.1, 3.0"),
+        )),
+        Some(_) => Err(src.error(
+            "_format_version",
+            "expected a quoted string such as \"3.0\" (one of: 1.1, 2.1, 3.0)",
+        )),
+        None => Err(src
+            .error(
+                "_format_version",
+                "required field missing: a Kong declarative file starts with `_format_version: \"3.0\"`",
+            )
+            .at_line(1, Some(1))),
+    }
+}
+
+/// The state of one validation run.
+pub(super) struct Builder<'s> {
+    pub src: &'s Source,
+    /// `_format_version: "3.0"`.
+    pub v3: bool,
+    pub cfg: GatewayConfig,
+    pub warnings: Vec<ConfigWarning>,
+    /// Key path of each service, route and consumer, by index.
+    pub service_keys: Vec<String>,
+    pub route_keys: Vec<String>,
+    pub consumer_keys: Vec<String>,
+    /// Ids in use per entity kind, with the key that declared them.
+    pub ids: HashMap<(&'static str, Uuid), String>,
+    /// jwt credential keys in use, with the key path that declared them.
+    pub jwt_keys: HashMap<String, String>,
+    pub pending: Vec<Pending>,
+    /// Warnings about a service, emitted once its routes are known: (service, key, message).
+    pub service_notes: Vec<(usize, String, String)>,
+    /// Warnings about jwt credentials, emitted with the routes jwt applies to: (key, message).
+    pub credential_notes: Vec<(String, String)>,
+}
+
+impl<'s> Builder<'s> {
+    fn new(src: &'s Source, v3: bool) -> Self {
+        Builder {
+            src,
+            v3,
+            cfg: GatewayConfig::default(),
+            warnings: Vec::new(),
+            service_keys: Vec::new(),
+            route_keys: Vec::new(),
+            consumer_keys: Vec::new(),
+            ids: HashMap::new(),
+            jwt_keys: HashMap::new(),
+            pending: Vec::new(),
+            service_notes: Vec::new(),
+            credential_notes: Vec::new(),
+        }
+    }
+
+    pub fn err(&self, key: impl Into<String>, msg: impl Into<String>) -> ConfigError {
+        self.src.error(key, msg)
+    }
+
+    pub fn warn(&mut self, key: impl Into<String>, msg: impl Into<String>, routes: Vec<String>) {
+        let w = self.src.warning(key, msg, routes);
+        self.warnings.push(w);
+    }
+
+    /// The given id (must be a UUID) or a v5 id from `seed`; unique per entity kind.
+    pub fn entity_id(
+        &mut self,
+        kind: &'static str,
+        key: &str,
+        given: Option<&str>,
+        seed: &str,
+    ) -> Result<Uuid, ConfigError> {
+        let id = match given {
+            Some(s) => Uuid::parse_str(s)
+                .map_err(|_| self.err(format!("{key}.id"), "expected a valid UUID"))?,
+            None => Uuid::new_v5(&NAMESPACE, seed.as_bytes()),
+        };
+        if let Some(prev) = self.ids.insert((kind, id), key.to_string()) {
+            return Err(self.err(
+                format!("{key}.id"),
+                format!("uniqueness violation: '{kind}' entity with id '{id}' already declared at {prev}"),
+            ));
+        }
+        Ok(id)
+    }
+
+    /// Names of the routes of `service`.
+    pub fn routes_of_service(&self, service: usize) -> Vec<String> {
+        self.cfg
+            .routes
+            .iter()
+            .filter(|r| r.service == service)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    fn service(&mut self, key: String, raw: RawService) -> Result<(), ConfigError> {
+        if let Some(name) = raw.name.as_deref() {
+            if let Some(prev) = self.cfg.services.iter().position(|s| s.name == name) {
+                return Err(self.err(
+                    format!("{key}.name"),
+                    format!(
+                        "uniqueness violation: 'services' entity with name set to '{name}' already declared at {}",
+                        self.service_keys[prev]
+                    ),
+                ));
+            }
+        }
+        let seed = match raw.name.as_deref() {
+            Some(n) => format!("service:{n}"),
+            None => format!("service:#{key}"),
+        };
+        let id = self.entity_id("services", &key, raw.id.as_deref(), &seed)?;
+        let index = self.cfg.services.len();
+        let (protocol, host, port, path) = self.service_target(&key, &raw)?;
+        if protocol != "http" {
+            self.service_notes.push((
+                index,
+                format!("{key}.protocol"),
+                format!("protocol `{protocol}` is not emulated: Gauntlet forwards plain HTTP through the mesh"),
+            ));
+        }
+        let retries = int_in(self, &format!("{key}.retries"), raw.retries, 5, 0, 32_767)?;
+        let timeout = |b: &Self, field: &str, v: Option<i64>| {
+            int_in(b, &format!("{key}.{field}"), v, 60_000, 1, 2_147_483_646)
+                .map(|ms| Duration::from_millis(ms.unsigned_abs()))
+        };
+        let connect_timeout = timeout(self, "connect_timeout", raw.connect_timeout)?;
+        let write_timeout = timeout(self, "write_timeout", raw.write_timeout)?;
+        let read_timeout = timeout(self, "read_timeout", raw.read_timeout)?;
+        if raw.enabled == Some(false) {
+            self.service_notes.push((
+                index,
+                format!("{key}.enabled"),
+                "`enabled: false` is not emulated: Gauntlet still proxies this service's routes".into(),
+            ));
+        }
+        for (field, value) in [
+            ("tls_verify", &raw.tls_verify),
+            ("tls_verify_depth", &raw.tls_verify_depth),
+            ("tls_sans", &raw.tls_sans),
+            ("client_certificate", &raw.client_certificate),
+            ("ca_certificates", &raw.ca_certificates),
+        ] {
+            if value.as_ref().is_some_and(is_set) {
+                self.service_notes.push((
+                    index,
+                    format!("{key}.{field}"),
+                    format!("`{field}` (upstream TLS) is not emulated: the mesh's mTLS carries the traffic"),
+                ));
+            }
+        }
+        self.cfg.services.push(Service {
+            id,
+            name: raw.name.clone().unwrap_or_else(|| id.to_string()),
+            host,
+            port,
+            path,
+            protocol,
+            retries: retries.unsigned_abs() as u32,
+            connect_timeout,
+            write_timeout,
+            read_timeout,
+        });
+        self.service_keys.push(key.clone());
+        for (j, r) in raw.routes.into_iter().flatten().enumerate() {
+            self.route(format!("{key}.routes[{j}]"), r, Some(index))?;
+        }
+        for (j, p) in raw.plugins.into_iter().flatten().enumerate() {
+            self.pending
+                .push(Pending::service(format!("{key}.plugins[{j}]"), p, index));
+        }
+        Ok(())
+    }
+
+    /// (protocol, host, port, path) from `url` or from the separate fields.
+    fn service_target(
+        &self,
+        key: &str,
+        raw: &RawService,
+    ) -> Result<(String, String, u16, Option<String>), ConfigError> {
+        if let Some(url) = raw.url.as_deref() {
+            if raw.protocol.is_some() || raw.host.is_some() || raw.port.is_some() || raw.path.is_some()
+            {
+                return Err(self.err(
+                    format!("{key}.url"),
+                    "`url` is shorthand for protocol, host, port and path: set either `url` or those fields",
+                ));
+            }
+            return parse_service_url(url).map_err(|m| self.err(format!("{key}.url"), m));
+        }
+        let protocol = raw.protocol.clone().unwrap_or_else(|| "http".into());
+        if !KONG_PROTOCOLS.contains(&protocol.as_str()) {
+            return Err(self.err(
+                format!("{key}.protocol"),
+                format!("expected one of: {}", KONG_PROTOCOLS.join(", ")),
+            ));
+        }
+        let host = raw
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| self.err(format!("{key}.host"), "required field missing (or set `url`)"))?;
+        let port = int_in(self, &format!("{key}.port"), raw.port, 80, 0, 65_535)?;
+        if let Some(p) = raw.path.as_deref().filter(|p| !p.starts_with('/')) {
+            return Err(self.err(format!("{key}.path"), format!("should start with: / (got `{p}`)")));
+        }
+        Ok((protocol, host, port.unsigned_abs() as u16, raw.path.clone()))
+    }
+
+    /// Resolves a reference to a service by id or name.
+    pub fn find_service(&self, r: &RawRef) -> Option<usize> {
+        self.cfg
+            .services
+            .iter()
+            .position(|s| ref_matches(r, s.id, Some(&s.name)))
+    }
+
+    /// Resolves a reference to a route by id or name.
+    pub fn find_route(&self, r: &RawRef) -> Option<usize> {
+        self.cfg
+            .routes
+            .iter()
+            .position(|x| ref_matches(r, x.id, Some(&x.name)))
+    }
+
+    pub fn route(
+        &mut self,
+        key: String,
+        raw: RawRoute,
+        nested_in: Option<usize>,
+    ) -> Result<(), ConfigError> {
+        let service = match (nested_in, raw.service.as_ref()) {
+            (Some(s), None) => s,
+            (Some(s), Some(r)) if self.find_service(r) == Some(s) => s,
+            (Some(s), Some(r)) => {
+                return Err(self.err(
+                    format!("{key}.service"),
+                    format!(
+                        "`{r}` conflicts with the enclosing service `{}`",
+                        self.cfg.services[s].name
+                    ),
+                ))
+            }
+            (None, Some(r)) => self.find_service(r).ok_or_else(|| {
+                self.err(
+                    format!("{key}.service"),
+                    format!("invalid reference 'service: {r}' (no such entry in 'services')"),
+                )
+            })?,
+            (None, None) => {
+                return Err(self.err(
+                    format!("{key}.service"),
+                    "required field missing: Gauntlet needs every route to name its service",
+                ))
+            }
+        };
+        if let Some(name) = raw.name.as_deref() {
+            if let Some(prev) = self.cfg.routes.iter().position(|r| r.name == name) {
+                return Err(self.err(
+                    format!("{key}.name"),
+                    format!(
+                        "uniqueness violation: 'routes' entity with name set to '{name}' already declared at {}",
+                        self.route_keys[prev]
+                    ),
+                ));
+            }
+        }
+        if raw.expression.as_ref().is_some_and(is_set) {
+            return Err(self.err(
+                format!("{key}.expression"),
+                "routes of Kong's expressions router are not supported: use `paths` and `methods`",
+            ));
+        }
+        let seed = match raw.name.as_deref() {
+            Some(n) => format!("route:{n}"),
+            None => format!("route:#{key}"),
+        };
+        let id = self.entity_id("routes", &key, raw.id.as_deref(), &seed)?;
+        let name = raw.name.clone().unwrap_or_else(|| id.to_string());
+        let methods = self.methods(&key, &name, raw.methods.as_deref().unwrap_or_default())?;
+        let paths = self.paths(&key, raw.paths.as_deref().unwrap_or_default())?;
+        let matches_something = !methods.is_empty()
+            || !paths.is_empty()
+            || raw.hosts.as_ref().is_some_and(is_set)
+            || raw.headers.as_ref().is_some_and(is_set);
+        let protocols = raw
+            .protocols
+            .clone()
+            .unwrap_or_else(|| vec!["http".into(), "https".into()]);
+        for (i, p) in protocols.iter().enumerate() {
+            if !KONG_PROTOCOLS.contains(&p.as_str()) {
+                return Err(self.err(
+                    format!("{key}.protocols[{i}]"),
+                    format!("expected one of: {}", KONG_PROTOCOLS.join(", ")),
+                ));
+            }
+        }
+        let http_like = protocols.iter().any(|p| p == "http" || p == "https");
+        if http_like && !matches_something {
+            return Err(self.err(
+                key,
+                "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'",
+            ));
+        }
+        if !protocols.iter().any(|p| p == "http") || protocols.iter().any(|p| p != "http" && p != "https")
+        {
+            self.warn(
+                format!("{key}.protocols"),
+                format!(
+                    "protocols [{}] are not emulated: Gauntlet's proxy serves plain HTTP and matches this route on it",
+                    protocols.join(", ")
+                ),
+                vec![name.clone()],
+            );
+        }
+        self.route_warnings(&key, &name, &raw)?;
+        let index = self.cfg.routes.len();
+        self.cfg.routes.push(Route {
+            id,
+            name,
+            service,
+            paths,
+            methods,
+            strip_path: raw.strip_path.unwrap_or(true),
+            preserve_host: raw.preserve_host.unwrap_or(false),
+        });
+        self.route_keys.push(key.clone());
+        for (j, p) in raw.plugins.into_iter().flatten().enumerate() {
+            self.pending
+                .push(Pending::route(format!("{key}.plugins[{j}]"), p, index));
+        }
+        Ok(())
+    }
+
+    fn methods(
+        &mut self,
+        key: &str,
+        route: &str,
+        methods: &[String],
+    ) -> Result<Vec<http::Method>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, m) in methods.iter().enumerate() {
+            let k = format!("{key}.methods[{i}]");
+            let is_token = !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase());
+            if !is_token {
+                let hint = match closest(&m.to_ascii_uppercase(), HTTP_METHODS) {
+                    Some(best) => format!("; did you mean `{best}`? (methods are upper case)"),
+                    None => format!("; expected an HTTP method: {}", HTTP_METHODS.join(", ")),
+                };
+                return Err(self.err(k, format!("invalid value: {m}{hint}")));
+            }
+            if !HTTP_METHODS.contains(&m.as_str()) {
+                let hint = closest(m, HTTP_METHODS)
+                    .map(|b| format!(" (did you mean `{b}`?)"))
+                    .unwrap_or_default();
+                self.warn(
+                    k.clone(),
+                    format!("`{m}` is not a standard HTTP method{hint}; Kong accepts it and so does Gauntlet"),
+                    vec![route.to_string()],
+                );
+            }
+            let method = http::Method::from_bytes(m.as_bytes())
+                .map_err(|_| self.err(k, format!("invalid value: {m}")))?;
+            if !out.contains(&method) {
+                out.push(method);
+            }
+        }
+        Ok(out)
+    }
+
+    fn paths(&self, key: &str, paths: &[String]) -> Result<Vec<RoutePath>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, p) in paths.iter().enumerate() {
+            let k = format!("{key}.paths[{i}]");
+            let regex = if self.v3 {
+                match p.strip_prefix('~') {
+                    Some(re) => Some(re),
+                    None if p.starts_with('/') => None,
+                    None => {
+                        return Err(self.err(
+                            k,
+                            format!("should start with: / (fixed path) or ~/ (regex path) (got `{p}`)"),
+                        ))
+                    }
+                }
+            } else if !p.starts_with('/') {
+                return Err(self.err(k, format!("should start with: / (got `{p}`)")));
+            } else if p
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-~/%".contains(&b))
+            {
+                None
+            } else {
+                // Kong's 1.1/2.1 → 3.0 migration marks such paths as regex (`route_path.lua`).
+                Some(p.as_str())
+            };
+            out.push(match regex {
+                None => RoutePath::Prefix(p.clone()),
+                Some(re) => RoutePath::Regex(regex::Regex::new(&format!("^(?:{re})")).map_err(
+                    |e| self.err(&k, format!("not a valid regex (Rust regex syntax): {e}")),
+                )?),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Warnings for real route features Gauntlet does not emulate (defaults stay silent).
+    fn route_warnings(&mut self, key: &str, name: &str, raw: &RawRoute) -> Result<(), ConfigError> {
+        let mut notes: Vec<(&str, String)> = Vec::new();
+        let unmatched = |what: &str| {
+            format!("`{what}` matching is not emulated: Gauntlet matches this route on paths and methods only")
+        };
+        for (field, value) in [
+            ("hosts", &raw.hosts),
+            ("headers", &raw.headers),
+            ("snis", &raw.snis),
+            ("sources", &raw.sources),
+            ("destinations", &raw.destinations),
+        ] {
+            if value.as_ref().is_some_and(is_set) {
+                notes.push((field, unmatched(field)));
+            }
+        }
+        if raw.https_redirect_status_code.is_some_and(|c| c != 426) {
+            notes.push((
+                "https_redirect_status_code",
+                "`https_redirect_status_code` is not emulated: Gauntlet serves plain HTTP and never redirects".into(),
+            ));
+        }
+        if raw.regex_priority.is_some_and(|p| p != 0) {
+            notes.push((
+                "regex_priority",
+                "`regex_priority` is not emulated: Gauntlet tries regex paths in file order".into(),
+            ));
+        }
+        match raw.path_handling.as_deref() {
+            None | Some("v0") => {}
+            Some("v1") => notes.push((
+                "path_handling",
+                "`path_handling: v1` is not emulated: Gauntlet joins service and request paths the v0 way".into(),
+            )),
+            Some(_) => {
+                return Err(self.err(format!("{key}.path_handling"), "expected one of: v0, v1"))
+            }
+        }
+        for (field, value) in [
+            ("request_buffering", raw.request_buffering),
+            ("response_buffering", raw.response_buffering),
+        ] {
+            if value == Some(false) {
+                notes.push((field, format!("`{field}: false` is not emulated")));
+            }
+        }
+        if raw.priority.as_ref().is_some_and(is_set) {
+            notes.push((
+                "priority",
+                "`priority` (expressions router) is not emulated".into(),
+            ));
+        }
+        for (field, msg) in notes {
+            self.warn(format!("{key}.{field}"), msg, vec![name.to_string()]);
+        }
+        Ok(())
+    }
+}
+
+/// Whether reference `r` names an entity with this id and name.
+pub(super) fn ref_matches(r: &RawRef, id: Uuid, name: Option<&str>) -> bool {
+    let by_id = Uuid::parse_str(&r.value).is_ok_and(|u| u == id);
+    let by_name = name == Some(r.value.as_str());
+    match r.by {
+        RefBy::Id => by_id,
+        RefBy::Name => by_name,
+        RefBy::Any => by_id || by_name,
+    }
+}
+
+/// An optional integer with a default, checked against Kong's range.
+pub(super) fn int_in(
+    b: &Builder<'_>,
+    key: &str,
+    v: Option<i64>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    let v = v.unwrap_or(default);
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(b.err(key, format!("value should be between {min} and {max}")))
+    }
+}
+
+/// Kong's `url` shorthand: `http://host:port/path` → (protocol, host, port, path).
+fn parse_service_url(url: &str) -> Result<(String, String, u16, Option<String>), String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("not a valid URL `{url}`: {e}"))?;
+    let protocol = uri
+        .scheme_str()
+        .ok_or_else(|| format!("not a valid URL `{url}`: missing scheme (http://)"))?
+        .to_string();
+    if !KONG_PROTOCOLS.contains(&protocol.as_str()) {
+        return Err(format!(
+            "unsupported scheme `{protocol}`: expected one of: {}",
+            KONG_PROTOCOLS.join(", ")
+        ));
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("not a valid URL `{url}`: missing host"))?
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_string();
+    if uri.query().is_some() {
+        return Err("a service url cannot carry a query string".into());
+    }
+    let default_port = match protocol.as_str() {
+        "https" | "grpcs" | "wss" | "tls" => 443,
+        _ => 80,
+    };
+    let port = uri.port_u16().unwrap_or(default_port);
+    let has_path = url
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.contains('/'));
+    let path = has_path.then(|| uri.path().to_string());
+    Ok((protocol, host, port, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_shorthand_splits_into_protocol_host_port_and_path() {
+        assert_eq!(
+            parse_service_url("http://value-architect:8080"),
+            Ok(("http".into(), "value-architect".into(), 8080, None))
+        );
+        assert_eq!(
+            parse_service_url("https://api.example/v1/x"),
+            Ok(("https".into(), "api.example".into(), 443, Some("/v1/x".into())))
+        );
+        assert!(parse_service_url("value-architect:8080").is_err());
+        assert!(parse_service_url("ftp://x").is_err_and(|m| m.contains("unsupported scheme")));
+    }
+
+    #[test]
+    fn references_match_by_id_or_name_as_asked() {
+        let id = Uuid::new_v5(&NAMESPACE, b"x");
+        let any = RawRef {
+            by: RefBy::Any,
+            value: id.to_string(),
+        };
+        assert!(ref_matches(&any, id, Some("svc")));
+        let by_name = RawRef {
+            by: RefBy::Name,
+            value: id.to_string(),
+        };
+        assert!(!ref_matches(&by_name, id, Some("svc")));
+    }
+}

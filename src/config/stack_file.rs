@@ -1,0 +1,503 @@
+//! `stack.yml` loader (SPEC §2): the topology of a stack — its services (a mock, a command, or an
+//! external loopback URL), their protocol and mesh upstreams, the gateway's mesh identity and the
+//! fixed ports of `gauntlet up` — validated into [`Topology`], and cross-checked against the
+//! already-loaded gateway configuration (every Kong service host must name a stack service).
+//!
+//! ```text
+//!   stack.yml ─► kong::yaml::Source ─parse─► RawStack ─validate(+ GatewayConfig)─► Topology
+//! ```
+//!
+//! Services keep file order (the `services` mapping is read entry by entry, never through a hash
+//! map).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::kong::yaml::{closest, Source};
+use super::topology::{
+    FixedPorts, MockKind, Protocol, ServiceDef, ServiceRuntime, Topology, UpstreamDef,
+};
+use super::{ConfigError, GatewayConfig};
+
+/// Mock names `mock:` accepts (each parses with [`MockKind::parse`]).
+const KNOWN_MOCKS: [&str; 2] = ["value-architect", "value-committer"];
+
+/// The gateway's mesh identity when `gateway.mesh_identity` is absent.
+const DEFAULT_GATEWAY_IDENTITY: &str = "api-gateway";
+
+/// Reads `stack.yml` and validates it against `gateway` (from the same stack's `kong.yml`).
+///
+/// # Errors
+/// The first problem, naming `path`, the line and the key. A Kong service whose host is not a
+/// stack service is reported against this file's `services` key (the message names the
+/// `kong.yml` service and its index).
+pub fn load(path: &Path, gateway: &GatewayConfig) -> Result<Topology, ConfigError> {
+    let src = Source::read(path)?;
+    let raw: RawStack = src.parse()?;
+    validate(&src, raw, gateway)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStack {
+    name: Option<String>,
+    description: Option<String>,
+    gateway: Option<RawGateway>,
+    services: Option<Ordered<RawServiceDef>>,
+    ports: Option<RawPorts>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    mesh_identity: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServiceDef {
+    mock: Option<String>,
+    command: Option<RawCommand>,
+    url: Option<String>,
+    protocol: Option<RawProtocol>,
+    upstreams: Option<Vec<RawUpstream>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawProtocol {
+    Http,
+    Tcp,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommand {
+    program: String,
+    args: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    service: String,
+    local_port: u16,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPorts {
+    gateway_proxy: Option<u16>,
+    gateway_admin: Option<u16>,
+    catalog: Option<u16>,
+    control: Option<u16>,
+    sidecar_admin_base: Option<u16>,
+    services: Option<Ordered<u16>>,
+}
+
+/// A YAML mapping read in file order, rejecting duplicate keys.
+struct Ordered<T>(Vec<(String, T)>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct OrderedVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OrderedVisitor<T> {
+            type Value = Ordered<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of names")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered<T>, A::Error> {
+                let mut out: Vec<(String, T)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if out.iter().any(|(k, _)| *k == key) {
+                        return Err(de::Error::custom(format!("duplicate entry `{key}`")));
+                    }
+                    let value = map.next_value()?;
+                    out.push((key, value));
+                }
+                Ok(Ordered(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Ordered<T>, E> {
+                Ok(Ordered(Vec::new()))
+            }
+        }
+        d.deserialize_map(OrderedVisitor(PhantomData))
+    }
+}
+
+fn validate(src: &Source, raw: RawStack, gateway: &GatewayConfig) -> Result<Topology, ConfigError> {
+    let name = match raw.name {
+        Some(n) if !n.is_empty() => n,
+        Some(_) => return Err(src.error("name", "length must be at least 1")),
+        None => src
+            .file
+            .parent()
+            .and_then(|d| d.file_name())
+            .map(|d| d.to_string_lossy().into_owned())
+            .ok_or_else(|| src.error("name", "required field missing"))?,
+    };
+    let entries = raw.services.map(|s| s.0).unwrap_or_default();
+    if entries.is_empty() {
+        return Err(src
+            .error("services", "a stack needs at least one service")
+            .at_line(1, Some(1)));
+    }
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    let mut services = Vec::new();
+    for (svc_name, def) in &entries {
+        services.push(service(src, svc_name, def, &names)?);
+    }
+    let gateway_identity = raw
+        .gateway
+        .and_then(|g| g.mesh_identity)
+        .unwrap_or_else(|| DEFAULT_GATEWAY_IDENTITY.into());
+    if gateway_identity.is_empty() {
+        return Err(src.error("gateway.mesh_identity", "length must be at least 1"));
+    }
+    if names.contains(&gateway_identity.as_str()) {
+        return Err(src.error(
+            "gateway.mesh_identity",
+            format!("`{gateway_identity}` is also a service name: the gateway needs its own mesh identity"),
+        ));
+    }
+    let ports = ports(src, raw.ports, &names, &services)?;
+    check_kong_hosts(src, gateway, &services)?;
+    Ok(Topology {
+        name,
+        description: raw.description,
+        gateway_identity,
+        services,
+        ports,
+    })
+}
+
+fn service(
+    src: &Source,
+    name: &str,
+    def: &RawServiceDef,
+    names: &[&str],
+) -> Result<ServiceDef, ConfigError> {
+    let key = format!("services.{name}");
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid_name {
+        return Err(src.error(
+            &key,
+            "a service name uses letters, digits, `-` and `_` only (it becomes a mesh identity)",
+        ));
+    }
+    let runtime = match (&def.mock, &def.command, &def.url) {
+        (Some(mock), None, None) => ServiceRuntime::Mock(MockKind::parse(mock).ok_or_else(|| {
+            let hint = closest(mock, KNOWN_MOCKS)
+                .map(|b| format!(" (did you mean `{b}`?)"))
+                .unwrap_or_default();
+            src.error(
+                format!("{key}.mock"),
+                format!("unknown mock `{mock}`{hint}; known mocks: {}", KNOWN_MOCKS.join(", ")),
+            )
+        })?),
+        (None, Some(cmd), None) => {
+            if cmd.program.is_empty() {
+                return Err(src.error(format!("{key}.command.program"), "length must be at least 1"));
+            }
+            ServiceRuntime::Command {
+                program: cmd.program.clone(),
+                args: cmd.args.clone().unwrap_or_default(),
+            }
+        }
+        (None, None, Some(url)) => {
+            check_loopback(url).map_err(|m| src.error(format!("{key}.url"), m))?;
+            ServiceRuntime::External { url: url.clone() }
+        }
+        _ => {
+            return Err(src.error(
+                &key,
+                "exactly one of `mock`, `command`, `url` must be set",
+            ))
+        }
+    };
+    let mut upstreams: Vec<UpstreamDef> = Vec::new();
+    for (i, u) in def.upstreams.iter().flatten().enumerate() {
+        let ukey = format!("{key}.upstreams[{i}]");
+        if !names.contains(&u.service.as_str()) {
+            let hint = closest(&u.service, names.iter().copied())
+                .map(|b| format!(" (did you mean `{b}`?)"))
+                .unwrap_or_default();
+            return Err(src.error(
+                format!("{ukey}.service"),
+                format!(
+                    "unknown upstream service `{}`{hint}; stack services: {}",
+                    u.service,
+                    names.join(", ")
+                ),
+            ));
+        }
+        if u.service == name {
+            return Err(src.error(
+                format!("{ukey}.service"),
+                "a service cannot be its own mesh upstream",
+            ));
+        }
+        if upstreams.iter().any(|x| x.service == u.service) {
+            return Err(src.error(
+                format!("{ukey}.service"),
+                format!("upstream `{}` is listed twice", u.service),
+            ));
+        }
+        if u.local_port == 0 {
+            return Err(src.error(format!("{ukey}.local_port"), "value should be between 1 and 65535"));
+        }
+        upstreams.push(UpstreamDef {
+            service: u.service.clone(),
+            local_port: u.local_port,
+        });
+    }
+    Ok(ServiceDef {
+        name: name.to_string(),
+        runtime,
+        protocol: match def.protocol {
+            None | Some(RawProtocol::Http) => Protocol::Http,
+            Some(RawProtocol::Tcp) => Protocol::Tcp,
+        },
+        upstreams,
+    })
+}
+
+/// An external service must be on this machine's loopback (Gauntlet never reaches out).
+fn check_loopback(url: &str) -> Result<(), String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("not a valid URL `{url}`: {e}"))?;
+    if uri.scheme_str().is_none() {
+        return Err(format!("not a valid URL `{url}`: missing scheme (http://)"));
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("not a valid URL `{url}`: missing host"))?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback =
+        bare.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "external services must be on loopback (127.0.0.0/8, localhost, ::1); `{url}` points at `{host}`"
+        ))
+    }
+}
+
+fn ports(
+    src: &Source,
+    raw: Option<RawPorts>,
+    names: &[&str],
+    services: &[ServiceDef],
+) -> Result<FixedPorts, ConfigError> {
+    let d = FixedPorts::default();
+    let Some(raw) = raw else { return Ok(d) };
+    let mut out = FixedPorts {
+        gateway_proxy: raw.gateway_proxy.unwrap_or(d.gateway_proxy),
+        gateway_admin: raw.gateway_admin.unwrap_or(d.gateway_admin),
+        catalog: raw.catalog.unwrap_or(d.catalog),
+        control: raw.control.unwrap_or(d.control),
+        sidecar_admin_base: raw.sidecar_admin_base.unwrap_or(d.sidecar_admin_base),
+        services: BTreeMap::new(),
+    };
+    for (service, port) in raw.services.map(|s| s.0).unwrap_or_default() {
+        if !names.contains(&service.as_str()) {
+            return Err(src.error(
+                format!("ports.services.{service}"),
+                format!("unknown service `{service}`; stack services: {}", names.join(", ")),
+            ));
+        }
+        out.services.insert(service, port);
+    }
+    // Every fixed listener of `gauntlet up` binds loopback: no two may share a port.
+    let mut used: Vec<(String, u16)> = vec![
+        ("ports.gateway_proxy".into(), out.gateway_proxy),
+        ("ports.gateway_admin".into(), out.gateway_admin),
+        ("ports.catalog".into(), out.catalog),
+        ("ports.control".into(), out.control),
+        ("ports.sidecar_admin_base".into(), out.sidecar_admin_base),
+    ];
+    used.extend(out.services.iter().map(|(s, p)| (format!("ports.services.{s}"), *p)));
+    for s in services {
+        for (i, u) in s.upstreams.iter().enumerate() {
+            used.push((format!("services.{}.upstreams[{i}].local_port", s.name), u.local_port));
+        }
+    }
+    for (i, (key, port)) in used.iter().enumerate() {
+        if *port == 0 {
+            return Err(src.error(key, "value should be between 1 and 65535"));
+        }
+        if let Some((first, _)) = used[..i].iter().find(|(_, p)| p == port) {
+            return Err(src.error(key, format!("port {port} is already used by {first}")));
+        }
+    }
+    Ok(out)
+}
+
+/// Every Kong service must reach a stack service: its `host` names one, which speaks HTTP.
+fn check_kong_hosts(
+    src: &Source,
+    gateway: &GatewayConfig,
+    services: &[ServiceDef],
+) -> Result<(), ConfigError> {
+    for (i, k) in gateway.services.iter().enumerate() {
+        match services.iter().find(|s| s.name == k.host) {
+            None => {
+                let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+                return Err(src.error(
+                    "services",
+                    format!(
+                        "kong.yml service `{}` (services[{i}], host `{}`) names no stack service; \
+                         its url/host must be one of: {}",
+                        k.name,
+                        k.host,
+                        names.join(", ")
+                    ),
+                ));
+            }
+            Some(s) if s.protocol == Protocol::Tcp => {
+                return Err(src.error(
+                    format!("services.{}.protocol", s.name),
+                    format!(
+                        "kong.yml service `{}` (services[{i}]) proxies HTTP to `{}`, which is a tcp service",
+                        k.name, s.name
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::gateway::Service;
+    use std::time::Duration;
+
+    const STACK: &str = "\
+name: demo
+gateway:
+  mesh_identity: api-gateway
+services:
+  value-committer:
+    mock: value-committer
+    upstreams:
+      - service: value-architect
+        local_port: 9191
+  value-architect:
+    mock: value-architect
+  postgres:
+    command: {program: pg-mock, args: [\"--port={port}\"]}
+    protocol: tcp
+ports:
+  services:
+    value-architect: 9001
+";
+
+    fn gateway(hosts: &[&str]) -> GatewayConfig {
+        GatewayConfig {
+            services: hosts
+                .iter()
+                .map(|h| Service {
+                    id: uuid::Uuid::nil(),
+                    name: format!("kong-{h}"),
+                    host: h.to_string(),
+                    port: 8080,
+                    path: None,
+                    protocol: "http".into(),
+                    retries: 5,
+                    connect_timeout: Duration::from_secs(60),
+                    write_timeout: Duration::from_secs(60),
+                    read_timeout: Duration::from_secs(60),
+                })
+                .collect(),
+            ..GatewayConfig::default()
+        }
+    }
+
+    fn load_text(text: &str, hosts: &[&str]) -> Result<Topology, ConfigError> {
+        let src = Source {
+            file: "stack.yml".into(),
+            text: text.into(),
+        };
+        let raw: RawStack = src.parse()?;
+        validate(&src, raw, &gateway(hosts))
+    }
+
+    fn error(text: &str, hosts: &[&str]) -> String {
+        load_text(text, hosts).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn keeps_services_in_file_order_with_defaults() {
+        let t = load_text(STACK, &["value-architect"]).expect("loads");
+        let order: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(order, ["value-committer", "value-architect", "postgres"]);
+        assert_eq!(t.services[0].protocol, Protocol::Http);
+        assert_eq!(t.services[2].protocol, Protocol::Tcp);
+        assert_eq!(t.ports.gateway_proxy, 8000);
+        assert_eq!(t.ports.services.get("value-architect"), Some(&9001));
+    }
+
+    #[test]
+    fn rejects_an_upstream_to_an_unknown_service_with_its_line() {
+        let e = error(&STACK.replace("service: value-architect", "service: value-archtect"), &[]);
+        assert!(e.starts_with("stack.yml:8:"), "{e}");
+        assert!(e.contains("services.value-committer.upstreams[0].service: unknown upstream service `value-archtect` (did you mean `value-architect`?)"), "{e}");
+    }
+
+    #[test]
+    fn rejects_unknown_mocks_listing_the_known_ones() {
+        let e = error(&STACK.replace("mock: value-architect", "mock: billing"), &[]);
+        assert!(e.contains("unknown mock `billing`; known mocks: value-architect, value-committer"), "{e}");
+    }
+
+    #[test]
+    fn needs_exactly_one_runtime() {
+        let e = error(&STACK.replace("    mock: value-architect\n", "    mock: value-architect\n    url: http://127.0.0.1:1\n"), &[]);
+        assert!(e.contains("exactly one of `mock`, `command`, `url`"), "{e}");
+    }
+
+    #[test]
+    fn accepts_only_loopback_external_urls() {
+        assert!(check_loopback("http://127.0.0.2:80").is_ok());
+        assert!(check_loopback("http://localhost:9000/base").is_ok());
+        assert!(check_loopback("http://[::1]:9000").is_ok());
+        assert!(check_loopback("http://10.0.0.5:80").is_err_and(|m| m.contains("loopback")));
+        assert!(check_loopback("http://example.com").is_err());
+    }
+
+    #[test]
+    fn rejects_kong_services_whose_host_is_not_a_stack_service() {
+        let e = error(STACK, &["value-architect", "billing"]);
+        assert!(e.contains("stack.yml:4:1: services: kong.yml service `kong-billing` (services[1], host `billing`)"), "{e}");
+        let e = error(STACK, &["postgres"]);
+        assert!(e.contains("which is a tcp service"), "{e}");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_port_clashes() {
+        let e = error(&STACK.replace("    protocol: tcp", "    protocl: tcp"), &[]);
+        assert!(e.contains("services.postgres.protocl: unknown key `protocl`; did you mean `protocol`?"), "{e}");
+        let e = error(&STACK.replace("value-architect: 9001", "value-architect: 9191"), &[]);
+        assert!(e.contains("port 9191 is already used by ports.services.value-architect"), "{e}");
+    }
+
+    #[test]
+    fn rejects_duplicate_service_names() {
+        let e = error(&STACK.replace("  postgres:", "  value-architect:"), &[]);
+        assert!(e.contains("duplicate entry with key \"value-architect\""), "{e}");
+    }
+}

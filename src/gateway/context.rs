@@ -1,0 +1,97 @@
+//! What the gateway knows about one request as it moves through the pipeline.
+//!
+//! Plugins read the request from here and record what they decided (the consumer, headers for
+//! the upstream, headers for the client). Nothing in it is global configuration.
+
+use std::net::IpAddr;
+
+use http::{HeaderMap, Method, Uri};
+use uuid::Uuid;
+
+/// Per-request state shared by the pipeline stages.
+#[derive(Debug)]
+pub struct RequestContext {
+    pub method: Method,
+    pub uri: Uri,
+    /// Headers as the client sent them.
+    pub headers: HeaderMap,
+    pub client_ip: IpAddr,
+    /// Gateway-generated id for error bodies and logs (`request_id`).
+    pub request_id: String,
+    /// Index of the matched route in `GatewayConfig::routes`.
+    pub route: usize,
+    /// Index of the matched route's service.
+    pub service: usize,
+    /// The identified consumer, once an auth plugin ran.
+    pub consumer: Option<usize>,
+    /// The credential that identified the consumer.
+    pub credential: Option<CredentialRef>,
+    /// Header changes for the upstream request (set or remove; applied after the pipeline).
+    pub upstream_headers: Vec<HeaderChange>,
+    /// Headers added to the client response (rate-limit headers and the like), whatever the
+    /// outcome of the request.
+    pub response_headers: HeaderMap,
+}
+
+/// The credential an auth plugin matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRef {
+    pub id: Uuid,
+    /// The credential's key (`X-Credential-Identifier`).
+    pub key: String,
+}
+
+/// A change to one upstream request header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderChange {
+    Set(http::HeaderName, http::HeaderValue),
+    Remove(http::HeaderName),
+}
+
+impl RequestContext {
+    pub fn new(
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        client_ip: IpAddr,
+        request_id: String,
+    ) -> Self {
+        RequestContext {
+            method,
+            uri,
+            headers,
+            client_ip,
+            request_id,
+            route: 0,
+            service: 0,
+            consumer: None,
+            credential: None,
+            upstream_headers: Vec::new(),
+            response_headers: HeaderMap::new(),
+        }
+    }
+
+    /// Sets an upstream header, replacing any client-sent copy.
+    pub fn set_upstream_header(&mut self, name: http::HeaderName, value: http::HeaderValue) {
+        self.upstream_headers.push(HeaderChange::Set(name, value));
+    }
+
+    /// Removes a client-sent header from the upstream request.
+    pub fn clear_upstream_header(&mut self, name: http::HeaderName) {
+        self.upstream_headers.push(HeaderChange::Remove(name));
+    }
+
+    /// Applies the recorded header changes to the upstream request headers.
+    pub fn apply_upstream_headers(&self, headers: &mut HeaderMap) {
+        for change in &self.upstream_headers {
+            match change {
+                HeaderChange::Set(name, value) => {
+                    headers.insert(name.clone(), value.clone());
+                }
+                HeaderChange::Remove(name) => {
+                    headers.remove(name);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The gateway (SPEC §4): a Kong-style proxy configured from `kong.yml`.
+//!
+//! - [`pipeline`] — the request path: route → jwt → acl → rate-limiting → upstream.
+//! - [`router`], [`plugins`], [`upstream`] — the stages; [`rescue`] — rejections to responses.
+//! - [`admin`] — the Kong-shaped admin API and `/metrics`, on its own port.
+
+pub mod admin;
+pub mod body;
+pub mod context;
+pub mod metrics;
+pub mod outcome;
+pub mod pipeline;
+pub mod plugins;
+pub mod rescue;
+pub mod router;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::clock::StackClock;
+use crate::config::GatewayConfig;
+use crate::server::{self, ServerHandle};
+use metrics::Metrics;
+use plugins::rate_limit::RateLimiter;
+use upstream::{Pool, UpstreamAddrs};
+
+/// Shared state of one gateway: configuration, clock, live counters.
+#[derive(Debug)]
+pub struct Gateway {
+    pub config: Arc<GatewayConfig>,
+    pub clock: StackClock,
+    /// Where each Kong service's upstream currently listens.
+    pub upstreams: UpstreamAddrs,
+    pub metrics: Metrics,
+    pool: Pool,
+    rate_limiter: RateLimiter,
+}
+
+/// A running gateway: proxy and admin listeners.
+#[derive(Debug)]
+pub struct RunningGateway {
+    pub state: Arc<Gateway>,
+    pub proxy: ServerHandle,
+    pub admin: ServerHandle,
+}
+
+impl Gateway {
+    pub fn new(config: Arc<GatewayConfig>, clock: StackClock, upstreams: UpstreamAddrs) -> Self {
+        Gateway {
+            config,
+            clock,
+            upstreams,
+            metrics: Metrics::default(),
+            pool: Pool::default(),
+            rate_limiter: RateLimiter::new(),
+        }
+    }
+
+    /// Serves the proxy on `proxy` and the admin API on `admin`.
+    ///
+    /// # Errors
+    /// When a listener's address cannot be read.
+    pub fn start(
+        self,
+        proxy: TcpListener,
+        admin: TcpListener,
+    ) -> std::io::Result<RunningGateway> {
+        let state = Arc::new(self);
+        let handler_state = state.clone();
+        let proxy = server::serve(proxy, move |request, peer| {
+            handler_state.clone().handle(request, peer)
+        })?;
+        let admin = server::serve_router(admin, admin::router(state.clone()))?;
+        Ok(RunningGateway {
+            state,
+            proxy,
+            admin,
+        })
+    }
+
+    /// Forgets pooled connections to a service that stopped or moved.
+    pub fn forget_connections(&self, addr: std::net::SocketAddr) {
+        self.pool.forget(addr);
+    }
+}

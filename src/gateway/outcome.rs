@@ -1,0 +1,79 @@
+//! Classifies upstream attempts once, for retries, the circuit breaker, metrics and steps
+//! (SPEC §5: a failure is a connection error, a timeout, or a status in `failure_statuses`).
+
+use http::Method;
+
+/// How one upstream attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The upstream answered with this status.
+    Response(u16),
+    /// The TCP connection could not be made (refused, reset during connect).
+    ConnectFailed(String),
+    /// `connect_timeout` elapsed on the stack clock.
+    ConnectTimeout,
+    /// The connection broke after the request was (possibly) sent.
+    SendFailed(String),
+    /// `read_timeout` elapsed waiting for the response.
+    ReadTimeout,
+}
+
+impl AttemptOutcome {
+    /// Kong/nginx `proxy_next_upstream error timeout`: connection errors and timeouts are retried,
+    /// HTTP responses never; a non-idempotent request is not retried once it was sent.
+    pub fn is_retryable(&self, method: &Method) -> bool {
+        match self {
+            AttemptOutcome::Response(_) => false,
+            AttemptOutcome::ConnectFailed(_) | AttemptOutcome::ConnectTimeout => true,
+            AttemptOutcome::SendFailed(_) | AttemptOutcome::ReadTimeout => is_idempotent(method),
+        }
+    }
+
+    /// Whether the attempt counts as a failure for a breaker with these `failure_statuses`.
+    pub fn is_failure(&self, failure_statuses: &[u16]) -> bool {
+        match self {
+            AttemptOutcome::Response(status) => failure_statuses.contains(status),
+            _ => true,
+        }
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            AttemptOutcome::ConnectTimeout | AttemptOutcome::ReadTimeout
+        )
+    }
+}
+
+/// Methods nginx treats as safe to resend (everything but POST, LOCK, PATCH).
+pub fn is_idempotent(method: &Method) -> bool {
+    !matches!(method.as_str(), "POST" | "PATCH" | "LOCK")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_responses_are_never_retried() {
+        assert!(!AttemptOutcome::Response(503).is_retryable(&Method::GET));
+    }
+
+    #[test]
+    fn connection_failures_are_retried_even_for_post() {
+        assert!(AttemptOutcome::ConnectFailed("refused".into()).is_retryable(&Method::POST));
+    }
+
+    #[test]
+    fn a_sent_post_is_not_retried_after_a_timeout() {
+        assert!(!AttemptOutcome::ReadTimeout.is_retryable(&Method::POST));
+        assert!(AttemptOutcome::ReadTimeout.is_retryable(&Method::GET));
+    }
+
+    #[test]
+    fn failure_statuses_decide_what_counts_as_a_failure() {
+        assert!(AttemptOutcome::Response(500).is_failure(&[500, 502]));
+        assert!(!AttemptOutcome::Response(404).is_failure(&[500, 502]));
+        assert!(AttemptOutcome::ReadTimeout.is_failure(&[]));
+    }
+}

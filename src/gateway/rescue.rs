@@ -1,0 +1,157 @@
+//! The one place where a pipeline rejection becomes an HTTP response (Kong's bodies and headers).
+//!
+//! Two body shapes, as in Kong (`shared/reference/kong.md` §0):
+//! - `kong.response.exit` — compact JSON, used by the jwt plugin (`{"message":"Unauthorized"}`,
+//!   or the claim-errors object itself);
+//! - `kong.response.error` — the error template with a `request_id`, used by acl,
+//!   rate-limiting, the router and the proxy (`{\n  "message":"…",\n  "request_id":"…"\n}`).
+
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+
+use super::body::{full, Body};
+use super::outcome::AttemptOutcome;
+use super::plugins::{acl::AclError, jwt::JwtError, rate_limit::RateLimited};
+
+/// Why the gateway answered a request itself.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error("no route matched")]
+    NoRoute,
+    #[error("jwt: {0}")]
+    Jwt(#[from] JwtError),
+    #[error("acl: {0}")]
+    Acl(#[from] AclError),
+    #[error("rate limit: {0}")]
+    RateLimited(#[from] RateLimited),
+    #[error("request body larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("reading the request body failed: {0}")]
+    BadRequestBody(String),
+    #[error("upstream {service} has no address")]
+    NoUpstreamAddress { service: String },
+    #[error("upstream attempt failed: {0:?}")]
+    Upstream(AttemptOutcome),
+}
+
+impl Rejection {
+    /// A stable label for metrics (`reason` label).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::NoRoute => "no_route",
+            Rejection::Jwt(e) => e.reason(),
+            Rejection::Acl(e) => e.reason(),
+            Rejection::RateLimited(e) => e.reason(),
+            Rejection::BodyTooLarge { .. } => "body_too_large",
+            Rejection::BadRequestBody(_) => "bad_request_body",
+            Rejection::NoUpstreamAddress { .. } => "no_upstream_address",
+            Rejection::Upstream(outcome) if outcome.is_timeout() => "upstream_timeout",
+            Rejection::Upstream(_) => "upstream_error",
+        }
+    }
+}
+
+/// Kong's messages for responses the proxy makes after an upstream failure
+/// (`kong/error_handlers.lua`).
+pub const MSG_BAD_GATEWAY: &str = "An invalid response was received from the upstream server";
+pub const MSG_GATEWAY_TIMEOUT: &str = "The upstream server is timing out";
+pub const MSG_UNAVAILABLE: &str = "The upstream server is currently unavailable";
+pub const MSG_NO_ROUTE: &str = "no Route matched with those values";
+
+/// Turns a rejection into the response Kong would send.
+pub fn respond(rejection: &Rejection, request_id: &str, realm: Option<&str>) -> Response<Body> {
+    match rejection {
+        Rejection::Jwt(e) => {
+            let mut response = exit(e.status(), &e.body());
+            if let Some(value) = e
+                .www_authenticate(realm)
+                .and_then(|v| HeaderValue::from_str(&v).ok())
+            {
+                response.headers_mut().insert(WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+        Rejection::Acl(e) => error(e.status(), e.message(), request_id),
+        Rejection::RateLimited(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            error(status, e.message(), request_id)
+        }
+        Rejection::NoRoute => error(StatusCode::NOT_FOUND, MSG_NO_ROUTE, request_id),
+        Rejection::BodyTooLarge { .. } => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request size limit exceeded",
+            request_id,
+        ),
+        Rejection::BadRequestBody(_) => error(StatusCode::BAD_REQUEST, "Bad request", request_id),
+        Rejection::NoUpstreamAddress { .. } => {
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, MSG_UNAVAILABLE, request_id);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+        Rejection::Upstream(outcome) if outcome.is_timeout() => {
+            error(StatusCode::GATEWAY_TIMEOUT, MSG_GATEWAY_TIMEOUT, request_id)
+        }
+        Rejection::Upstream(_) => error(StatusCode::BAD_GATEWAY, MSG_BAD_GATEWAY, request_id),
+    }
+}
+
+/// `kong.response.exit(status, body)`: compact JSON.
+pub fn exit(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    json_response(status, body.to_string())
+}
+
+/// `kong.response.error(status, message)`: Kong's JSON error template with the request id.
+pub fn error(status: StatusCode, message: &str, request_id: &str) -> Response<Body> {
+    let message = serde_json::Value::from(message).to_string();
+    let request_id = serde_json::Value::from(request_id).to_string();
+    json_response(
+        status,
+        format!("{{\n  \"message\":{message},\n  \"request_id\":{request_id}\n}}"),
+    )
+}
+
+fn json_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_json(response: Response<Body>) -> serde_json::Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn no_route_is_404_with_kongs_message_and_request_id() {
+        let response = respond(&Rejection::NoRoute, "abc", None);
+        assert_eq!(response.status(), 404);
+        let body = body_json(response).await;
+        assert_eq!(body["message"], MSG_NO_ROUTE);
+        assert_eq!(body["request_id"], "abc");
+    }
+
+    #[tokio::test]
+    async fn timeouts_are_504_and_connection_failures_502() {
+        let timeout = respond(&Rejection::Upstream(AttemptOutcome::ReadTimeout), "x", None);
+        assert_eq!(timeout.status(), 504);
+        assert_eq!(body_json(timeout).await["message"], MSG_GATEWAY_TIMEOUT);
+        let refused = respond(
+            &Rejection::Upstream(AttemptOutcome::ConnectFailed("refused".into())),
+            "x",
+            None,
+        );
+        assert_eq!(refused.status(), 502);
+        assert_eq!(body_json(refused).await["message"], MSG_BAD_GATEWAY);
+    }
+}

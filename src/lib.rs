@@ -1,0 +1,20 @@
+//! Gauntlet: a chaos and conformance harness for a Kong-style gateway and a Consul-style mesh.
+//!
+//! ```text
+//!   scenarios/<stack>/ ──► config ──► stack (mocks + gateway on loopback, one clock)
+//!   features/*.feature ──► runner (cucumber, steps/) ──drives──► stack
+//!                              └──► report (neutral model ──► html, junit, cucumber json, results)
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod gateway;
+pub mod http_client;
+pub mod report;
+pub mod runner;
+pub mod stack;
+pub mod steps;
+pub mod token;
+pub mod server;

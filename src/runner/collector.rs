@@ -1,0 +1,324 @@
+//! Turns cucumber's event stream into the neutral [`RunReport`] model, printing one line per
+//! finished scenario as it goes.
+//!
+//! ```text
+//!   cucumber runner ──events──► Collector ──► console progress
+//!                                   └──────► FeatureReport / ScenarioReport / StepReport
+//! ```
+//! Undefined steps: cucumber reports a step no definition matches as "skipped"; the collector
+//! checks the step collection and reports it as undefined, which fails the scenario.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use cucumber::event::{self, Cucumber, Scenario as ScenarioEvent, Step as StepEvent};
+use cucumber::gherkin;
+use cucumber::{cli, parser, step, Event, Writer};
+
+use crate::report::model::{FeatureReport, ScenarioReport, Status, StepReport};
+use crate::report::{self, model};
+use crate::steps::world::Exchange;
+use crate::steps::GauntletWorld;
+
+/// What the `after` hook learns from a finished scenario's World.
+#[derive(Debug, Default, Clone)]
+pub struct ScenarioExtras {
+    pub stack_startup: Option<Duration>,
+    pub last_exchange: Option<Exchange>,
+}
+
+/// Scenario key: feature path, scenario line, scenario name.
+pub type ScenarioKey = (String, usize, String);
+
+/// Shared between the `after` hook (writer side) and the collector.
+pub type ExtrasMap = Arc<Mutex<BTreeMap<ScenarioKey, ScenarioExtras>>>;
+
+pub fn scenario_key(feature: &gherkin::Feature, scenario: &gherkin::Scenario) -> ScenarioKey {
+    (
+        feature_path(feature),
+        scenario.position.line,
+        scenario.name.clone(),
+    )
+}
+
+fn feature_path(feature: &gherkin::Feature) -> String {
+    feature
+        .path
+        .as_ref()
+        .map(|p| {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
+        })
+        .unwrap_or_else(|| feature.name.clone())
+}
+
+/// Collects events into reports.
+pub struct Collector {
+    steps: step::Collection<GauntletWorld>,
+    extras: ExtrasMap,
+    secrets: Vec<String>,
+    features: BTreeMap<String, FeatureReport>,
+    /// In-flight scenarios: report so far, start time, current step start time.
+    running: BTreeMap<ScenarioKey, Running>,
+    pub parse_errors: Vec<String>,
+    quiet: bool,
+}
+
+struct Running {
+    report: ScenarioReport,
+    started: SystemTime,
+    step_started: SystemTime,
+}
+
+impl Collector {
+    pub fn new(extras: ExtrasMap, secrets: Vec<String>, quiet: bool) -> Self {
+        use cucumber::World as _;
+        Collector {
+            steps: GauntletWorld::collection(),
+            extras,
+            secrets,
+            features: BTreeMap::new(),
+            running: BTreeMap::new(),
+            parse_errors: Vec::new(),
+            quiet,
+        }
+    }
+
+    /// The features collected, in path order.
+    pub fn into_features(self) -> (Vec<FeatureReport>, Vec<String>) {
+        (self.features.into_values().collect(), self.parse_errors)
+    }
+
+    fn on_feature(&mut self, feature: &gherkin::Feature, ev: event::Feature<GauntletWorld>, at: SystemTime) {
+        let path = feature_path(feature);
+        self.features.entry(path.clone()).or_insert_with(|| FeatureReport {
+            name: feature.name.clone(),
+            path,
+            line: feature.position.line,
+            description: feature.description.clone(),
+            tags: feature.tags.clone(),
+            scenarios: Vec::new(),
+        });
+        match ev {
+            event::Feature::Scenario(scenario, ev) => self.on_scenario(feature, &scenario, ev.event, at),
+            event::Feature::Rule(_, event::Rule::Scenario(scenario, ev)) => {
+                self.on_scenario(feature, &scenario, ev.event, at)
+            }
+            _ => {}
+        }
+    }
+
+    fn on_scenario(
+        &mut self,
+        feature: &gherkin::Feature,
+        scenario: &gherkin::Scenario,
+        ev: ScenarioEvent<GauntletWorld>,
+        at: SystemTime,
+    ) {
+        let key = scenario_key(feature, scenario);
+        match ev {
+            ScenarioEvent::Started => {
+                let mut tags = feature.tags.clone();
+                tags.extend(scenario.tags.iter().cloned());
+                let clauses = tags.iter().filter(|t| report::clauses::is_clause_id(t)).cloned().collect();
+                self.running.insert(
+                    key,
+                    Running {
+                        report: ScenarioReport {
+                            name: scenario.name.clone(),
+                            keyword: scenario.keyword.clone(),
+                            line: scenario.position.line,
+                            tags,
+                            clauses,
+                            status: Status::Passed,
+                            duration: Duration::ZERO,
+                            steps: Vec::new(),
+                            stack_startup: None,
+                        },
+                        started: at,
+                        step_started: at,
+                    },
+                );
+            }
+            ScenarioEvent::Background(step, ev) | ScenarioEvent::Step(step, ev) => {
+                self.on_step(&key, &step, ev, at)
+            }
+            ScenarioEvent::Hook(_, event::Hook::Failed(_, info)) => {
+                if let Some(running) = self.running.get_mut(&key) {
+                    running.report.status = Status::Failed;
+                    running.report.steps.push(StepReport {
+                        keyword: "Hook ".into(),
+                        text: "scenario set-up".into(),
+                        line: running.report.line,
+                        status: Status::Failed,
+                        duration: Duration::ZERO,
+                        error: Some(panic_message(&info)),
+                        exchange: None,
+                        docstring: None,
+                        table: None,
+                    });
+                }
+            }
+            ScenarioEvent::Finished => self.finish(feature, key, at),
+            _ => {}
+        }
+    }
+
+    fn on_step(&mut self, key: &ScenarioKey, step: &gherkin::Step, ev: StepEvent<GauntletWorld>, at: SystemTime) {
+        let undefined = matches!(ev, StepEvent::Skipped) && matches!(self.steps.find(step), Ok(None));
+        let Some(running) = self.running.get_mut(key) else { return };
+        let (status, error, exchange) = match ev {
+            StepEvent::Started => {
+                running.step_started = at;
+                return;
+            }
+            StepEvent::Passed(..) => (Status::Passed, None, None),
+            StepEvent::Skipped if undefined => {
+                let hint = crate::steps::catalog::closest(&step.value)
+                    .map(|doc| format!("; closest known step: {} {}", doc.keyword, doc.example))
+                    .unwrap_or_default();
+                (Status::Undefined, Some(format!("undefined step: {}{}", step.value, hint)), None)
+            }
+            StepEvent::Skipped => (Status::Skipped, None, None),
+            StepEvent::Failed(_, _, world, err) => {
+                let exchange = world
+                    .as_ref()
+                    .and_then(|w| w.exchanges.last().cloned())
+                    .map(to_report_exchange);
+                (Status::Failed, Some(step_error_message(&err)), exchange)
+            }
+        };
+        running.report.steps.push(StepReport {
+            keyword: step.keyword.clone(),
+            text: step.value.clone(),
+            line: step.position.line,
+            status,
+            duration: at.duration_since(running.step_started).unwrap_or_default(),
+            error,
+            exchange,
+            docstring: step.docstring.clone(),
+            table: step.table.as_ref().map(|t| t.rows.clone()),
+        });
+    }
+
+    fn finish(&mut self, feature: &gherkin::Feature, key: ScenarioKey, at: SystemTime) {
+        let Some(mut running) = self.running.remove(&key) else { return };
+        let extras = self
+            .extras
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&key))
+            .unwrap_or_default();
+        running.report.stack_startup = extras.stack_startup;
+        running.report.duration = at.duration_since(running.started).unwrap_or_default();
+        let hook_failed = running.report.status == Status::Failed;
+        running.report.status = Status::aggregate(running.report.steps.iter().map(|s| s.status));
+        if hook_failed {
+            running.report.status = Status::Failed;
+        }
+        if !self.quiet {
+            print_scenario_line(&running.report, &feature_path(feature), &self.secrets);
+        }
+        if let Some(f) = self.features.get_mut(&feature_path(feature)) {
+            f.scenarios.push(running.report);
+            f.scenarios.sort_by_key(|s| s.line);
+        }
+    }
+}
+
+fn print_scenario_line(s: &ScenarioReport, path: &str, secrets: &[String]) {
+    let mark = match s.status {
+        Status::Passed => "✔",
+        Status::Skipped => "–",
+        _ => "✘",
+    };
+    let clauses = if s.clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", s.clauses.join(" "))
+    };
+    println!("{mark} {path}:{} {}{clauses} ({} ms)", s.line, s.name, s.duration.as_millis());
+    if let Some(step) = s.failing_step() {
+        let error = step.error.as_deref().unwrap_or("");
+        println!(
+            "    at line {}: {}{}\n    {}",
+            step.line,
+            step.keyword,
+            report::redact::redact_text(&step.text, secrets),
+            report::redact::redact_text(error, secrets)
+        );
+    }
+}
+
+fn to_report_exchange(e: Exchange) -> model::Exchange {
+    let headers = |h: &http::HeaderMap| {
+        h.iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect()
+    };
+    model::Exchange {
+        request: model::HttpRecord {
+            method: e.request.method.to_string(),
+            url: e.request.url.clone(),
+            headers: e
+                .request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            body: String::from_utf8_lossy(&e.request.body).into_owned(),
+        },
+        response: e.response.map(|r| model::HttpResponseRecord {
+            status: r.status,
+            headers: headers(&r.headers),
+            body: String::from_utf8_lossy(&r.body).into_owned(),
+        }),
+    }
+}
+
+fn step_error_message(err: &event::StepError) -> String {
+    match err {
+        event::StepError::Panic(info) => panic_message(info),
+        other => other.to_string(),
+    }
+}
+
+fn panic_message(info: &event::Info) -> String {
+    if let Some(s) = info.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = info.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else {
+        "the step panicked".to_string()
+    }
+}
+
+// The collector keys every event by scenario, so it handles interleaved (concurrent) scenarios.
+impl cucumber::writer::Normalized for Collector {}
+
+impl Writer<GauntletWorld> for Collector {
+    type Cli = cli::Empty;
+
+    async fn handle_event(
+        &mut self,
+        event: parser::Result<Event<Cucumber<GauntletWorld>>>,
+        _cli: &Self::Cli,
+    ) {
+        match event {
+            Err(e) => {
+                let message = e.to_string();
+                if !self.quiet {
+                    println!("✘ {message}");
+                }
+                self.parse_errors.push(message);
+            }
+            Ok(ev) => {
+                let at = ev.at;
+                if let Cucumber::Feature(feature, ev) = ev.value {
+                    self.on_feature(&feature, ev, at);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Runs features against a stack and produces the run report (`gauntlet run`, the e2e test).
+//!
+//! ```text
+//!   StackDef ─► RunSettings ─┐
+//!   features/ ─► cucumber ───┼─ before hook: each World gets the settings (its stack starts lazily)
+//!                            ├─ after hook: stack start-up time and last exchange → extras
+//!                            └─ Collector ─► RunReport ─► report::write_all ─► reports/<run-id>/
+//! ```
+
+pub mod collector;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cucumber::gherkin::tagexpr::TagOperation;
+use cucumber::{cli, parser, runner, World as _};
+use futures::FutureExt;
+
+use crate::clock::{real_wall_now, Stopwatch};
+use crate::config::{ConfigError, StackDef};
+use crate::report::{self, model::RunReport, model::Secrets, model::StackInfo};
+use crate::steps::world::RunSettings;
+use crate::steps::GauntletWorld;
+use collector::{scenario_key, Collector, ExtrasMap, ScenarioExtras};
+
+/// Everything `gauntlet run` can be told.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Feature files or folders.
+    pub paths: Vec<PathBuf>,
+    pub stack_dir: PathBuf,
+    /// Cucumber tag expression (`@AUTH-4 and not @slow`).
+    pub tags: Option<String>,
+    pub seed: Option<u64>,
+    pub concurrency: Option<usize>,
+    pub fail_fast: bool,
+    pub real_time: bool,
+    /// Where `<run-id>/` and `latest/` go; `None` writes no report.
+    pub report_dir: Option<PathBuf>,
+    /// Suppress per-scenario console lines.
+    pub quiet: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            paths: vec![PathBuf::from("features")],
+            stack_dir: PathBuf::from("scenarios/valueverse"),
+            tags: None,
+            seed: None,
+            concurrency: None,
+            fail_fast: false,
+            real_time: false,
+            report_dir: Some(PathBuf::from("reports")),
+            quiet: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("invalid tag expression {expr:?}: {message}")]
+    Tags { expr: String, message: String },
+    #[error("{0}: no such feature file or folder")]
+    MissingPath(PathBuf),
+    #[error("writing the report: {0}")]
+    Report(String),
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub report: RunReport,
+    /// `reports/<run-id>/`, when a report was written.
+    pub report_path: Option<PathBuf>,
+    /// Feature files that could not be parsed (each also fails the run).
+    pub parse_errors: Vec<String>,
+}
+
+impl RunOutcome {
+    pub fn passed(&self) -> bool {
+        self.parse_errors.is_empty() && self.report.verdict() == report::model::Verdict::Passed
+    }
+
+    /// Ids of the clauses with a failing scenario, in catalogue order.
+    pub fn failed_clauses(&self) -> Vec<String> {
+        self.report
+            .clause_matrix()
+            .rows
+            .into_iter()
+            .filter(|r| r.verdict == report::clauses::ClauseVerdict::Failed)
+            .map(|r| r.id)
+            .collect()
+    }
+}
+
+/// Runs the features of `options` against its stack.
+///
+/// # Errors
+/// Configuration errors (exit 2), bad tags, missing paths, report I/O.
+pub async fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
+    let started_at = real_wall_now();
+    let stopwatch = Stopwatch::start();
+    let stack = Arc::new(StackDef::load(&options.stack_dir)?);
+    let seed = options.seed.unwrap_or_else(rand::random);
+    for path in &options.paths {
+        if !path.exists() {
+            return Err(RunError::MissingPath(path.clone()));
+        }
+    }
+    let tags_filter = options
+        .tags
+        .as_deref()
+        .map(|expr| {
+            expr.parse::<TagOperation>().map_err(|e| RunError::Tags {
+                expr: expr.to_string(),
+                message: e.to_string(),
+            })
+        })
+        .transpose()?;
+    let settings = Arc::new(RunSettings {
+        stack: stack.clone(),
+        real_time: options.real_time,
+        seed,
+    });
+    if !options.quiet {
+        println!(
+            "gauntlet: stack {} ({}), seed {seed}{}",
+            stack.name(),
+            stack.dir.display(),
+            if options.real_time { ", real time" } else { "" }
+        );
+        for warning in &stack.warnings {
+            println!("warning: {warning}");
+        }
+    }
+
+    let extras: ExtrasMap = Arc::new(Mutex::new(BTreeMap::new()));
+    let secrets: Vec<String> = stack
+        .gateway
+        .consumers
+        .iter()
+        .flat_map(|c| c.jwt_secrets.iter().map(|j| j.secret.clone()))
+        .collect();
+
+    let mut opts: cli::Opts<parser::basic::Cli, runner::basic::Cli, cli::Empty, cli::Empty> =
+        cli::Opts::default();
+    opts.tags_filter = tags_filter;
+    opts.runner.concurrency = options.concurrency;
+    opts.runner.fail_fast = options.fail_fast;
+
+    let mut collectors = Vec::new();
+    for path in &options.paths {
+        let before_settings = settings.clone();
+        let after_extras = extras.clone();
+        let collector = Collector::new(extras.clone(), secrets.clone(), options.quiet);
+        let collector = GauntletWorld::cucumber::<&Path>()
+            .with_writer(collector)
+            .with_cli(opts.clone())
+            // Each scenario's World gets the run settings; its stack starts on first use.
+            .before(move |_, _, _, world| {
+                world.settings = Some(before_settings.clone());
+                async {}.boxed_local()
+            })
+            // Keep what the report needs from the World before it (and its stack) is dropped.
+            .after(move |feature, _, scenario, _, world| {
+                let key = scenario_key(feature, scenario);
+                let extras = ScenarioExtras {
+                    stack_startup: world
+                        .as_ref()
+                        .and_then(|w| w.started_stack().map(|s| s.startup)),
+                    last_exchange: world.as_ref().and_then(|w| w.exchanges.last().cloned()),
+                };
+                if let Ok(mut map) = after_extras.lock() {
+                    map.insert(key, extras);
+                }
+                async {}.boxed_local()
+            })
+            .run(path.as_path())
+            .await;
+        collectors.push(collector);
+    }
+
+    let mut features = Vec::new();
+    let mut parse_errors = Vec::new();
+    for c in collectors {
+        let (f, e) = c.into_features();
+        features.extend(f);
+        parse_errors.extend(e);
+    }
+    let report = RunReport {
+        run_id: report::run_id(started_at, stack.name()),
+        started_at,
+        duration: stopwatch.elapsed(),
+        stack: StackInfo {
+            name: stack.name().to_string(),
+            dir: stack.dir.display().to_string(),
+            warnings: stack.warnings.iter().map(ToString::to_string).collect(),
+        },
+        seed,
+        real_time: options.real_time,
+        features,
+        clauses: report::catalogue(),
+        histograms: Vec::new(),
+        breakers: Vec::new(),
+        secrets: Secrets(secrets),
+    };
+    let report_path = match &options.report_dir {
+        Some(root) => {
+            let dir = root.join(&report.run_id);
+            report::write_all(&report, &dir).map_err(|e| RunError::Report(e.to_string()))?;
+            report::refresh_latest(root, &dir).map_err(|e| RunError::Report(e.to_string()))?;
+            Some(dir)
+        }
+        None => None,
+    };
+    Ok(RunOutcome {
+        report,
+        report_path,
+        parse_errors,
+    })
+}

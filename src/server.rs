@@ -1,0 +1,91 @@
+//! Serving HTTP/1.1 and HTTP/2 on a bound loopback listener, stopping everything on drop.
+//!
+//! The gateway proxy, and any handler written as a plain async function of a request, runs on
+//! this. Dropping (or `stop`ping) the [`ServerHandle`] closes the port and aborts every open
+//! connection, which is what a "service stopped" fault needs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::gateway::body::Body;
+
+/// A running server. Dropping it stops the server and its connections.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes the listener and resets every open connection.
+    pub fn stop(self) {
+        drop(self)
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `handler` on `listener` until the handle is dropped.
+pub fn serve<H, F>(listener: TcpListener, handler: H) -> std::io::Result<ServerHandle>
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let addr = listener.local_addr()?;
+    let handler = Arc::new(handler);
+    let task = tokio::spawn(async move {
+        // Connections live in this set, so aborting the accept task aborts them all.
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, peer)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let handler = handler.clone();
+                    connections.spawn(async move {
+                        let service = service_fn(move |req| {
+                            let handler = handler.clone();
+                            async move { Ok::<_, std::convert::Infallible>(handler(req, peer).await) }
+                        });
+                        let _ = auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    });
+    Ok(ServerHandle { addr, task })
+}
+
+/// Serves an axum router (admin APIs) until the handle is dropped.
+pub fn serve_router(listener: TcpListener, router: axum::Router) -> std::io::Result<ServerHandle> {
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(ServerHandle { addr, task })
+}
+
+/// Binds a loopback listener: on `port`, or an ephemeral one when `port` is 0.
+pub async fn bind_loopback(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await
+}

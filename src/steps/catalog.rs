@@ -1,0 +1,195 @@
+//! The step catalog: every step pattern with a one-line description and an example, as printed
+//! by `gauntlet steps` and used by `gauntlet check` to suggest the closest step. A test proves
+//! it matches the registered steps exactly (no step missing, no stale entry).
+
+use cucumber::gherkin::{Step, StepType};
+
+/// One documented step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepDoc {
+    pub domain: &'static str,
+    pub keyword: &'static str,
+    pub pattern: &'static str,
+    pub description: &'static str,
+    pub example: &'static str,
+}
+
+macro_rules! step {
+    ($domain:literal, $kw:literal, $pattern:literal, $description:literal, $example:literal) => {
+        StepDoc {
+            domain: $domain,
+            keyword: $kw,
+            pattern: $pattern,
+            description: $description,
+            example: $example,
+        }
+    };
+}
+
+pub const CATALOG: &[StepDoc] = &[
+    step!("stack", "Given", "the stack is running",
+        "Starts this scenario's own stack (mocks + gateway on ephemeral ports) and checks the admin API answers.",
+        "the stack is running"),
+    step!("auth", "Given", "I have a valid token for {string}",
+        "Signs a token for the consumer's jwt credential, valid from now for 1 hour (or the stack's maximum_expiration if lower).",
+        "I have a valid token for \"admin-user\""),
+    step!("auth", "Given", "I have a token for {string} that expires in {duration}",
+        "A token whose exp is now + duration on the stack clock.",
+        "I have a token for \"admin-user\" that expires in 30 seconds"),
+    step!("auth", "Given", "I have a token for {string} that lives for {duration}",
+        "A token with exp = now + duration (to test maximum_expiration).",
+        "I have a token for \"admin-user\" that lives for 2 days"),
+    step!("auth", "Given", "I have a token for {string} that expired {duration} ago",
+        "A token whose exp is in the past.",
+        "I have a token for \"frontend-app\" that expired 10 seconds ago"),
+    step!("auth", "Given", "I have a token for {string} that becomes valid in {duration}",
+        "A token whose nbf is in the future.",
+        "I have a token for \"frontend-app\" that becomes valid in 5 minutes"),
+    step!("auth", "Given", "I have a token for {string} signed with the wrong secret",
+        "A well-formed token for the consumer's key whose signature does not verify.",
+        "I have a token for \"admin-user\" signed with the wrong secret"),
+    step!("auth", "Given", "I have a token for {string} signed with algorithm {string}",
+        "A token signed with another HMAC algorithm (HS256, HS384, HS512) than the credential names.",
+        "I have a token for \"admin-user\" signed with algorithm \"HS384\""),
+    step!("auth", "Given", "I have a token for {string} whose header says alg {string}",
+        "A token whose header names this alg (\"none\" drops the signature).",
+        "I have a token for \"admin-user\" whose header says alg \"none\""),
+    step!("auth", "Given", "I have a token for {string} without the {string} claim",
+        "A valid token with one claim (iss, exp, nbf, iat) removed.",
+        "I have a token for \"admin-user\" without the \"iss\" claim"),
+    step!("auth", "Given", "I have a token issued for the unknown key {string}",
+        "A token whose iss names no credential of the stack.",
+        "I have a token issued for the unknown key \"123456789\""),
+    step!("auth", "Given", "I have the malformed token {string}",
+        "Sends this exact string as the token.",
+        "I have the malformed token \"not-a-jwt\""),
+    step!("auth", "Given", "I have no token",
+        "Sends requests without any token.",
+        "I have no token"),
+    step!("auth", "Given", "the token is sent in the query parameter {string}",
+        "Moves the token from the Authorization header to ?name=token.",
+        "the token is sent in the query parameter \"jwt\""),
+    step!("auth", "Given", "the token is sent in the cookie {string}",
+        "Moves the token to a cookie.",
+        "the token is sent in the cookie \"jwt\""),
+    step!("auth", "Given", "the token is sent in the {string} header with scheme {string}",
+        "Moves the token to this header with this scheme word (empty for none).",
+        "the token is sent in the \"Authorization\" header with scheme \"bearer\""),
+    step!("auth", "Given", "the same token is also sent in the query parameter {string}",
+        "Sends the current token a second time, in the query.",
+        "the same token is also sent in the query parameter \"jwt\""),
+    step!("auth", "Given", "a valid token for {string} is also sent in the query parameter {string}",
+        "Adds a second, different token in the query.",
+        "a valid token for \"frontend-app\" is also sent in the query parameter \"jwt\""),
+    step!("http", "Given", "the request header {string} is {string}",
+        "Adds a header to every following request (repeat the step to repeat the header).",
+        "the request header \"X-Consumer-Username\" is \"admin-user\""),
+    step!("http", "When", "I send a {method} request to {string}",
+        "Sends a request through the gateway with the current token(s) and headers.",
+        "I send a GET request to \"/api/v1/value-models\""),
+    step!("http", "When", "I send a {method} request to {string} with JSON:",
+        "Same, with the docstring below as a JSON body.",
+        "I send a POST request to \"/api/v1/value-models\" with JSON:"),
+    step!("http", "When", "I send {int} {method} requests to {string}",
+        "Sends the same request N times, one after the other.",
+        "I send 100 GET requests to \"/api/v1/value-models\""),
+    step!("http", "Then", "the response status is {int}",
+        "The last response has this status.",
+        "the response status is 401"),
+    step!("http", "Then", "the last {int} responses have status {int}",
+        "Each of the last N responses has this status.",
+        "the last 100 responses have status 200"),
+    step!("http", "Then", "the response JSON {string} is {string}",
+        "A field of the last JSON body (dotted path, array indexes allowed) equals this value.",
+        "the response JSON \"message\" is \"Unauthorized\""),
+    step!("http", "Then", "the response JSON is:",
+        "The last JSON body equals the docstring (a request_id field is ignored unless named).",
+        "the response JSON is:"),
+    step!("http", "Then", "the response header {string} is {string}",
+        "The last response carries this header with exactly this value.",
+        "the response header \"WWW-Authenticate\" is \"Bearer\""),
+    step!("http", "Then", "the response has no {string} header",
+        "The last response does not carry this header.",
+        "the response has no \"X-Circuit-Breaker-State\" header"),
+    step!("http", "Then", "the service received the header {string} with value {string}",
+        "The service saw this request header (send to a path ending in /_echo).",
+        "the service received the header \"X-Consumer-Username\" with value \"admin-user\""),
+    step!("http", "Then", "the service did not receive the header {string}",
+        "The service did not see this header (send to a path ending in /_echo).",
+        "the service did not receive the header \"X-Anonymous-Consumer\""),
+    step!("time", "When", "{duration} pass / {duration} passes",
+        "Moves the stack clock forward (a jump; a real sleep under --real-time). Units: ms, seconds, minutes, hours, days.",
+        "61 seconds pass"),
+];
+
+/// The gherkin step an example stands for (for matching against the registered steps).
+pub fn example_step(doc: &StepDoc) -> Step {
+    let ty = match doc.keyword {
+        "Given" => StepType::Given,
+        "When" => StepType::When,
+        _ => StepType::Then,
+    };
+    let docstring = doc
+        .example
+        .ends_with(':')
+        .then(|| "{\"name\": \"x\"}".to_string());
+    Step {
+        keyword: format!("{} ", doc.keyword),
+        ty,
+        value: doc.example.to_string(),
+        docstring,
+        table: None,
+        span: Default::default(),
+        position: Default::default(),
+    }
+}
+
+/// The catalog entry whose example is closest to `text` (for "did you mean").
+pub fn closest(text: &str) -> Option<&'static StepDoc> {
+    CATALOG.iter().min_by_key(|doc| {
+        let a = strsim::levenshtein(text, doc.example);
+        let b = strsim::levenshtein(text, doc.pattern);
+        a.min(b)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::GauntletWorld;
+    use cucumber::codegen::{StepConstructor, WorldInventory};
+    use cucumber::World as _;
+
+    #[test]
+    fn every_catalog_example_matches_exactly_one_registered_step() {
+        let collection = GauntletWorld::collection();
+        for doc in CATALOG {
+            let step = example_step(doc);
+            match collection.find(&step) {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("catalog example matches no step: {} {}", doc.keyword, doc.example),
+                Err(e) => panic!("catalog example is ambiguous: {} {}: {e:?}", doc.keyword, doc.example),
+            }
+        }
+    }
+
+    #[test]
+    fn every_registered_step_is_in_the_catalog() {
+        let mut registered = Vec::new();
+        for s in cucumber::codegen::inventory::iter::<<GauntletWorld as WorldInventory>::Given> {
+            registered.push(("Given", s.inner().1()));
+        }
+        for s in cucumber::codegen::inventory::iter::<<GauntletWorld as WorldInventory>::When> {
+            registered.push(("When", s.inner().1()));
+        }
+        for s in cucumber::codegen::inventory::iter::<<GauntletWorld as WorldInventory>::Then> {
+            registered.push(("Then", s.inner().1()));
+        }
+        for (keyword, regex) in registered {
+            let documented = CATALOG
+                .iter()
+                .any(|doc| doc.keyword == keyword && regex.is_match(doc.example));
+            assert!(documented, "step {keyword} /{}/ has no catalog entry", regex.as_str());
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The step library QA engineers write features with, organised by domain (never by
+//! Given/When/Then). `gauntlet steps` prints [`catalog::CATALOG`].
+//!
+//! - [`world`] — the scenario's state: its own stack, tokens, the last exchange.
+//! - [`stack`] — starting the stack, service-level checks.
+//! - [`auth`] — tokens and where the request carries them.
+//! - [`http`] — sending requests and asserting on responses and on what the service saw.
+//! - [`time`] — moving the stack clock.
+//! - [`params`] — parameter types (methods, durations).
+
+pub mod auth;
+pub mod catalog;
+pub mod http;
+pub mod params;
+pub mod stack;
+pub mod time;
+pub mod world;
+
+pub use world::{GauntletWorld, StepError};

@@ -1,0 +1,159 @@
+//! The World: everything one scenario owns. Each scenario gets its own stack on ephemeral ports,
+//! started on first use and stopped when the World is dropped.
+
+use std::sync::Arc;
+
+use cucumber::World;
+
+use crate::config::StackDef;
+use crate::http_client::{HttpClient, OutgoingRequest, ReceivedResponse};
+use crate::stack::{PortPlan, Stack};
+
+/// Settings shared by every scenario of a run.
+#[derive(Debug)]
+pub struct RunSettings {
+    pub stack: Arc<StackDef>,
+    /// "N seconds pass" sleeps for real instead of jumping the clock.
+    pub real_time: bool,
+    pub seed: u64,
+}
+
+/// A step failure, worded for a QA engineer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StepError(pub String);
+
+impl StepError {
+    pub fn new(message: impl Into<String>) -> Self {
+        StepError(message.into())
+    }
+}
+
+macro_rules! impl_from_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StepError {
+            fn from(e: $t) -> Self { StepError(e.to_string()) }
+        }
+    )*};
+}
+impl_from_error!(
+    crate::stack::StackError,
+    crate::http_client::ClientError,
+    crate::token::TokenError
+);
+
+pub type StepResult = Result<(), StepError>;
+
+/// Where the current token travels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenPlacement {
+    /// `Authorization: <scheme> <token>`.
+    Header { name: String, scheme: String },
+    /// `?<name>=<token>`.
+    Query(String),
+    /// `Cookie: <name>=<token>`.
+    Cookie(String),
+}
+
+impl Default for TokenPlacement {
+    fn default() -> Self {
+        TokenPlacement::Header {
+            name: "Authorization".into(),
+            scheme: "Bearer".into(),
+        }
+    }
+}
+
+/// A token to attach to requests, and where.
+#[derive(Debug, Clone)]
+pub struct AttachedToken {
+    pub token: String,
+    pub placement: TokenPlacement,
+}
+
+/// One request and its response.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub request: OutgoingRequest,
+    pub response: Option<ReceivedResponse>,
+}
+
+#[derive(Debug, World)]
+#[world(init = Self::new)]
+pub struct GauntletWorld {
+    /// Set by the runner before the first step.
+    pub settings: Option<Arc<RunSettings>>,
+    stack: Option<Stack>,
+    pub client: HttpClient,
+    /// Tokens attached to every request, in order.
+    pub tokens: Vec<AttachedToken>,
+    /// Extra request headers (`the request header "X" is "Y"`).
+    pub headers: Vec<(String, String)>,
+    /// Every exchange of this scenario, oldest first.
+    pub exchanges: Vec<Exchange>,
+}
+
+impl GauntletWorld {
+    fn new() -> Self {
+        GauntletWorld {
+            settings: None,
+            stack: None,
+            client: HttpClient::default(),
+            tokens: Vec::new(),
+            headers: Vec::new(),
+            exchanges: Vec::new(),
+        }
+    }
+
+    /// A World for `settings` (the runner installs it before the first step).
+    pub fn with_settings(settings: Arc<RunSettings>) -> Self {
+        let mut world = Self::new();
+        world.settings = Some(settings);
+        world
+    }
+
+    pub fn settings(&self) -> Result<&Arc<RunSettings>, StepError> {
+        self.settings
+            .as_ref()
+            .ok_or_else(|| StepError::new("internal: the runner did not install run settings"))
+    }
+
+    /// The scenario's stack, started on first use.
+    pub async fn stack(&mut self) -> Result<&Stack, StepError> {
+        if self.stack.is_none() {
+            let def = self.settings()?.stack.clone();
+            self.stack = Some(Stack::start(def, PortPlan::Ephemeral).await?);
+        }
+        self.stack
+            .as_ref()
+            .ok_or_else(|| StepError::new("internal: stack missing after start"))
+    }
+
+    /// The stack if it was started.
+    pub fn started_stack(&self) -> Option<&Stack> {
+        self.stack.as_ref()
+    }
+
+    /// The last exchange, or an error telling the QA engineer to send a request first.
+    pub fn last(&self) -> Result<&ReceivedResponse, StepError> {
+        self.exchanges
+            .last()
+            .and_then(|e| e.response.as_ref())
+            .ok_or_else(|| StepError::new("no response yet: send a request first"))
+    }
+
+    /// Secrets of the stack, for redacting what the report shows.
+    pub fn secrets(&self) -> Vec<String> {
+        self.settings
+            .as_ref()
+            .map(|s| {
+                s.stack
+                    .gateway
+                    .consumers
+                    .iter()
+                    .flat_map(|c| c.jwt_secrets.iter().map(|j| j.secret.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
