@@ -353,6 +353,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn answers_502_once_a_running_architect_is_stopped() {
+        let architect = spawn(MockKind::ValueArchitect, MockConfig::default()).await;
+        let committer = committer_for(architect.base_url()).await;
+        let body = commitment_body(CUSTOMER_RETENTION_MODEL_ID);
+        let before = call(
+            committer.addr,
+            "POST",
+            "/api/v1/commitments",
+            &[],
+            Some(&body),
+        )
+        .await;
+        assert_eq!(before.status, 201, "{}", before.text);
+        // The committer now holds a pooled keep-alive connection to the architect.
+        architect.stop().await;
+        let after = call(
+            committer.addr,
+            "POST",
+            "/api/v1/commitments",
+            &[],
+            Some(&body),
+        )
+        .await;
+        assert_eq!(after.status, 502, "{}", after.text);
+    }
+
+    #[tokio::test]
     async fn answers_502_naming_the_status_when_the_mesh_denies_the_call() {
         // What a sidecar answers when an intention denies value-committer → value-architect.
         let denying = Router::new().fallback(|| async {

@@ -195,18 +195,26 @@ fn service(
         ));
     }
     let runtime = match (&def.mock, &def.command, &def.url) {
-        (Some(mock), None, None) => ServiceRuntime::Mock(MockKind::parse(mock).ok_or_else(|| {
-            let hint = closest(mock, KNOWN_MOCKS)
-                .map(|b| format!(" (did you mean `{b}`?)"))
-                .unwrap_or_default();
-            src.error(
-                format!("{key}.mock"),
-                format!("unknown mock `{mock}`{hint}; known mocks: {}", KNOWN_MOCKS.join(", ")),
-            )
-        })?),
+        (Some(mock), None, None) => {
+            ServiceRuntime::Mock(MockKind::parse(mock).ok_or_else(|| {
+                let hint = closest(mock, KNOWN_MOCKS)
+                    .map(|b| format!(" (did you mean `{b}`?)"))
+                    .unwrap_or_default();
+                src.error(
+                    format!("{key}.mock"),
+                    format!(
+                        "unknown mock `{mock}`{hint}; known mocks: {}",
+                        KNOWN_MOCKS.join(", ")
+                    ),
+                )
+            })?)
+        }
         (None, Some(cmd), None) => {
             if cmd.program.is_empty() {
-                return Err(src.error(format!("{key}.command.program"), "length must be at least 1"));
+                return Err(src.error(
+                    format!("{key}.command.program"),
+                    "length must be at least 1",
+                ));
             }
             ServiceRuntime::Command {
                 program: cmd.program.clone(),
@@ -217,12 +225,7 @@ fn service(
             check_loopback(url).map_err(|m| src.error(format!("{key}.url"), m))?;
             ServiceRuntime::External { url: url.clone() }
         }
-        _ => {
-            return Err(src.error(
-                &key,
-                "exactly one of `mock`, `command`, `url` must be set",
-            ))
-        }
+        _ => return Err(src.error(&key, "exactly one of `mock`, `command`, `url` must be set")),
     };
     let mut upstreams: Vec<UpstreamDef> = Vec::new();
     for (i, u) in def.upstreams.iter().flatten().enumerate() {
@@ -253,7 +256,10 @@ fn service(
             ));
         }
         if u.local_port == 0 {
-            return Err(src.error(format!("{ukey}.local_port"), "value should be between 1 and 65535"));
+            return Err(src.error(
+                format!("{ukey}.local_port"),
+                "value should be between 1 and 65535",
+            ));
         }
         upstreams.push(UpstreamDef {
             service: u.service.clone(),
@@ -283,8 +289,8 @@ fn check_loopback(url: &str) -> Result<(), String> {
         .host()
         .ok_or_else(|| format!("not a valid URL `{url}`: missing host"))?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback =
-        bare.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = bare.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if loopback {
         Ok(())
     } else {
@@ -314,7 +320,10 @@ fn ports(
         if !names.contains(&service.as_str()) {
             return Err(src.error(
                 format!("ports.services.{service}"),
-                format!("unknown service `{service}`; stack services: {}", names.join(", ")),
+                format!(
+                    "unknown service `{service}`; stack services: {}",
+                    names.join(", ")
+                ),
             ));
         }
         out.services.insert(service, port);
@@ -327,10 +336,17 @@ fn ports(
         ("ports.control".into(), out.control),
         ("ports.sidecar_admin_base".into(), out.sidecar_admin_base),
     ];
-    used.extend(out.services.iter().map(|(s, p)| (format!("ports.services.{s}"), *p)));
+    used.extend(
+        out.services
+            .iter()
+            .map(|(s, p)| (format!("ports.services.{s}"), *p)),
+    );
     for s in services {
         for (i, u) in s.upstreams.iter().enumerate() {
-            used.push((format!("services.{}.upstreams[{i}].local_port", s.name), u.local_port));
+            used.push((
+                format!("services.{}.upstreams[{i}].local_port", s.name),
+                u.local_port,
+            ));
         }
     }
     for (i, (key, port)) in used.iter().enumerate() {
@@ -437,7 +453,10 @@ ports:
     }
 
     fn error(text: &str, hosts: &[&str]) -> String {
-        load_text(text, hosts).err().map(|e| e.to_string()).unwrap_or_default()
+        load_text(text, hosts)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -453,20 +472,35 @@ ports:
 
     #[test]
     fn rejects_an_upstream_to_an_unknown_service_with_its_line() {
-        let e = error(&STACK.replace("service: value-architect", "service: value-archtect"), &[]);
+        let e = error(
+            &STACK.replace("service: value-architect", "service: value-archtect"),
+            &[],
+        );
         assert!(e.starts_with("stack.yml:8:"), "{e}");
         assert!(e.contains("services.value-committer.upstreams[0].service: unknown upstream service `value-archtect` (did you mean `value-architect`?)"), "{e}");
     }
 
     #[test]
     fn rejects_unknown_mocks_listing_the_known_ones() {
-        let e = error(&STACK.replace("mock: value-architect", "mock: billing"), &[]);
-        assert!(e.contains("unknown mock `billing`; known mocks: value-architect, value-committer"), "{e}");
+        let e = error(
+            &STACK.replace("mock: value-architect", "mock: billing"),
+            &[],
+        );
+        assert!(
+            e.contains("unknown mock `billing`; known mocks: value-architect, value-committer"),
+            "{e}"
+        );
     }
 
     #[test]
     fn needs_exactly_one_runtime() {
-        let e = error(&STACK.replace("    mock: value-architect\n", "    mock: value-architect\n    url: http://127.0.0.1:1\n"), &[]);
+        let e = error(
+            &STACK.replace(
+                "    mock: value-architect\n",
+                "    mock: value-architect\n    url: http://127.0.0.1:1\n",
+            ),
+            &[],
+        );
         assert!(e.contains("exactly one of `mock`, `command`, `url`"), "{e}");
     }
 
@@ -490,14 +524,28 @@ ports:
     #[test]
     fn rejects_unknown_keys_and_port_clashes() {
         let e = error(&STACK.replace("    protocol: tcp", "    protocl: tcp"), &[]);
-        assert!(e.contains("services.postgres.protocl: unknown key `protocl`; did you mean `protocol`?"), "{e}");
-        let e = error(&STACK.replace("value-architect: 9001", "value-architect: 9191"), &[]);
-        assert!(e.contains("port 9191 is already used by ports.services.value-architect"), "{e}");
+        assert!(
+            e.contains(
+                "services.postgres.protocl: unknown key `protocl`; did you mean `protocol`?"
+            ),
+            "{e}"
+        );
+        let e = error(
+            &STACK.replace("value-architect: 9001", "value-architect: 9191"),
+            &[],
+        );
+        assert!(
+            e.contains("port 9191 is already used by ports.services.value-architect"),
+            "{e}"
+        );
     }
 
     #[test]
     fn rejects_duplicate_service_names() {
         let e = error(&STACK.replace("  postgres:", "  value-architect:"), &[]);
-        assert!(e.contains("duplicate entry with key \"value-architect\""), "{e}");
+        assert!(
+            e.contains("duplicate entry with key \"value-architect\""),
+            "{e}"
+        );
     }
 }

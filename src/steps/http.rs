@@ -13,7 +13,7 @@ use crate::http_client::OutgoingRequest;
 use crate::report::redact;
 
 /// Builds the request for `method path` with the World's tokens and headers.
-async fn build(world: &mut GauntletWorld, method: http::Method, path: &str) -> Result<OutgoingRequest, StepError> {
+pub(crate) async fn build_request(world: &mut GauntletWorld, method: http::Method, path: &str) -> Result<OutgoingRequest, StepError> {
     let base = world.stack().await?.proxy_url();
     let mut query: Vec<String> = Vec::new();
     let mut cookies: Vec<String> = Vec::new();
@@ -76,7 +76,7 @@ async fn request_header(world: &mut GauntletWorld, name: String, value: String) 
 
 #[when(expr = "I send a {method} request to {string}")]
 async fn send_request(world: &mut GauntletWorld, method: MethodParam, path: String) -> StepResult {
-    let request = build(world, method.0, &path).await?;
+    let request = build_request(world, method.0, &path).await?;
     send(world, request).await
 }
 
@@ -88,14 +88,14 @@ async fn send_json(world: &mut GauntletWorld, method: MethodParam, path: String,
         .ok_or_else(|| StepError::new("this step needs a JSON docstring (\"\"\" … \"\"\") below it"))?;
     let body: Value = serde_json::from_str(text)
         .map_err(|e| StepError::new(format!("the docstring is not valid JSON: {e}")))?;
-    let request = build(world, method.0, &path).await?.json_body(&body);
+    let request = build_request(world, method.0, &path).await?.json_body(&body);
     send(world, request).await
 }
 
 #[when(expr = "I send {int} {method} requests to {string}")]
 async fn send_many(world: &mut GauntletWorld, count: usize, method: MethodParam, path: String) -> StepResult {
     for _ in 0..count {
-        let request = build(world, method.0.clone(), &path).await?;
+        let request = build_request(world, method.0.clone(), &path).await?;
         send(world, request).await?;
     }
     Ok(())

@@ -5,13 +5,17 @@
 //! - [`stack`] — starting the stack, service-level checks.
 //! - [`auth`] — tokens and where the request carries them.
 //! - [`http`] — sending requests and asserting on responses and on what the service saw.
+//! - [`rate_limit`] — header countdowns, concurrent bursts.
+//! - [`observability`] — the gateway's Prometheus metrics.
 //! - [`time`] — moving the stack clock.
 //! - [`params`] — parameter types (methods, durations).
 
 pub mod auth;
 pub mod catalog;
 pub mod http;
+pub mod observability;
 pub mod params;
+pub mod rate_limit;
 pub mod stack;
 pub mod time;
 pub mod world;

@@ -7,8 +7,9 @@
 
 use std::collections::HashMap;
 
-use super::plugins::{classify, emulated_config, scope_rule, unknown_plugin_message, PluginKind};
-use super::raw::{RawPlugin, RawRef};
+use super::catalogue::{classify, scope_rule, unknown_plugin_message, PluginKind};
+use super::plugins::emulated_config;
+use super::raw::RawPlugin;
 use super::validate::Builder;
 use crate::config::gateway::{PluginConfig, PluginInstance, PluginScope};
 use crate::config::ConfigError;
@@ -26,6 +27,9 @@ const PLUGIN_PROTOCOLS: [&str; 10] = [
     "ws",
     "wss",
 ];
+
+/// Plugin instances seen so far: (name, route, service, consumer) → key path of the first.
+type SeenPlugins = HashMap<(String, Option<usize>, Option<usize>, Option<usize>), String>;
 
 /// Where a plugin was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,19 +82,14 @@ impl Builder<'_> {
     pub fn attach_plugins(&mut self) -> Result<(), ConfigError> {
         let pending = std::mem::take(&mut self.pending);
         // (name, route, service, consumer) → key path of the instance already there.
-        let mut seen: HashMap<(String, Option<usize>, Option<usize>, Option<usize>), String> =
-            HashMap::new();
+        let mut seen = SeenPlugins::new();
         for p in pending {
             self.attach(p, &mut seen)?;
         }
         Ok(())
     }
 
-    fn attach(
-        &mut self,
-        p: Pending,
-        seen: &mut HashMap<(String, Option<usize>, Option<usize>, Option<usize>), String>,
-    ) -> Result<(), ConfigError> {
+    fn attach(&mut self, p: Pending, seen: &mut SeenPlugins) -> Result<(), ConfigError> {
         let Pending { key, raw, parent } = p;
         let name = raw.name.clone();
         let kind = classify(&name);
@@ -130,7 +129,11 @@ impl Builder<'_> {
                 );
             }
         }
-        if let Some(protocols) = raw.protocols.as_ref().filter(|p| !p.iter().any(|x| x == "http")) {
+        if let Some(protocols) = raw
+            .protocols
+            .as_ref()
+            .filter(|p| !p.iter().any(|x| x == "http"))
+        {
             self.warn(
                 format!("{key}.protocols"),
                 format!(
@@ -177,9 +180,11 @@ impl Builder<'_> {
         }
         if let PluginConfig::Jwt(jwt) = &config {
             if let Some(anon) = jwt.anonymous.as_deref() {
-                let exists = self.cfg.consumers.iter().any(|c| {
-                    c.username.as_deref() == Some(anon) || c.id.to_string() == anon
-                });
+                let exists = self
+                    .cfg
+                    .consumers
+                    .iter()
+                    .any(|c| c.username.as_deref() == Some(anon) || c.id.to_string() == anon);
                 if !exists {
                     self.warn(
                         format!("{key}.config.anonymous"),
@@ -225,15 +230,21 @@ impl Builder<'_> {
             Parent::Route(r) => scope.route = Some(r),
             Parent::Consumer(c) => scope.consumer = Some(c),
         }
-        let lookups: [(&str, &Option<RawRef>, fn(&Self, &RawRef) -> Option<usize>); 3] = [
-            ("service", &raw.service, Self::find_service),
-            ("route", &raw.route, Self::find_route),
-            ("consumer", &raw.consumer, Self::find_consumer),
+        let refs = [
+            (
+                "service",
+                raw.service.as_ref().map(|r| (r, self.find_service(r))),
+            ),
+            ("route", raw.route.as_ref().map(|r| (r, self.find_route(r)))),
+            (
+                "consumer",
+                raw.consumer.as_ref().map(|r| (r, self.find_consumer(r))),
+            ),
         ];
-        for (field, reference, find) in lookups {
-            let Some(r) = reference else { continue };
+        for (field, found) in refs {
+            let Some((r, index)) = found else { continue };
             let plural = format!("{field}s");
-            let index = find(self, r).ok_or_else(|| {
+            let index = index.ok_or_else(|| {
                 self.err(
                     format!("{key}.{field}"),
                     format!("invalid reference '{field}: {r}' (no such entry in '{plural}')"),
@@ -276,7 +287,12 @@ impl Builder<'_> {
         }
         let jwt_routes: Vec<String> = {
             let mut names = Vec::new();
-            for p in self.cfg.plugins.iter().filter(|p| p.enabled && p.name() == "jwt") {
+            for p in self
+                .cfg
+                .plugins
+                .iter()
+                .filter(|p| p.enabled && p.name() == "jwt")
+            {
                 for r in self.routes_in_scope(&p.scope) {
                     if !names.contains(&r) {
                         names.push(r);
@@ -315,7 +331,10 @@ impl Builder<'_> {
                     format!("`{s}` belong to an auth plugin Gauntlet does not emulate: ignored"),
                     Vec::new(),
                 ),
-                s => (format!("`{s}` are not emulated: Gauntlet ignores them"), Vec::new()),
+                s => (
+                    format!("`{s}` are not emulated: Gauntlet ignores them"),
+                    Vec::new(),
+                ),
             };
             self.warn(section, msg, routes);
         }

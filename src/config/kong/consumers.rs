@@ -96,8 +96,16 @@ impl Builder<'_> {
         }
         for (field, plugin, value) in [
             ("keyauth_credentials", "key-auth", &raw.keyauth_credentials),
-            ("basicauth_credentials", "basic-auth", &raw.basicauth_credentials),
-            ("hmacauth_credentials", "hmac-auth", &raw.hmacauth_credentials),
+            (
+                "basicauth_credentials",
+                "basic-auth",
+                &raw.basicauth_credentials,
+            ),
+            (
+                "hmacauth_credentials",
+                "hmac-auth",
+                &raw.hmacauth_credentials,
+            ),
             ("oauth2_credentials", "oauth2", &raw.oauth2_credentials),
         ] {
             if value.as_ref().is_some_and(is_set) {
@@ -151,15 +159,15 @@ impl Builder<'_> {
         let cred_key = match raw.key.filter(|k| !k.is_empty()) {
             Some(k) => k,
             None => {
-                let derived = Uuid::new_v5(
-                    &NAMESPACE,
-                    format!("jwt_key:{owner}:{position}").as_bytes(),
-                )
-                .simple()
-                .to_string();
+                let derived =
+                    Uuid::new_v5(&NAMESPACE, format!("jwt_key:{owner}:{position}").as_bytes())
+                        .simple()
+                        .to_string();
                 self.warn(
                     key.clone(),
-                    format!("no `key`: Kong would generate a random one; Gauntlet uses `{derived}`"),
+                    format!(
+                        "no `key`: Kong would generate a random one; Gauntlet uses `{derived}`"
+                    ),
                     Vec::new(),
                 );
                 derived
@@ -194,14 +202,18 @@ impl Builder<'_> {
             if raw.rsa_public_key.as_deref().unwrap_or("").is_empty() {
                 return Err(self.err(
                     format!("{key}.algorithm"),
-                    format!("algorithm {} needs `rsa_public_key` (required field missing)", algorithm.as_str()),
+                    format!(
+                        "algorithm {} needs `rsa_public_key` (required field missing)",
+                        algorithm.as_str()
+                    ),
                 ));
             }
             self.credential_notes.push((
                 format!("{key}.algorithm"),
                 format!(
                     "credential `{cred_key}` of consumer `{owner}` uses {}: Gauntlet verifies HMAC \
-                     (HS256/HS384/HS512) signatures only and cannot verify RS/ES/PS/EdDSA tokens; they are rejected",
+                     (HS256/HS384/HS512) signatures only and cannot verify RS/ES/PS/EdDSA tokens, so tokens for \
+                     this credential never authenticate",
                     algorithm.as_str()
                 ),
             ));
@@ -213,12 +225,14 @@ impl Builder<'_> {
             &format!("jwt_secret:{cred_key}"),
         )?;
         self.jwt_keys.insert(cred_key.clone(), key);
-        self.cfg.consumers[consumer].jwt_secrets.push(JwtCredential {
-            id,
-            key: cred_key,
-            secret,
-            algorithm,
-        });
+        self.cfg.consumers[consumer]
+            .jwt_secrets
+            .push(JwtCredential {
+                id,
+                key: cred_key,
+                secret,
+                algorithm,
+            });
         Ok(())
     }
 

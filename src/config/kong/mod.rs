@@ -3,8 +3,8 @@
 //!
 //! ```text
 //!   kong.yml ─► yaml::Source ─parse─► raw::RawKongFile ─validate─► GatewayConfig + warnings
-//!               (line/column)  (deny_unknown_fields,     (references, ranges, Kong defaults,
-//!                               serde_path_to_error)      plugins.rs for plugin configs)
+//!               (line/column)  (deny_unknown_fields,     (routes.rs, consumers.rs, attach.rs;
+//!                               serde_path_to_error)      plugins.rs, resilience.rs: configs)
 //! ```
 //!
 //! - A key Kong does not know (a typo), a value of the wrong type or out of Kong's range, a broken
@@ -14,9 +14,12 @@
 //!   not checked. Kong's defaults written out explicitly (as `deck dump` does) stay silent.
 
 mod attach;
+mod catalogue;
 mod consumers;
 mod plugins;
 mod raw;
+mod resilience;
+mod routes;
 mod validate;
 pub(crate) mod yaml;
 
@@ -24,7 +27,7 @@ use std::path::Path;
 
 use super::{ConfigError, ConfigWarning, GatewayConfig};
 
-pub use plugins::{GAUNTLET_PLUGINS, KONG_BUNDLED};
+pub use catalogue::{GAUNTLET_PLUGINS, KONG_BUNDLED};
 
 /// Reads and validates a Kong declarative file.
 ///
@@ -68,7 +71,10 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         let s = &cfg.services[0];
         assert_eq!((s.retries, s.read_timeout.as_millis()), (5, 60_000));
-        assert_eq!((s.host.as_str(), s.port, s.path.as_deref()), ("svc", 8080, None));
+        assert_eq!(
+            (s.host.as_str(), s.port, s.path.as_deref()),
+            ("svc", 8080, None)
+        );
         assert!(cfg.routes[0].strip_path);
         assert!(!cfg.routes[0].preserve_host);
         assert!(cfg.routes[0].methods.is_empty());
@@ -111,28 +117,42 @@ mod tests {
         let e = error(&format!(
             "{BASE}routes:\n  - name: top\n    service: nope\n    paths: [/top]\n"
         ));
-        assert!(e.contains("kong.yml:10:5: routes[0].service: invalid reference 'service: nope'"), "{e}");
+        assert!(
+            e.contains("kong.yml:10:5: routes[0].service: invalid reference 'service: nope'"),
+            "{e}"
+        );
     }
 
     #[test]
     fn rejects_plugins_referring_to_missing_entities() {
-        let e = error(&format!("{BASE}plugins:\n  - name: cors\n    consumer: ghost\n"));
-        assert!(e.contains("plugins[0].consumer: invalid reference 'consumer: ghost'"), "{e}");
+        let e = error(&format!(
+            "{BASE}plugins:\n  - name: cors\n    consumer: ghost\n"
+        ));
+        assert!(
+            e.contains("plugins[0].consumer: invalid reference 'consumer: ghost'"),
+            "{e}"
+        );
     }
 
     #[test]
     fn rejects_bad_methods_and_paths() {
         let e = error(&BASE.replace("paths: [/x]", "paths: [/x]\n        methods: [get]"));
-        assert!(e.contains("services[0].routes[0].methods[0]: invalid value: get"), "{e}");
+        assert!(
+            e.contains("services[0].routes[0].methods[0]: invalid value: get"),
+            "{e}"
+        );
         assert!(e.contains("did you mean `GET`"), "{e}");
         let e = error(&BASE.replace("paths: [/x]", "paths: [x]"));
-        assert!(e.contains("routes[0].paths[0]: should start with: /"), "{e}");
+        assert!(
+            e.contains("routes[0].paths[0]: should start with: /"),
+            "{e}"
+        );
     }
 
     #[test]
     fn compiles_tilde_paths_as_anchored_regexes_in_format_3() {
-        let (cfg, _) = load_text(&BASE.replace("paths: [/x]", "paths: [\"~/v\\\\d+/x\"]"))
-            .expect("loads");
+        let (cfg, _) =
+            load_text(&BASE.replace("paths: [/x]", "paths: [\"~/v\\\\d+/x\"]")).expect("loads");
         let RoutePath::Regex(re) = &cfg.routes[0].paths[0] else {
             panic!("expected a regex path");
         };
@@ -151,10 +171,22 @@ mod tests {
 
     #[test]
     fn checks_service_ranges_with_kong_wording() {
-        let e = error(&BASE.replace("url: http://svc:8080", "url: http://svc:8080\n    retries: 40000"));
-        assert!(e.contains("services[0].retries: value should be between 0 and 32767"), "{e}");
-        let e = error(&BASE.replace("url: http://svc:8080", "url: http://svc:8080\n    read_timeout: 0"));
-        assert!(e.contains("value should be between 1 and 2147483646"), "{e}");
+        let e = error(&BASE.replace(
+            "url: http://svc:8080",
+            "url: http://svc:8080\n    retries: 40000",
+        ));
+        assert!(
+            e.contains("services[0].retries: value should be between 0 and 32767"),
+            "{e}"
+        );
+        let e = error(&BASE.replace(
+            "url: http://svc:8080",
+            "url: http://svc:8080\n    read_timeout: 0",
+        ));
+        assert!(
+            e.contains("value should be between 1 and 2147483646"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -162,10 +194,21 @@ mod tests {
         let e = error(&format!(
             "{BASE}consumers:\n  - username: a\n    jwt_secrets: [{{key: k, secret: s1}}]\n  - username: b\n    jwt_secrets: [{{key: k, secret: s2}}]\n"
         ));
-        assert!(e.contains("consumers[1].jwt_secrets[0].key: uniqueness violation"), "{e}");
+        assert!(
+            e.contains("consumers[1].jwt_secrets[0].key: uniqueness violation"),
+            "{e}"
+        );
         assert!(!e.contains("s1") && !e.contains("s2"), "secret leaked: {e}");
-        let e = error(&BASE.replace("      - name: r\n        paths: [/x]\n", "      - name: r\n        paths: [/x]\n      - name: r\n        paths: [/y]\n"));
-        assert!(e.contains("routes[1].name: uniqueness violation: 'routes' entity with name set to 'r'"), "{e}");
+        let e = error(&BASE.replace(
+            "      - name: r\n        paths: [/x]\n",
+            "      - name: r\n        paths: [/x]\n      - name: r\n        paths: [/y]\n",
+        ));
+        assert!(
+            e.contains(
+                "routes[1].name: uniqueness violation: 'routes' entity with name set to 'r'"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -201,7 +244,10 @@ mod tests {
     #[test]
     fn rejects_two_instances_of_a_plugin_in_one_scope() {
         let e = error(&format!("{BASE}plugins: [{{name: jwt}}, {{name: jwt}}]\n"));
-        assert!(e.contains("plugins[1].name: plugin `jwt` is already configured"), "{e}");
+        assert!(
+            e.contains("plugins[1].name: plugin `jwt` is already configured"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -220,7 +266,10 @@ mod tests {
             "{BASE}upstreams:\n  - name: svc\n    targets: [{{target: \"127.0.0.1:9\"}}]\ncertificates: [{{cert: c, key: k}}]\n"
         );
         let (_, warnings) = load_text(&text).expect("loads");
-        let up = warnings.iter().find(|w| w.key == "upstreams").expect("upstreams");
+        let up = warnings
+            .iter()
+            .find(|w| w.key == "upstreams")
+            .expect("upstreams");
         assert_eq!(up.routes, vec!["r"]);
         assert!(warnings.iter().any(|w| w.key == "certificates"));
     }
@@ -232,7 +281,10 @@ mod tests {
             "    plugins:\n      - name: circuit-breaker\n      - name: bulkhead\n        enabled: false\n    routes:\n",
         );
         let (cfg, _) = load_text(&text).expect("loads");
-        assert!(matches!(cfg.plugins[0].config, PluginConfig::CircuitBreaker(_)));
+        assert!(matches!(
+            cfg.plugins[0].config,
+            PluginConfig::CircuitBreaker(_)
+        ));
         assert_eq!(cfg.plugins[0].scope.service, Some(0));
         assert!(!cfg.plugins[1].enabled);
     }

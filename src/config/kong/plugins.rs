@@ -1,132 +1,24 @@
-//! Plugin catalogue and the strict validation of emulated plugins' `config`, with Kong's defaults
-//! and Kong's error wording (kong.md §1–§3; SPEC §4 for Gauntlet's own plugins).
+//! Strict validation of emulated plugins' `config` with Kong's defaults and Kong's error wording
+//! (kong.md §1–§3): `jwt`, `acl`, `rate-limiting` here, Gauntlet's own plugins in
+//! `resilience.rs`.
 //!
 //! ```text
-//!   RawPlugin.name ─► classify ─┬─ emulated ─► config (Value) ─► Raw*Conf ─► PluginConfig
-//!                               ├─ Kong bundled, not emulated ─► warning (config not validated)
-//!                               └─ unknown ─► error with the closest known name
+//!   RawPlugin.name ─► catalogue::classify ─┬─ emulated ─► config (Value) ─► Raw*Conf ─► PluginConfig
+//!                                          ├─ Kong bundled, not emulated ─► warning (attach.rs)
+//!                                          └─ unknown ─► error with the closest known name
 //! ```
-
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use super::yaml::{closest, Source};
+use super::catalogue::unknown_plugin_message;
+use super::resilience::{bulkhead, circuit_breaker};
+use super::yaml::Source;
 use crate::config::gateway::{
-    AclConfig, AclRule, BulkheadConfig, CircuitBreakerConfig, Fallback, JwtConfig, LimitBy,
-    PluginConfig, RateLimitConfig, RatePeriod, RegisteredClaim,
+    AclConfig, AclRule, JwtConfig, LimitBy, PluginConfig, RateLimitConfig, RatePeriod,
+    RegisteredClaim,
 };
 use crate::config::ConfigError;
-
-/// Plugins bundled with Kong OSS 3.x (`kong/constants.lua`), emulated or not.
-pub const KONG_BUNDLED: [&str; 46] = [
-    "jwt",
-    "acl",
-    "correlation-id",
-    "cors",
-    "oauth2",
-    "tcp-log",
-    "udp-log",
-    "file-log",
-    "http-log",
-    "key-auth",
-    "hmac-auth",
-    "basic-auth",
-    "ip-restriction",
-    "request-transformer",
-    "response-transformer",
-    "request-size-limiting",
-    "rate-limiting",
-    "response-ratelimiting",
-    "syslog",
-    "loggly",
-    "datadog",
-    "ldap-auth",
-    "statsd",
-    "bot-detection",
-    "aws-lambda",
-    "request-termination",
-    "prometheus",
-    "proxy-cache",
-    "session",
-    "acme",
-    "grpc-gateway",
-    "grpc-web",
-    "pre-function",
-    "post-function",
-    "azure-functions",
-    "zipkin",
-    "opentelemetry",
-    "proxy-wasm",
-    "ai-proxy",
-    "ai-prompt-decorator",
-    "ai-prompt-template",
-    "ai-request-transformer",
-    "ai-response-transformer",
-    "ai-prompt-guard",
-    "standard-webhooks",
-    "redirect",
-];
-
-/// Gauntlet's own plugins (not in Kong OSS), configured like any plugin.
-pub const GAUNTLET_PLUGINS: [&str; 2] = ["circuit-breaker", "bulkhead"];
-
-/// What Gauntlet does with a plugin name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PluginKind {
-    Emulated,
-    /// A real Kong plugin Gauntlet does not emulate: warned about, never an error.
-    NotEmulated,
-    Unknown,
-}
-
-pub(crate) fn classify(name: &str) -> PluginKind {
-    match name {
-        "jwt" | "acl" | "rate-limiting" | "circuit-breaker" | "bulkhead" => PluginKind::Emulated,
-        n if KONG_BUNDLED.contains(&n) => PluginKind::NotEmulated,
-        _ => PluginKind::Unknown,
-    }
-}
-
-/// The message for an unknown plugin name, with the closest known one.
-pub(crate) fn unknown_plugin_message(name: &str) -> String {
-    let known = KONG_BUNDLED.iter().chain(GAUNTLET_PLUGINS.iter()).copied();
-    match closest(name, known) {
-        Some(best) => format!(
-            "unknown plugin `{name}` (neither a Kong bundled plugin nor a Gauntlet plugin); did you mean `{best}`?"
-        ),
-        None => format!(
-            "unknown plugin `{name}` (neither a Kong bundled plugin nor a Gauntlet plugin)"
-        ),
-    }
-}
-
-/// Where a plugin may be configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ScopeRule {
-    pub consumer: bool,
-    pub route: bool,
-}
-
-pub(crate) fn scope_rule(name: &str) -> ScopeRule {
-    match name {
-        // Kong: `consumer = typedefs.no_consumer` in both schemas.
-        "jwt" | "acl" => ScopeRule {
-            consumer: false,
-            route: true,
-        },
-        // One breaker / bulkhead per service (SPEC §5): service or global only.
-        "circuit-breaker" | "bulkhead" => ScopeRule {
-            consumer: false,
-            route: false,
-        },
-        _ => ScopeRule {
-            consumer: true,
-            route: true,
-        },
-    }
-}
 
 /// A remark about an emulated plugin's config that becomes a warning (key path, message).
 pub(crate) type Note = (String, String);
@@ -146,19 +38,20 @@ pub(crate) fn emulated_config(
     let mut notes = Vec::new();
     let cfg = match name {
         "jwt" => PluginConfig::Jwt(jwt(src, &ckey, src.parse_value(&ckey, config)?)?),
-        "acl" => PluginConfig::Acl(acl(src, &ckey, src.parse_value(&ckey, config)?, &mut notes)?),
+        "acl" => PluginConfig::Acl(acl(
+            src,
+            &ckey,
+            src.parse_value(&ckey, config)?,
+            &mut notes,
+        )?),
         "rate-limiting" => PluginConfig::RateLimiting(rate_limiting(
             src,
             &ckey,
             src.parse_value(&ckey, config)?,
             &mut notes,
         )?),
-        "circuit-breaker" => PluginConfig::CircuitBreaker(circuit_breaker(
-            src,
-            &ckey,
-            src.parse_value(&ckey, config)?,
-        )?),
-        "bulkhead" => PluginConfig::Bulkhead(bulkhead(src, &ckey, src.parse_value(&ckey, config)?)?),
+        "circuit-breaker" => PluginConfig::CircuitBreaker(circuit_breaker(src, &ckey, config)?),
+        "bulkhead" => PluginConfig::Bulkhead(bulkhead(src, &ckey, config)?),
         other => return Err(src.error(format!("{key}.name"), unknown_plugin_message(other))),
     };
     Ok((cfg, notes))
@@ -392,10 +285,20 @@ fn rate_limiting(
         ));
     }
     if limit_by == LimitBy::Path && raw.path.as_deref().unwrap_or("").is_empty() {
-        return Err(src.error(format!("{key}.path"), "required field missing (limit_by is 'path')"));
+        return Err(src.error(
+            format!("{key}.path"),
+            "required field missing (limit_by is 'path')",
+        ));
     }
-    if let Some(p) = raw.path.as_deref().filter(|p| !p.is_empty() && !p.starts_with('/')) {
-        return Err(src.error(format!("{key}.path"), format!("should start with: / (got `{p}`)")));
+    if let Some(p) = raw
+        .path
+        .as_deref()
+        .filter(|p| !p.is_empty() && !p.starts_with('/'))
+    {
+        return Err(src.error(
+            format!("{key}.path"),
+            format!("should start with: / (got `{p}`)"),
+        ));
     }
     let policy = raw.policy.unwrap_or_else(|| "local".into());
     match policy.as_str() {
@@ -444,124 +347,12 @@ fn rate_limiting(
     })
 }
 
-/// `config` of Gauntlet's `circuit-breaker` plugin (SPEC §4).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBreakerConf {
-    failure_threshold: Option<i64>,
-    /// Seconds.
-    open_timeout: Option<f64>,
-    half_open_successes: Option<i64>,
-    half_open_max_concurrent: Option<i64>,
-    failure_statuses: Option<Vec<i64>>,
-    fallback: Option<RawFallback>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFallback {
-    status: Option<i64>,
-    body: Option<serde_json::Value>,
-}
-
-fn at_least_one(src: &Source, key: String, v: Option<i64>, default: u32) -> Result<u32, ConfigError> {
-    match v {
-        None => Ok(default),
-        Some(v) => u32::try_from(v)
-            .ok()
-            .filter(|v| *v >= 1)
-            .ok_or_else(|| src.error(key, format!("value should be between 1 and {}", u32::MAX))),
-    }
-}
-
-fn status(src: &Source, key: String, v: i64) -> Result<u16, ConfigError> {
-    u16::try_from(v)
-        .ok()
-        .filter(|s| (100..=599).contains(s))
-        .ok_or_else(|| src.error(key, "value should be an HTTP status between 100 and 599"))
-}
-
-fn circuit_breaker(
-    src: &Source,
-    key: &str,
-    raw: RawBreakerConf,
-) -> Result<CircuitBreakerConfig, ConfigError> {
-    let d = CircuitBreakerConfig::default();
-    let open_timeout = match raw.open_timeout {
-        None => d.open_timeout,
-        Some(secs) => Duration::try_from_secs_f64(secs)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                src.error(format!("{key}.open_timeout"), "value must be greater than 0 (seconds)")
-            })?,
-    };
-    let failure_statuses = match raw.failure_statuses {
-        None => d.failure_statuses,
-        Some(list) => list
-            .iter()
-            .enumerate()
-            .map(|(i, s)| status(src, format!("{key}.failure_statuses[{i}]"), *s))
-            .collect::<Result<_, _>>()?,
-    };
-    let fallback = match raw.fallback {
-        None => d.fallback,
-        Some(f) => Fallback {
-            status: match f.status {
-                None => d.fallback.status,
-                Some(s) => status(src, format!("{key}.fallback.status"), s)?,
-            },
-            body: f.body,
-        },
-    };
-    Ok(CircuitBreakerConfig {
-        failure_threshold: at_least_one(
-            src,
-            format!("{key}.failure_threshold"),
-            raw.failure_threshold,
-            d.failure_threshold,
-        )?,
-        open_timeout,
-        half_open_successes: at_least_one(
-            src,
-            format!("{key}.half_open_successes"),
-            raw.half_open_successes,
-            d.half_open_successes,
-        )?,
-        half_open_max_concurrent: at_least_one(
-            src,
-            format!("{key}.half_open_max_concurrent"),
-            raw.half_open_max_concurrent,
-            d.half_open_max_concurrent,
-        )?,
-        failure_statuses,
-        fallback,
-    })
-}
-
-/// `config` of Gauntlet's `bulkhead` plugin (SPEC §4).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBulkheadConf {
-    max_concurrent_requests: Option<i64>,
-}
-
-fn bulkhead(src: &Source, key: &str, raw: RawBulkheadConf) -> Result<BulkheadConfig, ConfigError> {
-    Ok(BulkheadConfig {
-        max_concurrent_requests: at_least_one(
-            src,
-            format!("{key}.max_concurrent_requests"),
-            raw.max_concurrent_requests,
-            BulkheadConfig::default().max_concurrent_requests,
-        )?,
-    })
-}
-
+/// Loads one plugin's config from YAML text, for the tests of every plugin module.
 #[cfg(test)]
-mod tests {
+pub(super) mod test_support {
     use super::*;
 
-    fn check(name: &str, config: &str) -> Result<(PluginConfig, Vec<Note>), ConfigError> {
+    pub fn check(name: &str, config: &str) -> Result<(PluginConfig, Vec<Note>), ConfigError> {
         let text = format!("plugins:\n  - name: {name}\n    config:\n{config}");
         let src = Source {
             file: "kong.yml".into(),
@@ -572,12 +363,18 @@ mod tests {
         emulated_config(&src, "plugins[0]", name, Some(value))
     }
 
-    fn err(name: &str, config: &str) -> String {
+    pub fn err(name: &str, config: &str) -> String {
         match check(name, config) {
             Ok(_) => String::from("<no error>"),
             Err(e) => e.to_string(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{check, err};
+    use super::*;
 
     #[test]
     fn jwt_defaults_follow_kong_schema() {
@@ -593,8 +390,7 @@ mod tests {
 
     #[test]
     fn jwt_lowercases_header_names() {
-        let Ok((PluginConfig::Jwt(c), _)) = check("jwt", "      header_names: [X-Token]\n")
-        else {
+        let Ok((PluginConfig::Jwt(c), _)) = check("jwt", "      header_names: [X-Token]\n") else {
             panic!("jwt did not load");
         };
         assert_eq!(c.header_names, vec!["x-token"]);
@@ -602,7 +398,10 @@ mod tests {
 
     #[test]
     fn jwt_rejects_maximum_expiration_without_exp_claim() {
-        let e = err("jwt", "      maximum_expiration: 60\n      claims_to_verify: [nbf]\n");
+        let e = err(
+            "jwt",
+            "      maximum_expiration: 60\n      claims_to_verify: [nbf]\n",
+        );
         assert!(e.contains("plugins[0].config.claims_to_verify"), "{e}");
         assert!(e.contains("expected to contain: exp"), "{e}");
         assert!(e.starts_with("kong.yml:5:"), "{e}");
@@ -610,7 +409,10 @@ mod tests {
 
     #[test]
     fn jwt_rejects_maximum_expiration_out_of_range() {
-        let e = err("jwt", "      maximum_expiration: 31536001\n      claims_to_verify: [exp]\n");
+        let e = err(
+            "jwt",
+            "      maximum_expiration: 31536001\n      claims_to_verify: [exp]\n",
+        );
         assert!(e.contains("between 0 and 31536000"), "{e}");
     }
 
@@ -624,9 +426,15 @@ mod tests {
     #[test]
     fn acl_needs_exactly_one_of_allow_and_deny() {
         let both = err("acl", "      allow: [a]\n      deny: [b]\n");
-        assert!(both.contains("exactly one of these fields must be non-empty"), "{both}");
+        assert!(
+            both.contains("exactly one of these fields must be non-empty"),
+            "{both}"
+        );
         let none = err("acl", "      hide_groups_header: true\n");
-        assert!(none.contains("at least one of these fields must be non-empty"), "{none}");
+        assert!(
+            none.contains("at least one of these fields must be non-empty"),
+            "{none}"
+        );
         let Ok((PluginConfig::Acl(c), _)) = check("acl", "      deny: [b]\n      allow: []\n")
         else {
             panic!("acl did not load");
@@ -652,12 +460,18 @@ mod tests {
 
     #[test]
     fn rate_limiting_header_and_path_need_their_keys() {
-        assert!(err("rate-limiting", "      minute: 5\n      limit_by: header\n")
-            .contains("config.header_name: required field missing"));
-        assert!(err("rate-limiting", "      minute: 5\n      limit_by: path\n")
-            .contains("config.path: required field missing"));
-        assert!(err("rate-limiting", "      minute: 5\n      limit_by: cookie\n")
-            .contains("expected one of: consumer"));
+        assert!(
+            err("rate-limiting", "      minute: 5\n      limit_by: header\n")
+                .contains("config.header_name: required field missing")
+        );
+        assert!(
+            err("rate-limiting", "      minute: 5\n      limit_by: path\n")
+                .contains("config.path: required field missing")
+        );
+        assert!(
+            err("rate-limiting", "      minute: 5\n      limit_by: cookie\n")
+                .contains("expected one of: consumer")
+        );
     }
 
     #[test]
@@ -668,51 +482,18 @@ mod tests {
         ) else {
             panic!("rate-limiting did not load");
         };
-        assert_eq!(c.limits, vec![(RatePeriod::Second, 1), (RatePeriod::Hour, 10)]);
+        assert_eq!(
+            c.limits,
+            vec![(RatePeriod::Second, 1), (RatePeriod::Hour, 10)]
+        );
         assert_eq!(c.limit_by, LimitBy::Consumer);
         assert_eq!(c.error_code, 429);
         assert_eq!(c.error_message, "API rate limit exceeded");
         assert!(c.fault_tolerant);
         assert_eq!(notes.len(), 1);
-        assert!(err("rate-limiting", "      minute: 5\n      sync_rate: 1\n")
-            .contains("sync_rate can only be used with the redis policy"));
-    }
-
-    #[test]
-    fn circuit_breaker_validates_ranges_and_keeps_any_fallback_body() {
-        assert!(err("circuit-breaker", "      failure_threshold: 0\n").contains("between 1 and"));
-        assert!(err("circuit-breaker", "      failure_statuses: [500, 600]\n")
-            .contains("failure_statuses[1]"));
-        assert!(err("circuit-breaker", "      fallback: {status: 99}\n").contains("fallback.status"));
-        let Ok((PluginConfig::CircuitBreaker(c), _)) = check(
-            "circuit-breaker",
-            "      open_timeout: 30\n      fallback:\n        status: 503\n        body: {error: down, codes: [1, 2]}\n",
-        ) else {
-            panic!("circuit-breaker did not load");
-        };
-        assert_eq!(c.open_timeout, Duration::from_secs(30));
-        assert_eq!(c.failure_threshold, 5);
-        assert_eq!(
-            c.fallback.body,
-            Some(serde_json::json!({"error": "down", "codes": [1, 2]}))
+        assert!(
+            err("rate-limiting", "      minute: 5\n      sync_rate: 1\n")
+                .contains("sync_rate can only be used with the redis policy")
         );
-    }
-
-    #[test]
-    fn bulkhead_defaults_to_one_hundred() {
-        let Ok((PluginConfig::Bulkhead(c), _)) = check("bulkhead", "") else {
-            panic!("bulkhead did not load");
-        };
-        assert_eq!(c.max_concurrent_requests, 100);
-        assert!(err("bulkhead", "      max_concurrent_requests: -1\n").contains("between 1 and"));
-    }
-
-    #[test]
-    fn classifies_plugins_and_suggests_the_closest_name() {
-        assert_eq!(classify("cors"), PluginKind::NotEmulated);
-        assert_eq!(classify("bulkhead"), PluginKind::Emulated);
-        assert_eq!(classify("jwtt"), PluginKind::Unknown);
-        assert!(unknown_plugin_message("jwtt").contains("did you mean `jwt`?"));
-        assert!(unknown_plugin_message("rate-limitng").contains("did you mean `rate-limiting`?"));
     }
 }

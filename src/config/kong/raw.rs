@@ -293,9 +293,7 @@ impl<'de> Visitor<'de> for RefVisitor {
             let by = match key.as_str() {
                 "id" => RefBy::Id,
                 "name" | "username" => RefBy::Name,
-                other => {
-                    return Err(de::Error::unknown_field(other, &["id", "name", "username"]))
-                }
+                other => return Err(de::Error::unknown_field(other, &["id", "name", "username"])),
             };
             let value: String = map.next_value()?;
             if found.is_some() {

@@ -186,7 +186,10 @@ fn unknown_key_message(field: &str, serde_msg: &str) -> String {
 }
 
 /// The candidate closest to `word`, when it is close enough to be a plausible typo.
-pub(crate) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
@@ -198,6 +201,10 @@ pub(crate) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a s
 /// Replaces Rust type names in serde messages with words a YAML author knows.
 fn friendly_types(msg: &str) -> String {
     let mut out = msg.to_string();
+    if let Some(i) = out.find("expected struct ") {
+        out.truncate(i);
+        out.push_str("expected a mapping");
+    }
     for (rust, word) in [
         ("expected i64", "expected an integer"),
         ("expected u64", "expected a non-negative integer"),
@@ -449,8 +456,14 @@ plugins: [{name: jwt, config: {maximum_expiration: 5}}]
 
     #[test]
     fn locates_sequence_elements_in_block_and_flow_style() {
-        assert_eq!(locate(DOC, "services[0].routes[1].paths[0]"), Some((10, 13)));
-        assert_eq!(locate(DOC, "services[0].routes[0].methods[1]"), Some((7, 24)));
+        assert_eq!(
+            locate(DOC, "services[0].routes[1].paths[0]"),
+            Some((10, 13))
+        );
+        assert_eq!(
+            locate(DOC, "services[0].routes[0].methods[1]"),
+            Some((7, 24))
+        );
         assert_eq!(locate(DOC, "services[0].routes[1]"), Some((8, 9)));
     }
 
@@ -503,8 +516,15 @@ plugins: [{name: jwt, config: {maximum_expiration: 5}}]
             file: "x.yml".into(),
             text: "redis_password: hunter2\n".into(),
         };
-        let err = src.parse::<S>().err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("x.yml:1:17: redis_password: invalid value"), "{err}");
+        let err = src
+            .parse::<S>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("x.yml:1:17: redis_password: invalid value"),
+            "{err}"
+        );
         assert!(!err.contains("hunter2"), "{err}");
     }
 }

@@ -1,0 +1,258 @@
+//! Routes, nested under a service or top-level with a `service` reference, validated into
+//! [`Route`]s: methods, Kong 3.0 paths (`~` marks a regex; 1.1/2.1 files detect regexes the way
+//! Kong's migration does), and warnings for matching features Gauntlet does not emulate.
+//! Part of the `kong.yml` builder (`validate.rs`).
+
+use super::attach::Pending;
+use super::raw::{is_set, RawRoute};
+use super::validate::{Builder, HTTP_METHODS, KONG_PROTOCOLS};
+use super::yaml::closest;
+use crate::config::gateway::{Route, RoutePath};
+use crate::config::ConfigError;
+
+impl Builder<'_> {
+    pub fn route(
+        &mut self,
+        key: String,
+        raw: RawRoute,
+        nested_in: Option<usize>,
+    ) -> Result<(), ConfigError> {
+        let service = match (nested_in, raw.service.as_ref()) {
+            (Some(s), None) => s,
+            (Some(s), Some(r)) if self.find_service(r) == Some(s) => s,
+            (Some(s), Some(r)) => {
+                return Err(self.err(
+                    format!("{key}.service"),
+                    format!(
+                        "`{r}` conflicts with the enclosing service `{}`",
+                        self.cfg.services[s].name
+                    ),
+                ))
+            }
+            (None, Some(r)) => self.find_service(r).ok_or_else(|| {
+                self.err(
+                    format!("{key}.service"),
+                    format!("invalid reference 'service: {r}' (no such entry in 'services')"),
+                )
+            })?,
+            (None, None) => {
+                return Err(self.err(
+                    format!("{key}.service"),
+                    "required field missing: Gauntlet needs every route to name its service",
+                ))
+            }
+        };
+        if let Some(name) = raw.name.as_deref() {
+            if let Some(prev) = self.cfg.routes.iter().position(|r| r.name == name) {
+                return Err(self.err(
+                    format!("{key}.name"),
+                    format!(
+                        "uniqueness violation: 'routes' entity with name set to '{name}' already declared at {}",
+                        self.route_keys[prev]
+                    ),
+                ));
+            }
+        }
+        if raw.expression.as_ref().is_some_and(is_set) {
+            return Err(self.err(
+                format!("{key}.expression"),
+                "routes of Kong's expressions router are not supported: use `paths` and `methods`",
+            ));
+        }
+        let seed = match raw.name.as_deref() {
+            Some(n) => format!("route:{n}"),
+            None => format!("route:#{key}"),
+        };
+        let id = self.entity_id("routes", &key, raw.id.as_deref(), &seed)?;
+        let name = raw.name.clone().unwrap_or_else(|| id.to_string());
+        let methods = self.methods(&key, &name, raw.methods.as_deref().unwrap_or_default())?;
+        let paths = self.paths(&key, raw.paths.as_deref().unwrap_or_default())?;
+        let matches_something = !methods.is_empty()
+            || !paths.is_empty()
+            || raw.hosts.as_ref().is_some_and(is_set)
+            || raw.headers.as_ref().is_some_and(is_set);
+        let protocols = raw
+            .protocols
+            .clone()
+            .unwrap_or_else(|| vec!["http".into(), "https".into()]);
+        for (i, p) in protocols.iter().enumerate() {
+            if !KONG_PROTOCOLS.contains(&p.as_str()) {
+                return Err(self.err(
+                    format!("{key}.protocols[{i}]"),
+                    format!("expected one of: {}", KONG_PROTOCOLS.join(", ")),
+                ));
+            }
+        }
+        let http_like = protocols.iter().any(|p| p == "http" || p == "https");
+        if http_like && !matches_something {
+            return Err(self.err(
+                key,
+                "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'",
+            ));
+        }
+        if !protocols.iter().any(|p| p == "http")
+            || protocols.iter().any(|p| p != "http" && p != "https")
+        {
+            self.warn(
+                format!("{key}.protocols"),
+                format!(
+                    "protocols [{}] are not emulated: Gauntlet's proxy serves plain HTTP and matches this route on it",
+                    protocols.join(", ")
+                ),
+                vec![name.clone()],
+            );
+        }
+        self.route_warnings(&key, &name, &raw)?;
+        let index = self.cfg.routes.len();
+        self.cfg.routes.push(Route {
+            id,
+            name,
+            service,
+            paths,
+            methods,
+            strip_path: raw.strip_path.unwrap_or(true),
+            preserve_host: raw.preserve_host.unwrap_or(false),
+        });
+        self.route_keys.push(key.clone());
+        for (j, p) in raw.plugins.into_iter().flatten().enumerate() {
+            self.pending
+                .push(Pending::route(format!("{key}.plugins[{j}]"), p, index));
+        }
+        Ok(())
+    }
+
+    fn methods(
+        &mut self,
+        key: &str,
+        route: &str,
+        methods: &[String],
+    ) -> Result<Vec<http::Method>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, m) in methods.iter().enumerate() {
+            let k = format!("{key}.methods[{i}]");
+            let is_token = !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase());
+            if !is_token {
+                let hint = match closest(&m.to_ascii_uppercase(), HTTP_METHODS) {
+                    Some(best) => format!("; did you mean `{best}`? (methods are upper case)"),
+                    None => format!("; expected an HTTP method: {}", HTTP_METHODS.join(", ")),
+                };
+                return Err(self.err(k, format!("invalid value: {m}{hint}")));
+            }
+            if !HTTP_METHODS.contains(&m.as_str()) {
+                let hint = closest(m, HTTP_METHODS)
+                    .map(|b| format!(" (did you mean `{b}`?)"))
+                    .unwrap_or_default();
+                self.warn(
+                    k.clone(),
+                    format!("`{m}` is not a standard HTTP method{hint}; Kong accepts it and so does Gauntlet"),
+                    vec![route.to_string()],
+                );
+            }
+            let method = http::Method::from_bytes(m.as_bytes())
+                .map_err(|_| self.err(k, format!("invalid value: {m}")))?;
+            if !out.contains(&method) {
+                out.push(method);
+            }
+        }
+        Ok(out)
+    }
+
+    fn paths(&self, key: &str, paths: &[String]) -> Result<Vec<RoutePath>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, p) in paths.iter().enumerate() {
+            let k = format!("{key}.paths[{i}]");
+            let regex = if self.v3 {
+                match p.strip_prefix('~') {
+                    Some(re) => Some(re),
+                    None if p.starts_with('/') => None,
+                    None => {
+                        return Err(self.err(
+                            k,
+                            format!(
+                                "should start with: / (fixed path) or ~/ (regex path) (got `{p}`)"
+                            ),
+                        ))
+                    }
+                }
+            } else if !p.starts_with('/') {
+                return Err(self.err(k, format!("should start with: / (got `{p}`)")));
+            } else if p
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-~/%".contains(&b))
+            {
+                None
+            } else {
+                // Kong's 1.1/2.1 → 3.0 migration marks such paths as regex (`route_path.lua`).
+                Some(p.as_str())
+            };
+            out.push(match regex {
+                None => RoutePath::Prefix(p.clone()),
+                Some(re) => {
+                    RoutePath::Regex(regex::Regex::new(&format!("^(?:{re})")).map_err(|e| {
+                        self.err(&k, format!("not a valid regex (Rust regex syntax): {e}"))
+                    })?)
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Warnings for real route features Gauntlet does not emulate (defaults stay silent).
+    fn route_warnings(&mut self, key: &str, name: &str, raw: &RawRoute) -> Result<(), ConfigError> {
+        let mut notes: Vec<(&str, String)> = Vec::new();
+        let unmatched = |what: &str| {
+            format!("`{what}` matching is not emulated: Gauntlet matches this route on paths and methods only")
+        };
+        for (field, value) in [
+            ("hosts", &raw.hosts),
+            ("headers", &raw.headers),
+            ("snis", &raw.snis),
+            ("sources", &raw.sources),
+            ("destinations", &raw.destinations),
+        ] {
+            if value.as_ref().is_some_and(is_set) {
+                notes.push((field, unmatched(field)));
+            }
+        }
+        if raw.https_redirect_status_code.is_some_and(|c| c != 426) {
+            notes.push((
+                "https_redirect_status_code",
+                "`https_redirect_status_code` is not emulated: Gauntlet serves plain HTTP and never redirects".into(),
+            ));
+        }
+        if raw.regex_priority.is_some_and(|p| p != 0) {
+            notes.push((
+                "regex_priority",
+                "`regex_priority` is not emulated: Gauntlet tries regex paths in file order".into(),
+            ));
+        }
+        match raw.path_handling.as_deref() {
+            None | Some("v0") => {}
+            Some("v1") => notes.push((
+                "path_handling",
+                "`path_handling: v1` is not emulated: Gauntlet joins service and request paths the v0 way".into(),
+            )),
+            Some(_) => {
+                return Err(self.err(format!("{key}.path_handling"), "expected one of: v0, v1"))
+            }
+        }
+        for (field, value) in [
+            ("request_buffering", raw.request_buffering),
+            ("response_buffering", raw.response_buffering),
+        ] {
+            if value == Some(false) {
+                notes.push((field, format!("`{field}: false` is not emulated")));
+            }
+        }
+        if raw.priority.as_ref().is_some_and(is_set) {
+            notes.push((
+                "priority",
+                "`priority` (expressions router) is not emulated".into(),
+            ));
+        }
+        for (field, msg) in notes {
+            self.warn(format!("{key}.{field}"), msg, vec![name.to_string()]);
+        }
+        Ok(())
+    }
+}
