@@ -14,7 +14,7 @@ pub mod gateway;
 pub mod http_client;
 pub mod report;
 pub mod runner;
+pub mod server;
 pub mod stack;
 pub mod steps;
 pub mod token;
-pub mod server;

@@ -13,10 +13,20 @@ use gauntlet::runner::{self, RunOptions};
 /// (stack, features, clause the stack breaks). Each must make that clause's scenarios fail.
 const NEGATIVE_CONTROLS: &[(&str, &str, &str)] = &[
     ("scenarios/broken-auth", "features/auth", "AUTH-4"),
+    ("scenarios/broken-acl", "features/acl", "ACL-2"),
+    (
+        "scenarios/broken-ratelimit",
+        "features/rate_limit",
+        "RATE-1",
+    ),
 ];
 
 fn report_dir(name: &str) -> Option<PathBuf> {
-    Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-reports").join(name))
+    Some(
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("e2e-reports")
+            .join(name),
+    )
 }
 
 async fn conformant_stack_passes() -> Result<String, String> {
@@ -27,7 +37,10 @@ async fn conformant_stack_passes() -> Result<String, String> {
     let outcome = runner::run(&options).await.map_err(|e| e.to_string())?;
     let counts = outcome.report.counts();
     if outcome.passed() {
-        Ok(format!("valueverse: {} scenarios passed", counts.scenarios.passed))
+        Ok(format!(
+            "valueverse: {} scenarios passed",
+            counts.scenarios.passed
+        ))
     } else {
         Err(format!(
             "valueverse: {} scenarios failed (clauses {}); parse errors: {:?}; see {:?}",
@@ -57,7 +70,9 @@ async fn broken_stack_fails(stack: &str, features: &str, clause: &str) -> Result
         .ok_or_else(|| format!("{stack}: clause {clause} is not in the matrix"))?;
     if row.verdict == ClauseVerdict::Failed {
         let failed = outcome.report.counts().scenarios.failed;
-        Ok(format!("{stack}: {clause} fails as it must ({failed} scenarios failed)"))
+        Ok(format!(
+            "{stack}: {clause} fails as it must ({failed} scenarios failed)"
+        ))
     } else {
         Err(format!(
             "{stack}: the {clause} scenarios did not fail (verdict {}); the suite does not discriminate",

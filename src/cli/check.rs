@@ -29,7 +29,12 @@ pub fn execute(args: CheckArgs) -> Exit {
     let mut problems = Vec::new();
     match StackDef::load(&args.stack) {
         Ok(stack) => {
-            println!("stack {}: ok ({} routes, {} consumers)", stack.dir.display(), stack.gateway.routes.len(), stack.gateway.consumers.len());
+            println!(
+                "stack {}: ok ({} routes, {} consumers)",
+                stack.dir.display(),
+                stack.gateway.routes.len(),
+                stack.gateway.consumers.len()
+            );
             for warning in &stack.warnings {
                 println!("warning: {warning}");
             }
@@ -118,7 +123,11 @@ fn expand_outline(scenario: &gherkin::Scenario) -> Vec<gherkin::Step> {
         .filter_map(|e| e.table.as_ref())
         .filter_map(|t| {
             let (header, body) = t.rows.split_first()?;
-            Some(body.iter().map(|row| (header.clone(), row.clone())).collect::<Vec<_>>())
+            Some(
+                body.iter()
+                    .map(|row| (header.clone(), row.clone()))
+                    .collect::<Vec<_>>(),
+            )
         })
         .flatten()
         .collect();

@@ -50,7 +50,10 @@ pub async fn execute(args: RunArgs) -> Exit {
         report_dir: Some(args.report_dir),
         quiet: false,
     };
-    match runner::run(&options).await {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match runner::run_until(&options, ctrl_c).await {
         Ok(outcome) => {
             let counts = outcome.report.counts().scenarios;
             if let Some(path) = &outcome.report_path {

@@ -76,7 +76,12 @@ pub fn describe(stack: &Stack) -> serde_json::Value {
         .iter()
         .filter_map(|c| {
             let credential = c.jwt_secrets.first()?;
-            let jwt = token::issue(&credential.key, &credential.secret, now, Duration::from_secs(lifetime));
+            let jwt = token::issue(
+                &credential.key,
+                &credential.secret,
+                now,
+                Duration::from_secs(lifetime),
+            );
             Some((c.display_name(), json!(jwt)))
         })
         .collect();
@@ -97,7 +102,11 @@ pub fn describe(stack: &Stack) -> serde_json::Value {
 
 fn print_human(summary: &serde_json::Value) {
     let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    println!("stack {} is up ({:.1} ms)", s(&summary["stack"]), summary["startup_ms"].as_f64().unwrap_or(0.0));
+    println!(
+        "stack {} is up ({:.1} ms)",
+        s(&summary["stack"]),
+        summary["startup_ms"].as_f64().unwrap_or(0.0)
+    );
     println!("  gateway proxy  {}", s(&summary["gateway"]["proxy"]));
     println!("  gateway admin  {}", s(&summary["gateway"]["admin"]));
     if let Some(services) = summary["services"].as_object() {

@@ -427,19 +427,23 @@ impl GatewayConfig {
     ) -> Option<&PluginInstance> {
         self.plugins
             .iter()
-            .filter(|p| p.enabled && p.name() == name && p.scope.applies_to(route, service, consumer))
+            .filter(|p| {
+                p.enabled && p.name() == name && p.scope.applies_to(route, service, consumer)
+            })
             .max_by_key(|p| p.scope.specificity())
     }
 
     pub fn service_by_name(&self, name: &str) -> Option<(usize, &Service)> {
-        self.services.iter().enumerate().find(|(_, s)| s.name == name)
+        self.services
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name == name)
     }
 
     pub fn consumer_by_name(&self, name: &str) -> Option<(usize, &Consumer)> {
-        self.consumers
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.username.as_deref() == Some(name) || c.custom_id.as_deref() == Some(name))
+        self.consumers.iter().enumerate().find(|(_, c)| {
+            c.username.as_deref() == Some(name) || c.custom_id.as_deref() == Some(name)
+        })
     }
 }
 

@@ -137,7 +137,10 @@ async fn plugins(State(g): Shared) -> Json<Value> {
 
 async fn metrics(State(g): Shared) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         g.metrics.render(),
     )
         .into_response()

@@ -181,6 +181,7 @@ mod tests {
         assert!(text.contains(
             "gauntlet_gateway_http_requests_total{service=\"svc\",route=\"r\\\"1\",code=\"200\",consumer=\"alice\",source=\"service\"} 2"
         ));
-        assert!(text.contains("gauntlet_gateway_auth_failures_total{plugin=\"jwt\",reason=\"expired\"} 1"));
+        assert!(text
+            .contains("gauntlet_gateway_auth_failures_total{plugin=\"jwt\",reason=\"expired\"} 1"));
     }
 }

@@ -62,11 +62,7 @@ impl Gateway {
     ///
     /// # Errors
     /// When a listener's address cannot be read.
-    pub fn start(
-        self,
-        proxy: TcpListener,
-        admin: TcpListener,
-    ) -> std::io::Result<RunningGateway> {
+    pub fn start(self, proxy: TcpListener, admin: TcpListener) -> std::io::Result<RunningGateway> {
         let state = Arc::new(self);
         let handler_state = state.clone();
         let proxy = server::serve(proxy, move |request, peer| {

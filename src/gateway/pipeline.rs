@@ -43,7 +43,11 @@ struct Trace {
 
 impl Gateway {
     /// Handles one client request end to end.
-    pub async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let mut ctx = RequestContext::new(
             parts.method.clone(),
@@ -70,8 +74,12 @@ impl Gateway {
             .headers_mut()
             .insert(header::VIA, HeaderValue::from_static("1.1 gauntlet"));
         self.metrics.record_request(
-            trace.service.map_or("", |s| self.config.services[s].name.as_str()),
-            trace.route.map_or("", |r| self.config.routes[r].name.as_str()),
+            trace
+                .service
+                .map_or("", |s| self.config.services[s].name.as_str()),
+            trace
+                .route
+                .map_or("", |r| self.config.routes[r].name.as_str()),
             response.status().as_u16(),
             &self.consumer_label(&ctx),
             source,
@@ -121,13 +129,8 @@ impl Gateway {
         //    per consumer (Kong's plugin precedence), hence resolved after the consumer is known.
         if let Some(plugin) = self.plugin_instance("rate-limiting", ctx) {
             if let PluginConfig::RateLimiting(config) = &plugin.config {
-                self.rate_limiter.check(
-                    plugin.id,
-                    config,
-                    ctx,
-                    &self.config,
-                    self.clock.wall(),
-                )?;
+                self.rate_limiter
+                    .check(plugin.id, config, ctx, &self.config, self.clock.wall())?;
             }
         }
 
@@ -137,7 +140,9 @@ impl Gateway {
             .collect()
             .await
             .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     Rejection::BodyTooLarge {
                         limit: MAX_REQUEST_BODY,
                     }
@@ -146,7 +151,8 @@ impl Gateway {
                 }
             })?
             .to_bytes();
-        self.forward(ctx, parts, &matched.upstream_path_and_query, body).await
+        self.forward(ctx, parts, &matched.upstream_path_and_query, body)
+            .await
     }
 
     async fn forward(
@@ -157,12 +163,12 @@ impl Gateway {
         body: Bytes,
     ) -> Result<Response<Body>, Rejection> {
         let service = &self.config.services[ctx.service];
-        let addr = self
-            .upstreams
-            .get(&service.name)
-            .ok_or_else(|| Rejection::NoUpstreamAddress {
-                service: service.name.clone(),
-            })?;
+        let addr =
+            self.upstreams
+                .get(&service.name)
+                .ok_or_else(|| Rejection::NoUpstreamAddress {
+                    service: service.name.clone(),
+                })?;
         parts.uri = path_and_query
             .parse()
             .map_err(|e: http::uri::InvalidUri| Rejection::BadRequestBody(e.to_string()))?;
@@ -207,7 +213,9 @@ impl Gateway {
             Rejection::Jwt(e) => self.metrics.record_auth_failure("jwt", e.reason()),
             Rejection::Acl(e) => self.metrics.record_auth_failure("acl", e.reason()),
             Rejection::RateLimited(_) => self.metrics.record_rate_limited(
-                trace.route.map_or("", |r| self.config.routes[r].name.as_str()),
+                trace
+                    .route
+                    .map_or("", |r| self.config.routes[r].name.as_str()),
                 &self.consumer_label(ctx),
             ),
             _ => {}
@@ -247,7 +255,11 @@ fn prepare_upstream_headers(
     set(headers, "x-real-ip", &client_ip);
     set(headers, "x-forwarded-proto", "http");
     if let Some(h) = original_host.as_ref().and_then(|h| h.to_str().ok()) {
-        set(headers, "x-forwarded-host", h.split(':').next().unwrap_or(h));
+        set(
+            headers,
+            "x-forwarded-host",
+            h.split(':').next().unwrap_or(h),
+        );
     }
     set(headers, "x-forwarded-path", ctx.uri.path());
     let upstream_host = if port == 80 {

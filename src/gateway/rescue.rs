@@ -62,7 +62,11 @@ pub const MSG_NO_ROUTE: &str = "no Route matched with those values";
 pub fn respond(rejection: &Rejection, request_id: &str, realm: Option<&str>) -> Response<Body> {
     match rejection {
         Rejection::Jwt(e) => {
-            let mut response = exit(e.status(), &e.body());
+            // The jwt plugin's 401s use `kong.response.exit`; its two 500s use the error template.
+            let mut response = match e.message() {
+                Some(message) if e.includes_request_id() => error(e.status(), &message, request_id),
+                _ => exit(e.status(), &e.body()),
+            };
             if let Some(value) = e
                 .www_authenticate(realm)
                 .and_then(|v| HeaderValue::from_str(&v).ok())

@@ -82,29 +82,24 @@ fn best_path_match(route: &Route, path: &str) -> Option<(Rank, usize)> {
         .paths
         .iter()
         .filter_map(|p| match p {
-            RoutePath::Prefix(prefix) => path.starts_with(prefix.as_str()).then(|| {
+            RoutePath::Prefix(prefix) => path.starts_with(prefix.as_str()).then_some((
+                Rank {
+                    regex: false,
+                    prefix_len: prefix.len(),
+                    has_methods,
+                },
+                prefix.len(),
+            )),
+            RoutePath::Regex(re) => re.find(path).filter(|m| m.start() == 0).map(|m| {
                 (
                     Rank {
-                        regex: false,
-                        prefix_len: prefix.len(),
+                        regex: true,
+                        prefix_len: m.end(),
                         has_methods,
                     },
-                    prefix.len(),
+                    m.end(),
                 )
             }),
-            RoutePath::Regex(re) => re
-                .find(path)
-                .filter(|m| m.start() == 0)
-                .map(|m| {
-                    (
-                        Rank {
-                            regex: true,
-                            prefix_len: m.end(),
-                            has_methods,
-                        },
-                        m.end(),
-                    )
-                }),
         })
         .max_by_key(|(rank, _)| *rank)
 }
@@ -148,7 +143,10 @@ mod tests {
             id: Uuid::nil(),
             name: name.into(),
             service,
-            paths: paths.iter().map(|p| RoutePath::Prefix(p.to_string())).collect(),
+            paths: paths
+                .iter()
+                .map(|p| RoutePath::Prefix(p.to_string()))
+                .collect(),
             methods: methods.to_vec(),
             strip_path: strip,
             preserve_host: false,

@@ -58,11 +58,48 @@ pub struct Collector {
     steps: step::Collection<GauntletWorld>,
     extras: ExtrasMap,
     secrets: Vec<String>,
+    /// Shared with the runner, so an interrupted run can still report what happened.
+    state: Arc<Mutex<Collected>>,
+    quiet: bool,
+}
+
+/// What the collector has gathered so far.
+#[derive(Default)]
+pub struct Collected {
     features: BTreeMap<String, FeatureReport>,
     /// In-flight scenarios: report so far, start time, current step start time.
     running: BTreeMap<ScenarioKey, Running>,
     pub parse_errors: Vec<String>,
-    quiet: bool,
+}
+
+impl Collected {
+    /// The features so far, in path order. Scenarios still running are included as failed
+    /// with `unfinished` as their last step's error (a run interrupted by Ctrl-C).
+    pub fn take(&mut self, unfinished: &str, at: SystemTime) -> (Vec<FeatureReport>, Vec<String>) {
+        for ((path, _, _), mut running) in std::mem::take(&mut self.running) {
+            running.report.steps.push(StepReport {
+                keyword: String::new(),
+                text: "(interrupted)".into(),
+                line: running.report.line,
+                status: Status::Failed,
+                duration: Duration::ZERO,
+                error: Some(unfinished.to_string()),
+                exchange: None,
+                docstring: None,
+                table: None,
+            });
+            running.report.status = Status::Failed;
+            running.report.duration = at.duration_since(running.started).unwrap_or_default();
+            if let Some(f) = self.features.get_mut(&path) {
+                f.scenarios.push(running.report);
+                f.scenarios.sort_by_key(|s| s.line);
+            }
+        }
+        (
+            std::mem::take(&mut self.features).into_values().collect(),
+            std::mem::take(&mut self.parse_errors),
+        )
+    }
 }
 
 struct Running {
@@ -72,36 +109,51 @@ struct Running {
 }
 
 impl Collector {
-    pub fn new(extras: ExtrasMap, secrets: Vec<String>, quiet: bool) -> Self {
+    pub fn new(
+        extras: ExtrasMap,
+        secrets: Vec<String>,
+        state: Arc<Mutex<Collected>>,
+        quiet: bool,
+    ) -> Self {
         use cucumber::World as _;
         Collector {
             steps: GauntletWorld::collection(),
             extras,
             secrets,
-            features: BTreeMap::new(),
-            running: BTreeMap::new(),
-            parse_errors: Vec::new(),
+            state,
             quiet,
         }
     }
 
-    /// The features collected, in path order.
-    pub fn into_features(self) -> (Vec<FeatureReport>, Vec<String>) {
-        (self.features.into_values().collect(), self.parse_errors)
+    /// Runs `f` on the collected state.
+    fn with_state<T>(&self, f: impl FnOnce(&mut Collected) -> T) -> Option<T> {
+        self.state.lock().ok().map(|mut state| f(&mut state))
     }
 
-    fn on_feature(&mut self, feature: &gherkin::Feature, ev: event::Feature<GauntletWorld>, at: SystemTime) {
+    fn on_feature(
+        &mut self,
+        feature: &gherkin::Feature,
+        ev: event::Feature<GauntletWorld>,
+        at: SystemTime,
+    ) {
         let path = feature_path(feature);
-        self.features.entry(path.clone()).or_insert_with(|| FeatureReport {
-            name: feature.name.clone(),
-            path,
-            line: feature.position.line,
-            description: feature.description.clone(),
-            tags: feature.tags.clone(),
-            scenarios: Vec::new(),
+        self.with_state(|state| {
+            state
+                .features
+                .entry(path.clone())
+                .or_insert_with(|| FeatureReport {
+                    name: feature.name.clone(),
+                    path,
+                    line: feature.position.line,
+                    description: feature.description.clone(),
+                    tags: feature.tags.clone(),
+                    scenarios: Vec::new(),
+                });
         });
         match ev {
-            event::Feature::Scenario(scenario, ev) => self.on_scenario(feature, &scenario, ev.event, at),
+            event::Feature::Scenario(scenario, ev) => {
+                self.on_scenario(feature, &scenario, ev.event, at)
+            }
             event::Feature::Rule(_, event::Rule::Scenario(scenario, ev)) => {
                 self.on_scenario(feature, &scenario, ev.event, at)
             }
@@ -121,31 +173,36 @@ impl Collector {
             ScenarioEvent::Started => {
                 let mut tags = feature.tags.clone();
                 tags.extend(scenario.tags.iter().cloned());
-                let clauses = tags.iter().filter(|t| report::clauses::is_clause_id(t)).cloned().collect();
-                self.running.insert(
-                    key,
-                    Running {
-                        report: ScenarioReport {
-                            name: scenario.name.clone(),
-                            keyword: scenario.keyword.clone(),
-                            line: scenario.position.line,
-                            tags,
-                            clauses,
-                            status: Status::Passed,
-                            duration: Duration::ZERO,
-                            steps: Vec::new(),
-                            stack_startup: None,
-                        },
-                        started: at,
-                        step_started: at,
+                let clauses = tags
+                    .iter()
+                    .filter(|t| report::clauses::is_clause_id(t))
+                    .cloned()
+                    .collect();
+                let running = Running {
+                    report: ScenarioReport {
+                        name: scenario.name.clone(),
+                        keyword: scenario.keyword.clone(),
+                        line: scenario.position.line,
+                        tags,
+                        clauses,
+                        status: Status::Passed,
+                        duration: Duration::ZERO,
+                        steps: Vec::new(),
+                        stack_startup: None,
                     },
-                );
+                    started: at,
+                    step_started: at,
+                };
+                self.with_state(|state| state.running.insert(key, running));
             }
             ScenarioEvent::Background(step, ev) | ScenarioEvent::Step(step, ev) => {
                 self.on_step(&key, &step, ev, at)
             }
             ScenarioEvent::Hook(_, event::Hook::Failed(_, info)) => {
-                if let Some(running) = self.running.get_mut(&key) {
+                self.with_state(|state| {
+                    let Some(running) = state.running.get_mut(&key) else {
+                        return;
+                    };
                     running.report.status = Status::Failed;
                     running.report.steps.push(StepReport {
                         keyword: "Hook ".into(),
@@ -158,19 +215,29 @@ impl Collector {
                         docstring: None,
                         table: None,
                     });
-                }
+                });
             }
             ScenarioEvent::Finished => self.finish(feature, key, at),
             _ => {}
         }
     }
 
-    fn on_step(&mut self, key: &ScenarioKey, step: &gherkin::Step, ev: StepEvent<GauntletWorld>, at: SystemTime) {
-        let undefined = matches!(ev, StepEvent::Skipped) && matches!(self.steps.find(step), Ok(None));
-        let Some(running) = self.running.get_mut(key) else { return };
+    fn on_step(
+        &mut self,
+        key: &ScenarioKey,
+        step: &gherkin::Step,
+        ev: StepEvent<GauntletWorld>,
+        at: SystemTime,
+    ) {
+        let undefined =
+            matches!(ev, StepEvent::Skipped) && matches!(self.steps.find(step), Ok(None));
         let (status, error, exchange) = match ev {
             StepEvent::Started => {
-                running.step_started = at;
+                self.with_state(|state| {
+                    if let Some(running) = state.running.get_mut(key) {
+                        running.step_started = at;
+                    }
+                });
                 return;
             }
             StepEvent::Passed(..) => (Status::Passed, None, None),
@@ -178,7 +245,11 @@ impl Collector {
                 let hint = crate::steps::catalog::closest(&step.value)
                     .map(|doc| format!("; closest known step: {} {}", doc.keyword, doc.example))
                     .unwrap_or_default();
-                (Status::Undefined, Some(format!("undefined step: {}{}", step.value, hint)), None)
+                (
+                    Status::Undefined,
+                    Some(format!("undefined step: {}{}", step.value, hint)),
+                    None,
+                )
             }
             StepEvent::Skipped => (Status::Skipped, None, None),
             StepEvent::Failed(_, _, world, err) => {
@@ -189,21 +260,28 @@ impl Collector {
                 (Status::Failed, Some(step_error_message(&err)), exchange)
             }
         };
-        running.report.steps.push(StepReport {
-            keyword: step.keyword.clone(),
-            text: step.value.clone(),
-            line: step.position.line,
-            status,
-            duration: at.duration_since(running.step_started).unwrap_or_default(),
-            error,
-            exchange,
-            docstring: step.docstring.clone(),
-            table: step.table.as_ref().map(|t| t.rows.clone()),
+        self.with_state(|state| {
+            let Some(running) = state.running.get_mut(key) else {
+                return;
+            };
+            running.report.steps.push(StepReport {
+                keyword: step.keyword.clone(),
+                text: step.value.clone(),
+                line: step.position.line,
+                status,
+                duration: at.duration_since(running.step_started).unwrap_or_default(),
+                error,
+                exchange,
+                docstring: step.docstring.clone(),
+                table: step.table.as_ref().map(|t| t.rows.clone()),
+            });
         });
     }
 
     fn finish(&mut self, feature: &gherkin::Feature, key: ScenarioKey, at: SystemTime) {
-        let Some(mut running) = self.running.remove(&key) else { return };
+        let Some(Some(mut running)) = self.with_state(|state| state.running.remove(&key)) else {
+            return;
+        };
         let extras = self
             .extras
             .lock()
@@ -220,10 +298,12 @@ impl Collector {
         if !self.quiet {
             print_scenario_line(&running.report, &feature_path(feature), &self.secrets);
         }
-        if let Some(f) = self.features.get_mut(&feature_path(feature)) {
-            f.scenarios.push(running.report);
-            f.scenarios.sort_by_key(|s| s.line);
-        }
+        self.with_state(|state| {
+            if let Some(f) = state.features.get_mut(&feature_path(feature)) {
+                f.scenarios.push(running.report);
+                f.scenarios.sort_by_key(|s| s.line);
+            }
+        });
     }
 }
 
@@ -238,7 +318,12 @@ fn print_scenario_line(s: &ScenarioReport, path: &str, secrets: &[String]) {
     } else {
         format!(" [{}]", s.clauses.join(" "))
     };
-    println!("{mark} {path}:{} {}{clauses} ({} ms)", s.line, s.name, s.duration.as_millis());
+    println!(
+        "{mark} {path}:{} {}{clauses} ({} ms)",
+        s.line,
+        s.name,
+        s.duration.as_millis()
+    );
     if let Some(step) = s.failing_step() {
         let error = step.error.as_deref().unwrap_or("");
         println!(
@@ -254,7 +339,12 @@ fn print_scenario_line(s: &ScenarioReport, path: &str, secrets: &[String]) {
 fn to_report_exchange(e: Exchange) -> model::Exchange {
     let headers = |h: &http::HeaderMap| {
         h.iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect()
     };
     model::Exchange {
@@ -265,7 +355,12 @@ fn to_report_exchange(e: Exchange) -> model::Exchange {
                 .request
                 .headers
                 .iter()
-                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect(),
             body: String::from_utf8_lossy(&e.request.body).into_owned(),
         },
@@ -311,7 +406,7 @@ impl Writer<GauntletWorld> for Collector {
                 if !self.quiet {
                     println!("✘ {message}");
                 }
-                self.parse_errors.push(message);
+                self.with_state(|state| state.parse_errors.push(message));
             }
             Ok(ev) => {
                 let at = ev.at;

@@ -22,7 +22,7 @@ use crate::config::{ConfigError, StackDef};
 use crate::report::{self, model::RunReport, model::Secrets, model::StackInfo};
 use crate::steps::world::RunSettings;
 use crate::steps::GauntletWorld;
-use collector::{scenario_key, Collector, ExtrasMap, ScenarioExtras};
+use collector::{scenario_key, Collected, Collector, ExtrasMap, ScenarioExtras};
 
 /// Everything `gauntlet run` can be told.
 #[derive(Debug, Clone)]
@@ -78,11 +78,15 @@ pub struct RunOutcome {
     pub report_path: Option<PathBuf>,
     /// Feature files that could not be parsed (each also fails the run).
     pub parse_errors: Vec<String>,
+    /// The run was stopped by Ctrl-C before every scenario finished.
+    pub interrupted: bool,
 }
 
 impl RunOutcome {
     pub fn passed(&self) -> bool {
-        self.parse_errors.is_empty() && self.report.verdict() == report::model::Verdict::Passed
+        !self.interrupted
+            && self.parse_errors.is_empty()
+            && self.report.verdict() == report::model::Verdict::Passed
     }
 
     /// Ids of the clauses with a failing scenario, in catalogue order.
@@ -102,6 +106,19 @@ impl RunOutcome {
 /// # Errors
 /// Configuration errors (exit 2), bad tags, missing paths, report I/O.
 pub async fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
+    run_until(options, std::future::pending()).await
+}
+
+/// [`run`], stopping early when `interrupt` completes (Ctrl-C): every stack is stopped (the
+/// running scenarios' Worlds are dropped), unfinished scenarios are reported as failed, and the
+/// report is written all the same.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_until(
+    options: &RunOptions,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Result<RunOutcome, RunError> {
     let started_at = real_wall_now();
     let stopwatch = Stopwatch::start();
     let stack = Arc::new(StackDef::load(&options.stack_dir)?);
@@ -146,51 +163,74 @@ pub async fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
         .flat_map(|c| c.jwt_secrets.iter().map(|j| j.secret.clone()))
         .collect();
 
-    let mut opts: cli::Opts<parser::basic::Cli, runner::basic::Cli, cli::Empty, cli::Empty> =
-        cli::Opts::default();
-    opts.tags_filter = tags_filter;
-    opts.runner.concurrency = options.concurrency;
-    opts.runner.fail_fast = options.fail_fast;
+    // Options are given here, never parsed from the process arguments (those are gauntlet's).
+    let opts: cli::Opts<parser::basic::Cli, runner::basic::Cli, cli::Empty, cli::Empty> =
+        cli::Opts {
+            tags_filter,
+            runner: runner::basic::Cli {
+                concurrency: options.concurrency,
+                fail_fast: options.fail_fast,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
 
-    let mut collectors = Vec::new();
-    for path in &options.paths {
-        let before_settings = settings.clone();
-        let after_extras = extras.clone();
-        let collector = Collector::new(extras.clone(), secrets.clone(), options.quiet);
-        let collector = GauntletWorld::cucumber::<&Path>()
-            .with_writer(collector)
-            .with_cli(opts.clone())
-            // Each scenario's World gets the run settings; its stack starts on first use.
-            .before(move |_, _, _, world| {
-                world.settings = Some(before_settings.clone());
-                async {}.boxed_local()
-            })
-            // Keep what the report needs from the World before it (and its stack) is dropped.
-            .after(move |feature, _, scenario, _, world| {
-                let key = scenario_key(feature, scenario);
-                let extras = ScenarioExtras {
-                    stack_startup: world
-                        .as_ref()
-                        .and_then(|w| w.started_stack().map(|s| s.startup)),
-                    last_exchange: world.as_ref().and_then(|w| w.exchanges.last().cloned()),
-                };
-                if let Ok(mut map) = after_extras.lock() {
-                    map.insert(key, extras);
-                }
-                async {}.boxed_local()
-            })
-            .run(path.as_path())
-            .await;
-        collectors.push(collector);
+    let collected = Arc::new(Mutex::new(Collected::default()));
+    let suite = async {
+        for path in &options.paths {
+            let before_settings = settings.clone();
+            let after_extras = extras.clone();
+            let collector = Collector::new(
+                extras.clone(),
+                secrets.clone(),
+                collected.clone(),
+                options.quiet,
+            );
+            GauntletWorld::cucumber::<&Path>()
+                .with_writer(collector)
+                .with_cli(opts.clone())
+                // Each scenario's World gets the run settings; its stack starts on first use.
+                .before(move |_, _, _, world| {
+                    world.settings = Some(before_settings.clone());
+                    async {}.boxed_local()
+                })
+                // Keep what the report needs from the World before it (and its stack) is dropped.
+                .after(move |feature, _, scenario, _, world| {
+                    let key = scenario_key(feature, scenario);
+                    let extras = ScenarioExtras {
+                        stack_startup: world
+                            .as_ref()
+                            .and_then(|w| w.started_stack().map(|s| s.startup)),
+                        last_exchange: world.as_ref().and_then(|w| w.exchanges.last().cloned()),
+                    };
+                    if let Ok(mut map) = after_extras.lock() {
+                        map.insert(key, extras);
+                    }
+                    async {}.boxed_local()
+                })
+                .run(path.as_path())
+                .await;
+        }
+    };
+    let interrupted = tokio::select! {
+        () = suite => false,
+        () = interrupt => true,
+    };
+    // The suite future is dropped here when interrupted: every World, and so every stack and
+    // every process it started, is stopped before the report is written.
+    if interrupted && !options.quiet {
+        println!("interrupted: stopping every stack and writing the report");
     }
+    let (features, parse_errors) = collected
+        .lock()
+        .map(|mut c| {
+            c.take(
+                "the run was interrupted (Ctrl-C) before this scenario finished",
+                real_wall_now(),
+            )
+        })
+        .unwrap_or_default();
 
-    let mut features = Vec::new();
-    let mut parse_errors = Vec::new();
-    for c in collectors {
-        let (f, e) = c.into_features();
-        features.extend(f);
-        parse_errors.extend(e);
-    }
     let report = RunReport {
         run_id: report::run_id(started_at, stack.name()),
         started_at,
@@ -221,5 +261,6 @@ pub async fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
         report,
         report_path,
         parse_errors,
+        interrupted,
     })
 }

@@ -94,9 +94,9 @@ impl ServiceHandle {
                     .kill_on_drop(true)
                     .spawn()
                     .map_err(|e| error(format!("cannot start `{program}`: {e}")))?;
-                wait_until_listening(addr)
-                    .await
-                    .map_err(|()| error(format!("`{program}` did not listen on {addr} within 10 s")))?;
+                wait_until_listening(addr).await.map_err(|()| {
+                    error(format!("`{program}` did not listen on {addr} within 10 s"))
+                })?;
                 Ok(ServiceHandle {
                     name: def.name.clone(),
                     addr,
@@ -128,6 +128,20 @@ impl ServiceHandle {
         format!("http://{}", self.addr)
     }
 
+    /// Whether the service is serving (an external service is assumed to be).
+    pub fn state(&self) -> ServiceState {
+        let running = match &self.running {
+            Running::Mock(mock) => mock.is_running(),
+            Running::Process(child) => child.id().is_some(),
+            Running::External => true,
+        };
+        if running {
+            ServiceState::Running
+        } else {
+            ServiceState::Stopped
+        }
+    }
+
     pub fn is_external(&self) -> bool {
         matches!(self.running, Running::External)
     }
@@ -154,7 +168,11 @@ async fn wait_until_listening(addr: SocketAddr) -> Result<(), ()> {
 fn external_addr(url: &str) -> Option<SocketAddr> {
     let uri: http::Uri = url.parse().ok()?;
     let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-    let host = if host == "localhost" { "127.0.0.1" } else { host };
+    let host = if host == "localhost" {
+        "127.0.0.1"
+    } else {
+        host
+    };
     let port = uri.port_u16().unwrap_or(80);
     format!("{host}:{port}")
         .parse()

@@ -43,7 +43,9 @@ fn credential(world: &GauntletWorld, consumer: &str) -> Result<JwtCredential, St
         ))
     })?;
     found.jwt_secrets.first().cloned().ok_or_else(|| {
-        StepError::new(format!("consumer {consumer:?} has no jwt_secrets credential"))
+        StepError::new(format!(
+            "consumer {consumer:?} has no jwt_secrets credential"
+        ))
     })
 }
 
@@ -71,7 +73,12 @@ fn sign(credential: &JwtCredential, header: &Value, claims: &Value) -> Result<St
     } else {
         JwtAlgorithm::HS256
     };
-    Ok(token::sign(header, claims, credential.secret.as_bytes(), alg)?)
+    Ok(token::sign(
+        header,
+        claims,
+        credential.secret.as_bytes(),
+        alg,
+    )?)
 }
 
 /// Replaces the tokens of the request with `token`, sent the default way.
@@ -87,7 +94,11 @@ fn current_token(world: &GauntletWorld) -> Result<String, StepError> {
         .tokens
         .first()
         .map(|t| t.token.clone())
-        .ok_or_else(|| StepError::new("no token yet: add a step like 'Given I have a valid token for \"admin-user\"'"))
+        .ok_or_else(|| {
+            StepError::new(
+                "no token yet: add a step like 'Given I have a valid token for \"admin-user\"'",
+            )
+        })
 }
 
 #[given(expr = "I have a valid token for {string}")]
@@ -95,22 +106,38 @@ async fn valid_token(world: &mut GauntletWorld, consumer: String) -> StepResult 
     let credential = credential(world, &consumer)?;
     let now = now(world).await?;
     let lifetime = default_lifetime(world);
-    let token = sign(&credential, &header(credential.algorithm.as_str()), &claims(&credential, now, lifetime))?;
+    let token = sign(
+        &credential,
+        &header(credential.algorithm.as_str()),
+        &claims(&credential, now, lifetime),
+    )?;
     set_token(world, token);
     Ok(())
 }
 
 #[given(expr = "I have a token for {string} that expires in {duration}")]
-async fn token_expiring_in(world: &mut GauntletWorld, consumer: String, d: DurationParam) -> StepResult {
+async fn token_expiring_in(
+    world: &mut GauntletWorld,
+    consumer: String,
+    d: DurationParam,
+) -> StepResult {
     let credential = credential(world, &consumer)?;
     let now = now(world).await?;
-    let token = sign(&credential, &header(credential.algorithm.as_str()), &claims(&credential, now, d.0))?;
+    let token = sign(
+        &credential,
+        &header(credential.algorithm.as_str()),
+        &claims(&credential, now, d.0),
+    )?;
     set_token(world, token);
     Ok(())
 }
 
 #[given(expr = "I have a token for {string} that expired {duration} ago")]
-async fn token_expired_ago(world: &mut GauntletWorld, consumer: String, d: DurationParam) -> StepResult {
+async fn token_expired_ago(
+    world: &mut GauntletWorld,
+    consumer: String,
+    d: DurationParam,
+) -> StepResult {
     let credential = credential(world, &consumer)?;
     let now = now(world).await?;
     let exp = now.saturating_sub(d.0.as_secs());
@@ -121,7 +148,11 @@ async fn token_expired_ago(world: &mut GauntletWorld, consumer: String, d: Durat
 }
 
 #[given(expr = "I have a token for {string} that becomes valid in {duration}")]
-async fn token_not_yet_valid(world: &mut GauntletWorld, consumer: String, d: DurationParam) -> StepResult {
+async fn token_not_yet_valid(
+    world: &mut GauntletWorld,
+    consumer: String,
+    d: DurationParam,
+) -> StepResult {
     let credential = credential(world, &consumer)?;
     let now = now(world).await?;
     let nbf = now + d.0.as_secs();
@@ -137,7 +168,11 @@ async fn token_wrong_secret(world: &mut GauntletWorld, consumer: String) -> Step
     let now = now(world).await?;
     let lifetime = default_lifetime(world);
     credential.secret = format!("not-{}", credential.key);
-    let token = sign(&credential, &header(credential.algorithm.as_str()), &claims(&credential, now, lifetime))?;
+    let token = sign(
+        &credential,
+        &header(credential.algorithm.as_str()),
+        &claims(&credential, now, lifetime),
+    )?;
     set_token(world, token);
     Ok(())
 }
@@ -150,7 +185,12 @@ async fn token_other_alg(world: &mut GauntletWorld, consumer: String, alg: Strin
         .ok_or_else(|| StepError::new(format!("{alg} is not HS256, HS384 or HS512")))?;
     let now = now(world).await?;
     let lifetime = default_lifetime(world);
-    let token = token::sign(&header(&alg), &claims(&credential, now, lifetime), credential.secret.as_bytes(), algorithm)?;
+    let token = token::sign(
+        &header(&alg),
+        &claims(&credential, now, lifetime),
+        credential.secret.as_bytes(),
+        algorithm,
+    )?;
     set_token(world, token);
     Ok(())
 }
@@ -160,7 +200,11 @@ async fn token_header_alg(world: &mut GauntletWorld, consumer: String, alg: Stri
     let credential = credential(world, &consumer)?;
     let now = now(world).await?;
     let lifetime = default_lifetime(world);
-    let signed = sign(&credential, &header(&alg), &claims(&credential, now, lifetime))?;
+    let signed = sign(
+        &credential,
+        &header(&alg),
+        &claims(&credential, now, lifetime),
+    )?;
     // `alg: none` tokens carry no signature.
     let token = if alg.eq_ignore_ascii_case("none") {
         let mut parts: Vec<&str> = signed.split('.').collect();
@@ -174,7 +218,11 @@ async fn token_header_alg(world: &mut GauntletWorld, consumer: String, alg: Stri
 }
 
 #[given(expr = "I have a token for {string} without the {string} claim")]
-async fn token_without_claim(world: &mut GauntletWorld, consumer: String, claim: String) -> StepResult {
+async fn token_without_claim(
+    world: &mut GauntletWorld,
+    consumer: String,
+    claim: String,
+) -> StepResult {
     let credential = credential(world, &consumer)?;
     let now = now(world).await?;
     let lifetime = default_lifetime(world);
@@ -188,7 +236,11 @@ async fn token_without_claim(world: &mut GauntletWorld, consumer: String, claim:
 }
 
 #[given(expr = "I have a token for {string} that lives for {duration}")]
-async fn token_lifetime(world: &mut GauntletWorld, consumer: String, d: DurationParam) -> StepResult {
+async fn token_lifetime(
+    world: &mut GauntletWorld,
+    consumer: String,
+    d: DurationParam,
+) -> StepResult {
     token_expiring_in(world, consumer, d).await
 }
 
@@ -196,7 +248,12 @@ async fn token_lifetime(world: &mut GauntletWorld, consumer: String, d: Duration
 async fn token_unknown_key(world: &mut GauntletWorld, key: String) -> StepResult {
     let now = now(world).await?;
     let claims = json!({"iss": key, "iat": now, "nbf": now, "exp": now + 600});
-    let token = token::sign(&header("HS256"), &claims, b"some-other-secret", JwtAlgorithm::HS256)?;
+    let token = token::sign(
+        &header("HS256"),
+        &claims,
+        b"some-other-secret",
+        JwtAlgorithm::HS256,
+    )?;
     set_token(world, token);
     Ok(())
 }
@@ -248,13 +305,21 @@ async fn same_token_in_query(world: &mut GauntletWorld, name: String) -> StepRes
 }
 
 #[given(expr = "a valid token for {string} is also sent in the query parameter {string}")]
-async fn second_token_in_query(world: &mut GauntletWorld, consumer: String, name: String) -> StepResult {
+async fn second_token_in_query(
+    world: &mut GauntletWorld,
+    consumer: String,
+    name: String,
+) -> StepResult {
     let credential = credential(world, &consumer)?;
     let now = now(world).await?;
     let lifetime = default_lifetime(world);
     // One second shorter, so it differs from a token for the same consumer issued this second.
     let lifetime = lifetime.saturating_sub(Duration::from_secs(1));
-    let token = sign(&credential, &header(credential.algorithm.as_str()), &claims(&credential, now, lifetime))?;
+    let token = sign(
+        &credential,
+        &header(credential.algorithm.as_str()),
+        &claims(&credential, now, lifetime),
+    )?;
     world.tokens.push(AttachedToken {
         token,
         placement: TokenPlacement::Query(name),

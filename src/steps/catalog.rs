@@ -185,8 +185,14 @@ mod tests {
             let step = example_step(doc);
             match collection.find(&step) {
                 Ok(Some(_)) => {}
-                Ok(None) => panic!("catalog example matches no step: {} {}", doc.keyword, doc.example),
-                Err(e) => panic!("catalog example is ambiguous: {} {}: {e:?}", doc.keyword, doc.example),
+                Ok(None) => panic!(
+                    "catalog example matches no step: {} {}",
+                    doc.keyword, doc.example
+                ),
+                Err(e) => panic!(
+                    "catalog example is ambiguous: {} {}: {e:?}",
+                    doc.keyword, doc.example
+                ),
             }
         }
     }
@@ -204,10 +210,14 @@ mod tests {
             registered.push(("Then", s.inner().1()));
         }
         for (keyword, regex) in registered {
-            let documented = CATALOG
-                .iter()
-                .any(|doc| doc.keyword.split('/').any(|k| k == keyword) && regex.is_match(doc.example));
-            assert!(documented, "step {keyword} /{}/ has no catalog entry", regex.as_str());
+            let documented = CATALOG.iter().any(|doc| {
+                doc.keyword.split('/').any(|k| k == keyword) && regex.is_match(doc.example)
+            });
+            assert!(
+                documented,
+                "step {keyword} /{}/ has no catalog entry",
+                regex.as_str()
+            );
         }
     }
 }

@@ -13,7 +13,11 @@ use crate::http_client::OutgoingRequest;
 use crate::report::redact;
 
 /// Builds the request for `method path` with the World's tokens and headers.
-pub(crate) async fn build_request(world: &mut GauntletWorld, method: http::Method, path: &str) -> Result<OutgoingRequest, StepError> {
+pub(crate) async fn build_request(
+    world: &mut GauntletWorld,
+    method: http::Method,
+    path: &str,
+) -> Result<OutgoingRequest, StepError> {
     let base = world.stack().await?.proxy_url();
     let mut query: Vec<String> = Vec::new();
     let mut cookies: Vec<String> = Vec::new();
@@ -81,19 +85,30 @@ async fn send_request(world: &mut GauntletWorld, method: MethodParam, path: Stri
 }
 
 #[when(expr = "I send a {method} request to {string} with JSON:")]
-async fn send_json(world: &mut GauntletWorld, method: MethodParam, path: String, step: &Step) -> StepResult {
-    let text = step
-        .docstring
-        .as_deref()
-        .ok_or_else(|| StepError::new("this step needs a JSON docstring (\"\"\" … \"\"\") below it"))?;
+async fn send_json(
+    world: &mut GauntletWorld,
+    method: MethodParam,
+    path: String,
+    step: &Step,
+) -> StepResult {
+    let text = step.docstring.as_deref().ok_or_else(|| {
+        StepError::new("this step needs a JSON docstring (\"\"\" … \"\"\") below it")
+    })?;
     let body: Value = serde_json::from_str(text)
         .map_err(|e| StepError::new(format!("the docstring is not valid JSON: {e}")))?;
-    let request = build_request(world, method.0, &path).await?.json_body(&body);
+    let request = build_request(world, method.0, &path)
+        .await?
+        .json_body(&body);
     send(world, request).await
 }
 
 #[when(expr = "I send {int} {method} requests to {string}")]
-async fn send_many(world: &mut GauntletWorld, count: usize, method: MethodParam, path: String) -> StepResult {
+async fn send_many(
+    world: &mut GauntletWorld,
+    count: usize,
+    method: MethodParam,
+    path: String,
+) -> StepResult {
     for _ in 0..count {
         let request = build_request(world, method.0.clone(), &path).await?;
         send(world, request).await?;
@@ -124,7 +139,10 @@ async fn last_n_status(world: &mut GauntletWorld, n: usize, expected: u16) -> St
         .filter_map(|e| e.response.as_ref().map(|r| r.status))
         .collect();
     if responses.len() < n {
-        return Err(StepError::new(format!("only {} responses so far, expected at least {n}", responses.len())));
+        return Err(StepError::new(format!(
+            "only {} responses so far, expected at least {n}",
+            responses.len()
+        )));
     }
     let wrong: Vec<String> = responses
         .iter()
@@ -136,7 +154,10 @@ async fn last_n_status(world: &mut GauntletWorld, n: usize, expected: u16) -> St
     if wrong.is_empty() {
         Ok(())
     } else {
-        Err(StepError::new(format!("expected all {n} responses to be {expected}: {}", wrong.join(", "))))
+        Err(StepError::new(format!(
+            "expected all {n} responses to be {expected}: {}",
+            wrong.join(", ")
+        )))
     }
 }
 
@@ -173,7 +194,7 @@ async fn json_field_is(world: &mut GauntletWorld, path: String, expected: String
     let actual = json_path(&body, &path);
     let matches = match actual {
         Some(Value::String(s)) => *s == expected,
-        Some(other) => other.to_string() == expected,
+        Some(other) => *other.to_string() == *expected,
         None => false,
     };
     if matches {
@@ -215,8 +236,12 @@ async fn header_is(world: &mut GauntletWorld, name: String, expected: String) ->
     let response = world.last()?;
     match response.header(&name) {
         Some(actual) if actual == expected => Ok(()),
-        Some(actual) => Err(StepError::new(format!("expected header {name}: {expected:?}, got {actual:?}"))),
-        None => Err(StepError::new(format!("expected header {name}: {expected:?}, but the response has no {name} header"))),
+        Some(actual) => Err(StepError::new(format!(
+            "expected header {name}: {expected:?}, got {actual:?}"
+        ))),
+        None => Err(StepError::new(format!(
+            "expected header {name}: {expected:?}, but the response has no {name} header"
+        ))),
     }
 }
 
@@ -224,7 +249,9 @@ async fn header_is(world: &mut GauntletWorld, name: String, expected: String) ->
 async fn header_absent(world: &mut GauntletWorld, name: String) -> StepResult {
     match world.last()?.header(&name) {
         None => Ok(()),
-        Some(v) => Err(StepError::new(format!("expected no {name} header, got {v:?}"))),
+        Some(v) => Err(StepError::new(format!(
+            "expected no {name} header, got {v:?}"
+        ))),
     }
 }
 
@@ -249,11 +276,19 @@ fn echoed_header(world: &GauntletWorld, name: &str) -> Result<Option<String>, St
 }
 
 #[then(expr = "the service received the header {string} with value {string}")]
-async fn service_saw_header(world: &mut GauntletWorld, name: String, expected: String) -> StepResult {
+async fn service_saw_header(
+    world: &mut GauntletWorld,
+    name: String,
+    expected: String,
+) -> StepResult {
     match echoed_header(world, &name)? {
         Some(actual) if actual == expected => Ok(()),
-        Some(actual) => Err(StepError::new(format!("the service received {name}: {actual:?}, expected {expected:?}"))),
-        None => Err(StepError::new(format!("the service did not receive a {name} header (expected {expected:?})"))),
+        Some(actual) => Err(StepError::new(format!(
+            "the service received {name}: {actual:?}, expected {expected:?}"
+        ))),
+        None => Err(StepError::new(format!(
+            "the service did not receive a {name} header (expected {expected:?})"
+        ))),
     }
 }
 
@@ -261,6 +296,8 @@ async fn service_saw_header(world: &mut GauntletWorld, name: String, expected: S
 async fn service_did_not_see_header(world: &mut GauntletWorld, name: String) -> StepResult {
     match echoed_header(world, &name)? {
         None => Ok(()),
-        Some(actual) => Err(StepError::new(format!("the service received {name}: {actual:?}, expected no such header"))),
+        Some(actual) => Err(StepError::new(format!(
+            "the service received {name}: {actual:?}, expected no such header"
+        ))),
     }
 }

@@ -7,7 +7,11 @@ use crate::http_client::OutgoingRequest;
 
 /// Parses `name{a="1",b="2"}` into the name and sorted label pairs.
 fn parse_series(series: &str) -> Result<(String, Vec<(String, String)>), StepError> {
-    let bad = || StepError::new(format!("not a metric series: {series:?} (expected name{{label=\"value\",…}})"));
+    let bad = || {
+        StepError::new(format!(
+            "not a metric series: {series:?} (expected name{{label=\"value\",…}})"
+        ))
+    };
     let Some((name, rest)) = series.split_once('{') else {
         return Ok((series.trim().to_string(), Vec::new()));
     };
@@ -15,7 +19,11 @@ fn parse_series(series: &str) -> Result<(String, Vec<(String, String)>), StepErr
     let mut pairs = Vec::new();
     for pair in labels.split(',').filter(|p| !p.trim().is_empty()) {
         let (k, v) = pair.split_once('=').ok_or_else(bad)?;
-        let v = v.trim().strip_prefix('"').and_then(|v| v.strip_suffix('"')).ok_or_else(bad)?;
+        let v = v
+            .trim()
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .ok_or_else(bad)?;
         pairs.push((k.trim().to_string(), v.to_string()));
     }
     pairs.sort();
@@ -23,13 +31,24 @@ fn parse_series(series: &str) -> Result<(String, Vec<(String, String)>), StepErr
 }
 
 /// The sum of every sample of `name` whose labels include all of `labels`.
-fn sum_matching(exposition: &str, name: &str, labels: &[(String, String)]) -> Result<f64, StepError> {
+fn sum_matching(
+    exposition: &str,
+    name: &str,
+    labels: &[(String, String)],
+) -> Result<f64, StepError> {
     let mut total = 0.0;
-    for line in exposition.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-        let (series, value) = line.rsplit_once(' ').ok_or_else(|| StepError::new(format!("bad metrics line: {line}")))?;
+    for line in exposition
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .ok_or_else(|| StepError::new(format!("bad metrics line: {line}")))?;
         let (sample_name, sample_labels) = parse_series(series)?;
         if sample_name == name && labels.iter().all(|l| sample_labels.contains(l)) {
-            total += value.parse::<f64>().map_err(|_| StepError::new(format!("bad metrics value: {line}")))?;
+            total += value
+                .parse::<f64>()
+                .map_err(|_| StepError::new(format!("bad metrics value: {line}")))?;
         }
     }
     Ok(total)
@@ -40,7 +59,10 @@ async fn gateway_metric_is(world: &mut GauntletWorld, series: String, expected: 
     let admin = world.stack().await?.admin_url();
     let response = world
         .client
-        .send(&OutgoingRequest::new(http::Method::GET, format!("{admin}/metrics")))
+        .send(&OutgoingRequest::new(
+            http::Method::GET,
+            format!("{admin}/metrics"),
+        ))
         .await?;
     let (name, labels) = parse_series(&series)?;
     let text = response.text();

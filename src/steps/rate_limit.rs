@@ -52,7 +52,12 @@ async fn header_counts_down(
 }
 
 #[then(expr = "the response header {string} is a number between {int} and {int}")]
-async fn header_in_range(world: &mut GauntletWorld, name: String, low: i64, high: i64) -> StepResult {
+async fn header_in_range(
+    world: &mut GauntletWorld,
+    name: String,
+    low: i64,
+    high: i64,
+) -> StepResult {
     let response = world.last()?;
     let value = response
         .header(&name)
@@ -106,7 +111,12 @@ async fn send_concurrently(
 }
 
 #[then(expr = "exactly {int} of the last {int} responses have status {int}")]
-async fn exactly_n_with_status(world: &mut GauntletWorld, expected: usize, n: usize, status: u16) -> StepResult {
+async fn exactly_n_with_status(
+    world: &mut GauntletWorld,
+    expected: usize,
+    n: usize,
+    status: u16,
+) -> StepResult {
     let statuses: Vec<u16> = world
         .exchanges
         .iter()

@@ -10,11 +10,17 @@ async fn stack_running(world: &mut GauntletWorld) -> StepResult {
     let admin = world.stack().await?.admin_url();
     let response = world
         .client
-        .send(&OutgoingRequest::new(http::Method::GET, format!("{admin}/status")))
+        .send(&OutgoingRequest::new(
+            http::Method::GET,
+            format!("{admin}/status"),
+        ))
         .await?;
     if response.status == 200 {
         Ok(())
     } else {
-        Err(StepError::new(format!("the gateway admin API answered /status with {}", response.status)))
+        Err(StepError::new(format!(
+            "the gateway admin API answered /status with {}",
+            response.status
+        )))
     }
 }

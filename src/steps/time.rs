@@ -40,9 +40,14 @@ async fn clock_to_boundary(world: &mut GauntletWorld, unit: String) -> StepResul
     let real_time = world.settings()?.real_time;
     let clock = world.stack().await?.clock.clone();
     // Land on the boundary exactly: whole seconds left, minus the fraction of this second gone.
-    let wall = clock.wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let wall = clock
+        .wall()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let jump = std::time::Duration::from_secs(until_boundary(wall.as_secs(), period))
-        .saturating_sub(std::time::Duration::from_nanos(u64::from(wall.subsec_nanos())));
+        .saturating_sub(std::time::Duration::from_nanos(u64::from(
+            wall.subsec_nanos(),
+        )));
     if real_time {
         tokio::time::sleep(jump).await;
     } else {
