@@ -1,0 +1,186 @@
+//! The command line as a user drives it: `gauntlet up` with curl-style requests, `token`,
+//! `check`, and exit codes.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+fn run_gauntlet(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(gauntlet_bin())
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run gauntlet");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn claims_of(token: &str) -> serde_json::Value {
+    let (_, claims) = gauntlet::token::decode_unverified(token).expect("a decodable JWT");
+    claims
+}
+
+#[test]
+fn token_with_key_and_secret_prints_an_hs256_token_living_the_given_minutes() {
+    let (code, stdout, _) = run_gauntlet(&["token", "admin-key", "admin-secret", "60"]);
+    assert_eq!(code, 0);
+    let token = stdout.lines().last().expect("a last line");
+    let (header, claims) = gauntlet::token::decode_unverified(token).expect("a JWT");
+    assert_eq!(header["alg"], "HS256");
+    assert_eq!(claims["iss"], "admin-key");
+    assert_eq!(claims["nbf"], claims["iat"]);
+    assert_eq!(claims["exp"].as_u64().unwrap(), claims["iat"].as_u64().unwrap() + 3600);
+}
+
+#[test]
+fn token_for_a_consumer_uses_its_credential_key() {
+    let (code, stdout, _) = run_gauntlet(&["token", "--consumer", "frontend-app"]);
+    assert_eq!(code, 0);
+    let claims = claims_of(stdout.lines().last().unwrap());
+    assert!(claims["iss"].as_str().unwrap().starts_with("frontend-app-jwt-key-"));
+    let (code, _, stderr) = run_gauntlet(&["token", "--consumer", "nobody"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no consumer \"nobody\""), "{stderr}");
+    assert!(stderr.contains("admin-user"), "lists the known consumers: {stderr}");
+}
+
+#[test]
+fn a_typo_in_kong_yml_is_exit_2_naming_file_line_and_key() {
+    let (_dir, stack) = stack_on_free_ports("valueverse");
+    let kong = std::fs::read_to_string(stack.join("kong.yml")).unwrap();
+    std::fs::write(stack.join("kong.yml"), kong.replacen("strip_path: false", "stip_path: false", 1)).unwrap();
+    let stack_arg = stack.to_str().unwrap();
+    for command in [vec!["check", "--stack", stack_arg], vec!["run", "--stack", stack_arg]] {
+        let (code, _, stderr) = run_gauntlet(&command);
+        assert_eq!(code, 2, "{command:?}: {stderr}");
+        assert!(stderr.contains("kong.yml:"), "{stderr}");
+        assert!(stderr.contains("services[0].routes[0].stip_path"), "{stderr}");
+        assert!(stderr.contains("did you mean `strip_path`"), "{stderr}");
+    }
+}
+
+#[test]
+fn check_names_an_undefined_step_with_the_closest_known_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let feature = dir.path().join("typo.feature");
+    std::fs::write(
+        &feature,
+        "Feature: typo\n  Scenario: s\n    Given the stack is runing\n    When I send a GET request to \"/x\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_gauntlet(&["check", feature.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("typo.feature:3: undefined step: Given the stack is runing"), "{stderr}");
+    assert!(stderr.contains("closest known step: Given the stack is running"), "{stderr}");
+}
+
+#[test]
+fn steps_prints_every_catalog_entry() {
+    let (code, stdout, _) = run_gauntlet(&["steps"]);
+    assert_eq!(code, 0);
+    for doc in gauntlet::steps::catalog::CATALOG {
+        assert!(stdout.contains(doc.example), "missing {}", doc.example);
+    }
+}
+
+#[test]
+fn broken_auth_stack_fails_the_run_naming_auth_4() {
+    let reports = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = run_gauntlet(&[
+        "run",
+        "features/auth",
+        "--stack",
+        "scenarios/broken-auth",
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("failed clauses: AUTH-4"), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    assert!(last.ends_with(" failed") && !last.ends_with(" 0 failed"), "{last}");
+    let latest = reports.path().join("latest");
+    for file in ["index.html", "junit.xml", "cucumber.json", "results.json"] {
+        assert!(latest.join(file).is_file(), "latest/{file}");
+    }
+}
+
+/// The runbook of SPEC §9 and both issues' "done when", against a real `gauntlet up` process.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_serves_the_runbook_and_stops_on_ctrl_c() {
+    let (_dir, stack) = stack_on_free_ports("valueverse");
+    let (mut child, summary) = gauntlet_up(&stack);
+    let proxy = summary["gateway"]["proxy"].as_str().unwrap().to_string();
+    let admin = summary["gateway"]["admin"].as_str().unwrap().to_string();
+    let token = |c: &str| format!("Bearer {}", summary["tokens"][c].as_str().unwrap());
+    let models = format!("{proxy}/api/v1/value-models");
+
+    let anonymous = get(&models, &[]).await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.text(), r#"{"message":"Unauthorized"}"#);
+    assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
+
+    let admin_user = get(&models, &[("Authorization", &token("admin-user"))]).await;
+    assert_eq!(admin_user.status, 200);
+    assert_eq!(admin_user.json().unwrap()["count"], 3);
+
+    let frontend = token("frontend-app");
+    let write = send(http::Method::POST, &models, &[("Authorization", &frontend)], Some(serde_json::json!({"name": "x"}))).await;
+    assert_eq!(write.status, 403);
+    assert_eq!(write.json().unwrap()["message"], "You cannot consume this service");
+    assert_eq!(get(&models, &[("Authorization", &frontend)]).await.status, 200);
+
+    let internal = token("internal-services");
+    assert_eq!(get(&models, &[("Authorization", &internal)]).await.status, 403);
+    assert_eq!(get(&format!("{proxy}/internal/v1/sync"), &[("Authorization", &internal)]).await.status, 200);
+
+    // frontend-app has used 1 of its 100; the 101st in this minute is refused (unless the
+    // minute turned over meanwhile, in which case the count restarted: retry once).
+    let mut refused = None;
+    for _attempt in 0..2 {
+        let mut statuses = Vec::new();
+        for _ in 0..101 {
+            statuses.push(get(&models, &[("Authorization", &frontend)]).await);
+        }
+        if let Some(r) = statuses.into_iter().find(|r| r.status == 429) {
+            refused = Some(r);
+            break;
+        }
+    }
+    let refused = refused.expect("a 429 within 101 requests");
+    assert_eq!(refused.json().unwrap()["message"], "API rate limit exceeded");
+    let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_eq!(get(&models, &[("Authorization", &token("admin-user"))]).await.status, 200);
+
+    let metrics = get(&format!("{admin}/metrics"), &[]).await;
+    assert_eq!(metrics.status, 200);
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut promtool = promtool.expect("promtool is installed (.ci/run installs prometheus)");
+    {
+        use std::io::Write;
+        promtool.stdin.take().unwrap().write_all(&metrics.body).unwrap();
+    }
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(metrics.text().contains("gauntlet_gateway_rate_limited_total{route=\"value-models-read\",consumer=\"frontend-app\"}"));
+
+    let status = interrupt(&mut child);
+    assert!(status.success(), "up exits 0 on Ctrl-C: {status}");
+    let after = std::net::TcpStream::connect(proxy.trim_start_matches("http://"));
+    assert!(after.is_err(), "the proxy port is closed after Ctrl-C");
+}

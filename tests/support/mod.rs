@@ -1,0 +1,95 @@
+//! Shared support for the integration tests: temporary stacks on free ports, the gauntlet
+//! binary as a child process, and an HTTP client.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use gauntlet::http_client::{HttpClient, OutgoingRequest, ReceivedResponse};
+
+/// Path of the built `gauntlet` binary.
+pub fn gauntlet_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_gauntlet")
+}
+
+/// The repository root (tests run there, but be explicit).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A copy of `scenarios/<name>` in a temp dir whose stack.yml uses free fixed ports.
+pub fn stack_on_free_ports(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stack = dir.path().join(name);
+    std::fs::create_dir_all(&stack).expect("stack dir");
+    let source = root().join("scenarios").join(name);
+    std::fs::copy(source.join("kong.yml"), stack.join("kong.yml")).expect("copy kong.yml");
+    let original = std::fs::read_to_string(source.join("stack.yml")).expect("read stack.yml");
+    let ports_at = original.find("\nports:").expect("stack.yml has ports");
+    let ports = format!(
+        "\nports:\n  gateway_proxy: {}\n  gateway_admin: {}\n  catalog: {}\n  control: {}\n  sidecar_admin_base: {}\n  services:\n    value-architect: {}\n    value-committer: {}\n",
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port()
+    );
+    let upstream_port = free_port();
+    let text = original[..ports_at].replace("local_port: 9191", &format!("local_port: {upstream_port}")) + &ports;
+    std::fs::write(stack.join("stack.yml"), text).expect("write stack.yml");
+    (dir, stack)
+}
+
+/// `gauntlet up --json` on `stack`; returns the child and the JSON summary it printed.
+pub fn gauntlet_up(stack: &Path) -> (Child, serde_json::Value) {
+    let mut child = Command::new(gauntlet_bin())
+        .args(["up", "--json", "--stack"])
+        .arg(stack)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn gauntlet up");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read the summary line");
+    let summary = serde_json::from_str(&line).unwrap_or_else(|e| panic!("up --json printed {line:?}: {e}"));
+    (child, summary)
+}
+
+/// Sends SIGINT (Ctrl-C) to a child and waits for it.
+pub fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    child.wait().expect("wait for child")
+}
+
+pub async fn get(url: &str, headers: &[(&str, &str)]) -> ReceivedResponse {
+    send(http::Method::GET, url, headers, None).await
+}
+
+pub async fn send(
+    method: http::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<serde_json::Value>,
+) -> ReceivedResponse {
+    let mut request = OutgoingRequest::new(method, url);
+    for (name, value) in headers {
+        request = request.header(name, value).expect("valid header");
+    }
+    if let Some(body) = body {
+        request = request.json_body(&body);
+    }
+    HttpClient::default().send(&request).await.expect("a response")
+}
