@@ -34,7 +34,10 @@ fn token_with_key_and_secret_prints_an_hs256_token_living_the_given_minutes() {
     assert_eq!(header["alg"], "HS256");
     assert_eq!(claims["iss"], "admin-key");
     assert_eq!(claims["nbf"], claims["iat"]);
-    assert_eq!(claims["exp"].as_u64().unwrap(), claims["iat"].as_u64().unwrap() + 3600);
+    assert_eq!(
+        claims["exp"].as_u64().unwrap(),
+        claims["iat"].as_u64().unwrap() + 3600
+    );
 }
 
 #[test]
@@ -42,24 +45,40 @@ fn token_for_a_consumer_uses_its_credential_key() {
     let (code, stdout, _) = run_gauntlet(&["token", "--consumer", "frontend-app"]);
     assert_eq!(code, 0);
     let claims = claims_of(stdout.lines().last().unwrap());
-    assert!(claims["iss"].as_str().unwrap().starts_with("frontend-app-jwt-key-"));
+    assert!(claims["iss"]
+        .as_str()
+        .unwrap()
+        .starts_with("frontend-app-jwt-key-"));
     let (code, _, stderr) = run_gauntlet(&["token", "--consumer", "nobody"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("no consumer \"nobody\""), "{stderr}");
-    assert!(stderr.contains("admin-user"), "lists the known consumers: {stderr}");
+    assert!(
+        stderr.contains("admin-user"),
+        "lists the known consumers: {stderr}"
+    );
 }
 
 #[test]
 fn a_typo_in_kong_yml_is_exit_2_naming_file_line_and_key() {
     let (_dir, stack) = stack_on_free_ports("valueverse");
     let kong = std::fs::read_to_string(stack.join("kong.yml")).unwrap();
-    std::fs::write(stack.join("kong.yml"), kong.replacen("strip_path: false", "stip_path: false", 1)).unwrap();
+    std::fs::write(
+        stack.join("kong.yml"),
+        kong.replacen("strip_path: false", "stip_path: false", 1),
+    )
+    .unwrap();
     let stack_arg = stack.to_str().unwrap();
-    for command in [vec!["check", "--stack", stack_arg], vec!["run", "--stack", stack_arg]] {
+    for command in [
+        vec!["check", "--stack", stack_arg],
+        vec!["run", "--stack", stack_arg],
+    ] {
         let (code, _, stderr) = run_gauntlet(&command);
         assert_eq!(code, 2, "{command:?}: {stderr}");
         assert!(stderr.contains("kong.yml:"), "{stderr}");
-        assert!(stderr.contains("services[0].routes[0].stip_path"), "{stderr}");
+        assert!(
+            stderr.contains("services[0].routes[0].stip_path"),
+            "{stderr}"
+        );
         assert!(stderr.contains("did you mean `strip_path`"), "{stderr}");
     }
 }
@@ -75,8 +94,14 @@ fn check_names_an_undefined_step_with_the_closest_known_one() {
     .unwrap();
     let (code, _, stderr) = run_gauntlet(&["check", feature.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("typo.feature:3: undefined step: Given the stack is runing"), "{stderr}");
-    assert!(stderr.contains("closest known step: Given the stack is running"), "{stderr}");
+    assert!(
+        stderr.contains("typo.feature:3: undefined step: Given the stack is runing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("closest known step: Given the stack is running"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -102,7 +127,10 @@ fn broken_auth_stack_fails_the_run_naming_auth_4() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("failed clauses: AUTH-4"), "{stdout}");
     let last = stdout.lines().last().unwrap();
-    assert!(last.ends_with(" failed") && !last.ends_with(" 0 failed"), "{last}");
+    assert!(
+        last.ends_with(" failed") && !last.ends_with(" 0 failed"),
+        "{last}"
+    );
     let latest = reports.path().join("latest");
     for file in ["index.html", "junit.xml", "cucumber.json", "results.json"] {
         assert!(latest.join(file).is_file(), "latest/{file}");
@@ -129,14 +157,37 @@ async fn up_serves_the_runbook_and_stops_on_ctrl_c() {
     assert_eq!(admin_user.json().unwrap()["count"], 3);
 
     let frontend = token("frontend-app");
-    let write = send(http::Method::POST, &models, &[("Authorization", &frontend)], Some(serde_json::json!({"name": "x"}))).await;
+    let write = send(
+        http::Method::POST,
+        &models,
+        &[("Authorization", &frontend)],
+        Some(serde_json::json!({"name": "x"})),
+    )
+    .await;
     assert_eq!(write.status, 403);
-    assert_eq!(write.json().unwrap()["message"], "You cannot consume this service");
-    assert_eq!(get(&models, &[("Authorization", &frontend)]).await.status, 200);
+    assert_eq!(
+        write.json().unwrap()["message"],
+        "You cannot consume this service"
+    );
+    assert_eq!(
+        get(&models, &[("Authorization", &frontend)]).await.status,
+        200
+    );
 
     let internal = token("internal-services");
-    assert_eq!(get(&models, &[("Authorization", &internal)]).await.status, 403);
-    assert_eq!(get(&format!("{proxy}/internal/v1/sync"), &[("Authorization", &internal)]).await.status, 200);
+    assert_eq!(
+        get(&models, &[("Authorization", &internal)]).await.status,
+        403
+    );
+    assert_eq!(
+        get(
+            &format!("{proxy}/internal/v1/sync"),
+            &[("Authorization", &internal)]
+        )
+        .await
+        .status,
+        200
+    );
 
     // frontend-app has used 1 of its 100; the 101st in this minute is refused (unless the
     // minute turned over meanwhile, in which case the count restarted: retry once).
@@ -152,10 +203,18 @@ async fn up_serves_the_runbook_and_stops_on_ctrl_c() {
         }
     }
     let refused = refused.expect("a 429 within 101 requests");
-    assert_eq!(refused.json().unwrap()["message"], "API rate limit exceeded");
+    assert_eq!(
+        refused.json().unwrap()["message"],
+        "API rate limit exceeded"
+    );
     let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after));
-    assert_eq!(get(&models, &[("Authorization", &token("admin-user"))]).await.status, 200);
+    assert_eq!(
+        get(&models, &[("Authorization", &token("admin-user"))])
+            .await
+            .status,
+        200
+    );
 
     let metrics = get(&format!("{admin}/metrics"), &[]).await;
     assert_eq!(metrics.status, 200);
@@ -168,7 +227,12 @@ async fn up_serves_the_runbook_and_stops_on_ctrl_c() {
     let mut promtool = promtool.expect("promtool is installed (.ci/run installs prometheus)");
     {
         use std::io::Write;
-        promtool.stdin.take().unwrap().write_all(&metrics.body).unwrap();
+        promtool
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&metrics.body)
+            .unwrap();
     }
     let checked = promtool.wait_with_output().unwrap();
     assert!(

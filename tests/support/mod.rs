@@ -47,7 +47,9 @@ pub fn stack_on_free_ports(name: &str) -> (tempfile::TempDir, PathBuf) {
         free_port()
     );
     let upstream_port = free_port();
-    let text = original[..ports_at].replace("local_port: 9191", &format!("local_port: {upstream_port}")) + &ports;
+    let text = original[..ports_at]
+        .replace("local_port: 9191", &format!("local_port: {upstream_port}"))
+        + &ports;
     std::fs::write(stack.join("stack.yml"), text).expect("write stack.yml");
     (dir, stack)
 }
@@ -63,14 +65,19 @@ pub fn gauntlet_up(stack: &Path) -> (Child, serde_json::Value) {
         .expect("spawn gauntlet up");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the summary line");
-    let summary = serde_json::from_str(&line).unwrap_or_else(|e| panic!("up --json printed {line:?}: {e}"));
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the summary line");
+    let summary =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("up --json printed {line:?}: {e}"));
     (child, summary)
 }
 
 /// Sends SIGINT (Ctrl-C) to a child and waits for it.
 pub fn interrupt(child: &mut Child) -> std::process::ExitStatus {
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     child.wait().expect("wait for child")
 }
 
@@ -91,5 +98,8 @@ pub async fn send(
     if let Some(body) = body {
         request = request.json_body(&body);
     }
-    HttpClient::default().send(&request).await.expect("a response")
+    HttpClient::default()
+        .send(&request)
+        .await
+        .expect("a response")
 }
