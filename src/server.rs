@@ -30,9 +30,10 @@ impl ServerHandle {
         self.addr
     }
 
-    /// Closes the listener and resets every open connection.
-    pub fn stop(self) {
-        drop(self)
+    /// Closes the listener and resets every open connection; returns once the port is closed.
+    pub async fn shutdown(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
     }
 }
 

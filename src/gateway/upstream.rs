@@ -150,22 +150,41 @@ async fn attempt(
     request: Request<Body>,
     policy: CallPolicy,
 ) -> Result<Response<Body>, AttemptOutcome> {
-    let mut sender = match pool.checkout(addr) {
-        Some(sender) => sender,
-        None => connect(clock, addr, policy.connect_timeout).await?,
-    };
     // Kong applies write_timeout while sending and read_timeout while waiting for the answer;
     // hyper does both in one future, so the attempt gets their sum (bodies here are buffered and
     // small, so sending is immediate on loopback).
     let limit = policy.write_timeout + policy.read_timeout;
+    let mut request = request;
+    // A pooled connection the upstream closed meanwhile hands the request back unsent; that is
+    // not an attempt, so send it again on a fresh connection.
+    if let Some(mut sender) = pool.checkout(addr) {
+        match clock.timeout(limit, sender.try_send_request(request)).await {
+            None => return Err(AttemptOutcome::ReadTimeout),
+            Some(Ok(response)) => return Ok(finish(pool, addr, sender, response)),
+            Some(Err(mut e)) => match e.take_message() {
+                Some(unsent) => request = unsent,
+                None => return Err(AttemptOutcome::SendFailed(e.into_error().to_string())),
+            },
+        }
+    }
+    let mut sender = connect(clock, addr, policy.connect_timeout).await?;
     match clock.timeout(limit, sender.send_request(request)).await {
         None => Err(AttemptOutcome::ReadTimeout),
         Some(Err(e)) => Err(AttemptOutcome::SendFailed(e.to_string())),
-        Some(Ok(response)) => {
-            pool.checkin(addr, sender);
-            Ok(response.map(|b: Incoming| b.map_err(Into::into).boxed()))
-        }
+        Some(Ok(response)) => Ok(finish(pool, addr, sender, response)),
     }
+}
+
+/// Returns the connection to the pool (it becomes ready again once this response's body has
+/// been read) and converts the body.
+fn finish(
+    pool: &Pool,
+    addr: SocketAddr,
+    sender: SendRequest<Body>,
+    response: Response<Incoming>,
+) -> Response<Body> {
+    pool.checkin(addr, sender);
+    response.map(|b: Incoming| b.map_err(Into::into).boxed())
 }
 
 async fn connect(
@@ -187,4 +206,183 @@ async fn connect(
         let _ = connection.await;
     });
     Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn policy() -> CallPolicy {
+        CallPolicy {
+            retries: 3,
+            connect_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn parts(method: http::Method) -> http::request::Parts {
+        let (parts, ()) = Request::builder()
+            .method(method)
+            .uri("/x")
+            .body(())
+            .expect("request")
+            .into_parts();
+        parts
+    }
+
+    /// A loopback upstream answering `status` (or never answering when `None`), counting hits.
+    async fn upstream(
+        status: Option<u16>,
+    ) -> (SocketAddr, Arc<AtomicUsize>, crate::server::ServerHandle) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let listener = crate::server::bind_loopback(0).await.expect("bind");
+        let handle = crate::server::serve(listener, move |_req, _peer| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match status {
+                    Some(status) => {
+                        let mut response = Response::new(full("x"));
+                        *response.status_mut() =
+                            http::StatusCode::from_u16(status).expect("status");
+                        response
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+        })
+        .expect("serve");
+        (handle.addr(), hits, handle)
+    }
+
+    #[tokio::test]
+    async fn refused_connections_are_tried_retries_plus_one_times() {
+        let (addr, _, handle) = upstream(Some(200)).await;
+        handle.shutdown().await;
+        let result = call(
+            &Pool::default(),
+            &StackClock::new(),
+            addr,
+            &parts(http::Method::POST),
+            Bytes::new(),
+            policy(),
+        )
+        .await;
+        assert_eq!(result.attempts.len(), 4);
+        assert!(matches!(
+            result.response,
+            Err(AttemptOutcome::ConnectFailed(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_http_error_response_is_not_retried() {
+        let (addr, hits, _handle) = upstream(Some(503)).await;
+        let result = call(
+            &Pool::default(),
+            &StackClock::new(),
+            addr,
+            &parts(http::Method::GET),
+            Bytes::new(),
+            policy(),
+        )
+        .await;
+        assert_eq!(result.response.expect("a response").status(), 503);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert_eq!(result.attempts, vec![AttemptOutcome::Response(503)]);
+    }
+
+    /// Advances `clock` past every read timeout until `done` is set.
+    fn keep_jumping(clock: StackClock) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                clock.advance(Duration::from_secs(61));
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn a_get_that_times_out_is_retried_on_the_stack_clock() {
+        let (addr, hits, _handle) = upstream(None).await;
+        let clock = StackClock::new();
+        let jumper = keep_jumping(clock.clone());
+        let result = call(
+            &Pool::default(),
+            &clock,
+            addr,
+            &parts(http::Method::GET),
+            Bytes::new(),
+            policy(),
+        )
+        .await;
+        jumper.abort();
+        assert!(matches!(result.response, Err(AttemptOutcome::ReadTimeout)));
+        assert_eq!(result.attempts.len(), 4);
+        assert_eq!(hits.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_post_that_was_sent_is_not_retried_after_a_timeout() {
+        let (addr, hits, _handle) = upstream(None).await;
+        let clock = StackClock::new();
+        let jumper = keep_jumping(clock.clone());
+        let result = call(
+            &Pool::default(),
+            &clock,
+            addr,
+            &parts(http::Method::POST),
+            Bytes::new(),
+            policy(),
+        )
+        .await;
+        jumper.abort();
+        assert_eq!(result.attempts, vec![AttemptOutcome::ReadTimeout]);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_closed_by_the_upstream_is_replaced_transparently() {
+        let (addr, hits, handle) = upstream(Some(200)).await;
+        let pool = Pool::default();
+        let clock = StackClock::new();
+        let first = call(
+            &pool,
+            &clock,
+            addr,
+            &parts(http::Method::POST),
+            Bytes::new(),
+            policy(),
+        )
+        .await;
+        let body = first
+            .response
+            .expect("first response")
+            .into_body()
+            .collect()
+            .await;
+        assert!(body.is_ok());
+        // Restart the upstream on the same port: the pooled connection is now dead.
+        handle.shutdown().await;
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
+        let counter = hits.clone();
+        let _handle = crate::server::serve(listener, move |_req, _peer| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Response::new(full("again")) }
+        })
+        .expect("serve");
+        let second = call(
+            &pool,
+            &clock,
+            addr,
+            &parts(http::Method::POST),
+            Bytes::new(),
+            policy(),
+        )
+        .await;
+        assert_eq!(second.response.expect("second response").status(), 200);
+        assert_eq!(second.attempts, vec![AttemptOutcome::Response(200)]);
+    }
 }

@@ -3,27 +3,40 @@
 //!
 //! ```text
 //!   RunReport ──redacted()──► IndexPage (view model: preformatted strings) ──askama──► index.html
-//!                                 └── plot::percentile_plot() for each histogram's inline SVG
+//!                                 ├── plot::percentile_plot() for each histogram's inline SVG
+//!                                 └── indent_json() for JSON bodies of the last exchange
 //! ```
 //!
 //! The template is `templates/index.html` (with `style.css` and `script.js` included inline);
 //! askama escapes every value, and the view model holds only strings, numbers and flags, so the
-//! template has no logic beyond loops and conditions. Order on the page: verdict and counts, run
-//! (seed, stack), clause matrix, features → scenarios → steps, breaker timelines, histograms.
+//! template has no logic beyond loops and conditions. Order on the page: verdict and counts, the
+//! failures (links to each failing scenario, only when the run failed), run (seed, stack, stack
+//! start-up), clause matrix, features → scenarios → steps, breaker timelines, histograms.
+//!
+//! The page must stay usable with a hundred scenarios and without JavaScript: features and
+//! scenarios are `<details>`, open only when they hold a failure; the script only adds
+//! expand/collapse/filter buttons and opens the `<details>` a link points into.
+
+use std::time::Duration;
 
 use askama::Template;
 
-use super::clauses::{scenario_anchor, ClauseVerdict, ScenarioRef};
+use super::clauses::{is_clause_id, scenario_anchor, ClauseVerdict, ScenarioRef};
 use super::format::{human_duration, human_millis, human_time, percentile_label};
 use super::model::{
-    Counts, Exchange, HistogramReport, RunReport, ScenarioReport, StackInfo, Status, StepReport,
-    Verdict,
+    Counts, Exchange, FeatureReport, HistogramReport, RunReport, ScenarioReport, StackInfo, Status,
+    StepReport, Verdict,
 };
 use super::plot::{percentile_plot, PercentilePlot};
+use super::redact::redact_text;
 use super::ReportError;
 
 /// Bodies longer than this are cut in the page (the full exchange is in `results.json`).
 const MAX_BODY_CHARS: usize = 16 * 1024;
+/// The failures list shows this much of an error's first line; the scenario shows all of it.
+const MAX_SUMMARY_CHARS: usize = 240;
+/// A clause with more scenarios than this lists them in a collapsed `<details>`.
+const INLINE_SCENARIOS: usize = 3;
 
 #[derive(Template)]
 #[template(path = "index.html", config = "src/report/askama.toml")]
@@ -38,15 +51,40 @@ struct IndexPage {
     seed: u64,
     real_time: bool,
     stack: StackInfo,
+    startup: Option<StartupView>,
+    failures: Vec<FailureView>,
+    failed_clauses: Vec<String>,
     clauses_passed: usize,
     clauses_failed: usize,
     clauses_uncovered: usize,
     clause_rows: Vec<ClauseView>,
-    uncovered: Vec<ClauseView>,
+    uncovered: Vec<UncoveredView>,
     unknown: Vec<UnknownView>,
     features: Vec<FeatureView>,
     breakers: Vec<BreakerView>,
     histograms: Vec<HistogramView>,
+}
+
+/// Stack start-up times over the scenarios that started their own stack.
+struct StartupView {
+    count: usize,
+    median: String,
+    max: String,
+    max_anchor: String,
+    max_scenario: String,
+    total: String,
+}
+
+/// One failed or undefined scenario in the list at the top of the page.
+struct FailureView {
+    anchor: String,
+    feature: String,
+    scenario: String,
+    status: &'static str,
+    /// `line 33: And the service received …`, when a step decided the failure.
+    step: Option<String>,
+    /// The error's first line, shortened.
+    error: Option<String>,
 }
 
 /// A run of clause text; `code` parts were between backticks in SPEC §8.
@@ -59,7 +97,25 @@ struct ClauseView {
     id: String,
     text: Vec<TextPart>,
     verdict: &'static str,
-    scenarios: Vec<ScenarioLink>,
+    /// `9 scenarios, all passed`, `28 scenarios: 17 passed, 11 failed`; empty without scenarios.
+    summary: String,
+    /// Failed and undefined scenarios, always listed (when the full list is collapsed).
+    failing: Vec<ScenarioLink>,
+    /// Every scenario, grouped by feature.
+    groups: Vec<LinkGroup>,
+    /// The full list is short enough to show without a `<details>`.
+    inline: bool,
+}
+
+struct LinkGroup {
+    feature: String,
+    links: Vec<ScenarioLink>,
+}
+
+struct UncoveredView {
+    id: String,
+    /// Scenarios are tagged with it, but all were skipped.
+    skipped_only: bool,
 }
 
 struct UnknownView {
@@ -75,13 +131,22 @@ struct ScenarioLink {
 }
 
 struct FeatureView {
+    anchor: String,
     name: String,
     path: String,
     description: Option<String>,
-    tags: Vec<String>,
+    tags: Vec<TagView>,
+    status: &'static str,
+    open: bool,
     counts: Counts,
     duration: String,
     scenarios: Vec<ScenarioView>,
+}
+
+/// `@ACL-2` links to its clause-matrix row; other tags are plain.
+struct TagView {
+    text: String,
+    href: Option<String>,
 }
 
 struct ScenarioView {
@@ -89,7 +154,7 @@ struct ScenarioView {
     keyword: String,
     name: String,
     line: usize,
-    tags: Vec<String>,
+    tags: Vec<TagView>,
     status: &'static str,
     open: bool,
     duration: String,
@@ -142,29 +207,16 @@ struct HistogramView {
 /// Renders `index.html`. Redacts first.
 pub fn render(report: &RunReport) -> Result<String, ReportError> {
     let report = report.redacted();
+    let secrets = report.secrets.as_slice();
     let counts = report.counts();
     let matrix = report.clause_matrix();
     let verdict = report.verdict();
+    let known: Vec<&str> = matrix.rows.iter().map(|r| r.id.as_str()).collect();
+    let tag = |t: &String| tag_view(t, &known);
     let clause_rows: Vec<ClauseView> = matrix
         .rows
         .iter()
-        .map(|row| ClauseView {
-            id: row.id.clone(),
-            text: split_code(&row.text),
-            verdict: row.verdict.as_str(),
-            scenarios: links(&row.scenarios),
-        })
-        .collect();
-    let uncovered = matrix
-        .rows
-        .iter()
-        .filter(|r| r.verdict == ClauseVerdict::Uncovered)
-        .map(|row| ClauseView {
-            id: row.id.clone(),
-            text: split_code(&row.text),
-            verdict: row.verdict.as_str(),
-            scenarios: links(&row.scenarios),
-        })
+        .map(|row| clause_view(&row.id, &row.text, row.verdict, &row.scenarios))
         .collect();
     let page = IndexPage {
         run_id: report.run_id.clone(),
@@ -180,11 +232,25 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
         seed: report.seed,
         real_time: report.real_time,
         stack: report.stack.clone(),
+        startup: startup_view(&report.features),
+        failures: failure_views(&report.features),
+        failed_clauses: matrix
+            .rows
+            .iter()
+            .filter(|r| r.verdict == ClauseVerdict::Failed)
+            .map(|r| r.id.clone())
+            .collect(),
         clauses_passed: matrix.count(ClauseVerdict::Passed),
         clauses_failed: matrix.count(ClauseVerdict::Failed),
         clauses_uncovered: matrix.count(ClauseVerdict::Uncovered),
         clause_rows,
-        uncovered,
+        uncovered: matrix
+            .uncovered()
+            .map(|row| UncoveredView {
+                id: row.id.clone(),
+                skipped_only: !row.scenarios.is_empty(),
+            })
+            .collect(),
         unknown: matrix
             .unknown
             .iter()
@@ -197,19 +263,36 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
             .features
             .iter()
             .enumerate()
-            .map(|(fi, f)| FeatureView {
-                name: f.name.clone(),
-                path: f.path.clone(),
-                description: f.description.clone().filter(|d| !d.trim().is_empty()),
-                tags: f.tags.iter().map(|t| format!("@{t}")).collect(),
-                counts: f.counts().scenarios,
-                duration: human_duration(f.duration()),
-                scenarios: f
-                    .scenarios
-                    .iter()
-                    .enumerate()
-                    .map(|(si, s)| scenario_view(scenario_anchor(fi, si), s))
-                    .collect(),
+            .map(|(fi, f)| {
+                let status = Status::aggregate(f.scenarios.iter().map(|s| s.status));
+                FeatureView {
+                    anchor: format!("feature-{}", fi + 1),
+                    name: f.name.clone(),
+                    path: f.path.clone(),
+                    description: f.description.clone().filter(|d| !d.trim().is_empty()),
+                    tags: f.tags.iter().map(tag).collect(),
+                    status: status.as_str(),
+                    open: status.is_failure(),
+                    counts: f.counts().scenarios,
+                    duration: human_duration(f.duration()),
+                    scenarios: f
+                        .scenarios
+                        .iter()
+                        .enumerate()
+                        .map(|(si, s)| ScenarioView {
+                            anchor: scenario_anchor(fi, si),
+                            keyword: s.keyword.clone(),
+                            name: s.name.clone(),
+                            line: s.line,
+                            tags: s.tags.iter().map(tag).collect(),
+                            status: s.status.as_str(),
+                            open: s.status.is_failure(),
+                            duration: human_duration(s.duration),
+                            stack_startup: s.stack_startup.map(human_duration),
+                            steps: s.steps.iter().map(|st| step_view(st, secrets)).collect(),
+                        })
+                        .collect(),
+                }
             })
             .collect(),
         breakers: report
@@ -237,32 +320,147 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
 }
 
 fn links(refs: &[ScenarioRef]) -> Vec<ScenarioLink> {
-    refs.iter()
-        .map(|r| ScenarioLink {
-            anchor: r.anchor.clone(),
-            feature: r.feature.clone(),
-            scenario: r.scenario.clone(),
-            status: r.status.as_str(),
-        })
-        .collect()
+    refs.iter().map(link).collect()
 }
 
-fn scenario_view(anchor: String, s: &ScenarioReport) -> ScenarioView {
-    ScenarioView {
-        anchor,
-        keyword: s.keyword.clone(),
-        name: s.name.clone(),
-        line: s.line,
-        tags: s.tags.iter().map(|t| format!("@{t}")).collect(),
-        status: s.status.as_str(),
-        open: s.status.is_failure(),
-        duration: human_duration(s.duration),
-        stack_startup: s.stack_startup.map(human_duration),
-        steps: s.steps.iter().map(step_view).collect(),
+fn link(r: &ScenarioRef) -> ScenarioLink {
+    ScenarioLink {
+        anchor: r.anchor.clone(),
+        feature: r.feature.clone(),
+        scenario: r.scenario.clone(),
+        status: r.status.as_str(),
     }
 }
 
-fn step_view(s: &StepReport) -> StepView {
+fn clause_view(id: &str, text: &str, verdict: ClauseVerdict, refs: &[ScenarioRef]) -> ClauseView {
+    let mut groups: Vec<LinkGroup> = Vec::new();
+    for r in refs {
+        match groups.last_mut() {
+            Some(g) if g.feature == r.feature => g.links.push(link(r)),
+            _ => groups.push(LinkGroup {
+                feature: r.feature.clone(),
+                links: vec![link(r)],
+            }),
+        }
+    }
+    ClauseView {
+        id: id.to_string(),
+        text: split_code(text),
+        verdict: verdict.as_str(),
+        summary: counts_summary(refs.iter().map(|r| r.status)),
+        failing: refs
+            .iter()
+            .filter(|r| r.status.is_failure())
+            .map(link)
+            .collect(),
+        groups,
+        inline: refs.len() <= INLINE_SCENARIOS,
+    }
+}
+
+/// `1 scenario, passed`, `9 scenarios, all passed`, `28 scenarios: 17 passed, 11 failed`; `""`
+/// for none. Statuses in Cucumber's order, as every other count on the page.
+fn counts_summary(statuses: impl IntoIterator<Item = Status>) -> String {
+    let mut counts = Counts::default();
+    for s in statuses {
+        counts.add(s);
+    }
+    let parts: Vec<(usize, Status)> = [
+        (counts.passed, Status::Passed),
+        (counts.failed, Status::Failed),
+        (counts.skipped, Status::Skipped),
+        (counts.undefined, Status::Undefined),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .collect();
+    match (counts.total, parts.as_slice()) {
+        (0, _) => String::new(),
+        (1, [(_, status)]) => format!("1 scenario, {status}"),
+        (n, [(_, status)]) => format!("{n} scenarios, all {status}"),
+        (n, _) => {
+            let parts: Vec<String> = parts.iter().map(|(k, s)| format!("{k} {s}")).collect();
+            format!("{n} scenarios: {}", parts.join(", "))
+        }
+    }
+}
+
+fn tag_view(tag: &str, known_clauses: &[&str]) -> TagView {
+    let href = if known_clauses.contains(&tag) {
+        Some(format!("#clause-{tag}"))
+    } else if is_clause_id(tag) {
+        Some("#unknown-clauses".to_string())
+    } else {
+        None
+    };
+    TagView {
+        text: format!("@{tag}"),
+        href,
+    }
+}
+
+fn failure_views(features: &[FeatureReport]) -> Vec<FailureView> {
+    let mut out = Vec::new();
+    for (fi, f) in features.iter().enumerate() {
+        for (si, s) in f.scenarios.iter().enumerate() {
+            if !s.status.is_failure() {
+                continue;
+            }
+            let step = s.failing_step();
+            out.push(FailureView {
+                anchor: scenario_anchor(fi, si),
+                feature: f.name.clone(),
+                scenario: s.name.clone(),
+                status: s.status.as_str(),
+                step: step.map(|st| format!("line {}: {}{}", st.line, st.keyword, st.text)),
+                error: step.and_then(|st| match (&st.error, st.status) {
+                    (Some(e), _) => Some(first_line(e)),
+                    (None, Status::Undefined) => Some("no step definition matches".to_string()),
+                    (None, _) => None,
+                }),
+            });
+        }
+    }
+    out
+}
+
+/// The first non-empty line, at most [`MAX_SUMMARY_CHARS`] characters.
+fn first_line(text: &str) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    match line.char_indices().nth(MAX_SUMMARY_CHARS) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None if text.trim().lines().nth(1).is_some() => format!("{line} …"),
+        None => line.to_string(),
+    }
+}
+
+fn startup_view(features: &[FeatureReport]) -> Option<StartupView> {
+    let mut times: Vec<(Duration, String, &ScenarioReport)> = Vec::new();
+    for (fi, f) in features.iter().enumerate() {
+        for (si, s) in f.scenarios.iter().enumerate() {
+            if let Some(d) = s.stack_startup {
+                times.push((d, scenario_anchor(fi, si), s));
+            }
+        }
+    }
+    let (max, max_anchor, max_scenario) = times
+        .iter()
+        .max_by_key(|t| t.0)
+        .map(|(d, a, s)| (*d, a.clone(), s.name.clone()))?;
+    let total: Duration = times.iter().map(|t| t.0).sum();
+    let mut sorted: Vec<Duration> = times.iter().map(|t| t.0).collect();
+    sorted.sort();
+    Some(StartupView {
+        count: times.len(),
+        median: human_duration(sorted[sorted.len() / 2]),
+        max: human_duration(max),
+        max_anchor,
+        max_scenario,
+        total: human_duration(total),
+    })
+}
+
+fn step_view(s: &StepReport, secrets: &[String]) -> StepView {
     StepView {
         keyword: s.keyword.trim().to_string(),
         text: s.text.clone(),
@@ -275,18 +473,18 @@ fn step_view(s: &StepReport) -> StepView {
         error: s.error.clone(),
         docstring: s.docstring.clone(),
         table: s.table.clone().unwrap_or_default(),
-        exchange: s.exchange.as_ref().map(exchange_view),
+        exchange: s.exchange.as_ref().map(|e| exchange_view(e, secrets)),
     }
 }
 
-fn exchange_view(e: &Exchange) -> ExchangeView {
+fn exchange_view(e: &Exchange, secrets: &[String]) -> ExchangeView {
     let mut request = format!("{} {}\n", e.request.method, e.request.url);
     for (name, value) in &e.request.headers {
         request.push_str(&format!("{name}: {value}\n"));
     }
     if !e.request.body.is_empty() {
         request.push('\n');
-        request.push_str(&cut(&e.request.body));
+        request.push_str(&body_text(&e.request.body, secrets));
     }
     let response = e.response.as_ref().map(|r| {
         let mut text = format!("HTTP {}\n", r.status);
@@ -295,11 +493,84 @@ fn exchange_view(e: &Exchange) -> ExchangeView {
         }
         if !r.body.is_empty() {
             text.push('\n');
-            text.push_str(&cut(&r.body));
+            text.push_str(&body_text(&r.body, secrets));
         }
         text
     });
     ExchangeView { request, response }
+}
+
+/// A (redacted) body for the page: JSON indented, then cut. Indenting moves no character
+/// inside a string, but the result goes through `redact_text` once more anyway, in case a
+/// credential was only recognisable on one line.
+fn body_text(body: &str, secrets: &[String]) -> String {
+    match indent_json(body) {
+        Some(pretty) => cut(&redact_text(&pretty, secrets)),
+        None => cut(body),
+    }
+}
+
+/// `body` re-indented two spaces per level when it is a JSON object or array, else `None`.
+/// Only whitespace between tokens changes: strings, escapes and numbers are copied as written.
+fn indent_json(body: &str) -> Option<String> {
+    let trimmed = body.trim();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return None;
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(trimmed).ok()?;
+    let mut out = String::with_capacity(trimmed.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut chars = trimmed.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if chars.peek().is_some_and(|&n| n == '}' || n == ']') {
+                    continue; // `{}` and `[]` stay on one line
+                }
+                depth += 1;
+                newline(&mut out, depth);
+            }
+            '}' | ']' => {
+                if !(out.ends_with('{') || out.ends_with('[')) {
+                    depth = depth.saturating_sub(1);
+                    newline(&mut out, depth);
+                }
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// At most [`MAX_BODY_CHARS`] characters, with a note saying how much was left out.
@@ -389,5 +660,72 @@ mod tests {
         assert_eq!(state_class("HALF-OPEN"), "half-open");
         assert_eq!(state_class("half_open"), "half-open");
         assert_eq!(state_class("weird"), "other");
+    }
+
+    #[test]
+    fn indents_json_bodies_without_touching_strings_or_numbers() {
+        let body =
+            r#"{"a":[1,2.50],"b":{"c":"x, {y}: \"z\""},"e":{},"f":[ ],"n":12345678901234567890}"#;
+        let expected = r#"{
+  "a": [
+    1,
+    2.50
+  ],
+  "b": {
+    "c": "x, {y}: \"z\""
+  },
+  "e": {},
+  "f": [],
+  "n": 12345678901234567890
+}"#;
+        assert_eq!(indent_json(body).as_deref(), Some(expected));
+    }
+
+    #[test]
+    fn leaves_bodies_that_are_not_json_objects_alone() {
+        assert_eq!(indent_json("plain text"), None);
+        assert_eq!(indent_json("{not json"), None);
+        assert_eq!(indent_json("42"), None);
+        assert_eq!(body_text("{broken", &[]), "{broken");
+    }
+
+    #[test]
+    fn indented_bodies_are_redacted_again() {
+        // The model is redacted before rendering; this is the second pass after indenting.
+        let out = body_text(r#"{"echo":"s3cret-value"}"#, &["s3cret-value".to_string()]);
+        assert_eq!(out, "{\n  \"echo\": \"[REDACTED]\"\n}");
+    }
+
+    #[test]
+    fn summarises_clause_scenarios_by_status() {
+        use Status::*;
+        assert_eq!(counts_summary([]), "");
+        assert_eq!(counts_summary([Passed]), "1 scenario, passed");
+        assert_eq!(counts_summary([Passed, Passed]), "2 scenarios, all passed");
+        assert_eq!(
+            counts_summary([Passed, Failed, Passed]),
+            "3 scenarios: 2 passed, 1 failed"
+        );
+    }
+
+    #[test]
+    fn shortens_errors_to_their_first_line() {
+        assert_eq!(first_line("expected 401\ngot 200"), "expected 401 …");
+        assert_eq!(first_line("\nonly line"), "only line");
+        let long = "x".repeat(MAX_SUMMARY_CHARS + 5);
+        assert_eq!(
+            first_line(&long).chars().count(),
+            MAX_SUMMARY_CHARS + 1,
+            "cut with an ellipsis"
+        );
+    }
+
+    #[test]
+    fn links_clause_tags_to_their_matrix_row() {
+        let known = ["ACL-2"];
+        let tag = |t: &str| tag_view(t, &known).href;
+        assert_eq!(tag("ACL-2").as_deref(), Some("#clause-ACL-2"));
+        assert_eq!(tag("ACL-9").as_deref(), Some("#unknown-clauses"));
+        assert_eq!(tag("slow"), None);
     }
 }
