@@ -141,7 +141,7 @@ async fn metrics(State(g): Shared) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        g.metrics.render(),
+        g.metrics.render(&g.config),
     )
         .into_response()
 }

@@ -1,11 +1,13 @@
 //! Gateway metrics in the Prometheus text format (OBS-1), served by the admin API's `/metrics`.
 //!
-//! Recording is a short critical section on the request path; rendering happens only when the
-//! admin API is scraped.
+//! Recording is a short critical section on the request path keyed by configuration indexes (no
+//! allocation); names are looked up only when the admin API is scraped.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+
+use crate::config::GatewayConfig;
 
 /// Counters of one gateway.
 #[derive(Debug, Default)]
@@ -13,16 +15,19 @@ pub struct Metrics {
     inner: Mutex<Counters>,
 }
 
+/// Indexes into `GatewayConfig::{services, routes, consumers}`; `None` when not (yet) known.
+type Service = Option<usize>;
+type Route = Option<usize>;
+type ConsumerIx = Option<usize>;
+
 #[derive(Debug, Default)]
 struct Counters {
-    /// (service, route, code, consumer, source) → count.
-    requests: BTreeMap<(String, String, u16, String, &'static str), u64>,
-    /// (route, consumer) → count.
-    rate_limited: BTreeMap<(String, String), u64>,
+    requests: BTreeMap<(Service, Route, u16, ConsumerIx, &'static str), u64>,
+    rate_limited: BTreeMap<(Route, ConsumerIx), u64>,
     /// (plugin, reason) → count.
     auth_failures: BTreeMap<(&'static str, &'static str), u64>,
     /// (service, outcome) → count.
-    upstream_attempts: BTreeMap<(String, &'static str), u64>,
+    upstream_attempts: BTreeMap<(usize, &'static str), u64>,
 }
 
 /// Who produced a response: the upstream service, or the gateway itself.
@@ -44,30 +49,22 @@ impl Source {
 impl Metrics {
     pub fn record_request(
         &self,
-        service: &str,
-        route: &str,
+        service: Service,
+        route: Route,
         code: u16,
-        consumer: &str,
+        consumer: ConsumerIx,
         source: Source,
     ) {
         if let Ok(mut c) = self.inner.lock() {
             *c.requests
-                .entry((
-                    service.to_string(),
-                    route.to_string(),
-                    code,
-                    consumer.to_string(),
-                    source.label(),
-                ))
+                .entry((service, route, code, consumer, source.label()))
                 .or_default() += 1;
         }
     }
 
-    pub fn record_rate_limited(&self, route: &str, consumer: &str) {
+    pub fn record_rate_limited(&self, route: Route, consumer: ConsumerIx) {
         if let Ok(mut c) = self.inner.lock() {
-            *c.rate_limited
-                .entry((route.to_string(), consumer.to_string()))
-                .or_default() += 1;
+            *c.rate_limited.entry((route, consumer)).or_default() += 1;
         }
     }
 
@@ -77,11 +74,9 @@ impl Metrics {
         }
     }
 
-    pub fn record_upstream_attempt(&self, service: &str, outcome: &'static str) {
+    pub fn record_upstream_attempt(&self, service: usize, outcome: &'static str) {
         if let Ok(mut c) = self.inner.lock() {
-            *c.upstream_attempts
-                .entry((service.to_string(), outcome))
-                .or_default() += 1;
+            *c.upstream_attempts.entry((service, outcome)).or_default() += 1;
         }
     }
 
@@ -93,10 +88,23 @@ impl Metrics {
             .unwrap_or(0)
     }
 
-    /// The Prometheus text exposition (version 0.0.4).
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition (version 0.0.4), with names from `config`.
+    pub fn render(&self, config: &GatewayConfig) -> String {
         let Ok(c) = self.inner.lock() else {
             return String::new();
+        };
+        let service = |i: Service| {
+            i.and_then(|i| config.services.get(i))
+                .map_or("", |s| s.name.as_str())
+        };
+        let route = |i: Route| {
+            i.and_then(|i| config.routes.get(i))
+                .map_or("", |r| r.name.as_str())
+        };
+        let consumer = |i: ConsumerIx| {
+            i.and_then(|i| config.consumers.get(i))
+                .map(|c| c.display_name())
+                .unwrap_or_default()
         };
         let mut out = String::new();
         family(
@@ -104,13 +112,13 @@ impl Metrics {
             "gauntlet_gateway_http_requests_total",
             "HTTP requests answered by the gateway, by service, route, status code, consumer and source (service or gateway).",
         );
-        for ((service, route, code, consumer, source), n) in &c.requests {
+        for ((s, r, code, k, source), n) in &c.requests {
             let _ = writeln!(
                 out,
                 "gauntlet_gateway_http_requests_total{{service=\"{}\",route=\"{}\",code=\"{code}\",consumer=\"{}\",source=\"{source}\"}} {n}",
-                escape(service),
-                escape(route),
-                escape(consumer)
+                escape(service(*s)),
+                escape(route(*r)),
+                escape(&consumer(*k))
             );
         }
         family(
@@ -118,12 +126,12 @@ impl Metrics {
             "gauntlet_gateway_rate_limited_total",
             "Requests rejected by the rate-limiting plugin, by route and consumer.",
         );
-        for ((route, consumer), n) in &c.rate_limited {
+        for ((r, k), n) in &c.rate_limited {
             let _ = writeln!(
                 out,
                 "gauntlet_gateway_rate_limited_total{{route=\"{}\",consumer=\"{}\"}} {n}",
-                escape(route),
-                escape(consumer)
+                escape(route(*r)),
+                escape(&consumer(*k))
             );
         }
         family(
@@ -142,11 +150,11 @@ impl Metrics {
             "gauntlet_gateway_upstream_attempts_total",
             "Upstream attempts (retries included), by service and outcome.",
         );
-        for ((service, outcome), n) in &c.upstream_attempts {
+        for ((s, outcome), n) in &c.upstream_attempts {
             let _ = writeln!(
                 out,
                 "gauntlet_gateway_upstream_attempts_total{{service=\"{}\",outcome=\"{outcome}\"}} {n}",
-                escape(service)
+                escape(service(Some(*s)))
             );
         }
         out
@@ -172,14 +180,22 @@ mod tests {
 
     #[test]
     fn renders_counters_with_help_type_and_escaped_labels() {
+        let config = crate::config::kong::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/valueverse/kong.yml"
+        )))
+        .expect("valueverse kong.yml")
+        .0;
+        let mut config = config;
+        config.routes[0].name = "r\"1".into();
         let m = Metrics::default();
-        m.record_request("svc", "r\"1", 200, "alice", Source::Service);
-        m.record_request("svc", "r\"1", 200, "alice", Source::Service);
+        m.record_request(Some(0), Some(0), 200, Some(1), Source::Service);
+        m.record_request(Some(0), Some(0), 200, Some(1), Source::Service);
         m.record_auth_failure("jwt", "expired");
-        let text = m.render();
+        let text = m.render(&config);
         assert!(text.contains("# TYPE gauntlet_gateway_http_requests_total counter"));
         assert!(text.contains(
-            "gauntlet_gateway_http_requests_total{service=\"svc\",route=\"r\\\"1\",code=\"200\",consumer=\"alice\",source=\"service\"} 2"
+            "gauntlet_gateway_http_requests_total{service=\"value-architect\",route=\"r\\\"1\",code=\"200\",consumer=\"frontend-app\",source=\"service\"} 2"
         ));
         assert!(text
             .contains("gauntlet_gateway_auth_failures_total{plugin=\"jwt\",reason=\"expired\"} 1"));

@@ -16,6 +16,8 @@ pub enum AttemptOutcome {
     SendFailed(String),
     /// `read_timeout` elapsed waiting for the response.
     ReadTimeout,
+    /// The upstream answered with something that is not HTTP (nginx's `invalid_header`).
+    InvalidResponse(String),
 }
 
 impl AttemptOutcome {
@@ -26,6 +28,8 @@ impl AttemptOutcome {
             AttemptOutcome::Response(_) => false,
             AttemptOutcome::ConnectFailed(_) | AttemptOutcome::ConnectTimeout => true,
             AttemptOutcome::SendFailed(_) | AttemptOutcome::ReadTimeout => is_idempotent(method),
+            // Kong's default `proxy_next_upstream error timeout` leaves out `invalid_header`.
+            AttemptOutcome::InvalidResponse(_) => false,
         }
     }
 
@@ -68,6 +72,13 @@ mod tests {
     fn a_sent_post_is_not_retried_after_a_timeout() {
         assert!(!AttemptOutcome::ReadTimeout.is_retryable(&Method::POST));
         assert!(AttemptOutcome::ReadTimeout.is_retryable(&Method::GET));
+    }
+
+    #[test]
+    fn a_malformed_response_is_not_retried_but_is_a_failure() {
+        let outcome = AttemptOutcome::InvalidResponse("invalid HTTP version".into());
+        assert!(!outcome.is_retryable(&Method::GET));
+        assert!(outcome.is_failure(&[500]));
     }
 
     #[test]

@@ -74,14 +74,10 @@ impl Gateway {
             .headers_mut()
             .insert(header::VIA, HeaderValue::from_static("1.1 gauntlet"));
         self.metrics.record_request(
-            trace
-                .service
-                .map_or("", |s| self.config.services[s].name.as_str()),
-            trace
-                .route
-                .map_or("", |r| self.config.routes[r].name.as_str()),
+            trace.service,
+            trace.route,
             response.status().as_u16(),
-            &self.consumer_label(&ctx),
+            ctx.consumer,
             source,
         );
         response
@@ -182,7 +178,7 @@ impl Gateway {
         let result = upstream::call(&self.pool, &self.clock, addr, &parts, body, policy).await;
         for attempt in &result.attempts {
             self.metrics
-                .record_upstream_attempt(&service.name, attempt_label(attempt));
+                .record_upstream_attempt(ctx.service, attempt_label(attempt));
         }
         let mut response = result.response.map_err(Rejection::Upstream)?;
         strip_hop_by_hop(response.headers_mut());
@@ -202,22 +198,13 @@ impl Gateway {
             .resolve_plugin(name, ctx.route, ctx.service, ctx.consumer)
     }
 
-    fn consumer_label(&self, ctx: &RequestContext) -> String {
-        ctx.consumer
-            .map(|c| self.config.consumers[c].display_name())
-            .unwrap_or_default()
-    }
-
     fn record_rejection(&self, rejection: &Rejection, ctx: &RequestContext, trace: &Trace) {
         match rejection {
             Rejection::Jwt(e) => self.metrics.record_auth_failure("jwt", e.reason()),
             Rejection::Acl(e) => self.metrics.record_auth_failure("acl", e.reason()),
-            Rejection::RateLimited(_) => self.metrics.record_rate_limited(
-                trace
-                    .route
-                    .map_or("", |r| self.config.routes[r].name.as_str()),
-                &self.consumer_label(ctx),
-            ),
+            Rejection::RateLimited(_) => {
+                self.metrics.record_rate_limited(trace.route, ctx.consumer)
+            }
             _ => {}
         }
         tracing::debug!(request_id = %ctx.request_id, reason = rejection.reason(), "rejected");
@@ -231,6 +218,7 @@ fn attempt_label(outcome: &AttemptOutcome) -> &'static str {
         AttemptOutcome::ConnectTimeout => "connect_timeout",
         AttemptOutcome::SendFailed(_) => "send_failed",
         AttemptOutcome::ReadTimeout => "read_timeout",
+        AttemptOutcome::InvalidResponse(_) => "invalid_response",
     }
 }
 

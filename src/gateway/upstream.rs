@@ -10,8 +10,11 @@
 //! the response body is streamed.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,9 +25,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::body::{full, Body};
-use super::outcome::AttemptOutcome;
-use crate::clock::StackClock;
+use super::body::{full, Body, BoxError};
+use super::outcome::{is_idempotent, AttemptOutcome};
+use crate::clock::{StackClock, StackInstant};
 
 /// Where each service (by Kong service name) can be reached right now. The stack updates it when
 /// a service restarts on another port.
@@ -64,28 +67,39 @@ pub struct CallResult {
 /// A keep-alive pool of HTTP/1.1 connections per upstream address.
 #[derive(Debug, Clone, Default)]
 pub struct Pool {
-    idle: Arc<Mutex<HashMap<SocketAddr, Vec<SendRequest<Body>>>>>,
+    idle: Arc<Mutex<HashMap<SocketAddr, Vec<Idle>>>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: SendRequest<Body>,
+    since: StackInstant,
 }
 
 const MAX_IDLE_PER_ADDR: usize = 512;
 
+/// How long an unused upstream connection is kept (Kong's `upstream_keepalive_idle_timeout`).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Pool {
-    fn checkout(&self, addr: SocketAddr) -> Option<SendRequest<Body>> {
+    fn checkout(&self, addr: SocketAddr, now: StackInstant) -> Option<SendRequest<Body>> {
         let mut idle = self.idle.lock().ok()?;
         let senders = idle.get_mut(&addr)?;
-        senders.retain(|s| !s.is_closed());
-        let ready = senders.iter().position(|s| s.is_ready())?;
-        Some(senders.swap_remove(ready))
+        senders.retain(|i| {
+            !i.sender.is_closed() && now.saturating_duration_since(i.since) < IDLE_TIMEOUT
+        });
+        let ready = senders.iter().position(|i| i.sender.is_ready())?;
+        Some(senders.swap_remove(ready).sender)
     }
 
-    fn checkin(&self, addr: SocketAddr, sender: SendRequest<Body>) {
+    fn checkin(&self, addr: SocketAddr, sender: SendRequest<Body>, now: StackInstant) {
         if sender.is_closed() {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
             let senders = idle.entry(addr).or_default();
             if senders.len() < MAX_IDLE_PER_ADDR {
-                senders.push(sender);
+                senders.push(Idle { sender, since: now });
             }
         }
     }
@@ -110,8 +124,7 @@ pub async fn call(
     let mut attempts = Vec::new();
     let max_attempts = policy.retries.saturating_add(1);
     loop {
-        let request = rebuild(parts, body.clone());
-        match attempt(pool, clock, addr, request, policy).await {
+        match attempt(pool, clock, addr, parts, &body, policy).await {
             Ok(response) => {
                 attempts.push(AttemptOutcome::Response(response.status().as_u16()));
                 return CallResult {
@@ -143,48 +156,133 @@ fn rebuild(parts: &http::request::Parts, body: Bytes) -> Request<Body> {
     request
 }
 
+/// One attempt: a pooled connection if one is ready, else a new one.
+///
+/// `read_timeout` limits the wait for the response headers and then every wait for the next
+/// piece of the body (nginx's "between two successive read operations"). The request body is
+/// buffered, so writing it to a loopback socket never waits and `write_timeout` has nothing to
+/// limit.
 async fn attempt(
     pool: &Pool,
     clock: &StackClock,
     addr: SocketAddr,
-    request: Request<Body>,
+    parts: &http::request::Parts,
+    body: &Bytes,
     policy: CallPolicy,
 ) -> Result<Response<Body>, AttemptOutcome> {
-    // Kong applies write_timeout while sending and read_timeout while waiting for the answer;
-    // hyper does both in one future, so the attempt gets their sum (bodies here are buffered and
-    // small, so sending is immediate on loopback).
-    let limit = policy.write_timeout + policy.read_timeout;
-    let mut request = request;
-    // A pooled connection the upstream closed meanwhile hands the request back unsent; that is
-    // not an attempt, so send it again on a fresh connection.
-    if let Some(mut sender) = pool.checkout(addr) {
+    let limit = policy.read_timeout;
+    if let Some(mut sender) = pool.checkout(addr, clock.now()) {
+        let request = rebuild(parts, body.clone());
         match clock.timeout(limit, sender.try_send_request(request)).await {
             None => return Err(AttemptOutcome::ReadTimeout),
-            Some(Ok(response)) => return Ok(finish(pool, addr, sender, response)),
-            Some(Err(mut e)) => match e.take_message() {
-                Some(unsent) => request = unsent,
-                None => return Err(AttemptOutcome::SendFailed(e.into_error().to_string())),
-            },
+            Some(Ok(response)) => return Ok(finish(pool, clock, addr, sender, response, limit)),
+            Some(Err(mut e)) => {
+                let unsent = e.take_message().is_some();
+                let error = e.into_error();
+                // A kept-alive connection the upstream closed meanwhile: like nginx with a cached
+                // connection, that try does not count; send again on a fresh connection. A POST
+                // only when it was provably not sent.
+                let stale = unsent
+                    || (is_idempotent(&parts.method)
+                        && (error.is_incomplete_message() || error.is_canceled()));
+                if !stale {
+                    return Err(classify(&error));
+                }
+            }
         }
     }
     let mut sender = connect(clock, addr, policy.connect_timeout).await?;
-    match clock.timeout(limit, sender.send_request(request)).await {
+    match clock
+        .timeout(limit, sender.send_request(rebuild(parts, body.clone())))
+        .await
+    {
         None => Err(AttemptOutcome::ReadTimeout),
-        Some(Err(e)) => Err(AttemptOutcome::SendFailed(e.to_string())),
-        Some(Ok(response)) => Ok(finish(pool, addr, sender, response)),
+        Some(Err(e)) => Err(classify(&e)),
+        Some(Ok(response)) => Ok(finish(pool, clock, addr, sender, response, limit)),
+    }
+}
+
+/// A response nginx cannot parse is `invalid_header` (not retried by default); anything else
+/// after connecting is a broken connection.
+fn classify(error: &hyper::Error) -> AttemptOutcome {
+    if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
+        AttemptOutcome::InvalidResponse(error.to_string())
+    } else {
+        AttemptOutcome::SendFailed(error.to_string())
     }
 }
 
 /// Returns the connection to the pool (it becomes ready again once this response's body has
-/// been read) and converts the body.
+/// been read) and puts the read timeout on the body.
 fn finish(
     pool: &Pool,
+    clock: &StackClock,
     addr: SocketAddr,
     sender: SendRequest<Body>,
     response: Response<Incoming>,
+    read_timeout: Duration,
 ) -> Response<Body> {
-    pool.checkin(addr, sender);
-    response.map(|b: Incoming| b.map_err(Into::into).boxed())
+    pool.checkin(addr, sender, clock.now());
+    let clock = clock.clone();
+    response.map(|inner| {
+        TimedBody {
+            inner,
+            clock,
+            read_timeout,
+            waiting: None,
+        }
+        .boxed()
+    })
+}
+
+/// A streamed upstream body whose every read must complete within `read_timeout` of stack time;
+/// a stalled upstream ends the body with an error (the client sees the connection cut).
+struct TimedBody {
+    inner: Incoming,
+    clock: StackClock,
+    read_timeout: Duration,
+    waiting: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
+}
+
+impl hyper::body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.waiting = None;
+                Poll::Ready(frame.map(|r| r.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let waiting = this.waiting.get_or_insert_with(|| {
+                    let clock = this.clock.clone();
+                    let limit = this.read_timeout;
+                    Box::pin(async move { clock.sleep(limit).await })
+                });
+                match waiting.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                        "upstream body stalled for more than read_timeout ({} ms)",
+                        this.read_timeout.as_millis()
+                    )
+                    .into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 async fn connect(
@@ -294,14 +392,85 @@ mod tests {
         assert_eq!(result.attempts, vec![AttemptOutcome::Response(503)]);
     }
 
-    /// Advances `clock` past every read timeout until `done` is set.
+    /// Keeps advancing `clock` by 31 s: past the 30 s read timeout, not past write + read.
     fn keep_jumping(clock: StackClock) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                clock.advance(Duration::from_secs(61));
+                clock.advance(Duration::from_secs(31));
             }
         })
+    }
+
+    /// A raw TCP upstream that writes `reply` to every connection and then holds it open.
+    async fn raw_upstream(
+        reply: &'static [u8],
+    ) -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = crate::server::bind_loopback(0).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    let _ = stream.write_all(reply).await;
+                    std::future::pending::<()>().await;
+                    drop(stream);
+                });
+            }
+        });
+        (addr, hits, task)
+    }
+
+    #[tokio::test]
+    async fn a_malformed_response_is_one_attempt_and_not_retried() {
+        let (addr, hits, task) = raw_upstream(b"garbage that is not http\r\n\r\n").await;
+        let result = call(
+            &Pool::default(),
+            &StackClock::new(),
+            addr,
+            &parts(http::Method::GET),
+            Bytes::new(),
+            policy(),
+        )
+        .await;
+        task.abort();
+        assert!(
+            matches!(result.response, Err(AttemptOutcome::InvalidResponse(_))),
+            "{:?}",
+            result.attempts
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_longer_than_read_timeout_is_cut() {
+        let (addr, _, task) =
+            raw_upstream(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n7 bytes").await;
+        let clock = StackClock::new();
+        let result = call(
+            &Pool::default(),
+            &clock,
+            addr,
+            &parts(http::Method::GET),
+            Bytes::new(),
+            policy(),
+        )
+        .await;
+        let response = result.response.expect("headers arrive");
+        let jumper = keep_jumping(clock.clone());
+        let body =
+            tokio::time::timeout(Duration::from_secs(5), response.into_body().collect()).await;
+        jumper.abort();
+        task.abort();
+        let error = body
+            .expect("the body ends within 5 real seconds")
+            .expect_err("a stalled body is an error");
+        assert!(error.to_string().contains("read_timeout"), "{error}");
     }
 
     #[tokio::test]

@@ -35,7 +35,8 @@ use super::ReportError;
 const MAX_BODY_CHARS: usize = 16 * 1024;
 /// The failures list shows this much of an error's first line; the scenario shows all of it.
 const MAX_SUMMARY_CHARS: usize = 240;
-/// A clause with more scenarios than this lists them in a collapsed `<details>`.
+/// A clause with more scenarios than this lists them in a collapsed `<details>` (its failing
+/// ones stay in view), unless every one of them failed.
 const INLINE_SCENARIOS: usize = 3;
 
 #[derive(Template)]
@@ -175,8 +176,15 @@ struct StepView {
 }
 
 struct ExchangeView {
-    request: String,
-    response: Option<String>,
+    request: HttpView,
+    response: Option<HttpView>,
+}
+
+/// A request or response as text: `GET http://…` or `HTTP 200 OK`, header lines, body.
+struct HttpView {
+    start: String,
+    headers: String,
+    body: String,
 }
 
 struct BreakerView {
@@ -353,8 +361,8 @@ fn clause_view(id: &str, text: &str, verdict: ClauseVerdict, refs: &[ScenarioRef
             .filter(|r| r.status.is_failure())
             .map(link)
             .collect(),
+        inline: refs.len() <= INLINE_SCENARIOS || refs.iter().all(|r| r.status.is_failure()),
         groups,
-        inline: refs.len() <= INLINE_SCENARIOS,
     }
 }
 
@@ -478,26 +486,37 @@ fn step_view(s: &StepReport, secrets: &[String]) -> StepView {
 }
 
 fn exchange_view(e: &Exchange, secrets: &[String]) -> ExchangeView {
-    let mut request = format!("{} {}\n", e.request.method, e.request.url);
-    for (name, value) in &e.request.headers {
-        request.push_str(&format!("{name}: {value}\n"));
+    let http = |start: String, headers: &[(String, String)], body: &str| HttpView {
+        start,
+        headers: headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        body: if body.is_empty() {
+            String::new()
+        } else {
+            body_text(body, secrets)
+        },
+    };
+    let request = &e.request;
+    ExchangeView {
+        request: http(
+            format!("{} {}", request.method, request.url),
+            &request.headers,
+            &request.body,
+        ),
+        response: e.response.as_ref().map(|r| {
+            let reason = http::StatusCode::from_u16(r.status)
+                .ok()
+                .and_then(|s| s.canonical_reason());
+            let start = match reason {
+                Some(reason) => format!("HTTP {} {reason}", r.status),
+                None => format!("HTTP {}", r.status),
+            };
+            http(start, &r.headers, &r.body)
+        }),
     }
-    if !e.request.body.is_empty() {
-        request.push('\n');
-        request.push_str(&body_text(&e.request.body, secrets));
-    }
-    let response = e.response.as_ref().map(|r| {
-        let mut text = format!("HTTP {}\n", r.status);
-        for (name, value) in &r.headers {
-            text.push_str(&format!("{name}: {value}\n"));
-        }
-        if !r.body.is_empty() {
-            text.push('\n');
-            text.push_str(&body_text(&r.body, secrets));
-        }
-        text
-    });
-    ExchangeView { request, response }
 }
 
 /// A (redacted) body for the page: JSON indented, then cut. Indenting moves no character
