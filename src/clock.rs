@@ -102,7 +102,13 @@ impl StackClock {
     /// Jumps the clock forward by `by` and wakes every sleeper whose deadline has now passed.
     pub fn advance(&self, by: Duration) {
         let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        self.inner.offset_ns.fetch_add(ns, Ordering::AcqRel);
+        // Saturate: an absurd jump must never wrap the clock backwards.
+        let _ = self
+            .inner
+            .offset_ns
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |offset| {
+                Some(offset.saturating_add(ns))
+            });
         self.inner.jumped.notify_waiters();
     }
 
@@ -172,6 +178,15 @@ mod tests {
         clock.advance(Duration::from_secs(60));
         assert!(clock.now().saturating_duration_since(before_now) >= Duration::from_secs(60));
         assert!(clock.unix_seconds() >= before_wall + 60);
+    }
+
+    #[test]
+    fn an_absurd_jump_saturates_instead_of_wrapping() {
+        let clock = StackClock::new();
+        clock.advance(Duration::from_secs(u64::MAX / 2));
+        let before = clock.now();
+        clock.advance(Duration::from_secs(u64::MAX / 2));
+        assert!(clock.now() >= before);
     }
 
     #[tokio::test]

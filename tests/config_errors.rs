@@ -260,7 +260,14 @@ fn valueverse_loads_consumers_with_groups_and_hs256_credentials() {
             "secret in Debug"
         );
     }
-    assert!(def.warnings.is_empty(), "{:?}", def.warnings);
+    // The only warnings: Gauntlet's own resilience plugins, loaded but not enforced yet.
+    assert!(
+        def.warnings
+            .iter()
+            .all(|w| w.message.contains("does not enforce it yet")),
+        "{:?}",
+        def.warnings
+    );
     assert_eq!(def.name(), "valueverse");
 }
 

@@ -113,3 +113,18 @@ Feature: Each consumer group reaches exactly its routes
     When I send 2 POST requests to "/api/v1/value-models"
     Then the gateway metric 'gauntlet_gateway_auth_failures_total{plugin="acl",reason="forbidden"}' is 2
     And the gateway metric 'gauntlet_gateway_http_requests_total{route="value-models-write",code="403",consumer="frontend-app"}' is 2
+
+  @ACL-2
+  Scenario: A path that climbs out of a user route is judged where it lands
+    Given I have a valid token for "frontend-app"
+    When I send a GET request to "/api/v1/value-models/../../../internal/v1/_echo"
+    Then the response status is 403
+    And the response JSON "message" is "You cannot consume this service"
+
+  @ACL-1
+  Scenario: The service receives the normalized path the ACL decided on
+    Given I have a valid token for "admin-user"
+    When I send a GET request to "/api/v1/value-models/../../../internal/v1/_echo"
+    Then the response status is 200
+    And the response JSON "path" is "/internal/v1/_echo"
+    And the service received the header "X-Consumer-Groups" with value "admin"

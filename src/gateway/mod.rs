@@ -36,6 +36,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     pool: Pool,
     rate_limiter: RateLimiter,
+    /// The proxy's listening port, once started (`X-Forwarded-Port`).
+    proxy_port: std::sync::atomic::AtomicU16,
 }
 
 /// A running gateway: proxy and admin listeners.
@@ -55,7 +57,13 @@ impl Gateway {
             metrics: Metrics::default(),
             pool: Pool::default(),
             rate_limiter: RateLimiter::new(),
+            proxy_port: std::sync::atomic::AtomicU16::new(0),
         }
+    }
+
+    /// The port clients connect to.
+    pub fn proxy_port(&self) -> u16 {
+        self.proxy_port.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Serves the proxy on `proxy` and the admin API on `admin`.
@@ -63,6 +71,10 @@ impl Gateway {
     /// # Errors
     /// When a listener's address cannot be read.
     pub fn start(self, proxy: TcpListener, admin: TcpListener) -> std::io::Result<RunningGateway> {
+        self.proxy_port.store(
+            proxy.local_addr()?.port(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let state = Arc::new(self);
         let handler_state = state.clone();
         let proxy = server::serve(proxy, move |request, peer| {

@@ -70,9 +70,7 @@ impl Gateway {
         for (name, value) in ctx.response_headers.iter() {
             response.headers_mut().insert(name.clone(), value.clone());
         }
-        response
-            .headers_mut()
-            .insert(header::VIA, HeaderValue::from_static("1.1 gauntlet"));
+        mark_source(response.headers_mut(), source);
         self.metrics.record_request(
             trace.service,
             trace.route,
@@ -91,14 +89,11 @@ impl Gateway {
         parts: http::request::Parts,
         body: Incoming,
     ) -> Result<Response<Body>, Rejection> {
-        // 1. Route: every later stage is configured per route and service.
-        let matched = router::match_route(
-            &self.config,
-            &parts.method,
-            parts.uri.path(),
-            parts.uri.query(),
-        )
-        .ok_or(Rejection::NoRoute)?;
+        // 1. Route: every later stage is configured per route and service. Kong matches the
+        //    normalized path, so `/a/../internal` cannot slip past a route's ACL.
+        let path = router::normalize_path(parts.uri.path());
+        let matched = router::match_route(&self.config, &parts.method, &path, parts.uri.query())
+            .ok_or(Rejection::NoRoute)?;
         ctx.route = matched.route;
         ctx.service = matched.service;
         trace.route = Some(matched.route);
@@ -147,15 +142,14 @@ impl Gateway {
                 }
             })?
             .to_bytes();
-        self.forward(ctx, parts, &matched.upstream_path_and_query, body)
-            .await
+        self.forward(ctx, parts, &matched, body).await
     }
 
     async fn forward(
         &self,
         ctx: &RequestContext,
         mut parts: http::request::Parts,
-        path_and_query: &str,
+        matched: &router::RouteMatch,
         body: Bytes,
     ) -> Result<Response<Body>, Rejection> {
         let service = &self.config.services[ctx.service];
@@ -165,10 +159,18 @@ impl Gateway {
                 .ok_or_else(|| Rejection::NoUpstreamAddress {
                     service: service.name.clone(),
                 })?;
-        parts.uri = path_and_query
+        parts.uri = matched
+            .upstream_path_and_query
             .parse()
             .map_err(|e: http::uri::InvalidUri| Rejection::BadRequestBody(e.to_string()))?;
-        prepare_upstream_headers(ctx, &mut parts, service.host.as_str(), service.port);
+        let forwarding = Forwarding {
+            preserve_host: self.config.routes[ctx.route].preserve_host,
+            upstream_host: &service.host,
+            upstream_port: service.port,
+            proxy_port: self.proxy_port(),
+            stripped_prefix: matched.stripped_prefix.as_deref(),
+        };
+        prepare_upstream_headers(ctx, &mut parts, &forwarding);
         let policy = CallPolicy {
             retries: service.retries,
             connect_timeout: service.connect_timeout,
@@ -222,16 +224,32 @@ fn attempt_label(outcome: &AttemptOutcome) -> &'static str {
     }
 }
 
-/// Headers Kong sets on the upstream request: plugin changes (consumer headers, groups),
-/// `X-Forwarded-*`, `X-Real-IP`, the upstream `Host`, and no hop-by-hop headers.
+/// What the upstream request's `Host` and `X-Forwarded-*` headers are made from.
+struct Forwarding<'a> {
+    preserve_host: bool,
+    upstream_host: &'a str,
+    upstream_port: u16,
+    /// The gateway port the client connected to.
+    proxy_port: u16,
+    stripped_prefix: Option<&'a str>,
+}
+
+/// Headers Kong sets on the upstream request: plugin changes (consumer headers, groups), the
+/// `X-Forwarded-*` family and `X-Real-IP` (always the gateway's own values: the client is not a
+/// trusted proxy), `Host`, and no hop-by-hop headers.
 fn prepare_upstream_headers(
     ctx: &RequestContext,
     parts: &mut http::request::Parts,
-    host: &str,
-    port: u16,
+    forwarding: &Forwarding<'_>,
 ) {
+    // The client's host: the Host header, or the URI authority (HTTP/2 has no Host header).
+    let client_authority: Option<http::uri::Authority> = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse().ok())
+        .or_else(|| parts.uri.authority().cloned());
     let headers = &mut parts.headers;
-    let original_host = headers.get(header::HOST).cloned();
     strip_hop_by_hop(headers);
     ctx.apply_upstream_headers(headers);
     let client_ip = ctx.client_ip.to_string();
@@ -242,20 +260,53 @@ fn prepare_upstream_headers(
     set(headers, "x-forwarded-for", &forwarded_for);
     set(headers, "x-real-ip", &client_ip);
     set(headers, "x-forwarded-proto", "http");
-    if let Some(h) = original_host.as_ref().and_then(|h| h.to_str().ok()) {
-        set(
+    set(
+        headers,
+        "x-forwarded-port",
+        &forwarding.proxy_port.to_string(),
+    );
+    set(headers, "x-forwarded-path", ctx.uri.path());
+    match &client_authority {
+        Some(authority) => set(
             headers,
             "x-forwarded-host",
-            h.split(':').next().unwrap_or(h),
-        );
+            &authority.host().to_ascii_lowercase(),
+        ),
+        None => {
+            headers.remove("x-forwarded-host");
+        }
     }
-    set(headers, "x-forwarded-path", ctx.uri.path());
-    let upstream_host = if port == 80 {
-        host.to_string()
-    } else {
-        format!("{host}:{port}")
+    match forwarding.stripped_prefix {
+        Some(prefix) => set(headers, "x-forwarded-prefix", prefix),
+        None => {
+            headers.remove("x-forwarded-prefix");
+        }
+    }
+    let host = match (&client_authority, forwarding.preserve_host) {
+        (Some(authority), true) => authority.as_str().to_string(),
+        _ if forwarding.upstream_port == 80 => forwarding.upstream_host.to_string(),
+        _ => format!("{}:{}", forwarding.upstream_host, forwarding.upstream_port),
     };
-    set(headers, "host", &upstream_host);
+    set(headers, "host", &host);
+}
+
+/// Like Kong: a proxied response gets the gateway appended to `Via`; a response the gateway
+/// made itself names it in `Server`.
+fn mark_source(headers: &mut http::HeaderMap, source: Source) {
+    match source {
+        Source::Service => {
+            let via = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
+                Some(prior) => format!("{prior}, 1.1 gauntlet"),
+                None => "1.1 gauntlet".to_string(),
+            };
+            if let Ok(value) = HeaderValue::from_str(&via) {
+                headers.insert(header::VIA, value);
+            }
+        }
+        Source::Gateway => {
+            headers.insert(header::SERVER, HeaderValue::from_static("gauntlet"));
+        }
+    }
 }
 
 fn set(headers: &mut http::HeaderMap, name: &'static str, value: &str) {

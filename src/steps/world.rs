@@ -78,6 +78,19 @@ pub struct Exchange {
     pub response: Option<ReceivedResponse>,
 }
 
+/// How long a step waits for the gateway: the slowest service's every attempt timing out
+/// (`(retries + 1) × (connect + read timeout)`), plus a margin; at least 30 s.
+fn patience(def: &StackDef) -> std::time::Duration {
+    let worst = def
+        .gateway
+        .services
+        .iter()
+        .map(|s| (s.connect_timeout + s.read_timeout) * (s.retries + 1))
+        .max()
+        .unwrap_or_default();
+    (worst + std::time::Duration::from_secs(10)).max(std::time::Duration::from_secs(30))
+}
+
 #[derive(Debug, World)]
 #[world(init = Self::new)]
 pub struct GauntletWorld {
@@ -122,6 +135,7 @@ impl GauntletWorld {
     pub async fn stack(&mut self) -> Result<&Stack, StepError> {
         if self.stack.is_none() {
             let def = self.settings()?.stack.clone();
+            self.client = HttpClient::new(patience(&def));
             self.stack = Some(Stack::start(def, PortPlan::Ephemeral).await?);
         }
         self.stack
