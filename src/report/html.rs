@@ -24,15 +24,15 @@ use askama::Template;
 use super::clauses::{is_clause_id, scenario_anchor, ClauseVerdict, ScenarioRef};
 use super::format::{human_duration, human_millis, human_time, percentile_label};
 use super::model::{
-    Counts, Exchange, FeatureReport, HistogramReport, RunReport, ScenarioReport, StackInfo, Status,
+    Counts, FeatureReport, HistogramReport, RunReport, ScenarioReport, StackInfo, Status,
     StepReport, Verdict,
 };
 use super::plot::{percentile_plot, PercentilePlot};
-use super::redact::redact_text;
 use super::ReportError;
+use exchange::{exchange_view, ExchangeView};
 
-/// Bodies longer than this are cut in the page (the full exchange is in `results.json`).
-const MAX_BODY_CHARS: usize = 16 * 1024;
+mod exchange;
+
 /// The failures list shows this much of an error's first line; the scenario shows all of it.
 const MAX_SUMMARY_CHARS: usize = 240;
 /// A clause with more scenarios than this lists them in a collapsed `<details>` (its failing
@@ -52,6 +52,8 @@ struct IndexPage {
     seed: u64,
     real_time: bool,
     stack: StackInfo,
+    /// The stack's warnings, with `backticked` parts as code.
+    warnings: Vec<Vec<TextPart>>,
     startup: Option<StartupView>,
     failures: Vec<FailureView>,
     failed_clauses: Vec<String>,
@@ -175,18 +177,6 @@ struct StepView {
     exchange: Option<ExchangeView>,
 }
 
-struct ExchangeView {
-    request: HttpView,
-    response: Option<HttpView>,
-}
-
-/// A request or response as text: `GET http://…` or `HTTP 200 OK`, header lines, body.
-struct HttpView {
-    start: String,
-    headers: String,
-    body: String,
-}
-
 struct BreakerView {
     service: String,
     transitions: Vec<TransitionView>,
@@ -240,6 +230,12 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
         seed: report.seed,
         real_time: report.real_time,
         stack: report.stack.clone(),
+        warnings: report
+            .stack
+            .warnings
+            .iter()
+            .map(|w| split_code(w))
+            .collect(),
         startup: startup_view(&report.features),
         failures: failure_views(&report.features),
         failed_clauses: matrix
@@ -485,125 +481,6 @@ fn step_view(s: &StepReport, secrets: &[String]) -> StepView {
     }
 }
 
-fn exchange_view(e: &Exchange, secrets: &[String]) -> ExchangeView {
-    let http = |start: String, headers: &[(String, String)], body: &str| HttpView {
-        start,
-        headers: headers
-            .iter()
-            .map(|(name, value)| format!("{name}: {value}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        body: if body.is_empty() {
-            String::new()
-        } else {
-            body_text(body, secrets)
-        },
-    };
-    let request = &e.request;
-    ExchangeView {
-        request: http(
-            format!("{} {}", request.method, request.url),
-            &request.headers,
-            &request.body,
-        ),
-        response: e.response.as_ref().map(|r| {
-            let reason = http::StatusCode::from_u16(r.status)
-                .ok()
-                .and_then(|s| s.canonical_reason());
-            let start = match reason {
-                Some(reason) => format!("HTTP {} {reason}", r.status),
-                None => format!("HTTP {}", r.status),
-            };
-            http(start, &r.headers, &r.body)
-        }),
-    }
-}
-
-/// A (redacted) body for the page: JSON indented, then cut. Indenting moves no character
-/// inside a string, but the result goes through `redact_text` once more anyway, in case a
-/// credential was only recognisable on one line.
-fn body_text(body: &str, secrets: &[String]) -> String {
-    match indent_json(body) {
-        Some(pretty) => cut(&redact_text(&pretty, secrets)),
-        None => cut(body),
-    }
-}
-
-/// `body` re-indented two spaces per level when it is a JSON object or array, else `None`.
-/// Only whitespace between tokens changes: strings, escapes and numbers are copied as written.
-fn indent_json(body: &str) -> Option<String> {
-    let trimmed = body.trim();
-    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
-        return None;
-    }
-    serde_json::from_str::<serde::de::IgnoredAny>(trimmed).ok()?;
-    let mut out = String::with_capacity(trimmed.len() * 2);
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut chars = trimmed.chars().peekable();
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(depth));
-    };
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                out.push(c);
-                while chars.peek().is_some_and(|n| n.is_whitespace()) {
-                    chars.next();
-                }
-                if chars.peek().is_some_and(|&n| n == '}' || n == ']') {
-                    continue; // `{}` and `[]` stay on one line
-                }
-                depth += 1;
-                newline(&mut out, depth);
-            }
-            '}' | ']' => {
-                if !(out.ends_with('{') || out.ends_with('[')) {
-                    depth = depth.saturating_sub(1);
-                    newline(&mut out, depth);
-                }
-                out.push(c);
-            }
-            ',' => {
-                out.push(c);
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    Some(out)
-}
-
-/// At most [`MAX_BODY_CHARS`] characters, with a note saying how much was left out.
-fn cut(body: &str) -> String {
-    match body.char_indices().nth(MAX_BODY_CHARS) {
-        Some((at, _)) => format!(
-            "{}\n… ({} more bytes; see results.json)",
-            &body[..at],
-            body.len() - at
-        ),
-        None => body.to_string(),
-    }
-}
-
 fn histogram_view(h: &HistogramReport) -> HistogramView {
     HistogramView {
         name: h.name.clone(),
@@ -667,52 +544,10 @@ mod tests {
     }
 
     #[test]
-    fn cuts_long_bodies_on_a_character_boundary() {
-        let body = "é".repeat(MAX_BODY_CHARS + 3);
-        let out = cut(&body);
-        assert!(out.ends_with("… (6 more bytes; see results.json)"));
-        assert_eq!(cut("short"), "short");
-    }
-
-    #[test]
     fn maps_breaker_states_to_known_classes() {
         assert_eq!(state_class("HALF-OPEN"), "half-open");
         assert_eq!(state_class("half_open"), "half-open");
         assert_eq!(state_class("weird"), "other");
-    }
-
-    #[test]
-    fn indents_json_bodies_without_touching_strings_or_numbers() {
-        let body =
-            r#"{"a":[1,2.50],"b":{"c":"x, {y}: \"z\""},"e":{},"f":[ ],"n":12345678901234567890}"#;
-        let expected = r#"{
-  "a": [
-    1,
-    2.50
-  ],
-  "b": {
-    "c": "x, {y}: \"z\""
-  },
-  "e": {},
-  "f": [],
-  "n": 12345678901234567890
-}"#;
-        assert_eq!(indent_json(body).as_deref(), Some(expected));
-    }
-
-    #[test]
-    fn leaves_bodies_that_are_not_json_objects_alone() {
-        assert_eq!(indent_json("plain text"), None);
-        assert_eq!(indent_json("{not json"), None);
-        assert_eq!(indent_json("42"), None);
-        assert_eq!(body_text("{broken", &[]), "{broken");
-    }
-
-    #[test]
-    fn indented_bodies_are_redacted_again() {
-        // The model is redacted before rendering; this is the second pass after indenting.
-        let out = body_text(r#"{"echo":"s3cret-value"}"#, &["s3cret-value".to_string()]);
-        assert_eq!(out, "{\n  \"echo\": \"[REDACTED]\"\n}");
     }
 
     #[test]

@@ -36,6 +36,11 @@
   // A link to a scenario opens it and the feature around it, before the browser scrolls.
   var reveal = function (id) {
     var target = id ? document.getElementById(id) : null;
+    var only = document.getElementById("failures-only");
+    if (target && only && only.checked && target.closest("details.passed, details.skipped")) {
+      only.checked = false; // the filter would hide what the link points at
+      document.body.classList.remove("failures-only");
+    }
     for (var node = target; node; node = node.parentElement) {
       if (node.tagName === "DETAILS") {
         node.open = true;
