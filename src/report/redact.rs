@@ -149,9 +149,27 @@ static BEARER_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
         .expect("constant regex is valid")
 });
 
+/// Words that follow "bearer" in prose ("a bearer token", "Bearer or bearer"), never credentials.
+const PROSE_AFTER_BEARER: [&str; 12] = [
+    "token",
+    "tokens",
+    "or",
+    "and",
+    "scheme",
+    "header",
+    "auth",
+    "authentication",
+    "credential",
+    "credentials",
+    "prefix",
+    "word",
+];
+
 fn redact_header_lines(s: &str) -> String {
     let s = BEARER_IN_TEXT.replace_all(s, |c: &Captures<'_>| {
-        if c[3].ends_with('=') && &c[4] == "\"" {
+        let prose = c[2].trim().is_empty()
+            && PROSE_AFTER_BEARER.contains(&c[3].to_ascii_lowercase().as_str());
+        if prose || (c[3].ends_with('=') && &c[4] == "\"") {
             c[0].to_string()
         } else {
             format!("{}{}{REDACTED}{}", &c[1], &c[2], &c[4])
@@ -401,6 +419,8 @@ mod tests {
         assert_eq!(redact_text(challenge, &[]), challenge);
         let quoted = r#"the header "WWW-Authenticate" is "Bearer""#;
         assert_eq!(redact_text(quoted, &[]), quoted);
+        let prose = "An Authorization header without a bearer token; Bearer or bearer, not BEARER";
+        assert_eq!(redact_text(prose, &[]), prose);
     }
 
     #[test]
