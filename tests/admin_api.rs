@@ -2,19 +2,7 @@
 
 mod support;
 
-use std::sync::Arc;
-
-use gauntlet::config::StackDef;
-use gauntlet::stack::{PortPlan, Stack};
 use support::get;
-
-async fn stack() -> Stack {
-    let def =
-        StackDef::load(&support::root().join("scenarios/valueverse")).expect("valueverse loads");
-    Stack::start(Arc::new(def), PortPlan::Ephemeral)
-        .await
-        .expect("stack starts")
-}
 
 fn data(value: &serde_json::Value) -> &Vec<serde_json::Value> {
     value["data"]
@@ -24,7 +12,7 @@ fn data(value: &serde_json::Value) -> &Vec<serde_json::Value> {
 
 #[tokio::test]
 async fn lists_services_routes_consumers_and_plugins_like_kong() {
-    let stack = stack().await;
+    let stack = support::valueverse().await;
     let admin = stack.admin_url();
 
     let services = get(&format!("{admin}/services"), &[]).await.json().unwrap();
@@ -100,7 +88,7 @@ async fn lists_services_routes_consumers_and_plugins_like_kong() {
 
 #[tokio::test]
 async fn never_shows_a_jwt_secret() {
-    let stack = stack().await;
+    let stack = support::valueverse().await;
     let admin = stack.admin_url();
     let secrets: Vec<String> = stack
         .def

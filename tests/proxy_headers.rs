@@ -3,20 +3,10 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use gauntlet::config::StackDef;
-use gauntlet::stack::{PortPlan, Stack};
+use gauntlet::stack::Stack;
 use support::get;
-
-async fn stack() -> Stack {
-    let def =
-        StackDef::load(&support::root().join("scenarios/valueverse")).expect("valueverse loads");
-    Stack::start(Arc::new(def), PortPlan::Ephemeral)
-        .await
-        .expect("stack starts")
-}
 
 fn bearer(stack: &Stack, consumer: &str) -> String {
     let (_, c) = stack
@@ -36,7 +26,7 @@ fn bearer(stack: &Stack, consumer: &str) -> String {
 
 #[tokio::test]
 async fn forwarded_headers_are_the_gateways_own_not_the_clients() {
-    let stack = stack().await;
+    let stack = support::valueverse().await;
     let auth = bearer(&stack, "admin-user");
     let response = get(
         &format!("{}/api/v1/value-models/_echo", stack.proxy_url()),
@@ -77,7 +67,7 @@ async fn forwarded_headers_are_the_gateways_own_not_the_clients() {
 
 #[tokio::test]
 async fn responses_the_gateway_makes_name_it_in_server_not_via() {
-    let stack = stack().await;
+    let stack = support::valueverse().await;
     let response = get(&format!("{}/api/v1/value-models", stack.proxy_url()), &[]).await;
     assert_eq!(response.status, 401);
     assert_eq!(response.header("server"), Some("gauntlet"));

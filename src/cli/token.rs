@@ -11,7 +11,6 @@ use clap::Args;
 
 use super::Exit;
 use crate::clock::real_wall_now;
-use crate::config::gateway::PluginConfig;
 use crate::config::StackDef;
 use crate::token;
 
@@ -65,15 +64,7 @@ pub fn issue(args: &TokenArgs) -> Result<Vec<String>, String> {
                 .first()
                 .ok_or_else(|| format!("consumer {consumer:?} has no jwt_secrets credential"))?;
             let minutes = args.minutes.unwrap_or(60);
-            let max = stack
-                .gateway
-                .plugins
-                .iter()
-                .filter_map(|p| match &p.config {
-                    PluginConfig::Jwt(c) if c.maximum_expiration > 0 => Some(c.maximum_expiration),
-                    _ => None,
-                })
-                .min();
+            let max = stack.gateway.max_token_lifetime().map(|d| d.as_secs());
             let note = max
                 .filter(|max| minutes * 60 > *max)
                 .map(|max| format!("note: the stack's jwt maximum_expiration is {max} s; the gateway will reject this token"));

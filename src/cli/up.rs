@@ -9,7 +9,6 @@ use clap::Args;
 use serde_json::json;
 
 use super::Exit;
-use crate::config::gateway::PluginConfig;
 use crate::config::StackDef;
 use crate::stack::{PortPlan, Stack};
 use crate::token;
@@ -57,18 +56,12 @@ pub async fn execute(args: UpArgs) -> Exit {
 /// Endpoints and one ready-to-use token per consumer.
 pub fn describe(stack: &Stack) -> serde_json::Value {
     let now = stack.clock.unix_seconds();
+    // One hour, or less when the jwt plugin caps token lifetimes.
     let lifetime = stack
         .def
         .gateway
-        .plugins
-        .iter()
-        .filter_map(|p| match &p.config {
-            PluginConfig::Jwt(c) if c.maximum_expiration > 0 => Some(c.maximum_expiration),
-            _ => None,
-        })
-        .min()
-        .unwrap_or(3600)
-        .min(3600);
+        .max_token_lifetime()
+        .map_or(3600, |cap| cap.as_secs().min(3600));
     let tokens: serde_json::Map<String, serde_json::Value> = stack
         .def
         .gateway

@@ -440,6 +440,26 @@ impl GatewayConfig {
             .find(|(_, s)| s.name == name)
     }
 
+    /// The shortest `maximum_expiration` of any jwt plugin, if one caps token lifetimes.
+    pub fn max_token_lifetime(&self) -> Option<Duration> {
+        self.plugins
+            .iter()
+            .filter_map(|p| match &p.config {
+                PluginConfig::Jwt(c) if c.maximum_expiration > 0 => Some(c.maximum_expiration),
+                _ => None,
+            })
+            .min()
+            .map(Duration::from_secs)
+    }
+
+    /// Every jwt secret of every consumer: what reports and logs must never show.
+    pub fn jwt_secrets(&self) -> Vec<String> {
+        self.consumers
+            .iter()
+            .flat_map(|c| c.jwt_secrets.iter().map(|j| j.secret.clone()))
+            .collect()
+    }
+
     pub fn consumer_by_name(&self, name: &str) -> Option<(usize, &Consumer)> {
         self.consumers.iter().enumerate().find(|(_, c)| {
             c.username.as_deref() == Some(name) || c.custom_id.as_deref() == Some(name)

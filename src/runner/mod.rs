@@ -156,12 +156,7 @@ pub async fn run_until(
     }
 
     let extras: ExtrasMap = Arc::new(Mutex::new(BTreeMap::new()));
-    let secrets: Vec<String> = stack
-        .gateway
-        .consumers
-        .iter()
-        .flat_map(|c| c.jwt_secrets.iter().map(|j| j.secret.clone()))
-        .collect();
+    let secrets = stack.gateway.jwt_secrets();
 
     // Options are given here, never parsed from the process arguments (those are gauntlet's).
     let opts: cli::Opts<parser::basic::Cli, runner::basic::Cli, cli::Empty, cli::Empty> =

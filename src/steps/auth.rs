@@ -2,7 +2,7 @@
 //! choosing where a request carries them (header, query parameter, cookie).
 //!
 //! Token times come from the scenario's stack clock, so "a token that expires in 30 seconds"
-//! followed by "31 seconds pass" is expired without waiting.
+//! followed by "30 seconds pass" is expired without waiting.
 
 use std::time::Duration;
 
@@ -11,24 +11,17 @@ use serde_json::{json, Value};
 
 use super::params::DurationParam;
 use super::world::{AttachedToken, GauntletWorld, StepError, StepResult, TokenPlacement};
-use crate::config::gateway::{JwtAlgorithm, JwtCredential, PluginConfig};
+use crate::config::gateway::{JwtAlgorithm, JwtCredential};
 use crate::token;
 
-/// Default lifetime of a "valid" token: one hour, or less if the stack's jwt plugin caps it.
+/// Lifetime of a "valid" token: one hour, or less if the stack's jwt plugin caps it.
 fn default_lifetime(world: &GauntletWorld) -> Duration {
-    let cap = world.settings.as_ref().and_then(|s| {
-        s.stack
-            .gateway
-            .plugins
-            .iter()
-            .filter_map(|p| match &p.config {
-                PluginConfig::Jwt(c) if c.maximum_expiration > 0 => Some(c.maximum_expiration),
-                _ => None,
-            })
-            .min()
-    });
-    let hour = 3600;
-    Duration::from_secs(cap.map_or(hour, |cap| cap.min(hour)))
+    let hour = Duration::from_secs(3600);
+    world
+        .settings
+        .as_ref()
+        .and_then(|s| s.stack.gateway.max_token_lifetime())
+        .map_or(hour, |cap| cap.min(hour))
 }
 
 fn credential(world: &GauntletWorld, consumer: &str) -> Result<JwtCredential, StepError> {
@@ -49,36 +42,32 @@ fn credential(world: &GauntletWorld, consumer: &str) -> Result<JwtCredential, St
     })
 }
 
-/// Claims for `credential` valid from `now` for `lifetime`.
-fn claims(credential: &JwtCredential, now: u64, lifetime: Duration) -> Value {
-    json!({
-        "iss": credential.key,
-        "iat": now,
-        "nbf": now,
-        "exp": now + lifetime.as_secs(),
-    })
+/// Claims valid from `from` until `until` (unix seconds) for `credential`.
+fn claims(credential: &JwtCredential, iat: u64, nbf: u64, exp: u64) -> Value {
+    json!({"iss": credential.key, "iat": iat, "nbf": nbf, "exp": exp})
 }
 
-fn header(alg: &str) -> Value {
-    json!({"alg": alg, "typ": "JWT"})
-}
-
-async fn now(world: &mut GauntletWorld) -> Result<u64, StepError> {
-    Ok(world.stack().await?.clock.unix_seconds())
-}
-
-fn sign(credential: &JwtCredential, header: &Value, claims: &Value) -> Result<String, StepError> {
+/// Signs `claims` for `consumer`'s credential (with `alg` in the header, the credential's by
+/// default) and makes it the request's only token. `shape` receives the credential and the
+/// stack's current unix time.
+async fn give_token(
+    world: &mut GauntletWorld,
+    consumer: &str,
+    header_alg: Option<&str>,
+    shape: impl FnOnce(&JwtCredential, u64) -> Value,
+) -> StepResult {
+    let credential = credential(world, consumer)?;
+    let now = world.stack().await?.clock.unix_seconds();
     let alg = if credential.algorithm.is_hmac() {
         credential.algorithm
     } else {
         JwtAlgorithm::HS256
     };
-    Ok(token::sign(
-        header,
-        claims,
-        credential.secret.as_bytes(),
-        alg,
-    )?)
+    let header = json!({"alg": header_alg.unwrap_or(alg.as_str()), "typ": "JWT"});
+    let claims = shape(&credential, now);
+    let signed = token::sign(&header, &claims, credential.secret.as_bytes(), alg)?;
+    set_token(world, signed);
+    Ok(())
 }
 
 /// Replaces the tokens of the request with `token`, sent the default way.
@@ -89,30 +78,13 @@ fn set_token(world: &mut GauntletWorld, token: String) {
     }];
 }
 
-fn current_token(world: &GauntletWorld) -> Result<String, StepError> {
-    world
-        .tokens
-        .first()
-        .map(|t| t.token.clone())
-        .ok_or_else(|| {
-            StepError::new(
-                "no token yet: add a step like 'Given I have a valid token for \"admin-user\"'",
-            )
-        })
-}
-
 #[given(expr = "I have a valid token for {string}")]
 async fn valid_token(world: &mut GauntletWorld, consumer: String) -> StepResult {
-    let credential = credential(world, &consumer)?;
-    let now = now(world).await?;
-    let lifetime = default_lifetime(world);
-    let token = sign(
-        &credential,
-        &header(credential.algorithm.as_str()),
-        &claims(&credential, now, lifetime),
-    )?;
-    set_token(world, token);
-    Ok(())
+    let lifetime = default_lifetime(world).as_secs();
+    give_token(world, &consumer, None, |c, now| {
+        claims(c, now, now, now + lifetime)
+    })
+    .await
 }
 
 #[given(expr = "I have a token for {string} that expires in {duration}")]
@@ -121,118 +93,11 @@ async fn token_expiring_in(
     consumer: String,
     d: DurationParam,
 ) -> StepResult {
-    let credential = credential(world, &consumer)?;
-    let now = now(world).await?;
-    let token = sign(
-        &credential,
-        &header(credential.algorithm.as_str()),
-        &claims(&credential, now, d.0),
-    )?;
-    set_token(world, token);
-    Ok(())
-}
-
-#[given(expr = "I have a token for {string} that expired {duration} ago")]
-async fn token_expired_ago(
-    world: &mut GauntletWorld,
-    consumer: String,
-    d: DurationParam,
-) -> StepResult {
-    let credential = credential(world, &consumer)?;
-    let now = now(world).await?;
-    let exp = now.saturating_sub(d.0.as_secs());
-    let claims = json!({"iss": credential.key, "iat": exp.saturating_sub(3600), "nbf": exp.saturating_sub(3600), "exp": exp});
-    let token = sign(&credential, &header(credential.algorithm.as_str()), &claims)?;
-    set_token(world, token);
-    Ok(())
-}
-
-#[given(expr = "I have a token for {string} that becomes valid in {duration}")]
-async fn token_not_yet_valid(
-    world: &mut GauntletWorld,
-    consumer: String,
-    d: DurationParam,
-) -> StepResult {
-    let credential = credential(world, &consumer)?;
-    let now = now(world).await?;
-    let nbf = now + d.0.as_secs();
-    let claims = json!({"iss": credential.key, "iat": now, "nbf": nbf, "exp": nbf + 600});
-    let token = sign(&credential, &header(credential.algorithm.as_str()), &claims)?;
-    set_token(world, token);
-    Ok(())
-}
-
-#[given(expr = "I have a token for {string} signed with the wrong secret")]
-async fn token_wrong_secret(world: &mut GauntletWorld, consumer: String) -> StepResult {
-    let mut credential = credential(world, &consumer)?;
-    let now = now(world).await?;
-    let lifetime = default_lifetime(world);
-    credential.secret = format!("not-{}", credential.key);
-    let token = sign(
-        &credential,
-        &header(credential.algorithm.as_str()),
-        &claims(&credential, now, lifetime),
-    )?;
-    set_token(world, token);
-    Ok(())
-}
-
-#[given(expr = "I have a token for {string} signed with algorithm {string}")]
-async fn token_other_alg(world: &mut GauntletWorld, consumer: String, alg: String) -> StepResult {
-    let credential = credential(world, &consumer)?;
-    let algorithm = JwtAlgorithm::parse(&alg)
-        .filter(|a| a.is_hmac())
-        .ok_or_else(|| StepError::new(format!("{alg} is not HS256, HS384 or HS512")))?;
-    let now = now(world).await?;
-    let lifetime = default_lifetime(world);
-    let token = token::sign(
-        &header(&alg),
-        &claims(&credential, now, lifetime),
-        credential.secret.as_bytes(),
-        algorithm,
-    )?;
-    set_token(world, token);
-    Ok(())
-}
-
-#[given(expr = "I have a token for {string} whose header says alg {string}")]
-async fn token_header_alg(world: &mut GauntletWorld, consumer: String, alg: String) -> StepResult {
-    let credential = credential(world, &consumer)?;
-    let now = now(world).await?;
-    let lifetime = default_lifetime(world);
-    let signed = sign(
-        &credential,
-        &header(&alg),
-        &claims(&credential, now, lifetime),
-    )?;
-    // `alg: none` tokens carry no signature.
-    let token = if alg.eq_ignore_ascii_case("none") {
-        let mut parts: Vec<&str> = signed.split('.').collect();
-        parts.truncate(2);
-        format!("{}.", parts.join("."))
-    } else {
-        signed
-    };
-    set_token(world, token);
-    Ok(())
-}
-
-#[given(expr = "I have a token for {string} without the {string} claim")]
-async fn token_without_claim(
-    world: &mut GauntletWorld,
-    consumer: String,
-    claim: String,
-) -> StepResult {
-    let credential = credential(world, &consumer)?;
-    let now = now(world).await?;
-    let lifetime = default_lifetime(world);
-    let mut claims = claims(&credential, now, lifetime);
-    if let Some(map) = claims.as_object_mut() {
-        map.remove(&claim);
-    }
-    let token = sign(&credential, &header(credential.algorithm.as_str()), &claims)?;
-    set_token(world, token);
-    Ok(())
+    let lifetime = d.0.as_secs();
+    give_token(world, &consumer, None, |c, now| {
+        claims(c, now, now, now + lifetime)
+    })
+    .await
 }
 
 #[given(expr = "I have a token for {string} that lives for {duration}")]
@@ -244,17 +109,105 @@ async fn token_lifetime(
     token_expiring_in(world, consumer, d).await
 }
 
+#[given(expr = "I have a token for {string} that expired {duration} ago")]
+async fn token_expired_ago(
+    world: &mut GauntletWorld,
+    consumer: String,
+    d: DurationParam,
+) -> StepResult {
+    let ago = d.0.as_secs();
+    give_token(world, &consumer, None, |c, now| {
+        let exp = now.saturating_sub(ago);
+        let issued = exp.saturating_sub(3600);
+        claims(c, issued, issued, exp)
+    })
+    .await
+}
+
+#[given(expr = "I have a token for {string} that becomes valid in {duration}")]
+async fn token_not_yet_valid(
+    world: &mut GauntletWorld,
+    consumer: String,
+    d: DurationParam,
+) -> StepResult {
+    let wait = d.0.as_secs();
+    give_token(world, &consumer, None, |c, now| {
+        claims(c, now, now + wait, now + wait + 600)
+    })
+    .await
+}
+
+#[given(expr = "I have a token for {string} signed with the wrong secret")]
+async fn token_wrong_secret(world: &mut GauntletWorld, consumer: String) -> StepResult {
+    valid_token(world, consumer).await?;
+    let signed = world
+        .tokens
+        .first()
+        .map(|t| token::tamper_signature(&t.token));
+    set_token(world, signed.unwrap_or_default());
+    Ok(())
+}
+
+#[given(expr = "I have a token for {string} signed with algorithm {string}")]
+async fn token_other_alg(world: &mut GauntletWorld, consumer: String, alg: String) -> StepResult {
+    let credential = credential(world, &consumer)?;
+    let algorithm = JwtAlgorithm::parse(&alg)
+        .filter(|a| a.is_hmac())
+        .ok_or_else(|| StepError::new(format!("{alg} is not HS256, HS384 or HS512")))?;
+    let now = world.stack().await?.clock.unix_seconds();
+    let lifetime = default_lifetime(world).as_secs();
+    let header = json!({"alg": alg, "typ": "JWT"});
+    let signed = token::sign(
+        &header,
+        &claims(&credential, now, now, now + lifetime),
+        credential.secret.as_bytes(),
+        algorithm,
+    )?;
+    set_token(world, signed);
+    Ok(())
+}
+
+#[given(expr = "I have a token for {string} whose header says alg {string}")]
+async fn token_header_alg(world: &mut GauntletWorld, consumer: String, alg: String) -> StepResult {
+    let lifetime = default_lifetime(world).as_secs();
+    give_token(world, &consumer, Some(&alg), |c, now| {
+        claims(c, now, now, now + lifetime)
+    })
+    .await?;
+    // `alg: none` tokens carry no signature.
+    if alg.eq_ignore_ascii_case("none") {
+        if let Some(first) = world.tokens.first_mut() {
+            let unsigned: Vec<&str> = first.token.split('.').take(2).collect();
+            first.token = format!("{}.", unsigned.join("."));
+        }
+    }
+    Ok(())
+}
+
+#[given(expr = "I have a token for {string} without the {string} claim")]
+async fn token_without_claim(
+    world: &mut GauntletWorld,
+    consumer: String,
+    claim: String,
+) -> StepResult {
+    let lifetime = default_lifetime(world).as_secs();
+    give_token(world, &consumer, None, |c, now| {
+        let mut claims = claims(c, now, now, now + lifetime);
+        if let Some(map) = claims.as_object_mut() {
+            map.remove(&claim);
+        }
+        claims
+    })
+    .await
+}
+
 #[given(expr = "I have a token issued for the unknown key {string}")]
 async fn token_unknown_key(world: &mut GauntletWorld, key: String) -> StepResult {
-    let now = now(world).await?;
+    let now = world.stack().await?.clock.unix_seconds();
     let claims = json!({"iss": key, "iat": now, "nbf": now, "exp": now + 600});
-    let token = token::sign(
-        &header("HS256"),
-        &claims,
-        b"some-other-secret",
-        JwtAlgorithm::HS256,
-    )?;
-    set_token(world, token);
+    let header = json!({"alg": "HS256", "typ": "JWT"});
+    let signed = token::sign(&header, &claims, b"some-other-secret", JwtAlgorithm::HS256)?;
+    set_token(world, signed);
     Ok(())
 }
 
@@ -286,17 +239,18 @@ async fn token_in_header(world: &mut GauntletWorld, name: String, scheme: String
 }
 
 fn place_first(world: &mut GauntletWorld, placement: TokenPlacement) -> StepResult {
-    let first = world
-        .tokens
-        .first_mut()
-        .ok_or_else(|| StepError::new("no token yet: add a 'Given I have … token' step first"))?;
+    let first = world.tokens.first_mut().ok_or_else(no_token_yet)?;
     first.placement = placement;
     Ok(())
 }
 
+fn no_token_yet() -> StepError {
+    StepError::new("no token yet: add a step like 'Given I have a valid token for \"admin-user\"'")
+}
+
 #[given(expr = "the same token is also sent in the query parameter {string}")]
 async fn same_token_in_query(world: &mut GauntletWorld, name: String) -> StepResult {
-    let token = current_token(world)?;
+    let token = world.tokens.first().ok_or_else(no_token_yet)?.token.clone();
     world.tokens.push(AttachedToken {
         token,
         placement: TokenPlacement::Query(name),
@@ -310,19 +264,18 @@ async fn second_token_in_query(
     consumer: String,
     name: String,
 ) -> StepResult {
-    let credential = credential(world, &consumer)?;
-    let now = now(world).await?;
-    let lifetime = default_lifetime(world);
+    let mut first = std::mem::take(&mut world.tokens);
     // One second shorter, so it differs from a token for the same consumer issued this second.
-    let lifetime = lifetime.saturating_sub(Duration::from_secs(1));
-    let token = sign(
-        &credential,
-        &header(credential.algorithm.as_str()),
-        &claims(&credential, now, lifetime),
-    )?;
-    world.tokens.push(AttachedToken {
-        token,
-        placement: TokenPlacement::Query(name),
-    });
+    let lifetime = default_lifetime(world).as_secs().saturating_sub(1);
+    give_token(world, &consumer, None, |c, now| {
+        claims(c, now, now, now + lifetime)
+    })
+    .await?;
+    let second = std::mem::take(&mut world.tokens);
+    first.extend(second.into_iter().map(|t| AttachedToken {
+        token: t.token,
+        placement: TokenPlacement::Query(name.clone()),
+    }));
+    world.tokens = first;
     Ok(())
 }

@@ -131,25 +131,12 @@ async fn status_is(world: &mut GauntletWorld, expected: u16) -> StepResult {
 
 #[then(expr = "the last {int} responses have status {int}")]
 async fn last_n_status(world: &mut GauntletWorld, n: usize, expected: u16) -> StepResult {
-    let responses: Vec<u16> = world
-        .exchanges
+    let wrong: Vec<String> = world
+        .last_responses(n)?
         .iter()
-        .rev()
-        .take(n)
-        .filter_map(|e| e.response.as_ref().map(|r| r.status))
-        .collect();
-    if responses.len() < n {
-        return Err(StepError::new(format!(
-            "only {} responses so far, expected at least {n}",
-            responses.len()
-        )));
-    }
-    let wrong: Vec<String> = responses
-        .iter()
-        .rev()
         .enumerate()
-        .filter(|(_, s)| **s != expected)
-        .map(|(i, s)| format!("#{} was {s}", i + 1))
+        .filter(|(_, r)| r.status != expected)
+        .map(|(i, r)| format!("#{} was {}", i + 1, r.status))
         .collect();
     if wrong.is_empty() {
         Ok(())

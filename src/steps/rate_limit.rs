@@ -16,19 +16,7 @@ async fn header_counts_down(
     from: i64,
     to: i64,
 ) -> StepResult {
-    let responses: Vec<_> = world
-        .exchanges
-        .iter()
-        .rev()
-        .take(n)
-        .filter_map(|e| e.response.as_ref())
-        .collect();
-    if responses.len() < n {
-        return Err(StepError::new(format!(
-            "only {} responses so far, expected at least {n}",
-            responses.len()
-        )));
-    }
+    let responses = world.last_responses(n)?;
     let step: i64 = if from >= to { -1 } else { 1 };
     let expected_len = usize::try_from((to - from).abs() + 1).unwrap_or(0);
     if expected_len != n {
@@ -36,7 +24,7 @@ async fn header_counts_down(
             "counting from {from} to {to} takes {expected_len} responses, not {n}"
         )));
     }
-    for (i, response) in responses.iter().rev().enumerate() {
+    for (i, response) in responses.iter().enumerate() {
         let expected = from + step * i64::try_from(i).unwrap_or(0);
         let actual = response.header(&name);
         if actual != Some(expected.to_string().as_str()) {
@@ -117,15 +105,9 @@ async fn exactly_n_with_status(
     n: usize,
     status: u16,
 ) -> StepResult {
-    let statuses: Vec<u16> = world
-        .exchanges
-        .iter()
-        .rev()
-        .take(n)
-        .filter_map(|e| e.response.as_ref().map(|r| r.status))
-        .collect();
+    let statuses: Vec<u16> = world.last_responses(n)?.iter().map(|r| r.status).collect();
     let matching = statuses.iter().filter(|s| **s == status).count();
-    if matching == expected && statuses.len() == n {
+    if matching == expected {
         return Ok(());
     }
     let mut histogram = std::collections::BTreeMap::new();

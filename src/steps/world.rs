@@ -156,18 +156,33 @@ impl GauntletWorld {
             .ok_or_else(|| StepError::new("no response yet: send a request first"))
     }
 
+    /// The last `n` responses, oldest first.
+    ///
+    /// # Errors
+    /// Fewer than `n` requests got a response so far.
+    pub fn last_responses(&self, n: usize) -> Result<Vec<&ReceivedResponse>, StepError> {
+        let mut responses: Vec<&ReceivedResponse> = self
+            .exchanges
+            .iter()
+            .rev()
+            .filter_map(|e| e.response.as_ref())
+            .take(n)
+            .collect();
+        if responses.len() < n {
+            return Err(StepError::new(format!(
+                "only {} responses so far, expected at least {n}",
+                responses.len()
+            )));
+        }
+        responses.reverse();
+        Ok(responses)
+    }
+
     /// Secrets of the stack, for redacting what the report shows.
     pub fn secrets(&self) -> Vec<String> {
         self.settings
             .as_ref()
-            .map(|s| {
-                s.stack
-                    .gateway
-                    .consumers
-                    .iter()
-                    .flat_map(|c| c.jwt_secrets.iter().map(|j| j.secret.clone()))
-                    .collect()
-            })
+            .map(|s| s.stack.gateway.jwt_secrets())
             .unwrap_or_default()
     }
 }

@@ -81,6 +81,18 @@ pub fn interrupt(child: &mut Child) -> std::process::ExitStatus {
     child.wait().expect("wait for child")
 }
 
+/// The valueverse stack, in-process on ephemeral ports.
+pub async fn valueverse() -> gauntlet::stack::Stack {
+    let def = gauntlet::config::StackDef::load(&root().join("scenarios/valueverse"))
+        .expect("valueverse loads");
+    gauntlet::stack::Stack::start(
+        std::sync::Arc::new(def),
+        gauntlet::stack::PortPlan::Ephemeral,
+    )
+    .await
+    .expect("stack starts")
+}
+
 pub async fn get(url: &str, headers: &[(&str, &str)]) -> ReceivedResponse {
     send(http::Method::GET, url, headers, None).await
 }
