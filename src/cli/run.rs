@@ -23,7 +23,7 @@ pub struct RunArgs {
     /// Scenarios run at once (each has its own stack).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Stop at the first failing scenario.
+    /// Start no new scenario after the first failure (scenarios already running finish).
     #[arg(long)]
     pub fail_fast: bool,
     /// "N seconds pass" sleeps for real instead of jumping the stack clock.

@@ -73,6 +73,14 @@ pub struct Collected {
 }
 
 impl Collected {
+    /// Whether any finished scenario failed (for `--fail-fast` across feature paths).
+    pub fn has_failure(&self) -> bool {
+        self.features
+            .values()
+            .flat_map(|f| &f.scenarios)
+            .any(|s| s.status.is_failure())
+    }
+
     /// The features so far, in path order. Scenarios still running are included as failed
     /// with `unfinished` as their last step's error (a run interrupted by Ctrl-C).
     pub fn take(&mut self, unfinished: &str, at: SystemTime) -> (Vec<FeatureReport>, Vec<String>) {

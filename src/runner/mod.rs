@@ -173,6 +173,10 @@ pub async fn run_until(
     let collected = Arc::new(Mutex::new(Collected::default()));
     let suite = async {
         for path in &options.paths {
+            let failed = collected.lock().map(|c| c.has_failure()).unwrap_or(false);
+            if options.fail_fast && failed {
+                break;
+            }
             let before_settings = settings.clone();
             let after_extras = extras.clone();
             let collector = Collector::new(
