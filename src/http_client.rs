@@ -88,6 +88,28 @@ impl ReceivedResponse {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The header's only value; an error naming every value when the response repeats it (a
+    /// repeated `WWW-Authenticate` or `X-RateLimit-*` header is a bug worth seeing).
+    ///
+    /// # Errors
+    /// The header appears more than once.
+    pub fn single_header(&self, name: &str) -> Result<Option<&str>, String> {
+        let values: Vec<&str> = self
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("<not text>"))
+            .collect();
+        match values.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            many => Err(format!(
+                "the response has {} {name} headers: {many:?}",
+                many.len()
+            )),
+        }
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }

@@ -1,91 +1,112 @@
 //! The conformance suite as a test (`cargo test --features e2e`): every feature must pass on the
-//! valueverse stack, and each negative control stack must fail the clause it breaks.
+//! valueverse stack, and each negative-control stack must fail exactly the clauses it breaks,
+//! for the reason it breaks them.
 //!
-//! A suite that passes on a broken stack proves nothing, so both halves are checked here, with
-//! the same runner `gauntlet run` uses.
+//! A suite that passes on a broken stack proves nothing, and one that blames the wrong clause
+//! misleads the platform engineer reading it, so both are checked here with the same runner
+//! `gauntlet run` uses.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use gauntlet::report::clauses::ClauseVerdict;
 use gauntlet::runner::{self, RunOptions};
 
-/// (stack, features, clause the stack breaks). Each must make that clause's scenarios fail.
-const NEGATIVE_CONTROLS: &[(&str, &str, &str)] = &[
-    ("scenarios/broken-auth", "features/auth", "AUTH-4"),
-    ("scenarios/broken-acl", "features/acl", "ACL-2"),
-    (
-        "scenarios/broken-ratelimit",
-        "features/rate_limit",
-        "RATE-1",
-    ),
+/// A deliberately broken stack: the clauses the full suite must fail on it (no more, no fewer)
+/// and a fragment of the failure message that shows why.
+struct NegativeControl {
+    stack: &'static str,
+    fails: &'static [&'static str],
+    because: &'static str,
+}
+
+const NEGATIVE_CONTROLS: &[NegativeControl] = &[
+    NegativeControl {
+        stack: "scenarios/broken-auth",
+        fails: &["AUTH-4"],
+        because: "expected status 401, got 200",
+    },
+    NegativeControl {
+        stack: "scenarios/broken-acl",
+        fails: &["ACL-2", "ACL-4"],
+        because: "expected status 403, got 200",
+    },
+    NegativeControl {
+        stack: "scenarios/broken-ratelimit",
+        fails: &["RATE-1"],
+        because: "expected status 429, got 200",
+    },
 ];
 
-fn report_dir(name: &str) -> Option<PathBuf> {
-    Some(
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("e2e-reports")
-            .join(name),
-    )
+fn options(stack: &str) -> RunOptions {
+    let name = stack.rsplit('/').next().unwrap_or(stack);
+    RunOptions {
+        stack_dir: PathBuf::from(stack),
+        report_dir: Some(
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("e2e-reports")
+                .join(name),
+        ),
+        quiet: true,
+        ..RunOptions::default()
+    }
 }
 
 async fn conformant_stack_passes() -> Result<String, String> {
-    let options = RunOptions {
-        report_dir: report_dir("valueverse"),
-        ..RunOptions::default()
-    };
-    let outcome = runner::run(&options).await.map_err(|e| e.to_string())?;
-    let counts = outcome.report.counts();
+    let outcome = runner::run(&options("scenarios/valueverse"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let counts = outcome.report.counts().scenarios;
     if outcome.passed() {
-        Ok(format!(
-            "valueverse: {} scenarios passed",
-            counts.scenarios.passed
-        ))
+        Ok(format!("valueverse: {} scenarios passed", counts.passed))
     } else {
         Err(format!(
-            "valueverse: {} scenarios failed (clauses {}); parse errors: {:?}; see {:?}",
-            counts.scenarios.failed + counts.scenarios.undefined,
+            "valueverse: {} scenarios failed (clauses {}); problems: {:?}; see {:?}",
+            counts.failed + counts.undefined,
             outcome.failed_clauses().join(", "),
-            outcome.parse_errors,
+            outcome.problems,
             outcome.report_path
         ))
     }
 }
 
-async fn broken_stack_fails(stack: &str, features: &str, clause: &str) -> Result<String, String> {
-    let options = RunOptions {
-        paths: vec![PathBuf::from(features)],
-        stack_dir: PathBuf::from(stack),
-        tags: Some(format!("@{clause}")),
-        report_dir: report_dir(stack.rsplit('/').next().unwrap_or(stack)),
-        quiet: true,
-        ..RunOptions::default()
-    };
-    let outcome = runner::run(&options).await.map_err(|e| e.to_string())?;
-    let matrix = outcome.report.clause_matrix();
-    let row = matrix
-        .rows
-        .iter()
-        .find(|r| r.id == clause)
-        .ok_or_else(|| format!("{stack}: clause {clause} is not in the matrix"))?;
-    if row.verdict == ClauseVerdict::Failed {
-        let failed = outcome.report.counts().scenarios.failed;
-        Ok(format!(
-            "{stack}: {clause} fails as it must ({failed} scenarios failed)"
-        ))
-    } else {
-        Err(format!(
-            "{stack}: the {clause} scenarios did not fail (verdict {}); the suite does not discriminate",
-            row.verdict.as_str()
-        ))
+async fn broken_stack_fails(control: &NegativeControl) -> Result<String, String> {
+    let outcome = runner::run(&options(control.stack))
+        .await
+        .map_err(|e| e.to_string())?;
+    let failed = outcome.failed_clauses();
+    if failed != control.fails {
+        return Err(format!(
+            "{}: failed clauses {failed:?}, expected exactly {:?}",
+            control.stack, control.fails
+        ));
     }
+    let errors: Vec<String> = outcome
+        .report
+        .features
+        .iter()
+        .flat_map(|f| &f.scenarios)
+        .filter_map(|s| s.failing_step())
+        .filter_map(|step| step.error.clone())
+        .collect();
+    if !errors.iter().any(|e| e.contains(control.because)) {
+        return Err(format!(
+            "{}: no failure says {:?}; failures: {errors:?}",
+            control.stack, control.because
+        ));
+    }
+    Ok(format!(
+        "{}: fails exactly {} ({} scenarios)",
+        control.stack,
+        failed.join(", "),
+        errors.len()
+    ))
 }
 
 fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let mut results = vec![runtime.block_on(conformant_stack_passes())];
-    for (stack, features, clause) in NEGATIVE_CONTROLS {
-        results.push(runtime.block_on(broken_stack_fails(stack, features, clause)));
+    for control in NEGATIVE_CONTROLS {
+        results.push(runtime.block_on(broken_stack_fails(control)));
     }
     let mut failed = 0;
     for result in &results {

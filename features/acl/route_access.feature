@@ -107,11 +107,12 @@ Feature: Each consumer group reaches exactly its routes
     Then the response status is 201
     And the response JSON "name" is "Onboarding Time Reduction"
 
-  @ACL-1 @OBS-1
-  Scenario: Blocked requests are counted by the gateway metrics
+  @ACL-2
+  Scenario: Blocked requests are counted as acl refusals
     Given I have a valid token for "frontend-app"
     When I send 2 POST requests to "/api/v1/value-models"
-    Then the gateway metric 'gauntlet_gateway_auth_failures_total{plugin="acl",reason="forbidden"}' is 2
+    Then the last 2 responses have status 403
+    And the gateway metric 'gauntlet_gateway_auth_failures_total{plugin="acl",reason="forbidden"}' is 2
     And the gateway metric 'gauntlet_gateway_http_requests_total{route="value-models-write",code="403",consumer="frontend-app"}' is 2
 
   @ACL-2

@@ -47,7 +47,7 @@ Feature: A token that does not verify is refused with Kong's message
     And the response JSON "message" is "Invalid algorithm"
 
   @AUTH-3
-  Scenario Outline: Malformed encodings
+  Scenario Outline: The malformed token <token>
     Given I have the malformed token "<token>"
     When I send a GET request to "/api/v1/value-models"
     Then the response status is 401

@@ -26,7 +26,7 @@ Feature: A request without a token is refused
       | GET    | /internal/v1/sync             |
 
   @AUTH-1
-  Scenario Outline: An Authorization header without a bearer token counts as no token
+  Scenario Outline: Authorization "<authorization>" counts as no token
     Given the request header "Authorization" is "<authorization>"
     When I send a GET request to "/api/v1/value-models"
     Then the response status is 401
@@ -46,3 +46,15 @@ Feature: A request without a token is refused
     When I send a GET request to "/api/v1/value-models"
     Then the response status is 401
     And the response JSON "message" is "Unauthorized"
+
+  @AUTH-1
+  Scenario: A write without a token changes nothing
+    When I send a POST request to "/api/v1/value-models" with JSON:
+      """
+      {"name": "Should Not Exist"}
+      """
+    Then the response status is 401
+    Given I have a valid token for "admin-user"
+    When I send a GET request to "/api/v1/value-models"
+    Then the response status is 200
+    And the response JSON "count" is "3"

@@ -54,3 +54,15 @@ Feature: 100 requests a minute per consumer
     When I send 150 concurrent GET requests to "/api/v1/commitments"
     Then exactly 100 of the last 150 responses have status 200
     And exactly 50 of the last 150 responses have status 429
+
+  @RATE-1
+  Scenario: One counter covers every route of the consumer
+    When I send 50 GET requests to "/api/v1/value-models"
+    And I send 50 GET requests to "/api/v1/commitments"
+    Then the last 100 responses have status 200
+    When I send a POST request to "/api/v1/commitments" with JSON:
+      """
+      {"value_model_id": "6f1d2c3b-8a4e-4f7b-9c2d-1e5a7b3c9d01", "owner": "finance", "target_date": "2027-03-31", "amount": 1000}
+      """
+    Then the response status is 429
+    And the response JSON "message" is "API rate limit exceeded"

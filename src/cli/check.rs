@@ -70,7 +70,7 @@ pub fn check_features(paths: &[PathBuf]) -> (usize, Vec<String>) {
         let feature = match gherkin::Feature::parse_path(file, GherkinEnv::default()) {
             Ok(f) => f,
             Err(e) => {
-                problems.push(format!("{}: {e}", file.display()));
+                problems.push(crate::runner::gherkin_error::describe_file_error(&e).message);
                 continue;
             }
         };
@@ -78,15 +78,33 @@ pub fn check_features(paths: &[PathBuf]) -> (usize, Vec<String>) {
             .scenarios
             .iter()
             .chain(feature.rules.iter().flat_map(|r| r.scenarios.iter()));
-        let mut steps: Vec<gherkin::Step> = feature
+        // (step, from a Scenario Outline)
+        let mut steps: Vec<(gherkin::Step, bool)> = feature
             .background
             .iter()
-            .flat_map(|b| b.steps.iter().cloned())
+            .chain(feature.rules.iter().filter_map(|r| r.background.as_ref()))
+            .flat_map(|b| b.steps.iter().map(|s| (s.clone(), false)))
             .collect();
         for scenario in scenarios {
-            steps.extend(expand_outline(scenario));
+            let outline = !scenario.examples.is_empty();
+            steps.extend(expand_outline(scenario).into_iter().map(|s| (s, outline)));
         }
-        for step in &steps {
+        for (step, outline) in &steps {
+            let unresolved = if *outline {
+                unresolved_placeholder(&step.value)
+            } else {
+                None
+            };
+            if let Some(placeholder) = unresolved {
+                problems.push(format!(
+                    "{}:{}: <{placeholder}> has no column in the Examples table: {}{}",
+                    file.display(),
+                    step.position.line,
+                    step.keyword,
+                    step.value
+                ));
+                continue;
+            }
             match collection.find(step) {
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -112,6 +130,19 @@ pub fn check_features(paths: &[PathBuf]) -> (usize, Vec<String>) {
         }
     }
     (files.len(), problems)
+}
+
+/// A `<name>` left in a step after outline expansion (cucumber refuses to run it).
+fn unresolved_placeholder(text: &str) -> Option<&str> {
+    let start = text.find('<')?;
+    let rest = &text[start + 1..];
+    let end = rest.find('>')?;
+    let name = &rest[..end];
+    (!name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == ' '))
+    .then_some(name)
 }
 
 /// The scenario's steps, once per Examples row with `<placeholders>` filled in (a plain

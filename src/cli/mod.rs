@@ -58,6 +58,22 @@ pub enum Command {
     Check(check::CheckArgs),
 }
 
+/// Completes on Ctrl-C (SIGINT) or SIGTERM (what CI sends on a timeout).
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Default stack directory.
 pub fn default_stack() -> PathBuf {
     PathBuf::from("scenarios/valueverse")

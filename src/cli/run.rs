@@ -21,8 +21,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Scenarios run at once (each has its own stack).
-    #[arg(long)]
-    pub concurrency: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
     /// Start no new scenario after the first failure (scenarios already running finish).
     #[arg(long)]
     pub fail_fast: bool,
@@ -44,16 +44,13 @@ pub async fn execute(args: RunArgs) -> Exit {
         stack_dir: args.stack,
         tags: args.tags,
         seed: args.seed,
-        concurrency: args.concurrency,
+        concurrency: args.concurrency.map(usize::from),
         fail_fast: args.fail_fast,
         real_time: args.real_time,
         report_dir: Some(args.report_dir),
         quiet: false,
     };
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match runner::run_until(&options, ctrl_c).await {
+    match runner::run_until(&options, super::interrupted()).await {
         Ok(outcome) => {
             let counts = outcome.report.counts().scenarios;
             if let Some(path) = &outcome.report_path {
@@ -63,18 +60,35 @@ pub async fn execute(args: RunArgs) -> Exit {
             if !failed_clauses.is_empty() {
                 println!("failed clauses: {}", failed_clauses.join(", "));
             }
-            for error in &outcome.parse_errors {
-                println!("parse error: {error}");
+            for problem in &outcome.problems {
+                println!("error: {}", problem.message);
             }
-            let failed = counts.failed + counts.undefined + outcome.parse_errors.len();
-            println!("{} passed, {} failed", counts.passed, failed);
+            if counts.total == 0 {
+                println!(
+                    "no scenario ran: nothing matched {}",
+                    options
+                        .tags
+                        .as_deref()
+                        .map_or("the feature paths".to_string(), |t| format!("--tags {t}"))
+                );
+            }
+            println!(
+                "{} passed, {} failed",
+                counts.passed,
+                counts.failed + counts.undefined
+            );
             if outcome.passed() {
                 Exit::Success
             } else {
                 Exit::Failures
             }
         }
-        Err(e @ (RunError::Config(_) | RunError::Tags { .. } | RunError::MissingPath(_))) => {
+        Err(
+            e @ (RunError::Config(_)
+            | RunError::Tags { .. }
+            | RunError::MissingPath(_)
+            | RunError::ReportDir { .. }),
+        ) => {
             eprintln!("error: {e}");
             Exit::Usage
         }

@@ -17,9 +17,10 @@ pub fn render() -> String {
             domain = doc.domain;
             out.push_str(&format!("\n== {domain} ==\n"));
         }
+        let first_keyword = doc.keyword.split('/').next().unwrap_or(doc.keyword);
         out.push_str(&format!(
             "{} {}\n    {}\n    e.g. {} {}\n",
-            doc.keyword, doc.pattern, doc.description, doc.keyword, doc.example
+            doc.keyword, doc.pattern, doc.description, first_keyword, doc.example
         ));
     }
     out

@@ -66,7 +66,7 @@ pub fn issue(args: &TokenArgs) -> Result<Vec<String>, String> {
             let minutes = args.minutes.unwrap_or(60);
             let max = stack.gateway.max_token_lifetime().map(|d| d.as_secs());
             let note = max
-                .filter(|max| minutes * 60 > *max)
+                .filter(|max| minutes.saturating_mul(60) > *max)
                 .map(|max| format!("note: the stack's jwt maximum_expiration is {max} s; the gateway will reject this token"));
             (credential.key.clone(), credential.secret.clone(), minutes, note)
         }
@@ -81,10 +81,18 @@ pub fn issue(args: &TokenArgs) -> Result<Vec<String>, String> {
             return Err("usage: gauntlet token --consumer NAME [--minutes N] | gauntlet token <key> <secret> [minutes]".into())
         }
     };
-    let jwt = token::issue(&key, &secret, now, Duration::from_secs(minutes * 60));
+    // JWT times are seconds since 1970; a lifetime past year 9999 is a typo, not a token.
+    const MAX_MINUTES: u64 = 4_000_000_000;
+    if minutes > MAX_MINUTES {
+        return Err(format!(
+            "minutes must be at most {MAX_MINUTES}, got {minutes}"
+        ));
+    }
+    let lifetime = minutes * 60;
+    let jwt = token::issue(&key, &secret, now, Duration::from_secs(lifetime));
     let mut lines = vec![format!(
         "iss={key} iat={now} nbf={now} exp={} ({minutes} min, HS256)",
-        now + minutes * 60
+        now + lifetime
     )];
     lines.extend(note);
     lines.push(jwt);

@@ -47,7 +47,7 @@ pub async fn execute(args: UpArgs) -> Exit {
     } else {
         print_human(&summary);
     }
-    let _ = tokio::signal::ctrl_c().await;
+    super::interrupted().await;
     eprintln!("stopping {}", stack.def.name());
     drop(stack);
     Exit::Success
@@ -114,6 +114,11 @@ fn print_human(summary: &serde_json::Value) {
         }
     }
     let proxy = s(&summary["gateway"]["proxy"]);
-    println!("try:\n  curl -i {proxy}/api/v1/value-models\n  curl -i -H \"Authorization: Bearer $(gauntlet token --consumer admin-user | tail -n1)\" {proxy}/api/v1/value-models");
+    let admin_token = summary["tokens"]
+        .as_object()
+        .and_then(|t| t.values().next())
+        .map(s)
+        .unwrap_or_default();
+    println!("try:\n  curl -i {proxy}/api/v1/value-models\n  curl -i -H \"Authorization: Bearer {admin_token}\" {proxy}/api/v1/value-models");
     println!("Ctrl-C stops the stack.");
 }

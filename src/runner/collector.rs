@@ -16,6 +16,7 @@ use cucumber::event::{self, Cucumber, Scenario as ScenarioEvent, Step as StepEve
 use cucumber::gherkin;
 use cucumber::{cli, parser, step, Event, Writer};
 
+use super::collected::{add_unrun_steps, Collected, ExpectedStep, Running, ScenarioKey};
 use crate::report::model::{FeatureReport, ScenarioReport, Status, StepReport};
 use crate::report::{self, model};
 use crate::steps::world::Exchange;
@@ -25,11 +26,7 @@ use crate::steps::GauntletWorld;
 #[derive(Debug, Default, Clone)]
 pub struct ScenarioExtras {
     pub stack_startup: Option<Duration>,
-    pub last_exchange: Option<Exchange>,
 }
-
-/// Scenario key: feature path, scenario line, scenario name.
-pub type ScenarioKey = (String, usize, String);
 
 /// Shared between the `after` hook (writer side) and the collector.
 pub type ExtrasMap = Arc<Mutex<BTreeMap<ScenarioKey, ScenarioExtras>>>;
@@ -46,11 +43,17 @@ fn feature_path(feature: &gherkin::Feature) -> String {
     feature
         .path
         .as_ref()
-        .map(|p| {
-            let cwd = std::env::current_dir().unwrap_or_default();
-            p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
-        })
+        .map(|p| display_path(p))
         .unwrap_or_else(|| feature.name.clone())
+}
+
+/// A path relative to the working directory when it is under it.
+pub fn display_path(path: &std::path::Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    path.strip_prefix(&cwd)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Collects events into reports.
@@ -61,59 +64,6 @@ pub struct Collector {
     /// Shared with the runner, so an interrupted run can still report what happened.
     state: Arc<Mutex<Collected>>,
     quiet: bool,
-}
-
-/// What the collector has gathered so far.
-#[derive(Default)]
-pub struct Collected {
-    features: BTreeMap<String, FeatureReport>,
-    /// In-flight scenarios: report so far, start time, current step start time.
-    running: BTreeMap<ScenarioKey, Running>,
-    pub parse_errors: Vec<String>,
-}
-
-impl Collected {
-    /// Whether any finished scenario failed (for `--fail-fast` across feature paths).
-    pub fn has_failure(&self) -> bool {
-        self.features
-            .values()
-            .flat_map(|f| &f.scenarios)
-            .any(|s| s.status.is_failure())
-    }
-
-    /// The features so far, in path order. Scenarios still running are included as failed
-    /// with `unfinished` as their last step's error (a run interrupted by Ctrl-C).
-    pub fn take(&mut self, unfinished: &str, at: SystemTime) -> (Vec<FeatureReport>, Vec<String>) {
-        for ((path, _, _), mut running) in std::mem::take(&mut self.running) {
-            running.report.steps.push(StepReport {
-                keyword: String::new(),
-                text: "(interrupted)".into(),
-                line: running.report.line,
-                status: Status::Failed,
-                duration: Duration::ZERO,
-                error: Some(unfinished.to_string()),
-                exchange: None,
-                docstring: None,
-                table: None,
-            });
-            running.report.status = Status::Failed;
-            running.report.duration = at.duration_since(running.started).unwrap_or_default();
-            if let Some(f) = self.features.get_mut(&path) {
-                f.scenarios.push(running.report);
-                f.scenarios.sort_by_key(|s| s.line);
-            }
-        }
-        (
-            std::mem::take(&mut self.features).into_values().collect(),
-            std::mem::take(&mut self.parse_errors),
-        )
-    }
-}
-
-struct Running {
-    report: ScenarioReport,
-    started: SystemTime,
-    step_started: SystemTime,
 }
 
 impl Collector {
@@ -160,10 +110,10 @@ impl Collector {
         });
         match ev {
             event::Feature::Scenario(scenario, ev) => {
-                self.on_scenario(feature, &scenario, ev.event, at)
+                self.on_scenario(feature, None, &scenario, ev, at)
             }
-            event::Feature::Rule(_, event::Rule::Scenario(scenario, ev)) => {
-                self.on_scenario(feature, &scenario, ev.event, at)
+            event::Feature::Rule(rule, event::Rule::Scenario(scenario, ev)) => {
+                self.on_scenario(feature, Some(&rule), &scenario, ev, at)
             }
             _ => {}
         }
@@ -172,19 +122,37 @@ impl Collector {
     fn on_scenario(
         &mut self,
         feature: &gherkin::Feature,
+        rule: Option<&gherkin::Rule>,
         scenario: &gherkin::Scenario,
-        ev: ScenarioEvent<GauntletWorld>,
+        ev: event::RetryableScenario<GauntletWorld>,
         at: SystemTime,
     ) {
         let key = scenario_key(feature, scenario);
-        match ev {
+        match ev.event {
             ScenarioEvent::Started => {
-                let mut tags = feature.tags.clone();
-                tags.extend(scenario.tags.iter().cloned());
+                let tags: Vec<String> = feature
+                    .tags
+                    .iter()
+                    .chain(rule.iter().flat_map(|r| &r.tags))
+                    .chain(&scenario.tags)
+                    .cloned()
+                    .collect();
                 let clauses = tags
                     .iter()
                     .filter(|t| report::clauses::is_clause_id(t))
                     .cloned()
+                    .collect();
+                let expected = feature
+                    .background
+                    .iter()
+                    .chain(rule.and_then(|r| r.background.as_ref()))
+                    .flat_map(|b| &b.steps)
+                    .chain(&scenario.steps)
+                    .map(|s| ExpectedStep {
+                        keyword: s.keyword.clone(),
+                        text: s.value.clone(),
+                        line: s.position.line,
+                    })
                     .collect();
                 let running = Running {
                     report: ScenarioReport {
@@ -200,6 +168,8 @@ impl Collector {
                     },
                     started: at,
                     step_started: at,
+                    expected,
+                    retries_left: ev.retries.map_or(0, |r| r.left),
                 };
                 self.with_state(|state| state.running.insert(key, running));
             }
@@ -296,22 +266,25 @@ impl Collector {
             .ok()
             .and_then(|mut m| m.remove(&key))
             .unwrap_or_default();
-        running.report.stack_startup = extras.stack_startup;
-        running.report.duration = at.duration_since(running.started).unwrap_or_default();
         let hook_failed = running.report.status == Status::Failed;
-        running.report.status = Status::aggregate(running.report.steps.iter().map(|s| s.status));
-        if hook_failed {
-            running.report.status = Status::Failed;
+        add_unrun_steps(&mut running);
+        let report = &mut running.report;
+        report.stack_startup = extras.stack_startup;
+        report.duration = at.duration_since(running.started).unwrap_or_default();
+        report.status = if hook_failed {
+            Status::Failed
+        } else {
+            Status::aggregate(report.steps.iter().map(|s| s.status))
+        };
+        // A failed attempt that `@retry` will run again is not a result yet.
+        if report.status.is_failure() && running.retries_left > 0 {
+            return;
         }
         if !self.quiet {
-            print_scenario_line(&running.report, &feature_path(feature), &self.secrets);
+            print_scenario_line(report, &feature_path(feature), &self.secrets);
         }
-        self.with_state(|state| {
-            if let Some(f) = state.features.get_mut(&feature_path(feature)) {
-                f.scenarios.push(running.report);
-                f.scenarios.sort_by_key(|s| s.line);
-            }
-        });
+        let path = feature_path(feature);
+        self.with_state(|state| state.record(&path, running.report));
     }
 }
 
@@ -410,11 +383,11 @@ impl Writer<GauntletWorld> for Collector {
     ) {
         match event {
             Err(e) => {
-                let message = e.to_string();
+                let problem = super::gherkin_error::describe(&e);
                 if !self.quiet {
-                    println!("✘ {message}");
+                    println!("✘ {}", problem.message);
                 }
-                self.with_state(|state| state.parse_errors.push(message));
+                self.with_state(|state| state.problems.push(problem));
             }
             Ok(ev) => {
                 let at = ev.at;

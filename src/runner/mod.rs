@@ -7,7 +7,9 @@
 //!                            └─ Collector ─► RunReport ─► report::write_all ─► reports/<run-id>/
 //! ```
 
+pub mod collected;
 pub mod collector;
+pub mod gherkin_error;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,8 @@ use crate::config::{ConfigError, StackDef};
 use crate::report::{self, model::RunReport, model::Secrets, model::StackInfo};
 use crate::steps::world::RunSettings;
 use crate::steps::GauntletWorld;
-use collector::{scenario_key, Collected, Collector, ExtrasMap, ScenarioExtras};
+use collected::Collected;
+use collector::{scenario_key, Collector, ExtrasMap, ScenarioExtras};
 
 /// Everything `gauntlet run` can be told.
 #[derive(Debug, Clone)]
@@ -68,6 +71,8 @@ pub enum RunError {
     MissingPath(PathBuf),
     #[error("writing the report: {0}")]
     Report(String),
+    #[error("report directory {path}: {message}")]
+    ReportDir { path: PathBuf, message: String },
 }
 
 /// The result of a run.
@@ -76,17 +81,15 @@ pub struct RunOutcome {
     pub report: RunReport,
     /// `reports/<run-id>/`, when a report was written.
     pub report_path: Option<PathBuf>,
-    /// Feature files that could not be parsed (each also fails the run).
-    pub parse_errors: Vec<String>,
-    /// The run was stopped by Ctrl-C before every scenario finished.
+    /// Feature files that could not be used (each also fails the run and is in the report).
+    pub problems: Vec<collected::Problem>,
+    /// The run was stopped by a signal before every scenario finished.
     pub interrupted: bool,
 }
 
 impl RunOutcome {
     pub fn passed(&self) -> bool {
-        !self.interrupted
-            && self.parse_errors.is_empty()
-            && self.report.verdict() == report::model::Verdict::Passed
+        !self.interrupted && self.report.verdict() == report::model::Verdict::Passed
     }
 
     /// Ids of the clauses with a failing scenario, in catalogue order.
@@ -126,6 +129,20 @@ pub async fn run_until(
     for path in &options.paths {
         if !path.exists() {
             return Err(RunError::MissingPath(path.clone()));
+        }
+    }
+    // Find out now, not after the suite ran, that the report cannot be written.
+    if let Some(root) = &options.report_dir {
+        std::fs::create_dir_all(root).map_err(|e| RunError::ReportDir {
+            path: root.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    // The same folder given twice runs once.
+    let mut paths: Vec<&PathBuf> = Vec::new();
+    for path in &options.paths {
+        if !paths.contains(&path) {
+            paths.push(path);
         }
     }
     let tags_filter = options
@@ -172,7 +189,7 @@ pub async fn run_until(
 
     let collected = Arc::new(Mutex::new(Collected::default()));
     let suite = async {
-        for path in &options.paths {
+        for path in &paths {
             let failed = collected.lock().map(|c| c.has_failure()).unwrap_or(false);
             if options.fail_fast && failed {
                 break;
@@ -200,7 +217,6 @@ pub async fn run_until(
                         stack_startup: world
                             .as_ref()
                             .and_then(|w| w.started_stack().map(|s| s.startup)),
-                        last_exchange: world.as_ref().and_then(|w| w.exchanges.last().cloned()),
                     };
                     if let Ok(mut map) = after_extras.lock() {
                         map.insert(key, extras);
@@ -220,13 +236,12 @@ pub async fn run_until(
     if interrupted && !options.quiet {
         println!("interrupted: stopping every stack and writing the report");
     }
-    let (features, parse_errors) = collected
+    let (features, problems) = collected
         .lock()
         .map(|mut c| {
-            c.take(
-                "the run was interrupted (Ctrl-C) before this scenario finished",
-                real_wall_now(),
-            )
+            let problems = c.problems().to_vec();
+            let reason = interrupted.then_some("the run was interrupted by a signal");
+            (c.finish(reason, real_wall_now()), problems)
         })
         .unwrap_or_default();
 
@@ -259,7 +274,7 @@ pub async fn run_until(
     Ok(RunOutcome {
         report,
         report_path,
-        parse_errors,
+        problems,
         interrupted,
     })
 }

@@ -14,6 +14,19 @@ use super::world::{AttachedToken, GauntletWorld, StepError, StepResult, TokenPla
 use crate::config::gateway::{JwtAlgorithm, JwtCredential};
 use crate::token;
 
+/// Whole seconds of a token duration: JWT times are whole seconds, so "1500 ms" would silently
+/// become 1 s.
+fn whole_seconds(d: DurationParam) -> Result<u64, StepError> {
+    if d.0.subsec_nanos() == 0 {
+        Ok(d.0.as_secs())
+    } else {
+        Err(StepError::new(format!(
+            "JWT times are whole seconds; {} ms cannot be a token time",
+            d.0.as_millis()
+        )))
+    }
+}
+
 /// Lifetime of a "valid" token: one hour, or less if the stack's jwt plugin caps it.
 fn default_lifetime(world: &GauntletWorld) -> Duration {
     let hour = Duration::from_secs(3600);
@@ -93,7 +106,7 @@ async fn token_expiring_in(
     consumer: String,
     d: DurationParam,
 ) -> StepResult {
-    let lifetime = d.0.as_secs();
+    let lifetime = whole_seconds(d)?;
     give_token(world, &consumer, None, |c, now| {
         claims(c, now, now, now + lifetime)
     })
@@ -115,7 +128,7 @@ async fn token_expired_ago(
     consumer: String,
     d: DurationParam,
 ) -> StepResult {
-    let ago = d.0.as_secs();
+    let ago = whole_seconds(d)?;
     give_token(world, &consumer, None, |c, now| {
         let exp = now.saturating_sub(ago);
         let issued = exp.saturating_sub(3600);
@@ -130,7 +143,7 @@ async fn token_not_yet_valid(
     consumer: String,
     d: DurationParam,
 ) -> StepResult {
-    let wait = d.0.as_secs();
+    let wait = whole_seconds(d)?;
     give_token(world, &consumer, None, |c, now| {
         claims(c, now, now + wait, now + wait + 600)
     })

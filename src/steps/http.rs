@@ -220,8 +220,7 @@ async fn json_is(world: &mut GauntletWorld, step: &Step) -> StepResult {
 
 #[then(expr = "the response header {string} is {string}")]
 async fn header_is(world: &mut GauntletWorld, name: String, expected: String) -> StepResult {
-    let response = world.last()?;
-    match response.header(&name) {
+    match one_header(world.last()?, &name)? {
         Some(actual) if actual == expected => Ok(()),
         Some(actual) => Err(StepError::new(format!(
             "expected header {name}: {expected:?}, got {actual:?}"
@@ -234,7 +233,7 @@ async fn header_is(world: &mut GauntletWorld, name: String, expected: String) ->
 
 #[then(expr = "the response has no {string} header")]
 async fn header_absent(world: &mut GauntletWorld, name: String) -> StepResult {
-    match world.last()?.header(&name) {
+    match one_header(world.last()?, &name)? {
         None => Ok(()),
         Some(v) => Err(StepError::new(format!(
             "expected no {name} header, got {v:?}"
@@ -242,11 +241,50 @@ async fn header_absent(world: &mut GauntletWorld, name: String) -> StepResult {
     }
 }
 
+/// The value of a header that must appear at most once.
+pub(crate) fn one_header<'a>(
+    response: &'a crate::http_client::ReceivedResponse,
+    name: &str,
+) -> Result<Option<&'a str>, StepError> {
+    response.single_header(name).map_err(StepError::new)
+}
+
+#[then(expr = "the response header {string} is {string} minus {int}")]
+async fn header_is_other_minus(
+    world: &mut GauntletWorld,
+    name: String,
+    other: String,
+    minus: i64,
+) -> StepResult {
+    let response = world.last()?;
+    let number = |header: &str| -> Result<i64, StepError> {
+        let value = one_header(response, header)?
+            .ok_or_else(|| StepError::new(format!("the response has no {header} header")))?;
+        value
+            .parse()
+            .map_err(|_| StepError::new(format!("{header}: {value:?} is not a whole number")))
+    };
+    let (actual, base) = (number(&name)?, number(&other)?);
+    if actual == base - minus {
+        Ok(())
+    } else {
+        Err(StepError::new(format!(
+            "{name} is {actual}, expected {other} ({base}) minus {minus} = {}",
+            base - minus
+        )))
+    }
+}
+
 /// The headers the service saw, from the echo endpoint's answer.
 fn echoed_header(world: &GauntletWorld, name: &str) -> Result<Option<String>, StepError> {
     let body = body_json(world)?;
     let headers = body.get("headers").ok_or_else(|| {
-        StepError::new("the response is not from the echo endpoint: send the request to a path ending in /_echo")
+        let status = world.last().map(|r| r.status).unwrap_or_default();
+        StepError::new(format!(
+            "the response (status {status}) is not the echo endpoint's: it came from the gateway or \
+             from a path not ending in /_echo; body: {}",
+            excerpt(&body.to_string())
+        ))
     })?;
     Ok(match headers.get(name.to_ascii_lowercase()) {
         Some(Value::String(s)) => Some(s.clone()),
@@ -277,6 +315,24 @@ async fn service_saw_header(
             "the service did not receive a {name} header (expected {expected:?})"
         ))),
     }
+}
+
+#[then(expr = "the service received the header {string} with the id of consumer {string}")]
+async fn service_saw_consumer_id(
+    world: &mut GauntletWorld,
+    name: String,
+    consumer: String,
+) -> StepResult {
+    let id = {
+        let settings = world.settings()?;
+        let (_, found) = settings
+            .stack
+            .gateway
+            .consumer_by_name(&consumer)
+            .ok_or_else(|| StepError::new(format!("no consumer {consumer:?} in the stack")))?;
+        found.id.to_string()
+    };
+    service_saw_header(world, name, id).await
 }
 
 #[then(expr = "the service did not receive the header {string}")]

@@ -26,7 +26,7 @@ async fn header_counts_down(
     }
     for (i, response) in responses.iter().enumerate() {
         let expected = from + step * i64::try_from(i).unwrap_or(0);
-        let actual = response.header(&name);
+        let actual = crate::steps::http::one_header(response, &name)?;
         if actual != Some(expected.to_string().as_str()) {
             return Err(StepError::new(format!(
                 "response #{} of the last {n} (status {}) has {name}: {}, expected {expected}",
@@ -47,8 +47,7 @@ async fn header_in_range(
     high: i64,
 ) -> StepResult {
     let response = world.last()?;
-    let value = response
-        .header(&name)
+    let value = crate::steps::http::one_header(response, &name)?
         .ok_or_else(|| StepError::new(format!("the response has no {name} header")))?;
     let number: i64 = value
         .parse()
@@ -96,6 +95,37 @@ async fn send_concurrently(
             failures.len()
         ))),
     }
+}
+
+/// Upper bound for "until one is refused", so a stack without a limit fails instead of looping.
+const MAX_UNTIL_REFUSED: usize = 100_000;
+
+#[when(expr = "I send {method} requests to {string} until one is refused")]
+async fn send_until_refused(
+    world: &mut GauntletWorld,
+    method: MethodParam,
+    path: String,
+) -> StepResult {
+    for sent in 1..=MAX_UNTIL_REFUSED {
+        let request = build_request(world, method.0.clone(), &path).await?;
+        let response = world.client.send(&request).await?;
+        let status = response.status;
+        world.exchanges.push(Exchange {
+            request,
+            response: Some(response),
+        });
+        if status == 429 {
+            return Ok(());
+        }
+        if !(200..300).contains(&status) {
+            return Err(StepError::new(format!(
+                "request #{sent} got {status} before any was refused with 429"
+            )));
+        }
+    }
+    Err(StepError::new(format!(
+        "{MAX_UNTIL_REFUSED} requests and none refused with 429: is rate limiting configured?"
+    )))
 }
 
 #[then(expr = "exactly {int} of the last {int} responses have status {int}")]

@@ -54,8 +54,19 @@ pub fn stack_on_free_ports(name: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, stack)
 }
 
+/// A child process killed when dropped, so a failing assertion never leaves it running (and
+/// holding the test harness's output pipe).
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `gauntlet up --json` on `stack`; returns the child and the JSON summary it printed.
-pub fn gauntlet_up(stack: &Path) -> (Child, serde_json::Value) {
+pub fn gauntlet_up(stack: &Path) -> (ChildGuard, serde_json::Value) {
     let mut child = Command::new(gauntlet_bin())
         .args(["up", "--json", "--stack"])
         .arg(stack)
@@ -64,6 +75,7 @@ pub fn gauntlet_up(stack: &Path) -> (Child, serde_json::Value) {
         .spawn()
         .expect("spawn gauntlet up");
     let stdout = child.stdout.take().expect("stdout");
+    let child = ChildGuard(child);
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)
@@ -74,11 +86,11 @@ pub fn gauntlet_up(stack: &Path) -> (Child, serde_json::Value) {
 }
 
 /// Sends SIGINT (Ctrl-C) to a child and waits for it.
-pub fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+pub fn interrupt(child: &mut ChildGuard) -> std::process::ExitStatus {
     let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status();
-    child.wait().expect("wait for child")
+    child.0.wait().expect("wait for child")
 }
 
 /// The valueverse stack, in-process on ephemeral ports.
