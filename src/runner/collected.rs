@@ -167,3 +167,125 @@ pub(super) fn add_unrun_steps(running: &mut Running) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(name: &str, line: usize, status: Status) -> ScenarioReport {
+        ScenarioReport {
+            name: name.into(),
+            keyword: "Scenario".into(),
+            line,
+            tags: vec!["AUTH-1".into()],
+            clauses: vec!["AUTH-1".into()],
+            status,
+            duration: Duration::ZERO,
+            steps: Vec::new(),
+            stack_startup: None,
+        }
+    }
+
+    fn collected_with_feature() -> Collected {
+        let mut c = Collected::default();
+        c.features.insert(
+            "f.feature".into(),
+            FeatureReport {
+                name: "f".into(),
+                path: "f.feature".into(),
+                line: 1,
+                description: None,
+                tags: Vec::new(),
+                scenarios: Vec::new(),
+            },
+        );
+        c
+    }
+
+    #[test]
+    fn a_retried_scenario_keeps_only_its_last_attempt() {
+        let mut c = collected_with_feature();
+        c.record("f.feature", scenario("s", 3, Status::Failed));
+        c.record("f.feature", scenario("s", 3, Status::Passed));
+        let features = c.finish(None, SystemTime::UNIX_EPOCH);
+        let statuses: Vec<Status> = features[0].scenarios.iter().map(|s| s.status).collect();
+        assert_eq!(statuses, vec![Status::Passed]);
+    }
+
+    #[test]
+    fn steps_after_a_failure_are_reported_as_skipped_in_order() {
+        let mut running = Running {
+            report: scenario("s", 3, Status::Failed),
+            started: SystemTime::UNIX_EPOCH,
+            step_started: SystemTime::UNIX_EPOCH,
+            expected: (4..=7)
+                .map(|line| ExpectedStep {
+                    keyword: "Then ".into(),
+                    text: format!("step {line}"),
+                    line,
+                })
+                .collect(),
+            retries_left: 0,
+        };
+        running.report.steps = vec![
+            step("Then ", "step 4", 4, Status::Passed, None),
+            step("Then ", "step 5", 5, Status::Failed, Some("boom")),
+        ];
+        add_unrun_steps(&mut running);
+        let got: Vec<(usize, Status)> = running
+            .report
+            .steps
+            .iter()
+            .map(|s| (s.line, s.status))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (4, Status::Passed),
+                (5, Status::Failed),
+                (6, Status::Skipped),
+                (7, Status::Skipped)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_skips_unfinished_scenarios_and_fails_without_blaming_a_clause() {
+        let mut c = collected_with_feature();
+        c.running.insert(
+            ("f.feature".into(), 3, "s".into()),
+            Running {
+                report: scenario("s", 3, Status::Passed),
+                started: SystemTime::UNIX_EPOCH,
+                step_started: SystemTime::UNIX_EPOCH,
+                expected: Vec::new(),
+                retries_left: 0,
+            },
+        );
+        let features = c.finish(Some("interrupted by a signal"), SystemTime::UNIX_EPOCH);
+        assert_eq!(features[0].scenarios[0].status, Status::Skipped);
+        let interrupted = features.last().expect("an interruption entry");
+        assert_eq!(interrupted.scenarios[0].status, Status::Failed);
+        assert!(interrupted.scenarios[0].clauses.is_empty());
+    }
+
+    #[test]
+    fn a_problem_fails_the_run_as_its_own_entry() {
+        let mut c = collected_with_feature();
+        c.problems.push(Problem {
+            path: "bad.feature".into(),
+            message: "bad.feature:3:1: not valid Gherkin here".into(),
+        });
+        assert!(c.has_failure());
+        let features = c.finish(None, SystemTime::UNIX_EPOCH);
+        let entry = features
+            .iter()
+            .find(|f| f.path == "bad.feature")
+            .expect("entry");
+        assert_eq!(entry.scenarios[0].status, Status::Failed);
+        assert_eq!(
+            entry.scenarios[0].steps[0].error.as_deref(),
+            Some("bad.feature:3:1: not valid Gherkin here")
+        );
+    }
+}
