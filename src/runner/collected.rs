@@ -95,6 +95,7 @@ impl Collected {
         for problem in std::mem::take(&mut self.problems) {
             features.push(problem_entry(
                 &problem.path,
+                &problem.path,
                 "feature file could not be used",
                 &problem.message,
             ));
@@ -103,7 +104,12 @@ impl Collected {
             let message = format!(
                 "{reason}; {count} scenario(s) were still running and are reported as skipped"
             );
-            features.push(problem_entry("(run)", "run interrupted", &message));
+            features.push(problem_entry(
+                "(run)",
+                "Run interrupted",
+                "the run stopped before every scenario finished",
+                &message,
+            ));
         }
         features
     }
@@ -125,9 +131,9 @@ fn step(keyword: &str, text: &str, line: usize, status: Status, error: Option<&s
 
 /// A one-scenario "feature" that carries a failure belonging to no scenario. It has no clause
 /// tags, so it fails the run without failing any clause.
-fn problem_entry(path: &str, name: &str, message: &str) -> FeatureReport {
+fn problem_entry(path: &str, feature: &str, name: &str, message: &str) -> FeatureReport {
     FeatureReport {
-        name: format!("{path}: {name}"),
+        name: feature.to_string(),
         path: path.to_string(),
         line: 1,
         description: None,
@@ -140,7 +146,7 @@ fn problem_entry(path: &str, name: &str, message: &str) -> FeatureReport {
             clauses: Vec::new(),
             status: Status::Failed,
             duration: Duration::ZERO,
-            steps: vec![step("", name, 1, Status::Failed, Some(message))],
+            steps: vec![step("", "", 1, Status::Failed, Some(message))],
             stack_startup: None,
         }],
     }
