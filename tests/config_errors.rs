@@ -431,7 +431,7 @@ fn unemulated_plugins_and_route_keys_are_warnings_naming_the_routes() {
     );
     let shown = cors.to_string();
     assert!(
-        shown.contains("unemulated_features.yml: services[0].plugins[0]: "),
+        shown.contains("unemulated_features.yml:7: services[0].plugins[0]: "),
         "{shown}"
     );
     assert!(
@@ -506,5 +506,61 @@ fn stack_must_host_every_kong_service() {
         "services",
         Some(2),
         "kong.yml service `value-committer`",
+    );
+}
+
+#[test]
+fn kongs_own_template_shapes_load_with_warnings_not_errors() {
+    let (cfg, warnings) = gauntlet::config::kong::load(&kong_fixture("kong_template.yml"))
+        .unwrap_or_else(|e| panic!("a valid Kong file was rejected: {e}"));
+    assert_eq!(cfg.routes.len(), 2);
+    let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    let mentions = |needle: &str| text.iter().any(|w| w.contains(needle));
+    assert!(
+        mentions("`rate-limiting-advanced` is not bundled with Kong OSS"),
+        "{text:#?}"
+    );
+    assert!(mentions("consumers[0].groups"), "{text:#?}");
+    assert!(mentions("_info"), "{text:#?}");
+}
+
+#[test]
+fn a_plugin_name_one_typo_away_from_a_known_one_is_still_an_error() {
+    let err = gauntlet::config::kong::load(&kong_fixture("unknown_plugin.yml")).unwrap_err();
+    assert!(err.to_string().contains("did you mean `jwt`"), "{err}");
+}
+
+#[test]
+fn non_normalized_route_paths_are_rejected_with_kongs_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kong.yml");
+    std::fs::write(
+        &path,
+        "_format_version: \"3.0\"\nservices:\n  - name: value-architect\n    url: http://value-architect:8080\n    routes:\n      - name: r\n        paths: [/a/../b]\n",
+    )
+    .unwrap();
+    let err = gauntlet::config::kong::load(&path).unwrap_err().to_string();
+    assert!(err.contains(":7:"), "{err}");
+    assert!(err.contains("services[0].routes[0].paths[0]"), "{err}");
+    assert!(
+        err.contains("non-normalized path, consider use '/b' instead"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_required_key_is_reported_at_its_parents_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kong.yml");
+    std::fs::write(
+        &path,
+        "_format_version: \"3.0\"\nplugins:\n  - name: rate-limiting\n    config:\n      limit_by: header\n      minute: 5\n",
+    )
+    .unwrap();
+    let err = gauntlet::config::kong::load(&path).unwrap_err().to_string();
+    assert!(err.contains("plugins[0].config.header_name"), "{err}");
+    assert!(
+        err.contains("kong.yml:4:"),
+        "reported at `config:` on line 4: {err}"
     );
 }

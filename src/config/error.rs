@@ -61,6 +61,8 @@ impl fmt::Display for ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConfigWarning {
     pub file: PathBuf,
+    /// 1-based line of the key, when found.
+    pub line: Option<usize>,
     pub key: String,
     pub message: String,
     /// Names of the routes the ignored feature affects (empty when it affects none directly).
@@ -69,7 +71,11 @@ pub struct ConfigWarning {
 
 impl fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.file.display(), self.key, self.message)?;
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": {}: {}", self.key, self.message)?;
         if !self.routes.is_empty() {
             write!(f, " (affects routes: {})", self.routes.join(", "))?;
         }

@@ -48,6 +48,9 @@ pub struct Route {
     pub methods: Vec<http::Method>,
     pub strip_path: bool,
     pub preserve_host: bool,
+    /// False when the route matches only on criteria Gauntlet does not emulate (hosts,
+    /// headers…): such a route is never matched rather than matching everything.
+    pub matchable: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -67,6 +67,9 @@ struct RawServiceDef {
     url: Option<String>,
     protocol: Option<RawProtocol>,
     upstreams: Option<Vec<RawUpstream>>,
+    /// Other host names kong.yml uses for this service (an `upstreams[]` name, a cluster DNS
+    /// name).
+    aliases: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -274,6 +277,7 @@ fn service(
             Some(RawProtocol::Tcp) => Protocol::Tcp,
         },
         upstreams,
+        aliases: def.aliases.clone().unwrap_or_default(),
     })
 }
 
@@ -367,17 +371,19 @@ fn check_kong_hosts(
     services: &[ServiceDef],
 ) -> Result<(), ConfigError> {
     for (i, k) in gateway.services.iter().enumerate() {
-        match services.iter().find(|s| s.name == k.host) {
+        match services.iter().find(|s| s.serves_host(&k.host)) {
             None => {
                 let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
                 return Err(src.error(
                     "services",
                     format!(
                         "kong.yml service `{}` (services[{i}], host `{}`) names no stack service; \
-                         its url/host must be one of: {}",
+                         its url/host must be one of: {}, or be listed under a service's \
+                         `aliases: [{}]`",
                         k.name,
                         k.host,
-                        names.join(", ")
+                        names.join(", "),
+                        k.host
                     ),
                 ));
             }

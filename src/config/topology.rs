@@ -19,6 +19,11 @@ impl Topology {
     pub fn service(&self, name: &str) -> Option<&ServiceDef> {
         self.services.iter().find(|s| s.name == name)
     }
+
+    /// The service a kong.yml host (name or alias) refers to.
+    pub fn service_for_host(&self, host: &str) -> Option<&ServiceDef> {
+        self.services.iter().find(|s| s.serves_host(host))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -28,6 +33,15 @@ pub struct ServiceDef {
     pub protocol: Protocol,
     /// Mesh upstreams this service calls through a local listener.
     pub upstreams: Vec<UpstreamDef>,
+    /// Other host names kong.yml uses for this service.
+    pub aliases: Vec<String>,
+}
+
+impl ServiceDef {
+    /// Whether a kong.yml service whose host is `host` is this service.
+    pub fn serves_host(&self, host: &str) -> bool {
+        self.name == host || self.aliases.iter().any(|a| a == host)
+    }
 }
 
 /// How a service runs.

@@ -29,7 +29,7 @@ pub fn match_route(
 ) -> Option<RouteMatch> {
     let mut best: Option<(Rank, usize, usize)> = None; // (rank, route index, matched prefix len)
     for (index, route) in config.routes.iter().enumerate() {
-        if !route.methods.is_empty() && !route.methods.contains(method) {
+        if !route.matchable || (!route.methods.is_empty() && !route.methods.contains(method)) {
             continue;
         }
         let Some((rank, matched_len)) = best_path_match(route, path) else {
@@ -209,6 +209,7 @@ mod tests {
             methods: methods.to_vec(),
             strip_path: strip,
             preserve_host: false,
+            matchable: true,
         }
     }
 

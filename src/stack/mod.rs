@@ -95,7 +95,11 @@ impl Stack {
 
         let upstreams = UpstreamAddrs::default();
         for kong_service in &def.gateway.services {
-            if let Some(handle) = services.get(&kong_service.host) {
+            let handle = def
+                .topology
+                .service_for_host(&kong_service.host)
+                .and_then(|s| services.get(&s.name));
+            if let Some(handle) = handle {
                 upstreams.set(&kong_service.name, handle.addr());
             }
         }

@@ -147,17 +147,21 @@ impl Builder<'_> {
                 routes.clone(),
             );
         }
-        if kind == PluginKind::NotEmulated {
+        if matches!(kind, PluginKind::NotEmulated | PluginKind::Custom) {
             if enabled {
                 let who = scope
                     .consumer
                     .map(|c| format!(" for consumer `{}`", self.cfg.consumers[c].display_name()))
                     .unwrap_or_default();
+                let what = if kind == PluginKind::Custom {
+                    "is not bundled with Kong OSS (a custom or Enterprise plugin?) and Gauntlet does not emulate it"
+                } else {
+                    "is a real Kong plugin that Gauntlet does not emulate"
+                };
                 self.warn(
                     key,
                     format!(
-                        "plugin `{name}`{who} is a real Kong plugin that Gauntlet does not emulate: \
-                         it is ignored and its config is not checked"
+                        "plugin `{name}`{who} {what}: it is ignored and its config is not checked"
                     ),
                     routes,
                 );

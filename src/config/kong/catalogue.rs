@@ -62,6 +62,10 @@ pub(crate) enum PluginKind {
     Emulated,
     /// A real Kong plugin Gauntlet does not emulate: warned about, never an error.
     NotEmulated,
+    /// Not bundled with Kong OSS and not close to any known name: a custom or Kong Enterprise
+    /// plugin. Warned about like `NotEmulated`.
+    Custom,
+    /// Close to a known name: a typo, which is an error.
     Unknown,
 }
 
@@ -69,7 +73,14 @@ pub(crate) fn classify(name: &str) -> PluginKind {
     match name {
         "jwt" | "acl" | "rate-limiting" | "circuit-breaker" | "bulkhead" => PluginKind::Emulated,
         n if KONG_BUNDLED.contains(&n) => PluginKind::NotEmulated,
-        _ => PluginKind::Unknown,
+        n => {
+            let known = KONG_BUNDLED.iter().chain(GAUNTLET_PLUGINS.iter()).copied();
+            if closest(n, known).is_some() {
+                PluginKind::Unknown
+            } else {
+                PluginKind::Custom
+            }
+        }
     }
 }
 

@@ -116,6 +116,13 @@ impl Builder<'_> {
                 );
             }
         }
+        if raw.groups.as_ref().is_some_and(is_set) {
+            self.warn(
+                format!("{key}.groups"),
+                "consumer-group membership (Kong Enterprise consumer groups) is not emulated: ignored",
+                Vec::new(),
+            );
+        }
         Ok(())
     }
 

@@ -26,6 +26,11 @@ pub(crate) struct RawKongFile {
     pub _ignore: Option<Value>,
     #[serde(rename = "_workspace")]
     pub _workspace: Option<String>,
+    /// decK metadata (`deck dump --select-tag`, Konnect): ignored with a warning.
+    #[serde(rename = "_info")]
+    pub info: Option<Value>,
+    #[serde(rename = "_konnect")]
+    pub konnect: Option<Value>,
     pub services: Option<Vec<RawService>>,
     pub routes: Option<Vec<RawRoute>>,
     pub consumers: Option<Vec<RawConsumer>>,
@@ -63,6 +68,8 @@ impl RawKongFile {
             ("key_sets", &self.key_sets),
             ("filter_chains", &self.filter_chains),
             ("consumer_groups", &self.consumer_groups),
+            ("_info", &self.info),
+            ("_konnect", &self.konnect),
             ("keyauth_credentials", &self.keyauth_credentials),
             ("basicauth_credentials", &self.basicauth_credentials),
             ("hmacauth_credentials", &self.hmacauth_credentials),
@@ -79,6 +86,11 @@ impl RawKongFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawService {
     pub id: Option<String>,
+    /// Kong's annotation keys, allowed on every entity (`add_extra_attributes`).
+    #[serde(rename = "_comment")]
+    pub _comment: Option<Value>,
+    #[serde(rename = "_ignore")]
+    pub _ignore: Option<Value>,
     pub name: Option<String>,
     pub url: Option<String>,
     pub protocol: Option<String>,
@@ -113,6 +125,11 @@ pub(crate) struct RawService {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRoute {
     pub id: Option<String>,
+    /// Kong's annotation keys, allowed on every entity (`add_extra_attributes`).
+    #[serde(rename = "_comment")]
+    pub _comment: Option<Value>,
+    #[serde(rename = "_ignore")]
+    pub _ignore: Option<Value>,
     pub name: Option<String>,
     /// Only at top level; implied when nested under a service.
     pub service: Option<RawRef>,
@@ -150,8 +167,15 @@ pub(crate) struct RawRoute {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConsumer {
     pub id: Option<String>,
+    /// Kong's annotation keys, allowed on every entity (`add_extra_attributes`).
+    #[serde(rename = "_comment")]
+    pub _comment: Option<Value>,
+    #[serde(rename = "_ignore")]
+    pub _ignore: Option<Value>,
     pub username: Option<String>,
     pub custom_id: Option<String>,
+    /// decK's consumer-group membership: not emulated, warned about.
+    pub groups: Option<Value>,
     #[serde(rename = "tags")]
     pub _tags: Option<Vec<String>>,
     #[serde(rename = "created_at")]
@@ -175,6 +199,11 @@ pub(crate) struct RawConsumer {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawJwtSecret {
     pub id: Option<String>,
+    /// Kong's annotation keys, allowed on every entity (`add_extra_attributes`).
+    #[serde(rename = "_comment")]
+    pub _comment: Option<Value>,
+    #[serde(rename = "_ignore")]
+    pub _ignore: Option<Value>,
     /// Only at top level; implied when nested under a consumer.
     pub consumer: Option<RawRef>,
     pub key: Option<String>,
@@ -194,6 +223,11 @@ pub(crate) struct RawJwtSecret {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAcl {
     pub id: Option<String>,
+    /// Kong's annotation keys, allowed on every entity (`add_extra_attributes`).
+    #[serde(rename = "_comment")]
+    pub _comment: Option<Value>,
+    #[serde(rename = "_ignore")]
+    pub _ignore: Option<Value>,
     /// Only at top level; implied when nested under a consumer.
     pub consumer: Option<RawRef>,
     pub group: String,
@@ -210,6 +244,11 @@ pub(crate) struct RawAcl {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPlugin {
     pub id: Option<String>,
+    /// Kong's annotation keys, allowed on every entity (`add_extra_attributes`).
+    #[serde(rename = "_comment")]
+    pub _comment: Option<Value>,
+    #[serde(rename = "_ignore")]
+    pub _ignore: Option<Value>,
     pub name: String,
     #[serde(rename = "instance_name")]
     pub _instance_name: Option<String>,

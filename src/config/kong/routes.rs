@@ -103,6 +103,17 @@ impl Builder<'_> {
             );
         }
         self.route_warnings(&key, &name, &raw)?;
+        // Matching on hosts/headers alone: Gauntlet cannot tell which requests are meant, and
+        // matching every request would swallow other routes' traffic, so it matches none.
+        let matchable = !(paths.is_empty() && methods.is_empty());
+        if !matchable {
+            self.warn(
+                key.clone(),
+                "this route matches only on criteria Gauntlet does not emulate (hosts, headers, …): \
+                 Gauntlet never routes a request to it",
+                vec![name.clone()],
+            );
+        }
         let index = self.cfg.routes.len();
         self.cfg.routes.push(Route {
             id,
@@ -112,6 +123,7 @@ impl Builder<'_> {
             methods,
             strip_path: raw.strip_path.unwrap_or(true),
             preserve_host: raw.preserve_host.unwrap_or(false),
+            matchable,
         });
         self.route_keys.push(key.clone());
         for (j, p) in raw.plugins.into_iter().flatten().enumerate() {
@@ -185,6 +197,9 @@ impl Builder<'_> {
                 // Kong's 1.1/2.1 → 3.0 migration marks such paths as regex (`route_path.lua`).
                 Some(p.as_str())
             };
+            if regex.is_none() {
+                check_fixed_path(p).map_err(|message| self.err(&k, message))?;
+            }
             out.push(match regex {
                 None => RoutePath::Prefix(p.clone()),
                 Some(re) => {
@@ -212,6 +227,14 @@ impl Builder<'_> {
         ] {
             if value.as_ref().is_some_and(is_set) {
                 notes.push((field, unmatched(field)));
+            }
+        }
+        if let Some(code) = raw.https_redirect_status_code {
+            if ![426, 301, 302, 307, 308].contains(&code) {
+                return Err(self.err(
+                    format!("{key}.https_redirect_status_code"),
+                    format!("expected one of: 426, 301, 302, 307, 308 (got {code})"),
+                ));
             }
         }
         if raw.https_redirect_status_code.is_some_and(|c| c != 426) {
@@ -254,5 +277,49 @@ impl Builder<'_> {
             self.warn(format!("{key}.{field}"), msg, vec![name.to_string()]);
         }
         Ok(())
+    }
+}
+
+/// Kong's `validate_path_with_regexes` for a fixed path: valid `%XX` escapes only, and already
+/// normalized (the router matches normalized request paths, so a path like `/a/../b` or `/a//b`
+/// could never match).
+fn check_fixed_path(path: &str) -> Result<(), String> {
+    let bytes = path.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        let valid_escape = bytes.len() > i + 2
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit();
+        if *b == b'%' && !valid_escape {
+            let end = (i + 3).min(path.len());
+            let bad = path.get(i..end).unwrap_or("%");
+            return Err(format!("invalid url-encoded value: '{bad}'"));
+        }
+    }
+    let normalized = crate::gateway::router::normalize_path(path);
+    if normalized != path {
+        return Err(format!(
+            "non-normalized path, consider use '{normalized}' instead"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod fixed_path_tests {
+    use super::check_fixed_path;
+
+    #[test]
+    fn fixed_paths_must_be_normalized_with_valid_escapes_like_kong() {
+        assert!(check_fixed_path("/api/v1/value-models").is_ok());
+        assert!(check_fixed_path("/a%2Fb").is_ok());
+        assert_eq!(
+            check_fixed_path("/a/../b").unwrap_err(),
+            "non-normalized path, consider use '/b' instead"
+        );
+        assert!(check_fixed_path("/foo//bar").is_err());
+        assert_eq!(
+            check_fixed_path("/some%2words").unwrap_err(),
+            "invalid url-encoded value: '%2w'"
+        );
     }
 }

@@ -93,14 +93,28 @@ impl Source {
         })
     }
 
-    /// An error at `key`, with the key's line and column when it can be found in the text.
+    /// An error at `key`, with the line and column of the key, or of its nearest enclosing key
+    /// when it is missing from the text (a required field that is absent).
     pub fn error(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         let key = key.into();
         let mut err = ConfigError::new(&self.file, message);
-        if let Some((line, column)) = locate(&self.text, &key) {
+        if let Some((line, column)) = self.position(&key) {
             err = err.at_line(line, Some(column));
         }
         err.at_key(key)
+    }
+
+    /// Where `key` (or its nearest enclosing key that exists) is in the text.
+    fn position(&self, key: &str) -> Option<(usize, usize)> {
+        let mut key = key;
+        loop {
+            if let Some(found) = locate(&self.text, key) {
+                return Some(found);
+            }
+            // Drop the last `.field` or `[n]` segment and try the parent.
+            let cut = key.rfind(['.', '['])?;
+            key = &key[..cut];
+        }
     }
 
     /// A warning about a real Kong feature Gauntlet does not emulate.
@@ -110,9 +124,11 @@ impl Source {
         message: impl Into<String>,
         routes: Vec<String>,
     ) -> ConfigWarning {
+        let key = key.into();
         ConfigWarning {
             file: self.file.clone(),
-            key: key.into(),
+            line: self.position(&key).map(|(line, _)| line),
+            key,
             message: message.into(),
             routes,
         }
