@@ -564,3 +564,29 @@ fn a_missing_required_key_is_reported_at_its_parents_line() {
         "reported at `config:` on line 4: {err}"
     );
 }
+
+#[test]
+fn a_disabled_service_takes_its_routes_away_like_kong() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kong.yml");
+    std::fs::write(
+        &path,
+        "_format_version: \"3.0\"\nservices:\n  - name: value-architect\n    url: http://value-architect:8080\n    enabled: false\n    routes:\n      - name: r\n        paths: [/a]\n  - name: value-committer\n    url: http://value-committer:8080\n    routes:\n      - name: s\n        paths: [/b]\n",
+    )
+    .unwrap();
+    let (cfg, warnings) = gauntlet::config::kong::load(&path).unwrap();
+    let matchable: Vec<(&str, bool)> = cfg
+        .routes
+        .iter()
+        .map(|r| (r.name.as_str(), r.matchable))
+        .collect();
+    assert_eq!(matchable, vec![("r", false), ("s", true)]);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.message.contains("requests get 404") && w.routes == ["r"]),
+        "{warnings:#?}"
+    );
+    let miss = gauntlet::gateway::router::match_route(&cfg, &http::Method::GET, "/a", None);
+    assert!(miss.is_none(), "a disabled service's route must not match");
+}

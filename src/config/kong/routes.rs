@@ -105,8 +105,9 @@ impl Builder<'_> {
         self.route_warnings(&key, &name, &raw)?;
         // Matching on hosts/headers alone: Gauntlet cannot tell which requests are meant, and
         // matching every request would swallow other routes' traffic, so it matches none.
-        let matchable = !(paths.is_empty() && methods.is_empty());
-        if !matchable {
+        let criteria = !(paths.is_empty() && methods.is_empty());
+        let matchable = criteria && !self.disabled_services.contains(&service);
+        if !criteria {
             self.warn(
                 key.clone(),
                 "this route matches only on criteria Gauntlet does not emulate (hosts, headers, …): \

@@ -123,6 +123,8 @@ pub(super) struct Builder<'s> {
     pub pending: Vec<Pending>,
     /// Warnings about a service, emitted once its routes are known: (service, key, message).
     pub service_notes: Vec<(usize, String, String)>,
+    /// Services with `enabled: false`: their routes never match (Kong answers 404).
+    pub disabled_services: Vec<usize>,
     /// Warnings about jwt credentials, emitted with the routes jwt applies to: (key, message).
     pub credential_notes: Vec<(String, String)>,
 }
@@ -133,6 +135,7 @@ impl<'s> Builder<'s> {
             src,
             v3,
             cfg: GatewayConfig::default(),
+            disabled_services: Vec::new(),
             warnings: Vec::new(),
             service_keys: Vec::new(),
             route_keys: Vec::new(),
@@ -221,11 +224,11 @@ impl<'s> Builder<'s> {
         let write_timeout = timeout(self, "write_timeout", raw.write_timeout)?;
         let read_timeout = timeout(self, "read_timeout", raw.read_timeout)?;
         if raw.enabled == Some(false) {
+            self.disabled_services.push(index);
             self.service_notes.push((
                 index,
                 format!("{key}.enabled"),
-                "`enabled: false` is not emulated: Gauntlet still proxies this service's routes"
-                    .into(),
+                "service disabled: as in Kong, its routes do not exist (requests get 404)".into(),
             ));
         }
         for (field, value) in [
