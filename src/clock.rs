@@ -207,13 +207,22 @@ mod tests {
     #[tokio::test]
     async fn a_short_jump_does_not_wake_a_sleeper_early() {
         let clock = StackClock::new();
-        let fired = clock
-            .timeout(Duration::from_millis(50), async {
-                clock.sleep(Duration::from_secs(60)).await
-            })
-            .await;
-        clock.advance(Duration::from_secs(10));
-        assert!(fired.is_none(), "a 60 s sleep must not finish in 50 ms");
+        let jumper = clock.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            jumper.advance(Duration::from_secs(10));
+        });
+        // Real-time limit: the 10 s jump lands while the 60 s sleep is waiting.
+        let woke = tokio::time::timeout(
+            Duration::from_millis(100),
+            clock.sleep(Duration::from_secs(60)),
+        )
+        .await;
+        assert!(woke.is_err(), "a 10 s jump must not end a 60 s sleep");
+        assert!(
+            clock.offset() >= Duration::from_secs(10),
+            "the jump happened"
+        );
     }
 
     #[tokio::test]
