@@ -81,7 +81,8 @@ where
     Ok(ServerHandle { addr, task })
 }
 
-/// Serves an axum router (admin APIs) until the handle is dropped.
+/// Serves an axum router (admin APIs) until the handle is dropped. Dropping closes the port;
+/// connections already open end on their own (admin clients do not need resetting).
 pub fn serve_router(listener: TcpListener, router: axum::Router) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {

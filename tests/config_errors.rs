@@ -20,6 +20,22 @@ fn kong_fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/kong").join(name)
 }
 
+/// Loads `yaml` as a kong.yml written to a temporary file (errors then name `kong.yml`).
+fn load_kong_text(
+    yaml: &str,
+) -> Result<
+    (
+        gauntlet::config::GatewayConfig,
+        Vec<gauntlet::config::ConfigWarning>,
+    ),
+    gauntlet::config::ConfigError,
+> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("kong.yml");
+    std::fs::write(&path, yaml).expect("write kong.yml");
+    gauntlet::config::kong::load(&path)
+}
+
 fn valueverse() -> PathBuf {
     root().join("scenarios/valueverse")
 }
@@ -532,14 +548,7 @@ fn a_plugin_name_one_typo_away_from_a_known_one_is_still_an_error() {
 
 #[test]
 fn non_normalized_route_paths_are_rejected_with_kongs_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kong.yml");
-    std::fs::write(
-        &path,
-        "_format_version: \"3.0\"\nservices:\n  - name: value-architect\n    url: http://value-architect:8080\n    routes:\n      - name: r\n        paths: [/a/../b]\n",
-    )
-    .unwrap();
-    let err = gauntlet::config::kong::load(&path).unwrap_err().to_string();
+    let err = load_kong_text("_format_version: \"3.0\"\nservices:\n  - name: value-architect\n    url: http://value-architect:8080\n    routes:\n      - name: r\n        paths: [/a/../b]\n").unwrap_err().to_string();
     assert!(err.contains(":7:"), "{err}");
     assert!(err.contains("services[0].routes[0].paths[0]"), "{err}");
     assert!(
@@ -550,14 +559,7 @@ fn non_normalized_route_paths_are_rejected_with_kongs_message() {
 
 #[test]
 fn a_missing_required_key_is_reported_at_its_parents_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kong.yml");
-    std::fs::write(
-        &path,
-        "_format_version: \"3.0\"\nplugins:\n  - name: rate-limiting\n    config:\n      limit_by: header\n      minute: 5\n",
-    )
-    .unwrap();
-    let err = gauntlet::config::kong::load(&path).unwrap_err().to_string();
+    let err = load_kong_text("_format_version: \"3.0\"\nplugins:\n  - name: rate-limiting\n    config:\n      limit_by: header\n      minute: 5\n").unwrap_err().to_string();
     assert!(err.contains("plugins[0].config.header_name"), "{err}");
     assert!(
         err.contains("kong.yml:4:"),
@@ -567,14 +569,7 @@ fn a_missing_required_key_is_reported_at_its_parents_line() {
 
 #[test]
 fn a_disabled_service_takes_its_routes_away_like_kong() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kong.yml");
-    std::fs::write(
-        &path,
-        "_format_version: \"3.0\"\nservices:\n  - name: value-architect\n    url: http://value-architect:8080\n    enabled: false\n    routes:\n      - name: r\n        paths: [/a]\n  - name: value-committer\n    url: http://value-committer:8080\n    routes:\n      - name: s\n        paths: [/b]\n",
-    )
-    .unwrap();
-    let (cfg, warnings) = gauntlet::config::kong::load(&path).unwrap();
+    let (cfg, warnings) = load_kong_text("_format_version: \"3.0\"\nservices:\n  - name: value-architect\n    url: http://value-architect:8080\n    enabled: false\n    routes:\n      - name: r\n        paths: [/a]\n  - name: value-committer\n    url: http://value-committer:8080\n    routes:\n      - name: s\n        paths: [/b]\n").unwrap();
     let matchable: Vec<(&str, bool)> = cfg
         .routes
         .iter()

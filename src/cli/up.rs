@@ -60,8 +60,8 @@ pub fn describe(stack: &Stack) -> serde_json::Value {
     let lifetime = stack
         .def
         .gateway
-        .max_token_lifetime()
-        .map_or(3600, |cap| cap.as_secs().min(3600));
+        .usable_token_lifetime(Duration::from_secs(3600))
+        .as_secs();
     let tokens: serde_json::Map<String, serde_json::Value> = stack
         .def
         .gateway

@@ -455,6 +455,12 @@ impl GatewayConfig {
             .map(Duration::from_secs)
     }
 
+    /// `wanted`, shortened to what the jwt plugin accepts (`maximum_expiration`).
+    pub fn usable_token_lifetime(&self, wanted: Duration) -> Duration {
+        self.max_token_lifetime()
+            .map_or(wanted, |cap| cap.min(wanted))
+    }
+
     /// Every jwt secret of every consumer: what reports and logs must never show.
     pub fn jwt_secrets(&self) -> Vec<String> {
         self.consumers

@@ -87,9 +87,4 @@ impl Gateway {
             admin,
         })
     }
-
-    /// Forgets pooled connections to a service that stopped or moved.
-    pub fn forget_connections(&self, addr: std::net::SocketAddr) {
-        self.pool.forget(addr);
-    }
 }

@@ -48,11 +48,12 @@ impl Gateway {
         request: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        // The headers live in the context while plugins read them; `forward` takes them back.
         let mut ctx = RequestContext::new(
             parts.method.clone(),
             parts.uri.clone(),
-            parts.headers.clone(),
+            std::mem::take(&mut parts.headers),
             peer.ip(),
             uuid::Uuid::new_v4().simple().to_string(),
         );
@@ -147,7 +148,7 @@ impl Gateway {
 
     async fn forward(
         &self,
-        ctx: &RequestContext,
+        ctx: &mut RequestContext,
         mut parts: http::request::Parts,
         matched: &router::RouteMatch,
         body: Bytes,
@@ -170,11 +171,11 @@ impl Gateway {
             proxy_port: self.proxy_port(),
             stripped_prefix: matched.stripped_prefix.as_deref(),
         };
+        parts.headers = std::mem::take(&mut ctx.headers);
         prepare_upstream_headers(ctx, &mut parts, &forwarding);
         let policy = CallPolicy {
             retries: service.retries,
             connect_timeout: service.connect_timeout,
-            write_timeout: service.write_timeout,
             read_timeout: service.read_timeout,
         };
         let result = upstream::call(&self.pool, &self.clock, addr, &parts, body, policy).await;

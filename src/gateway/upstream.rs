@@ -48,12 +48,12 @@ impl UpstreamAddrs {
     }
 }
 
-/// Timeouts and retries of one Kong service.
+/// Timeouts and retries of one Kong service. (`write_timeout` has nothing to limit: see
+/// [`attempt`].)
 #[derive(Debug, Clone, Copy)]
 pub struct CallPolicy {
     pub retries: u32,
     pub connect_timeout: Duration,
-    pub write_timeout: Duration,
     pub read_timeout: Duration,
 }
 
@@ -101,13 +101,6 @@ impl Pool {
             if senders.len() < MAX_IDLE_PER_ADDR {
                 senders.push(Idle { sender, since: now });
             }
-        }
-    }
-
-    /// Drops every pooled connection to `addr` (a service was stopped or restarted).
-    pub fn forget(&self, addr: SocketAddr) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.remove(&addr);
         }
     }
 }
@@ -315,7 +308,6 @@ mod tests {
         CallPolicy {
             retries: 3,
             connect_timeout: Duration::from_secs(30),
-            write_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(30),
         }
     }
@@ -328,6 +320,16 @@ mod tests {
             .expect("request")
             .into_parts();
         parts
+    }
+
+    /// One call to `addr` with the test policy.
+    async fn call_with(
+        pool: &Pool,
+        clock: &StackClock,
+        addr: SocketAddr,
+        method: http::Method,
+    ) -> CallResult {
+        call(pool, clock, addr, &parts(method), Bytes::new(), policy()).await
     }
 
     /// A loopback upstream answering `status` (or never answering when `None`), counting hits.
@@ -359,13 +361,11 @@ mod tests {
     async fn refused_connections_are_tried_retries_plus_one_times() {
         let (addr, _, handle) = upstream(Some(200)).await;
         handle.shutdown().await;
-        let result = call(
+        let result = call_with(
             &Pool::default(),
             &StackClock::new(),
             addr,
-            &parts(http::Method::POST),
-            Bytes::new(),
-            policy(),
+            http::Method::POST,
         )
         .await;
         assert_eq!(result.attempts.len(), 4);
@@ -378,13 +378,11 @@ mod tests {
     #[tokio::test]
     async fn an_http_error_response_is_not_retried() {
         let (addr, hits, _handle) = upstream(Some(503)).await;
-        let result = call(
+        let result = call_with(
             &Pool::default(),
             &StackClock::new(),
             addr,
-            &parts(http::Method::GET),
-            Bytes::new(),
-            policy(),
+            http::Method::GET,
         )
         .await;
         assert_eq!(result.response.expect("a response").status(), 503);
@@ -429,13 +427,11 @@ mod tests {
     #[tokio::test]
     async fn a_malformed_response_is_one_attempt_and_not_retried() {
         let (addr, hits, task) = raw_upstream(b"garbage that is not http\r\n\r\n").await;
-        let result = call(
+        let result = call_with(
             &Pool::default(),
             &StackClock::new(),
             addr,
-            &parts(http::Method::GET),
-            Bytes::new(),
-            policy(),
+            http::Method::GET,
         )
         .await;
         task.abort();
@@ -452,15 +448,7 @@ mod tests {
         let (addr, _, task) =
             raw_upstream(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n7 bytes").await;
         let clock = StackClock::new();
-        let result = call(
-            &Pool::default(),
-            &clock,
-            addr,
-            &parts(http::Method::GET),
-            Bytes::new(),
-            policy(),
-        )
-        .await;
+        let result = call_with(&Pool::default(), &clock, addr, http::Method::GET).await;
         let response = result.response.expect("headers arrive");
         let jumper = keep_jumping(clock.clone());
         let body =
@@ -478,15 +466,7 @@ mod tests {
         let (addr, hits, _handle) = upstream(None).await;
         let clock = StackClock::new();
         let jumper = keep_jumping(clock.clone());
-        let result = call(
-            &Pool::default(),
-            &clock,
-            addr,
-            &parts(http::Method::GET),
-            Bytes::new(),
-            policy(),
-        )
-        .await;
+        let result = call_with(&Pool::default(), &clock, addr, http::Method::GET).await;
         jumper.abort();
         assert!(matches!(result.response, Err(AttemptOutcome::ReadTimeout)));
         assert_eq!(result.attempts.len(), 4);
@@ -498,15 +478,7 @@ mod tests {
         let (addr, hits, _handle) = upstream(None).await;
         let clock = StackClock::new();
         let jumper = keep_jumping(clock.clone());
-        let result = call(
-            &Pool::default(),
-            &clock,
-            addr,
-            &parts(http::Method::POST),
-            Bytes::new(),
-            policy(),
-        )
-        .await;
+        let result = call_with(&Pool::default(), &clock, addr, http::Method::POST).await;
         jumper.abort();
         assert_eq!(result.attempts, vec![AttemptOutcome::ReadTimeout]);
         assert_eq!(hits.load(Ordering::SeqCst), 1);
@@ -517,15 +489,7 @@ mod tests {
         let (addr, hits, handle) = upstream(Some(200)).await;
         let pool = Pool::default();
         let clock = StackClock::new();
-        let first = call(
-            &pool,
-            &clock,
-            addr,
-            &parts(http::Method::POST),
-            Bytes::new(),
-            policy(),
-        )
-        .await;
+        let first = call_with(&pool, &clock, addr, http::Method::POST).await;
         let body = first
             .response
             .expect("first response")
@@ -542,15 +506,7 @@ mod tests {
             async { Response::new(full("again")) }
         })
         .expect("serve");
-        let second = call(
-            &pool,
-            &clock,
-            addr,
-            &parts(http::Method::POST),
-            Bytes::new(),
-            policy(),
-        )
-        .await;
+        let second = call_with(&pool, &clock, addr, http::Method::POST).await;
         assert_eq!(second.response.expect("second response").status(), 200);
         assert_eq!(second.attempts, vec![AttemptOutcome::Response(200)]);
     }

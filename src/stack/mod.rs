@@ -21,7 +21,7 @@ use crate::config::StackDef;
 use crate::gateway::upstream::UpstreamAddrs;
 use crate::gateway::{Gateway, RunningGateway};
 use crate::server::bind_loopback;
-pub use services::{ServiceHandle, ServiceState};
+pub use services::ServiceHandle;
 
 /// Which ports a stack binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub struct Stack {
     pub def: Arc<StackDef>,
     pub clock: StackClock,
     pub gateway: RunningGateway,
-    /// Services by name, in `stack.yml` order.
+    /// Services by name.
     pub services: BTreeMap<String, ServiceHandle>,
     /// How long `start` took.
     pub startup: Duration,

@@ -10,13 +10,6 @@ use super::StackError;
 use crate::clock::StackClock;
 use crate::config::topology::{MockKind, ServiceDef, ServiceRuntime};
 
-/// Whether a service is serving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceState {
-    Running,
-    Stopped,
-}
-
 /// A started service. Dropping it stops what it started.
 #[derive(Debug)]
 pub struct ServiceHandle {
@@ -27,7 +20,8 @@ pub struct ServiceHandle {
 
 #[derive(Debug)]
 enum Running {
-    Mock(mock_services::RunningMock),
+    /// Held so the mock keeps serving; dropping it stops the mock.
+    Mock(#[allow(dead_code)] mock_services::RunningMock),
     Process(tokio::process::Child),
     External,
 }
@@ -126,24 +120,6 @@ impl ServiceHandle {
     /// Base URL of the service (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
-    }
-
-    /// Whether the service is serving (an external service is assumed to be).
-    pub fn state(&self) -> ServiceState {
-        let running = match &self.running {
-            Running::Mock(mock) => mock.is_running(),
-            Running::Process(child) => child.id().is_some(),
-            Running::External => true,
-        };
-        if running {
-            ServiceState::Running
-        } else {
-            ServiceState::Stopped
-        }
-    }
-
-    pub fn is_external(&self) -> bool {
-        matches!(self.running, Running::External)
     }
 }
 

@@ -33,8 +33,7 @@ fn default_lifetime(world: &GauntletWorld) -> Duration {
     world
         .settings
         .as_ref()
-        .and_then(|s| s.stack.gateway.max_token_lifetime())
-        .map_or(hour, |cap| cap.min(hour))
+        .map_or(hour, |s| s.stack.gateway.usable_token_lifetime(hour))
 }
 
 fn credential(world: &GauntletWorld, consumer: &str) -> Result<JwtCredential, StepError> {
