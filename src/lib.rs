@@ -1,12 +1,15 @@
 //! Gauntlet: a chaos and conformance harness for a Kong-style gateway and a Consul-style mesh.
 //!
 //! ```text
-//!   scenarios/<stack>/ ──► config ──► stack (mocks + gateway on loopback, one clock)
-//!   features/*.feature ──► runner (cucumber, steps/) ──drives──► stack
+//!   scenarios/<stack>/ ──► config ──► stack (services behind their sidecars + gateway on
+//!                                            loopback, one clock)
+//!   features/*.feature ──► runner (cucumber, steps/) ──drives──► stack ◄── chaos (faults,
+//!                                                                          control API)
 //!                              └──► report (neutral model ──► html, junit, cucumber json, results)
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod chaos;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -15,6 +18,7 @@ pub mod http_client;
 pub mod report;
 pub mod runner;
 pub mod server;
+pub mod sidecar;
 pub mod stack;
 pub mod steps;
 pub mod token;

@@ -210,6 +210,8 @@ fn fixture() -> RunReport {
             hlog: Some("#[StartTime: 1795863823.000 (seconds since epoch)]\n".into()),
         }],
         breakers: vec![BreakerTimeline {
+            scenario: "features/resilience/breaker.feature:12 a stopped service opens the breaker"
+                .into(),
             service: "value-architect".into(),
             transitions: vec![
                 BreakerTransition {

@@ -9,7 +9,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::Exit;
+use crate::chaos::control;
 use crate::config::StackDef;
+use crate::server::{bind_loopback, serve_router};
 use crate::stack::{PortPlan, Stack};
 use crate::token;
 
@@ -21,6 +23,9 @@ pub struct UpArgs {
     /// Print one JSON object with the endpoints and tokens once ready.
     #[arg(long)]
     pub json: bool,
+    /// Seed of the random fault choices (random when absent; printed either way).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 pub async fn execute(args: UpArgs) -> Exit {
@@ -34,14 +39,29 @@ pub async fn execute(args: UpArgs) -> Exit {
     for warning in &def.warnings {
         eprintln!("warning: {warning}");
     }
-    let stack = match Stack::start(def, PortPlan::Fixed).await {
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let control_port = def.topology.ports.control;
+    let stack = match Stack::start(def, PortPlan::Fixed, seed).await {
         Ok(stack) => stack,
         Err(e) => {
             eprintln!("error: {e}");
             return Exit::Usage;
         }
     };
-    let summary = describe(&stack);
+    // The control API (faults, process faults, clock) for `gauntlet chaos` and curl.
+    let control = match bind_loopback(control_port).await.and_then(|listener| {
+        serve_router(
+            listener,
+            control::router(control::ControlTarget::of(&stack)),
+        )
+    }) {
+        Ok(control) => control,
+        Err(e) => {
+            eprintln!("error: cannot serve the control API on 127.0.0.1:{control_port}: {e}");
+            return Exit::Usage;
+        }
+    };
+    let summary = describe(&stack, &format!("http://{}", control.addr()));
     if args.json {
         println!("{summary}");
     } else {
@@ -49,12 +69,13 @@ pub async fn execute(args: UpArgs) -> Exit {
     }
     super::interrupted().await;
     eprintln!("stopping {}", stack.def.name());
+    drop(control);
     drop(stack);
     Exit::Success
 }
 
 /// Endpoints and one ready-to-use token per consumer.
-pub fn describe(stack: &Stack) -> serde_json::Value {
+pub fn describe(stack: &Stack, control_url: &str) -> serde_json::Value {
     let now = stack.clock.unix_seconds();
     // One hour, or less when the jwt plugin caps token lifetimes.
     let lifetime = stack
@@ -86,6 +107,8 @@ pub fn describe(stack: &Stack) -> serde_json::Value {
     json!({
         "stack": stack.def.name(),
         "gateway": {"proxy": stack.proxy_url(), "admin": stack.admin_url()},
+        "control": control_url,
+        "seed": stack.seed,
         "services": services,
         "tokens": tokens,
         "token_lifetime_seconds": lifetime,
@@ -102,6 +125,11 @@ fn print_human(summary: &serde_json::Value) {
     );
     println!("  gateway proxy  {}", s(&summary["gateway"]["proxy"]));
     println!("  gateway admin  {}", s(&summary["gateway"]["admin"]));
+    println!(
+        "  control        {}   (gauntlet chaos …; fault seed {})",
+        s(&summary["control"]),
+        summary["seed"]
+    );
     if let Some(services) = summary["services"].as_object() {
         for (name, url) in services {
             println!("  {name:<14} {}", s(url));
@@ -120,5 +148,9 @@ fn print_human(summary: &serde_json::Value) {
         .map(s)
         .unwrap_or_default();
     println!("try:\n  curl -i {proxy}/api/v1/value-models\n  curl -i -H \"Authorization: Bearer {admin_token}\" {proxy}/api/v1/value-models");
+    println!(
+        "  gauntlet chaos stop value-architect   # then watch the breaker: curl {}/breakers",
+        s(&summary["gateway"]["admin"])
+    );
     println!("Ctrl-C stops the stack.");
 }

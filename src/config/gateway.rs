@@ -436,6 +436,23 @@ impl GatewayConfig {
             .max_by_key(|p| p.scope.specificity())
     }
 
+    /// The enabled instance of a per-service plugin (`circuit-breaker`, `bulkhead`) that covers
+    /// service `service`: the service's own, else the global one. Such plugins are never scoped
+    /// to a route or consumer (the loader refuses that).
+    pub fn service_plugin(&self, name: &str, service: usize) -> Option<&PluginConfig> {
+        self.plugins
+            .iter()
+            .filter(|p| {
+                p.enabled
+                    && p.name() == name
+                    && p.scope.route.is_none()
+                    && p.scope.consumer.is_none()
+                    && p.scope.service.is_none_or(|s| s == service)
+            })
+            .max_by_key(|p| p.scope.specificity())
+            .map(|p| &p.config)
+    }
+
     pub fn service_by_name(&self, name: &str) -> Option<(usize, &Service)> {
         self.services
             .iter()

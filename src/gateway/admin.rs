@@ -2,7 +2,9 @@
 //!
 //! `GET /status`, `/services`, `/services/{name}`, `/services/{name}/plugins`, `/routes`,
 //! `/routes/{name}`, `/consumers`, `/consumers/{name}`, `/consumers/{name}/acls`, `/plugins`,
-//! `/metrics`. Entities are addressed by name or id, as in Kong. JWT secrets are never shown.
+//! `/breakers`, `/breakers/{service}`, `/metrics`. Entities are addressed by name or id, as in
+//! Kong. JWT secrets are never shown. A service's `circuit-breaker` plugin entry carries the
+//! breaker's live `state`, `consecutive_failures`, `opened_at` and `transitions` (SPEC §4).
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::breaker::Breaker;
 use super::Gateway;
 use crate::config::gateway::{
     AclRule, Consumer, GatewayConfig, PluginConfig, PluginInstance, RegisteredClaim, Route,
@@ -32,6 +35,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/consumers/{name}", get(consumer))
         .route("/consumers/{name}/acls", get(consumer_acls))
         .route("/plugins", get(plugins))
+        .route("/breakers", get(breakers))
+        .route("/breakers/{service}", get(breaker))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(gateway)
@@ -73,7 +78,7 @@ async fn service_plugins(State(g): Shared, Path(name): Path<String>) -> Response
         .plugins
         .iter()
         .filter(|p| p.scope.service == Some(index))
-        .map(|p| plugin_json(&g.config, p));
+        .map(|p| with_live_state(&g, p, plugin_json(&g.config, p)));
     list(plugins).into_response()
 }
 
@@ -132,7 +137,74 @@ async fn consumer_acls(State(g): Shared, Path(name): Path<String>) -> Response {
 }
 
 async fn plugins(State(g): Shared) -> Json<Value> {
-    list(g.config.plugins.iter().map(|p| plugin_json(&g.config, p)))
+    list(
+        g.config
+            .plugins
+            .iter()
+            .map(|p| with_live_state(&g, p, plugin_json(&g.config, p))),
+    )
+}
+
+async fn breakers(State(g): Shared) -> Json<Value> {
+    list(g.breakers.iter().map(|(_, b)| breaker_json(b)))
+}
+
+async fn breaker(State(g): Shared, Path(name): Path<String>) -> Response {
+    let breaker = find_service(&g.config, &name).and_then(|(i, _)| g.breakers.get(i));
+    match breaker {
+        Some(b) => Json(breaker_json(b)).into_response(),
+        None => not_found().await,
+    }
+}
+
+/// A service-scoped `circuit-breaker` entry gets its breaker's live state merged in.
+fn with_live_state(g: &Gateway, p: &PluginInstance, mut entry: Value) -> Value {
+    let breaker = match (&p.config, p.scope.service) {
+        (PluginConfig::CircuitBreaker(_), Some(service)) => g.breakers.get(service),
+        _ => None,
+    };
+    if let (Some(b), Value::Object(fields)) = (breaker, &mut entry) {
+        if let Value::Object(live) = breaker_json(b) {
+            fields.extend(live.into_iter().filter(|(k, _)| k != "config"));
+        }
+    }
+    entry
+}
+
+/// A breaker's live state. Times are the stack clock's (jumps included): `opened_at` and each
+/// transition's `at` in Unix seconds, `stack_time` in seconds since the stack started.
+fn breaker_json(b: &Breaker) -> Value {
+    let snap = b.snapshot();
+    let config = b.config();
+    let unix = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| (d.as_millis() as f64) / 1000.0)
+            .unwrap_or(0.0)
+    };
+    let transitions: Vec<Value> = snap
+        .transitions
+        .iter()
+        .map(|t| {
+            json!({
+                "from": t.from,
+                "to": t.to,
+                "at": unix(t.wall),
+                "stack_time": t.at.since_start().as_secs_f64(),
+                "reason": t.reason,
+            })
+        })
+        .collect();
+    json!({
+        "service": b.service(),
+        "state": snap.state,
+        "consecutive_failures": snap.consecutive_failures,
+        "trial_successes": snap.trial_successes,
+        "trials_in_flight": snap.trials_in_flight,
+        "opened_at": snap.opened_at.map(unix),
+        "half_open_at": snap.opened_at.map(|t| unix(t + config.open_timeout)),
+        "transitions": transitions,
+        "config": plugin_config_json(&PluginConfig::CircuitBreaker(config)),
+    })
 }
 
 async fn metrics(State(g): Shared) -> Response {
@@ -141,7 +213,7 @@ async fn metrics(State(g): Shared) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        g.metrics.render(&g.config),
+        g.metrics.render(&g.config, &g.breakers, &g.bulkheads),
     )
         .into_response()
 }

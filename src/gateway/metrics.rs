@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
+use super::breaker::{BreakerState, Breakers, Snapshot};
+use super::bulkhead::Bulkheads;
+use super::outcome::AttemptOutcome;
 use crate::config::GatewayConfig;
 
 /// Counters of one gateway.
@@ -28,6 +31,12 @@ struct Counters {
     auth_failures: BTreeMap<(&'static str, &'static str), u64>,
     /// (service, outcome) → count.
     upstream_attempts: BTreeMap<(usize, &'static str), u64>,
+    /// service → attempts after the first.
+    retries: BTreeMap<usize, u64>,
+    /// (service, connect_timeout | read_timeout) → count.
+    timeouts: BTreeMap<(usize, &'static str), u64>,
+    bulkhead_rejections: BTreeMap<usize, u64>,
+    breaker_fallbacks: BTreeMap<usize, u64>,
 }
 
 /// Who produced a response: the upstream service, or the gateway itself.
@@ -74,9 +83,32 @@ impl Metrics {
         }
     }
 
-    pub fn record_upstream_attempt(&self, service: usize, outcome: &'static str) {
+    /// Records the attempts of one upstream call: each by outcome, the retries, the timeouts.
+    pub fn record_upstream_call(&self, service: usize, attempts: &[AttemptOutcome]) {
         if let Ok(mut c) = self.inner.lock() {
-            *c.upstream_attempts.entry((service, outcome)).or_default() += 1;
+            for attempt in attempts {
+                *c.upstream_attempts
+                    .entry((service, attempt.label()))
+                    .or_default() += 1;
+                if attempt.is_timeout() {
+                    *c.timeouts.entry((service, attempt.label())).or_default() += 1;
+                }
+            }
+            if attempts.len() > 1 {
+                *c.retries.entry(service).or_default() += attempts.len() as u64 - 1;
+            }
+        }
+    }
+
+    pub fn record_bulkhead_rejection(&self, service: usize) {
+        if let Ok(mut c) = self.inner.lock() {
+            *c.bulkhead_rejections.entry(service).or_default() += 1;
+        }
+    }
+
+    pub fn record_breaker_fallback(&self, service: usize) {
+        if let Ok(mut c) = self.inner.lock() {
+            *c.breaker_fallbacks.entry(service).or_default() += 1;
         }
     }
 
@@ -88,8 +120,14 @@ impl Metrics {
             .unwrap_or(0)
     }
 
-    /// The Prometheus text exposition (version 0.0.4), with names from `config`.
-    pub fn render(&self, config: &GatewayConfig) -> String {
+    /// The Prometheus text exposition (version 0.0.4), with names from `config` and the live
+    /// state of the breakers and bulkheads.
+    pub fn render(
+        &self,
+        config: &GatewayConfig,
+        breakers: &Breakers,
+        bulkheads: &Bulkheads,
+    ) -> String {
         let Ok(c) = self.inner.lock() else {
             return String::new();
         };
@@ -157,13 +195,135 @@ impl Metrics {
                 escape(service(Some(*s)))
             );
         }
+        let per_service = |out: &mut String, name: &str, map: &BTreeMap<usize, u64>| {
+            for (s, n) in map {
+                let _ = writeln!(
+                    out,
+                    "{name}{{service=\"{}\"}} {n}",
+                    escape(service(Some(*s)))
+                );
+            }
+        };
+        family(
+            &mut out,
+            "gauntlet_gateway_upstream_retries_total",
+            "Upstream attempts after the first of a request (Kong's retries), by service.",
+        );
+        per_service(
+            &mut out,
+            "gauntlet_gateway_upstream_retries_total",
+            &c.retries,
+        );
+        family(
+            &mut out,
+            "gauntlet_gateway_upstream_timeouts_total",
+            "Upstream attempts that timed out, by service and kind (connect_timeout, read_timeout).",
+        );
+        for ((s, kind), n) in &c.timeouts {
+            let _ = writeln!(
+                out,
+                "gauntlet_gateway_upstream_timeouts_total{{service=\"{}\",kind=\"{kind}\"}} {n}",
+                escape(service(Some(*s)))
+            );
+        }
+        family(
+            &mut out,
+            "gauntlet_gateway_bulkhead_rejections_total",
+            "Requests refused because the service's bulkhead was full, by service.",
+        );
+        per_service(
+            &mut out,
+            "gauntlet_gateway_bulkhead_rejections_total",
+            &c.bulkhead_rejections,
+        );
+        gauge(
+            &mut out,
+            "gauntlet_gateway_bulkhead_in_flight",
+            "Requests in flight through the service's bulkhead, with its limit in `limit`.",
+        );
+        for (s, limit, in_flight) in bulkheads.usage() {
+            let _ = writeln!(
+                out,
+                "gauntlet_gateway_bulkhead_in_flight{{service=\"{}\",limit=\"{limit}\"}} {in_flight}",
+                escape(service(Some(s)))
+            );
+        }
+        family(
+            &mut out,
+            "gauntlet_gateway_circuit_breaker_fallbacks_total",
+            "Requests answered with the circuit breaker's fallback, by service.",
+        );
+        per_service(
+            &mut out,
+            "gauntlet_gateway_circuit_breaker_fallbacks_total",
+            &c.breaker_fallbacks,
+        );
+        drop(c);
+        render_breakers(&mut out, breakers);
         out
+    }
+}
+
+/// Breaker state (one series per state, 1 for the current one), consecutive failures, and
+/// transitions by from/to, read from the live breakers at scrape time.
+fn render_breakers(out: &mut String, breakers: &Breakers) {
+    let snapshots: Vec<(String, Snapshot)> = breakers
+        .iter()
+        .map(|(_, b)| (escape(b.service()), b.snapshot()))
+        .collect();
+    gauge(
+        out,
+        "gauntlet_gateway_circuit_breaker_state",
+        "Circuit breaker state by service: 1 for the current state, 0 for the others.",
+    );
+    for (service, snap) in &snapshots {
+        for state in BreakerState::ALL {
+            let _ = writeln!(
+                out,
+                "gauntlet_gateway_circuit_breaker_state{{service=\"{service}\",state=\"{state}\"}} {}",
+                u8::from(snap.state == state)
+            );
+        }
+    }
+    gauge(
+        out,
+        "gauntlet_gateway_circuit_breaker_consecutive_failures",
+        "Consecutive failed attempts counted by a CLOSED circuit breaker, by service.",
+    );
+    for (service, snap) in &snapshots {
+        let _ = writeln!(
+            out,
+            "gauntlet_gateway_circuit_breaker_consecutive_failures{{service=\"{service}\"}} {}",
+            snap.consecutive_failures
+        );
+    }
+    family(
+        out,
+        "gauntlet_gateway_circuit_breaker_transitions_total",
+        "Circuit breaker state changes, by service, from and to.",
+    );
+    for (service, snap) in &snapshots {
+        let mut counts: BTreeMap<(BreakerState, BreakerState), u64> = BTreeMap::new();
+        for t in &snap.transitions {
+            *counts.entry((t.from, t.to)).or_default() += 1;
+        }
+        for ((from, to), n) in counts {
+            let _ = writeln!(
+                out,
+                "gauntlet_gateway_circuit_breaker_transitions_total{{service=\"{service}\",from=\"{from}\",to=\"{to}\"}} {n}"
+            );
+        }
     }
 }
 
 fn family(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} counter");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
 }
 
 /// Escapes a label value (backslash, double quote, newline).
@@ -192,7 +352,7 @@ mod tests {
         m.record_request(Some(0), Some(0), 200, Some(1), Source::Service);
         m.record_request(Some(0), Some(0), 200, Some(1), Source::Service);
         m.record_auth_failure("jwt", "expired");
-        let text = m.render(&config);
+        let text = m.render(&config, &Breakers::default(), &Bulkheads::default());
         assert!(text.contains("# TYPE gauntlet_gateway_http_requests_total counter"));
         assert!(text.contains(
             "gauntlet_gateway_http_requests_total{service=\"value-architect\",route=\"r\\\"1\",code=\"200\",consumer=\"frontend-app\",source=\"service\"} 2"

@@ -1,11 +1,15 @@
 //! The gateway (SPEC §4): a Kong-style proxy configured from `kong.yml`.
 //!
-//! - [`pipeline`] — the request path: route → jwt → acl → rate-limiting → upstream.
-//! - [`router`], [`plugins`], [`upstream`] — the stages; [`rescue`] — rejections to responses.
+//! - [`pipeline`] — the request path: route → jwt → acl → rate-limiting → bulkhead → circuit
+//!   breaker → upstream.
+//! - [`router`], [`plugins`], [`bulkhead`], [`breaker`], [`upstream`] — the stages; [`rescue`] —
+//!   rejections to responses; [`outcome`] — the one classification of upstream attempts.
 //! - [`admin`] — the Kong-shaped admin API and `/metrics`, on its own port.
 
 pub mod admin;
 pub mod body;
+pub mod breaker;
+pub mod bulkhead;
 pub mod context;
 pub mod metrics;
 pub mod outcome;
@@ -22,6 +26,8 @@ use tokio::net::TcpListener;
 use crate::clock::StackClock;
 use crate::config::GatewayConfig;
 use crate::server::{self, ServerHandle};
+use breaker::Breakers;
+use bulkhead::Bulkheads;
 use metrics::Metrics;
 use plugins::rate_limit::RateLimiter;
 use upstream::{Pool, UpstreamAddrs};
@@ -34,6 +40,9 @@ pub struct Gateway {
     /// Where each Kong service's upstream currently listens.
     pub upstreams: UpstreamAddrs,
     pub metrics: Metrics,
+    /// One circuit breaker per service that has the plugin.
+    pub breakers: Breakers,
+    pub(crate) bulkheads: Bulkheads,
     pool: Pool,
     rate_limiter: RateLimiter,
     /// The proxy's listening port, once started (`X-Forwarded-Port`).
@@ -51,6 +60,8 @@ pub struct RunningGateway {
 impl Gateway {
     pub fn new(config: Arc<GatewayConfig>, clock: StackClock, upstreams: UpstreamAddrs) -> Self {
         Gateway {
+            breakers: Breakers::new(&config, &clock),
+            bulkheads: Bulkheads::new(&config),
             config,
             clock,
             upstreams,

@@ -41,6 +41,30 @@ impl AttemptOutcome {
         }
     }
 
+    /// A short phrase for logs and breaker transitions (`status 503`, `connection refused ...`).
+    pub fn describe(&self) -> String {
+        match self {
+            AttemptOutcome::Response(status) => format!("status {status}"),
+            AttemptOutcome::ConnectFailed(e) => format!("connection failed ({e})"),
+            AttemptOutcome::ConnectTimeout => "connect timeout".into(),
+            AttemptOutcome::SendFailed(e) => format!("connection broken ({e})"),
+            AttemptOutcome::ReadTimeout => "read timeout".into(),
+            AttemptOutcome::InvalidResponse(e) => format!("invalid response ({e})"),
+        }
+    }
+
+    /// A stable label for metrics (`outcome` label).
+    pub fn label(&self) -> &'static str {
+        match self {
+            AttemptOutcome::Response(_) => "response",
+            AttemptOutcome::ConnectFailed(_) => "connect_failed",
+            AttemptOutcome::ConnectTimeout => "connect_timeout",
+            AttemptOutcome::SendFailed(_) => "send_failed",
+            AttemptOutcome::ReadTimeout => "read_timeout",
+            AttemptOutcome::InvalidResponse(_) => "invalid_response",
+        }
+    }
+
     pub fn is_timeout(&self) -> bool {
         matches!(
             self,

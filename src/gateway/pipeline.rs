@@ -1,9 +1,9 @@
 //! The gateway's request pipeline, assembled in one place (SPEC §4).
 //!
 //! ```text
-//!  client ─► route ─► jwt ─► acl ─► rate-limiting ─► upstream (retries, timeouts) ─► service
-//!              │        │       │          │                    │
-//!              └────────┴───────┴──────────┴──── Rejection ─────┴──► rescue ─► client
+//!  client ─► route ─► jwt ─► acl ─► rate-limiting ─► bulkhead ─► circuit breaker ─► upstream ─► service
+//!              │        │       │          │             │              │        (retries, timeouts)
+//!              └────────┴───────┴──────────┴─────────────┴── Rejection ─┴───────────┴──► rescue ─► client
 //! ```
 //! Every stage may end the request with a [`Rejection`]; `rescue` is the only place that turns one
 //! into a response. Headers a stage wants on the client response (rate-limit headers) go into
@@ -19,9 +19,10 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::body::Body;
+use super::breaker::{self, BreakerState};
+use super::bulkhead;
 use super::context::RequestContext;
 use super::metrics::Source;
-use super::outcome::AttemptOutcome;
 use super::plugins::{acl, jwt};
 use super::rescue::{self, Rejection};
 use super::router;
@@ -126,8 +127,26 @@ impl Gateway {
             }
         }
 
-        // 5. Upstream: buffer the body (so a retry can resend it), then call with Kong's retries
-        //    and timeouts on the stack clock.
+        // 5. bulkhead: after every check that can refuse a request for free, so only requests
+        //    that would really go upstream take a place; refused at once, never queued, and
+        //    before the breaker, so a full bulkhead is never a breaker failure.
+        let slot = self.bulkheads.enter(ctx.service)?;
+
+        // 6. circuit breaker: the last gate before the service, so everything it counts is a
+        //    real upstream attempt; while OPEN it answers the fallback without calling anyone.
+        let permit = match self.breakers.get(ctx.service) {
+            Some(breaker) => match breaker.admit() {
+                Ok(permit) => Some(permit),
+                Err(open) => {
+                    set_breaker_state(ctx, open.state);
+                    return Err(Rejection::BreakerOpen(open));
+                }
+            },
+            None => None,
+        };
+
+        // 7. Upstream: buffer the body (so a retry can resend it), then call with Kong's retries
+        //    and timeouts on the stack clock, every attempt's outcome feeding the breaker.
         let body = Limited::new(body, MAX_REQUEST_BODY)
             .collect()
             .await
@@ -143,7 +162,16 @@ impl Gateway {
                 }
             })?
             .to_bytes();
-        self.forward(ctx, parts, &matched, body).await
+        let result = self
+            .forward(ctx, parts, &matched, body, permit.as_ref())
+            .await;
+        if let Some(permit) = &permit {
+            if !ctx.response_headers.contains_key(BREAKER_STATE) {
+                set_breaker_state(ctx, permit.state());
+            }
+        }
+        // The bulkhead place and the trial slot are held until the response has been delivered.
+        result.map(|response| response.map(|body| bulkhead::hold_until_done(body, (slot, permit))))
     }
 
     async fn forward(
@@ -152,6 +180,7 @@ impl Gateway {
         mut parts: http::request::Parts,
         matched: &router::RouteMatch,
         body: Bytes,
+        permit: Option<&breaker::Permit>,
     ) -> Result<Response<Body>, Rejection> {
         let service = &self.config.services[ctx.service];
         let addr =
@@ -178,11 +207,20 @@ impl Gateway {
             connect_timeout: service.connect_timeout,
             read_timeout: service.read_timeout,
         };
-        let result = upstream::call(&self.pool, &self.clock, addr, &parts, body, policy).await;
-        for attempt in &result.attempts {
-            self.metrics
-                .record_upstream_attempt(ctx.service, attempt_label(attempt));
+        let mut state_after = None;
+        let result = upstream::call(&self.pool, &self.clock, addr, &parts, body, policy, |o| {
+            let Some(permit) = permit else { return true };
+            let state = permit.record(o);
+            state_after = Some(state);
+            // SPEC §5: retries stop as soon as the breaker is open.
+            state != BreakerState::Open
+        })
+        .await;
+        if let Some(state) = state_after {
+            set_breaker_state(ctx, state);
         }
+        self.metrics
+            .record_upstream_call(ctx.service, &result.attempts);
         let mut response = result.response.map_err(Rejection::Upstream)?;
         strip_hop_by_hop(response.headers_mut());
         Ok(response)
@@ -208,21 +246,22 @@ impl Gateway {
             Rejection::RateLimited(_) => {
                 self.metrics.record_rate_limited(trace.route, ctx.consumer)
             }
+            Rejection::BulkheadFull(_) => self.metrics.record_bulkhead_rejection(ctx.service),
+            Rejection::BreakerOpen(_) => self.metrics.record_breaker_fallback(ctx.service),
             _ => {}
         }
         tracing::debug!(request_id = %ctx.request_id, reason = rejection.reason(), "rejected");
     }
 }
 
-fn attempt_label(outcome: &AttemptOutcome) -> &'static str {
-    match outcome {
-        AttemptOutcome::Response(_) => "response",
-        AttemptOutcome::ConnectFailed(_) => "connect_failed",
-        AttemptOutcome::ConnectTimeout => "connect_timeout",
-        AttemptOutcome::SendFailed(_) => "send_failed",
-        AttemptOutcome::ReadTimeout => "read_timeout",
-        AttemptOutcome::InvalidResponse(_) => "invalid_response",
-    }
+/// The response header carrying the breaker's state after this request (SPEC §5).
+pub const BREAKER_STATE: &str = "x-circuit-breaker-state";
+
+fn set_breaker_state(ctx: &mut RequestContext, state: BreakerState) {
+    ctx.response_headers.insert(
+        HeaderName::from_static(BREAKER_STATE),
+        HeaderValue::from_static(state.as_str()),
+    );
 }
 
 /// What the upstream request's `Host` and `X-Forwarded-*` headers are made from.

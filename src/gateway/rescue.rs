@@ -10,6 +10,8 @@ use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
 use super::body::{full, Body};
+use super::breaker::BreakerOpen;
+use super::bulkhead::BulkheadFull;
 use super::outcome::AttemptOutcome;
 use super::plugins::{acl::AclError, jwt::JwtError, rate_limit::RateLimited};
 
@@ -30,6 +32,10 @@ pub enum Rejection {
     BadRequestBody(String),
     #[error("upstream {service} has no address")]
     NoUpstreamAddress { service: String },
+    #[error("{0}")]
+    BulkheadFull(#[from] BulkheadFull),
+    #[error("{0}")]
+    BreakerOpen(#[from] BreakerOpen),
     #[error("upstream attempt failed: {0:?}")]
     Upstream(AttemptOutcome),
 }
@@ -45,6 +51,8 @@ impl Rejection {
             Rejection::BodyTooLarge { .. } => "body_too_large",
             Rejection::BadRequestBody(_) => "bad_request_body",
             Rejection::NoUpstreamAddress { .. } => "no_upstream_address",
+            Rejection::BulkheadFull(_) => "bulkhead_full",
+            Rejection::BreakerOpen(_) => "circuit_open",
             Rejection::Upstream(outcome) if outcome.is_timeout() => "upstream_timeout",
             Rejection::Upstream(_) => "upstream_error",
         }
@@ -94,11 +102,47 @@ pub fn respond(rejection: &Rejection, request_id: &str, realm: Option<&str>) -> 
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
             response
         }
+        Rejection::BulkheadFull(full) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "Too many concurrent requests to service {}: its bulkhead allows {}",
+                full.service, full.limit
+            ),
+            request_id,
+        ),
+        Rejection::BreakerOpen(open) => fallback(open, request_id),
         Rejection::Upstream(outcome) if outcome.is_timeout() => {
             error(StatusCode::GATEWAY_TIMEOUT, MSG_GATEWAY_TIMEOUT, request_id)
         }
         Rejection::Upstream(_) => error(StatusCode::BAD_GATEWAY, MSG_BAD_GATEWAY, request_id),
     }
+}
+
+/// The circuit breaker's fallback (SPEC §5): the configured status and JSON body, or 503 and a
+/// body naming the service; `Retry-After` is the whole seconds until a trial may pass (at least 1).
+fn fallback(open: &BreakerOpen, request_id: &str) -> Response<Body> {
+    let status =
+        StatusCode::from_u16(open.fallback.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut response = match &open.fallback.body {
+        Some(body) => exit(status, body),
+        None => exit(
+            status,
+            &serde_json::json!({
+                "message": format!(
+                    "Service {} is unavailable: its circuit breaker is {}",
+                    open.service, open.state
+                ),
+                "service": open.service,
+                "state": open.state.as_str(),
+                "request_id": request_id,
+            }),
+        ),
+    };
+    let seconds = open.retry_after.as_secs() + u64::from(open.retry_after.subsec_nanos() > 0);
+    if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
 }
 
 /// `kong.response.exit(status, body)`: compact JSON.
@@ -157,5 +201,21 @@ mod tests {
         );
         assert_eq!(refused.status(), 502);
         assert_eq!(body_json(refused).await["message"], MSG_BAD_GATEWAY);
+    }
+
+    #[tokio::test]
+    async fn the_fallback_names_the_service_and_rounds_retry_after_up() {
+        let open = BreakerOpen {
+            service: "value-architect".into(),
+            state: super::super::breaker::BreakerState::Open,
+            retry_after: std::time::Duration::from_millis(14_200),
+            fallback: crate::config::gateway::CircuitBreakerConfig::default().fallback,
+        };
+        let response = respond(&Rejection::BreakerOpen(open), "r1", None);
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[RETRY_AFTER], "15");
+        let body = body_json(response).await;
+        assert_eq!(body["service"], "value-architect");
+        assert_eq!(body["state"], "OPEN");
     }
 }

@@ -106,6 +106,9 @@ impl Pool {
 }
 
 /// Sends `parts` + `body` to `addr` with up to `policy.retries` retries.
+///
+/// `observe` sees every attempt's outcome as it happens and answers whether another attempt may
+/// follow (the circuit breaker says no once it is open).
 pub async fn call(
     pool: &Pool,
     clock: &StackClock,
@@ -113,21 +116,26 @@ pub async fn call(
     parts: &http::request::Parts,
     body: Bytes,
     policy: CallPolicy,
+    mut observe: impl FnMut(&AttemptOutcome) -> bool,
 ) -> CallResult {
     let mut attempts = Vec::new();
     let max_attempts = policy.retries.saturating_add(1);
     loop {
         match attempt(pool, clock, addr, parts, &body, policy).await {
             Ok(response) => {
-                attempts.push(AttemptOutcome::Response(response.status().as_u16()));
+                let outcome = AttemptOutcome::Response(response.status().as_u16());
+                observe(&outcome);
+                attempts.push(outcome);
                 return CallResult {
                     response: Ok(response),
                     attempts,
                 };
             }
             Err(outcome) => {
+                let may_continue = observe(&outcome);
                 attempts.push(outcome.clone());
-                let retry = outcome.is_retryable(&parts.method)
+                let retry = may_continue
+                    && outcome.is_retryable(&parts.method)
                     && u32::try_from(attempts.len()).unwrap_or(u32::MAX) < max_attempts;
                 if !retry {
                     return CallResult {
@@ -329,7 +337,16 @@ mod tests {
         addr: SocketAddr,
         method: http::Method,
     ) -> CallResult {
-        call(pool, clock, addr, &parts(method), Bytes::new(), policy()).await
+        call(
+            pool,
+            clock,
+            addr,
+            &parts(method),
+            Bytes::new(),
+            policy(),
+            |_| true,
+        )
+        .await
     }
 
     /// A loopback upstream answering `status` (or never answering when `None`), counting hits.

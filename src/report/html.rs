@@ -178,6 +178,7 @@ struct StepView {
 }
 
 struct BreakerView {
+    scenario: String,
     service: String,
     transitions: Vec<TransitionView>,
 }
@@ -303,6 +304,7 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
             .breakers
             .iter()
             .map(|b| BreakerView {
+                scenario: b.scenario.clone(),
                 service: b.service.clone(),
                 transitions: b
                     .transitions

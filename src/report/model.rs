@@ -269,9 +269,11 @@ pub struct PercentileValue {
     pub value_ms: f64,
 }
 
-/// One service's circuit-breaker history.
+/// One service's circuit-breaker history during one scenario.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BreakerTimeline {
+    /// The scenario whose stack the breaker belonged to (`path:line name`).
+    pub scenario: String,
     pub service: String,
     pub transitions: Vec<BreakerTransition>,
 }

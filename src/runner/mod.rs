@@ -19,9 +19,12 @@ use cucumber::gherkin::tagexpr::TagOperation;
 use cucumber::{cli, parser, runner, World as _};
 use futures::FutureExt;
 
+use crate::chaos::fault::derive_seed;
 use crate::clock::{real_wall_now, Stopwatch};
 use crate::config::{ConfigError, StackDef};
+use crate::report::model::{BreakerTimeline, BreakerTransition};
 use crate::report::{self, model::RunReport, model::Secrets, model::StackInfo};
+use crate::stack::Stack;
 use crate::steps::world::RunSettings;
 use crate::steps::GauntletWorld;
 use collected::Collected;
@@ -188,6 +191,8 @@ pub async fn run_until(
         };
 
     let collected = Arc::new(Mutex::new(Collected::default()));
+    // Breaker timelines of every scenario whose breakers changed state.
+    let timelines: Arc<Mutex<Vec<BreakerTimeline>>> = Arc::default();
     let suite = async {
         for path in &paths {
             let failed = collected.lock().map(|c| c.has_failure()).unwrap_or(false);
@@ -196,6 +201,7 @@ pub async fn run_until(
             }
             let before_settings = settings.clone();
             let after_extras = extras.clone();
+            let after_timelines = timelines.clone();
             let collector = Collector::new(
                 extras.clone(),
                 secrets.clone(),
@@ -206,13 +212,23 @@ pub async fn run_until(
                 .with_writer(collector)
                 .with_cli(opts.clone())
                 // Each scenario's World gets the run settings; its stack starts on first use.
-                .before(move |_, _, _, world| {
+                .before(move |feature, _, scenario, world| {
+                    let (path, line, name) = scenario_key(feature, scenario);
+                    world.seed =
+                        derive_seed(before_settings.seed, &[&path, &line.to_string(), &name]);
                     world.settings = Some(before_settings.clone());
                     async {}.boxed_local()
                 })
                 // Keep what the report needs from the World before it (and its stack) is dropped.
                 .after(move |feature, _, scenario, _, world| {
                     let key = scenario_key(feature, scenario);
+                    if let (Some(stack), Ok(mut timelines)) = (
+                        world.as_ref().and_then(|w| w.started_stack()),
+                        after_timelines.lock(),
+                    ) {
+                        let label = format!("{}:{} {}", key.0, key.1, key.2);
+                        timelines.extend(breaker_timelines(stack, &label));
+                    }
                     let extras = ScenarioExtras {
                         stack_startup: world
                             .as_ref()
@@ -259,7 +275,13 @@ pub async fn run_until(
         features,
         clauses: report::catalogue(),
         histograms: Vec::new(),
-        breakers: Vec::new(),
+        breakers: timelines
+            .lock()
+            .map(|mut t| {
+                t.sort_by(|a, b| (&a.scenario, &a.service).cmp(&(&b.scenario, &b.service)));
+                std::mem::take(&mut *t)
+            })
+            .unwrap_or_default(),
         secrets: Secrets(secrets),
     };
     let report_path = match &options.report_dir {
@@ -277,4 +299,29 @@ pub async fn run_until(
         problems,
         interrupted,
     })
+}
+
+/// The history of every breaker of `stack` that changed state, for the report.
+fn breaker_timelines(stack: &Stack, scenario: &str) -> Vec<BreakerTimeline> {
+    stack
+        .gateway
+        .state
+        .breakers
+        .iter()
+        .map(|(_, b)| (b.service().to_string(), b.snapshot().transitions))
+        .filter(|(_, transitions)| !transitions.is_empty())
+        .map(|(service, transitions)| BreakerTimeline {
+            scenario: scenario.to_string(),
+            service,
+            transitions: transitions
+                .into_iter()
+                .map(|t| BreakerTransition {
+                    from: t.from.to_string(),
+                    to: t.to.to_string(),
+                    at: t.at.since_start(),
+                    reason: t.reason,
+                })
+                .collect(),
+        })
+        .collect()
 }

@@ -2,9 +2,10 @@
 //! loopback, sharing one [`StackClock`].
 //!
 //! ```text
-//!   StackDef ──► bind every listener (ephemeral, or the fixed ports of `up`)
-//!            ──► start services (in-process mocks, commands, or external URLs)
-//!            ──► start gateway (proxy + admin) with the services' addresses
+//!   StackDef ──► bind every public listener (ephemeral, or the fixed ports of `up`)
+//!            ──► start services (in-process mocks, commands, or external URLs), each behind
+//!                its inbound sidecar stage (journal, faults) on its public port
+//!            ──► start gateway (proxy + admin) with the services' public addresses
 //! ```
 //! Scenarios each start their own stack on ephemeral ports, so they run concurrently and never
 //! share breaker or rate-limit state. Dropping a [`Stack`] stops everything it started.
@@ -16,12 +17,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::chaos::fault::derive_seed;
 use crate::clock::{StackClock, Stopwatch};
 use crate::config::StackDef;
 use crate::gateway::upstream::UpstreamAddrs;
 use crate::gateway::{Gateway, RunningGateway};
 use crate::server::bind_loopback;
-pub use services::ServiceHandle;
+pub use services::{ProcessFaultError, ServiceHandle};
 
 /// Which ports a stack binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,17 +56,20 @@ pub struct Stack {
     pub clock: StackClock,
     pub gateway: RunningGateway,
     /// Services by name.
-    pub services: BTreeMap<String, ServiceHandle>,
+    pub services: BTreeMap<String, Arc<ServiceHandle>>,
+    /// The seed of this stack's random fault choices.
+    pub seed: u64,
     /// How long `start` took.
     pub startup: Duration,
 }
 
 impl Stack {
-    /// Starts every service and the gateway.
+    /// Starts every service and the gateway. `seed` drives every random fault choice of the
+    /// stack (each service draws from its own sequence derived from it).
     ///
     /// # Errors
     /// A port cannot be bound, or a service cannot be started.
-    pub async fn start(def: Arc<StackDef>, plan: PortPlan) -> Result<Stack, StackError> {
+    pub async fn start(def: Arc<StackDef>, plan: PortPlan, seed: u64) -> Result<Stack, StackError> {
         let stopwatch = Stopwatch::start();
         let clock = StackClock::new();
         let ports = &def.topology.ports;
@@ -88,9 +93,13 @@ impl Stack {
             .collect();
         let mut services = BTreeMap::new();
         for service in &def.topology.services {
-            let listener = listeners.remove(&service.name);
-            let handle = ServiceHandle::start(service, listener, &addrs, &clock).await?;
-            services.insert(service.name.clone(), handle);
+            let Some(listener) = listeners.remove(&service.name) else {
+                continue;
+            };
+            let service_seed = derive_seed(seed, &[&service.name]);
+            let handle =
+                ServiceHandle::launch(service, listener, &addrs, &clock, service_seed).await?;
+            services.insert(service.name.clone(), Arc::new(handle));
         }
 
         let upstreams = UpstreamAddrs::default();
@@ -115,6 +124,7 @@ impl Stack {
             clock,
             gateway,
             services,
+            seed,
             startup: stopwatch.elapsed(),
         })
     }
@@ -133,7 +143,7 @@ impl Stack {
     ///
     /// # Errors
     /// [`StackError::UnknownService`] naming the service.
-    pub fn service(&self, name: &str) -> Result<&ServiceHandle, StackError> {
+    pub fn service(&self, name: &str) -> Result<&Arc<ServiceHandle>, StackError> {
         self.services
             .get(name)
             .ok_or_else(|| StackError::UnknownService(name.to_string()))

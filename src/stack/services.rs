@@ -1,134 +1,272 @@
-//! One service of a stack: an in-process mock, a spawned command, or an external URL.
+//! One service of a stack: its inbound sidecar stage on the service's public port, and behind it
+//! the local service (an in-process mock, a spawned command, or an external URL). Process faults
+//! (SPEC §7) act here: `stop` closes the port and stops the service, `kill` also resets every
+//! open connection, `start` brings both back on the same public port.
+//!
+//! ```text
+//!   callers ──► public port (Inbound: journal, faults) ──► app port (mock | command) | external URL
+//! ```
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use super::StackError;
 use crate::clock::StackClock;
 use crate::config::topology::{MockKind, ServiceDef, ServiceRuntime};
+use crate::server::bind_loopback;
+use crate::sidecar::Inbound;
+
+/// How long a stopped command gets to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// A started service. Dropping it stops what it started.
 #[derive(Debug)]
 pub struct ServiceHandle {
-    name: String,
-    addr: SocketAddr,
-    running: Running,
+    def: ServiceDef,
+    inbound: Arc<Inbound>,
+    app: tokio::sync::Mutex<App>,
+    /// Every service's public address, for the upstream URLs of a (re)started mock.
+    peers: BTreeMap<String, SocketAddr>,
+    clock: StackClock,
 }
 
 #[derive(Debug)]
-enum Running {
+enum App {
     /// Held so the mock keeps serving; dropping it stops the mock.
-    Mock(#[allow(dead_code)] mock_services::RunningMock),
+    Mock(mock_services::RunningMock),
     Process(tokio::process::Child),
     External,
+    Stopped,
+}
+
+/// A process fault that cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcessFaultError {
+    #[error("{service} is an external service ({url}): Gauntlet did not start it, so it cannot stop, start or kill it")]
+    External { service: String, url: String },
+    #[error("{service} could not be started again: {message}")]
+    Restart { service: String, message: String },
 }
 
 impl ServiceHandle {
-    /// Starts `def` on `listener` (absent for external services). `addrs` holds every service's
-    /// address, so a service can be told where its upstreams are.
-    pub(super) async fn start(
+    /// Starts `def`'s local service and its inbound stage on `public`. `peers` holds every
+    /// service's public address, so a service can be told where its upstreams are; `seed` drives
+    /// the service's random fault choices.
+    pub(super) async fn launch(
         def: &ServiceDef,
-        listener: Option<TcpListener>,
-        addrs: &BTreeMap<String, SocketAddr>,
+        public: TcpListener,
+        peers: &BTreeMap<String, SocketAddr>,
         clock: &StackClock,
+        seed: u64,
     ) -> Result<ServiceHandle, StackError> {
-        let error = |message: String| StackError::Service {
-            service: def.name.clone(),
-            message,
-        };
-        let upstream_url = |service: &str| {
-            def.upstreams
-                .iter()
-                .find(|u| u.service == service)
-                .and_then(|u| addrs.get(&u.service))
-                .map(|addr| format!("http://{addr}"))
-        };
-        match &def.runtime {
-            ServiceRuntime::Mock(kind) => {
-                let listener = listener.ok_or_else(|| error("no listener".into()))?;
-                let addr = listener.local_addr().map_err(|e| error(e.to_string()))?;
-                let config = mock_services::MockConfig {
-                    architect_url: upstream_url("value-architect"),
-                    committer_url: upstream_url("value-committer"),
-                };
-                let clock = clock.clone();
-                let options = mock_services::MockOptions {
-                    // Timestamps the mocks write follow the stack clock, jumps included.
-                    wall_clock: mock_services::WallClock::from_fn(move || clock.wall()),
-                    ..Default::default()
-                };
-                let kind = match kind {
-                    MockKind::ValueArchitect => mock_services::MockKind::ValueArchitect,
-                    MockKind::ValueCommitter => mock_services::MockKind::ValueCommitter,
-                };
-                let mock = mock_services::start_with(kind, listener, config, options).await;
-                Ok(ServiceHandle {
-                    name: def.name.clone(),
-                    addr,
-                    running: Running::Mock(mock),
-                })
-            }
-            ServiceRuntime::Command { program, args } => {
-                let listener = listener.ok_or_else(|| error("no listener".into()))?;
-                let addr = listener.local_addr().map_err(|e| error(e.to_string()))?;
-                // Free the port for the child; it binds the same one.
-                drop(listener);
-                let args: Vec<String> = args
-                    .iter()
-                    .map(|a| a.replace("{port}", &addr.port().to_string()))
-                    .collect();
-                let child = tokio::process::Command::new(program)
-                    .args(&args)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::inherit())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .map_err(|e| error(format!("cannot start `{program}`: {e}")))?;
-                wait_until_listening(addr).await.map_err(|()| {
-                    error(format!("`{program}` did not listen on {addr} within 10 s"))
+        let (app, app_addr) =
+            start_app(def, peers, clock)
+                .await
+                .map_err(|message| StackError::Service {
+                    service: def.name.clone(),
+                    message,
                 })?;
-                Ok(ServiceHandle {
-                    name: def.name.clone(),
-                    addr,
-                    running: Running::Process(child),
-                })
-            }
-            ServiceRuntime::External { url } => {
-                let addr = external_addr(url).ok_or_else(|| error(format!("bad url {url}")))?;
-                Ok(ServiceHandle {
-                    name: def.name.clone(),
-                    addr,
-                    running: Running::External,
-                })
-            }
-        }
+        let inbound =
+            Inbound::start(&def.name, public, app_addr, clock.clone(), seed).map_err(|e| {
+                StackError::Service {
+                    service: def.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        Ok(ServiceHandle {
+            def: def.clone(),
+            inbound,
+            app: tokio::sync::Mutex::new(app),
+            peers: peers.clone(),
+            clock: clock.clone(),
+        })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.def.name
     }
 
-    /// Where the service listens.
+    /// The service's public address (its inbound stage).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.inbound.addr()
     }
 
     /// Base URL of the service (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
+    }
+
+    /// The inbound stage: faults and journal.
+    pub fn inbound(&self) -> &Arc<Inbound> {
+        &self.inbound
+    }
+
+    /// Whether the service is up (not stopped or killed).
+    pub fn is_running(&self) -> bool {
+        self.inbound.is_listening()
+    }
+
+    /// Stops the service: its port closes (callers get connection refused), requests in flight
+    /// may finish, then the local service stops.
+    ///
+    /// # Errors
+    /// [`ProcessFaultError::External`] for an external service.
+    pub async fn stop(&self) -> Result<(), ProcessFaultError> {
+        self.refuse_external()?;
+        self.inbound.close(false).await;
+        let app = std::mem::replace(&mut *self.app.lock().await, App::Stopped);
+        match app {
+            App::Mock(mock) => mock.shutdown().await,
+            App::Process(child) => terminate(child).await,
+            App::External | App::Stopped => {}
+        }
+        Ok(())
+    }
+
+    /// Kills the service: its port closes and every open connection is reset at once.
+    ///
+    /// # Errors
+    /// [`ProcessFaultError::External`] for an external service.
+    pub async fn kill(&self) -> Result<(), ProcessFaultError> {
+        self.refuse_external()?;
+        self.inbound.close(true).await;
+        let app = std::mem::replace(&mut *self.app.lock().await, App::Stopped);
+        match app {
+            App::Mock(mock) => mock.stop().await,
+            App::Process(mut child) => {
+                let _ = child.kill().await;
+            }
+            App::External | App::Stopped => {}
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped or killed service again on the same public port (a fresh process: a
+    /// mock starts from its seed data). Starting a running service does nothing.
+    ///
+    /// # Errors
+    /// An external service, or the service or its port cannot be started.
+    pub async fn start(&self) -> Result<(), ProcessFaultError> {
+        self.refuse_external()?;
+        let mut app = self.app.lock().await;
+        if !matches!(*app, App::Stopped) {
+            return Ok(());
+        }
+        let restart_error = |message: String| ProcessFaultError::Restart {
+            service: self.def.name.clone(),
+            message,
+        };
+        let (started, addr) = start_app(&self.def, &self.peers, &self.clock)
+            .await
+            .map_err(restart_error)?;
+        *app = started;
+        self.inbound.set_app(addr);
+        self.inbound
+            .reopen()
+            .await
+            .map_err(|e| restart_error(format!("port {}: {e}", self.addr().port())))
+    }
+
+    fn refuse_external(&self) -> Result<(), ProcessFaultError> {
+        match &self.def.runtime {
+            ServiceRuntime::External { url } => Err(ProcessFaultError::External {
+                service: self.def.name.clone(),
+                url: url.clone(),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
 impl Drop for ServiceHandle {
     fn drop(&mut self) {
-        if let Running::Process(child) = &mut self.running {
+        if let App::Process(child) = self.app.get_mut() {
             let _ = child.start_kill();
         }
     }
+}
+
+/// Starts the local service of `def` on a fresh loopback port; returns it and its address.
+async fn start_app(
+    def: &ServiceDef,
+    peers: &BTreeMap<String, SocketAddr>,
+    clock: &StackClock,
+) -> Result<(App, SocketAddr), String> {
+    let upstream_url = |service: &str| {
+        def.upstreams
+            .iter()
+            .find(|u| u.service == service)
+            .and_then(|u| peers.get(&u.service))
+            .map(|addr| format!("http://{addr}"))
+    };
+    match &def.runtime {
+        ServiceRuntime::Mock(kind) => {
+            let listener = bind_loopback(0).await.map_err(|e| e.to_string())?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            let config = mock_services::MockConfig {
+                architect_url: upstream_url("value-architect"),
+                committer_url: upstream_url("value-committer"),
+            };
+            let clock = clock.clone();
+            let options = mock_services::MockOptions {
+                // Timestamps the mocks write follow the stack clock, jumps included.
+                wall_clock: mock_services::WallClock::from_fn(move || clock.wall()),
+                ..Default::default()
+            };
+            let kind = match kind {
+                MockKind::ValueArchitect => mock_services::MockKind::ValueArchitect,
+                MockKind::ValueCommitter => mock_services::MockKind::ValueCommitter,
+            };
+            let mock = mock_services::start_with(kind, listener, config, options).await;
+            Ok((App::Mock(mock), addr))
+        }
+        ServiceRuntime::Command { program, args } => {
+            let listener = bind_loopback(0).await.map_err(|e| e.to_string())?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            // Free the port for the child; it binds the same one.
+            drop(listener);
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| a.replace("{port}", &addr.port().to_string()))
+                .collect();
+            let child = tokio::process::Command::new(program)
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+            wait_until_listening(addr)
+                .await
+                .map_err(|()| format!("`{program}` did not listen on {addr} within 10 s"))?;
+            Ok((App::Process(child), addr))
+        }
+        ServiceRuntime::External { url } => {
+            let addr = external_addr(url).ok_or_else(|| format!("bad url {url}"))?;
+            Ok((App::External, addr))
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL if the process has not exited within [`STOP_GRACE`].
+async fn terminate(mut child: tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        // `kill -TERM` keeps this crate free of unsafe signal calls.
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+        if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.kill().await;
 }
 
 async fn wait_until_listening(addr: SocketAddr) -> Result<(), ()> {
@@ -136,7 +274,7 @@ async fn wait_until_listening(addr: SocketAddr) -> Result<(), ()> {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
             return Ok(());
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Err(())
 }

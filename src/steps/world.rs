@@ -104,6 +104,8 @@ pub struct GauntletWorld {
     pub headers: Vec<(String, String)>,
     /// Every exchange of this scenario, oldest first.
     pub exchanges: Vec<Exchange>,
+    /// Seed of this scenario's random fault choices (the run's seed mixed with the scenario).
+    pub seed: u64,
 }
 
 impl GauntletWorld {
@@ -115,6 +117,7 @@ impl GauntletWorld {
             tokens: Vec::new(),
             headers: Vec::new(),
             exchanges: Vec::new(),
+            seed: 0,
         }
     }
 
@@ -136,7 +139,7 @@ impl GauntletWorld {
         if self.stack.is_none() {
             let def = self.settings()?.stack.clone();
             self.client = HttpClient::new(patience(&def));
-            self.stack = Some(Stack::start(def, PortPlan::Ephemeral).await?);
+            self.stack = Some(Stack::start(def, PortPlan::Ephemeral, self.seed).await?);
         }
         self.stack
             .as_ref()

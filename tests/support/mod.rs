@@ -100,6 +100,7 @@ pub async fn valueverse() -> gauntlet::stack::Stack {
     gauntlet::stack::Stack::start(
         std::sync::Arc::new(def),
         gauntlet::stack::PortPlan::Ephemeral,
+        1,
     )
     .await
     .expect("stack starts")

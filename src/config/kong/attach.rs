@@ -47,9 +47,6 @@ pub(super) struct Pending {
     parent: Parent,
 }
 
-/// Gauntlet's own plugins that load and validate but are not enforced by the pipeline yet.
-const NOT_YET_ENFORCED: [&str; 2] = ["circuit-breaker", "bulkhead"];
-
 impl Pending {
     pub fn global(key: String, raw: RawPlugin) -> Self {
         Pending {
@@ -184,16 +181,6 @@ impl Builder<'_> {
         let (config, notes) = emulated_config(self.src, &key, &name, raw.config)?;
         for (k, msg) in notes {
             self.warn(k, msg, routes.clone());
-        }
-        if enabled && NOT_YET_ENFORCED.contains(&name.as_str()) {
-            self.warn(
-                key.clone(),
-                format!(
-                    "plugin `{name}` is validated and shown by the admin API, but this version of \
-                     Gauntlet's gateway does not enforce it yet"
-                ),
-                routes.clone(),
-            );
         }
         if let PluginConfig::Jwt(jwt) = &config {
             if let Some(anon) = jwt.anonymous.as_deref() {

@@ -1,0 +1,235 @@
+//! The control API of a running stack (`gauntlet up`, port `ports.control`, loopback only):
+//! process faults, HTTP faults, the journal and the clock, for `gauntlet chaos` and curl.
+//!
+//! | Request | Effect |
+//! |---|---|
+//! | `GET /` | stack name, seed, clock offset, every service with its state and faults |
+//! | `POST /services/{name}/stop`, `/start`, `/kill` | process faults (SPEC §7) |
+//! | `POST /services/{name}/faults` | adds a fault rule ([`FaultRule`] JSON); 201 |
+//! | `GET /services/{name}/faults` | the rules still active |
+//! | `DELETE /services/{name}/faults`, `DELETE /faults` | clears one service's rules, or all |
+//! | `GET /services/{name}/journal` | what reached the service |
+//! | `POST /clock/advance` `{"seconds": 60}` or `{"duration": "60s"}` | jumps the stack clock |
+//!
+//! Errors carry their status and `{"message": "..."}`: 404 unknown service, 400 a bad fault or
+//! duration, 409 a process fault on an external service.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::fault::FaultRule;
+use super::parse_duration;
+use crate::clock::StackClock;
+use crate::stack::{ProcessFaultError, ServiceHandle, Stack};
+
+/// What the control API acts on: a stack's services and clock.
+#[derive(Debug, Clone)]
+pub struct ControlTarget {
+    pub stack: String,
+    pub seed: u64,
+    pub clock: StackClock,
+    pub services: BTreeMap<String, Arc<ServiceHandle>>,
+}
+
+impl ControlTarget {
+    pub fn of(stack: &Stack) -> Self {
+        ControlTarget {
+            stack: stack.def.name().to_string(),
+            seed: stack.seed,
+            clock: stack.clock.clone(),
+            services: stack.services.clone(),
+        }
+    }
+}
+
+/// An error answer: its status and message.
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"message": self.1}))).into_response()
+    }
+}
+
+impl From<ProcessFaultError> for ApiError {
+    fn from(e: ProcessFaultError) -> Self {
+        let status = match e {
+            ProcessFaultError::External { .. } => StatusCode::CONFLICT,
+            ProcessFaultError::Restart { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+type Shared = State<Arc<ControlTarget>>;
+
+pub fn router(target: ControlTarget) -> Router {
+    Router::new()
+        .route("/", get(overview))
+        .route("/services/{name}/stop", post(stop))
+        .route("/services/{name}/start", post(start))
+        .route("/services/{name}/kill", post(kill))
+        .route(
+            "/services/{name}/faults",
+            post(add_fault).get(faults).delete(clear_faults),
+        )
+        .route("/faults", delete(clear_all))
+        .route("/services/{name}/journal", get(journal))
+        .route("/clock/advance", post(advance))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .with_state(Arc::new(target))
+}
+
+fn service<'a>(t: &'a ControlTarget, name: &str) -> Result<&'a Arc<ServiceHandle>, ApiError> {
+    t.services.get(name).ok_or_else(|| {
+        let known: Vec<&str> = t.services.keys().map(String::as_str).collect();
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no service named {name}; this stack has {}",
+                known.join(", ")
+            ),
+        )
+    })
+}
+
+fn service_json(s: &ServiceHandle) -> Value {
+    json!({
+        "name": s.name(),
+        "url": s.url(),
+        "running": s.is_running(),
+        "faults": faults_json(s),
+        "requests_received": s.inbound().journal.count(),
+    })
+}
+
+fn faults_json(s: &ServiceHandle) -> Vec<Value> {
+    s.inbound()
+        .faults
+        .rules()
+        .into_iter()
+        .map(|(rule, remaining)| {
+            json!({
+                "description": rule.describe(),
+                "remaining": remaining,
+                "rule": rule,
+            })
+        })
+        .collect()
+}
+
+async fn overview(State(t): Shared) -> Json<Value> {
+    Json(json!({
+        "stack": t.stack,
+        "seed": t.seed,
+        "clock": {"offset_seconds": t.clock.offset().as_secs_f64()},
+        "services": t.services.values().map(|s| service_json(s)).collect::<Vec<_>>(),
+    }))
+}
+
+async fn stop(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    s.stop().await?;
+    tracing::info!(service = %name, "stopped by the control API");
+    Ok(Json(service_json(s)))
+}
+
+async fn start(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    s.start().await?;
+    tracing::info!(service = %name, "started by the control API");
+    Ok(Json(service_json(s)))
+}
+
+async fn kill(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    s.kill().await?;
+    tracing::info!(service = %name, "killed by the control API");
+    Ok(Json(service_json(s)))
+}
+
+async fn add_fault(
+    State(t): Shared,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let s = service(&t, &name)?;
+    let rule: FaultRule = serde_json::from_slice(&body)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid fault: {e}")))?;
+    let description = rule.describe();
+    s.inbound()
+        .faults
+        .add(rule)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    tracing::info!(service = %name, fault = %description, "fault added by the control API");
+    Ok((StatusCode::CREATED, Json(service_json(s))).into_response())
+}
+
+async fn faults(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    Ok(Json(json!({"data": faults_json(s)})))
+}
+
+async fn clear_faults(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    s.inbound().faults.clear();
+    Ok(Json(service_json(s)))
+}
+
+async fn clear_all(State(t): Shared) -> Json<Value> {
+    for s in t.services.values() {
+        s.inbound().faults.clear();
+    }
+    Json(json!({"cleared": t.services.keys().collect::<Vec<_>>()}))
+}
+
+async fn journal(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    let journal = &s.inbound().journal;
+    Ok(Json(json!({
+        "service": name,
+        "count": journal.count(),
+        "data": journal.entries(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    seconds: Option<f64>,
+    duration: Option<String>,
+}
+
+async fn advance(State(t): Shared, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+    let advance: Advance = serde_json::from_slice(&body).map_err(|e| {
+        bad(format!(
+            "expected {{\"seconds\": N}} or {{\"duration\": \"60s\"}}: {e}"
+        ))
+    })?;
+    let by = match (advance.seconds, advance.duration) {
+        (Some(s), None) => Duration::try_from_secs_f64(s)
+            .map_err(|_| bad(format!("seconds must be a positive number, got {s}")))?,
+        (None, Some(d)) => parse_duration(&d).map_err(bad)?,
+        _ => return Err(bad("give exactly one of `seconds` and `duration`".into())),
+    };
+    t.clock.advance(by);
+    tracing::info!(
+        by_seconds = by.as_secs_f64(),
+        "clock advanced by the control API"
+    );
+    Ok(Json(json!({
+        "advanced_seconds": by.as_secs_f64(),
+        "offset_seconds": t.clock.offset().as_secs_f64(),
+    })))
+}

@@ -1,0 +1,161 @@
+//! The journal of a service's inbound stage (SPEC §7): every request that reached the service's
+//! address, in arrival order, with what the fault stage did to it, so a scenario can count
+//! attempts and see what arrived.
+//!
+//! Only a fixed set of harmless headers is kept: never `Authorization` or cookies.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::clock::StackInstant;
+
+/// Headers the journal keeps (lower case).
+pub const KEPT_HEADERS: [&str; 11] = [
+    "host",
+    "content-type",
+    "user-agent",
+    "traceparent",
+    "tracestate",
+    "x-request-id",
+    "x-consumer-username",
+    "x-consumer-groups",
+    "x-forwarded-for",
+    "x-forwarded-path",
+    "x-real-ip",
+];
+
+/// Entries kept per service; older ones are dropped (the count goes on).
+const CAPACITY: usize = 10_000;
+
+/// One request as it reached a service's inbound stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JournalEntry {
+    /// 1 for the first request the service ever received.
+    pub seq: u64,
+    /// Stack-clock time since the stack started (jumps included).
+    #[serde(rename = "stack_time_ms", serialize_with = "millis")]
+    pub at: Duration,
+    pub method: String,
+    /// Path and query as received.
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    /// What the fault stage did (`abort 503`, `delay 20 ms`, `hang`…); `None`: passed on untouched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The journal of one service.
+#[derive(Debug)]
+pub struct Journal {
+    entries: Mutex<Vec<JournalEntry>>,
+    /// How many requests arrived in all; waiters watch it.
+    count: watch::Sender<u64>,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Journal {
+            entries: Mutex::new(Vec::new()),
+            count: watch::channel(0).0,
+        }
+    }
+}
+
+impl Journal {
+    /// Records a request's arrival.
+    pub fn record(
+        &self,
+        at: StackInstant,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        fault: Option<String>,
+    ) {
+        let kept = headers
+            .iter()
+            .filter(|(name, _)| KEPT_HEADERS.contains(&name.as_str()))
+            .map(|(name, value)| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut entries = self.lock();
+        let seq = *self.count.borrow() + 1;
+        entries.push(JournalEntry {
+            seq,
+            at: at.since_start(),
+            method: method.to_string(),
+            path: uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_string(), |p| p.to_string()),
+            headers: kept,
+            fault,
+        });
+        if entries.len() > CAPACITY {
+            let excess = entries.len() - CAPACITY;
+            entries.drain(..excess);
+        }
+        self.count.send_replace(seq);
+    }
+
+    /// How many requests have arrived.
+    pub fn count(&self) -> u64 {
+        *self.count.borrow()
+    }
+
+    /// The kept entries, oldest first.
+    pub fn entries(&self) -> Vec<JournalEntry> {
+        self.lock().clone()
+    }
+
+    /// Waits (real time, at most `patience`) until at least `n` requests have arrived; returns
+    /// the count reached.
+    pub async fn wait_for(&self, n: u64, patience: Duration) -> u64 {
+        let mut rx = self.count.subscribe();
+        let _ = tokio::time::timeout(patience, rx.wait_for(|c| *c >= n)).await;
+        self.count()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<JournalEntry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keeps_safe_headers_only_and_counts_arrivals() {
+        let journal = Journal::default();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", "Bearer secret".parse().expect("value"));
+        headers.insert("traceparent", "00-abc-def-01".parse().expect("value"));
+        journal.record(
+            StackInstant::default(),
+            &http::Method::GET,
+            &"/api/v1/value-models?x=1".parse().expect("uri"),
+            &headers,
+            Some("abort 503".into()),
+        );
+        let entries = journal.entries();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].path, "/api/v1/value-models?x=1");
+        assert!(!entries[0].headers.contains_key("authorization"));
+        assert_eq!(entries[0].headers["traceparent"], "00-abc-def-01");
+        assert_eq!(journal.wait_for(1, Duration::from_millis(1)).await, 1);
+        assert_eq!(journal.wait_for(2, Duration::from_millis(5)).await, 1);
+    }
+}
