@@ -35,6 +35,16 @@ const NEGATIVE_CONTROLS: &[NegativeControl] = &[
         fails: &["RATE-1"],
         because: "expected status 429, got 200",
     },
+    NegativeControl {
+        stack: "scenarios/broken-breaker",
+        fails: &["CB-2", "CB-4", "CB-5"],
+        because: "expected header X-Circuit-Breaker-State: \"OPEN\", got \"CLOSED\"",
+    },
+    NegativeControl {
+        stack: "scenarios/broken-retry",
+        fails: &["RETRY-1"],
+        because: "expected value-architect to have received 4 requests, it received 1",
+    },
 ];
 
 fn options(stack: &str) -> RunOptions {

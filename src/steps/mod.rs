@@ -6,13 +6,19 @@
 //! - [`auth`] — tokens and where the request carries them.
 //! - [`http`] — sending requests and asserting on responses and on what the service saw.
 //! - [`rate_limit`] — header countdowns, concurrent bursts.
+//! - [`chaos`] — process and HTTP faults, and what reached a service (its journal).
+//! - [`breaker`] — the circuit breaker's state through the admin API.
+//! - [`inflight`] — requests left running in the background.
 //! - [`observability`] — the gateway's Prometheus metrics.
 //! - [`time`] — moving the stack clock.
 //! - [`params`] — parameter types (methods, durations).
 
 pub mod auth;
+pub mod breaker;
 pub mod catalog;
+pub mod chaos;
 pub mod http;
+pub mod inflight;
 pub mod observability;
 pub mod params;
 pub mod rate_limit;

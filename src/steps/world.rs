@@ -71,6 +71,15 @@ pub struct AttachedToken {
     pub placement: TokenPlacement,
 }
 
+/// A request sent in the background ("I start a GET request to …").
+#[derive(Debug)]
+pub struct InFlight {
+    pub task: tokio::task::JoinHandle<(
+        OutgoingRequest,
+        Result<ReceivedResponse, crate::http_client::ClientError>,
+    )>,
+}
+
 /// One request and its response.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -106,6 +115,10 @@ pub struct GauntletWorld {
     pub exchanges: Vec<Exchange>,
     /// Seed of this scenario's random fault choices (the run's seed mixed with the scenario).
     pub seed: u64,
+    /// Requests started in the background and not yet collected, in start order.
+    pub in_flight: Vec<InFlight>,
+    /// Each service's journal count when the first of `in_flight` was started.
+    pub journal_baseline: std::collections::BTreeMap<String, u64>,
 }
 
 impl GauntletWorld {
@@ -118,6 +131,8 @@ impl GauntletWorld {
             headers: Vec::new(),
             exchanges: Vec::new(),
             seed: 0,
+            in_flight: Vec::new(),
+            journal_baseline: std::collections::BTreeMap::new(),
         }
     }
 

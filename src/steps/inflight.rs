@@ -1,0 +1,159 @@
+//! Requests left in flight while the scenario goes on: slow or hung requests that fill a
+//! bulkhead, or wait for a timeout that a clock jump brings on.
+//!
+//! ```text
+//!   "I start N GET requests to …" ──► tasks on the runtime ──► World::in_flight
+//!   "the started requests finish" ──► awaited in start order ──► World::exchanges
+//! ```
+
+use std::time::Duration;
+
+use cucumber::{then, when};
+
+use super::http::build_request;
+use super::params::{DurationParam, MethodParam};
+use super::world::{Exchange, GauntletWorld, InFlight, StepError, StepResult};
+
+async fn start(
+    world: &mut GauntletWorld,
+    count: usize,
+    method: MethodParam,
+    path: &str,
+) -> StepResult {
+    let request = build_request(world, method.0, path).await?;
+    if world.in_flight.is_empty() {
+        // What every service had received before this batch, for "have reached".
+        let stack = world.stack().await?;
+        world.journal_baseline = stack
+            .services
+            .iter()
+            .map(|(name, s)| (name.clone(), s.inbound().journal.count()))
+            .collect();
+    }
+    for _ in 0..count {
+        let client = world.client.clone();
+        let request = request.clone();
+        let task = tokio::spawn(async move {
+            let response = client.send(&request).await;
+            (request, response)
+        });
+        world.in_flight.push(InFlight { task });
+    }
+    Ok(())
+}
+
+#[when(expr = "I start a {method} request to {string}")]
+async fn start_one(world: &mut GauntletWorld, method: MethodParam, path: String) -> StepResult {
+    start(world, 1, method, &path).await
+}
+
+#[when(expr = "I start {int} {method} requests to {string}")]
+async fn start_many(
+    world: &mut GauntletWorld,
+    count: usize,
+    method: MethodParam,
+    path: String,
+) -> StepResult {
+    start(world, count, method, &path).await
+}
+
+#[when("the started requests finish")]
+async fn finish(world: &mut GauntletWorld) -> StepResult {
+    let started = std::mem::take(&mut world.in_flight);
+    if started.is_empty() {
+        return Err(StepError::new(
+            "no request was started: use \"I start a GET request to …\" first",
+        ));
+    }
+    let total = started.len();
+    let mut failures = Vec::new();
+    for in_flight in started {
+        match in_flight.task.await {
+            Ok((request, Ok(response))) => world.exchanges.push(Exchange {
+                request,
+                response: Some(response),
+            }),
+            Ok((request, Err(e))) => {
+                failures.push(e.to_string());
+                world.exchanges.push(Exchange {
+                    request,
+                    response: None,
+                });
+            }
+            Err(e) => failures.push(format!("the request task failed: {e}")),
+        }
+    }
+    match failures.first() {
+        None => Ok(()),
+        Some(first) => Err(StepError::new(format!(
+            "{} of {total} started requests got no response; first: {first}",
+            failures.len()
+        ))),
+    }
+}
+
+/// How long "still waiting" watches for an answer (real time): long enough for a response the
+/// gateway already decided on to arrive over loopback.
+const STILL_WAITING_WINDOW: Duration = Duration::from_millis(200);
+
+#[then("the started requests are still waiting")]
+async fn still_waiting(world: &mut GauntletWorld) -> StepResult {
+    if world.in_flight.is_empty() {
+        return Err(StepError::new("no request was started"));
+    }
+    let any_done = async {
+        while !world.in_flight.iter().any(|r| r.task.is_finished()) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let _ = tokio::time::timeout(STILL_WAITING_WINDOW, any_done).await;
+    let done = world
+        .in_flight
+        .iter()
+        .filter(|r| r.task.is_finished())
+        .count();
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(StepError::new(format!(
+            "{done} of {} started requests already got an answer",
+            world.in_flight.len()
+        )))
+    }
+}
+
+#[then(expr = "the response came back within {duration}")]
+async fn came_back_within(world: &mut GauntletWorld, limit: DurationParam) -> StepResult {
+    let elapsed = world.last()?.elapsed;
+    if elapsed <= limit.0 {
+        Ok(())
+    } else {
+        Err(StepError::new(format!(
+            "the response took {:.1} ms, more than {} ms",
+            elapsed.as_secs_f64() * 1000.0,
+            limit.0.as_millis()
+        )))
+    }
+}
+
+/// How long "the started requests have reached" waits (real time).
+const ARRIVAL_PATIENCE: Duration = Duration::from_secs(5);
+
+#[when(expr = "the started requests have reached {string}")]
+async fn have_reached(world: &mut GauntletWorld, service: String) -> StepResult {
+    let started = world.in_flight.len() as u64;
+    if started == 0 {
+        return Err(StepError::new("no request was started"));
+    }
+    let baseline = world.journal_baseline.get(&service).copied().unwrap_or(0);
+    let journal = &world.stack().await?.service(&service)?.inbound().journal;
+    let reached = journal.wait_for(baseline + started, ARRIVAL_PATIENCE).await - baseline;
+    if reached >= started {
+        Ok(())
+    } else {
+        Err(StepError::new(format!(
+            "waited {} s for the {started} started requests to reach {service}; {reached} did",
+            ARRIVAL_PATIENCE.as_secs()
+        )))
+    }
+}
