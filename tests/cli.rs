@@ -270,3 +270,97 @@ async fn up_serves_the_runbook_and_stops_on_ctrl_c() {
     let after = std::net::TcpStream::connect(proxy.trim_start_matches("http://"));
     assert!(after.is_err(), "the proxy port is closed after Ctrl-C");
 }
+
+fn chaos(stack: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["chaos", "--stack", stack.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_gauntlet(&all)
+}
+
+/// The resilience issue's "done when", by `gauntlet chaos` against a real `gauntlet up`: a
+/// stopped service gives 502s then the fallback with OPEN, the admin API shows the transition,
+/// and after `start` and a 60 s jump three requests close the breaker.
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_drives_the_breaker_runbook_against_up() {
+    let (_dir, stack) = stack_on_free_ports("valueverse");
+    let (mut child, summary) = gauntlet_up(&stack);
+    let proxy = summary["gateway"]["proxy"].as_str().unwrap().to_string();
+    let admin = summary["gateway"]["admin"].as_str().unwrap().to_string();
+    let auth = format!(
+        "Bearer {}",
+        summary["tokens"]["admin-user"].as_str().unwrap()
+    );
+    let models = format!("{proxy}/api/v1/value-models");
+    let call = || async { get(&models, &[("Authorization", &auth)]).await };
+
+    let (code, stdout, stderr) = chaos(&stack, &["stop", "value-architect"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("value-architect: stopped"), "{stdout}");
+
+    let first = call().await;
+    assert_eq!(first.status, 502);
+    assert_eq!(first.header("x-circuit-breaker-state"), Some("CLOSED"));
+    let second = call().await;
+    assert_eq!(second.status, 502);
+    assert_eq!(second.header("x-circuit-breaker-state"), Some("OPEN"));
+    let fallback = call().await;
+    assert_eq!(fallback.status, 503);
+    assert_eq!(fallback.header("x-circuit-breaker-state"), Some("OPEN"));
+    assert_eq!(fallback.header("retry-after"), Some("60"));
+
+    let plugins = get(&format!("{admin}/services/value-architect/plugins"), &[]).await;
+    let plugins = plugins.json().unwrap();
+    let breaker = plugins["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "circuit-breaker")
+        .expect("the circuit-breaker entry")
+        .clone();
+    assert_eq!(breaker["state"], "OPEN");
+    assert!(breaker["opened_at"].as_f64().unwrap() > 0.0);
+    assert_eq!(breaker["transitions"][0]["from"], "CLOSED");
+    assert_eq!(breaker["transitions"][0]["to"], "OPEN");
+
+    assert_eq!(chaos(&stack, &["start", "value-architect"]).0, 0);
+    let (code, stdout, _) = chaos(&stack, &["advance", "60s"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("clock advanced 60"), "{stdout}");
+    let states: Vec<String> = {
+        let mut states = Vec::new();
+        for _ in 0..3 {
+            let r = call().await;
+            assert_eq!(r.status, 200);
+            states.push(r.header("x-circuit-breaker-state").unwrap().to_string());
+        }
+        states
+    };
+    assert_eq!(states, ["HALF-OPEN", "HALF-OPEN", "CLOSED"]);
+
+    let (code, stdout, _) = chaos(&stack, &["journal", "value-architect"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.starts_with("value-architect received 3 requests"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = chaos(&stack, &["kill", "value-committr"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            "no service named value-committr; this stack has value-architect, value-committer"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = chaos(
+        &stack,
+        &["fault", "value-architect", "--probability", "2", "--hang"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("probability must be between 0 and 1"),
+        "{stderr}"
+    );
+
+    let status = interrupt(&mut child);
+    assert!(status.success(), "up exits 0 on Ctrl-C: {status}");
+}

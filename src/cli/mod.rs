@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success, 1 a run with failures, 2 usage or configuration errors.
 
+pub mod chaos;
 pub mod check;
 pub mod run;
 pub mod steps;
@@ -56,6 +57,9 @@ pub enum Command {
     Steps,
     /// Validate the stack and the features without running them.
     Check(check::CheckArgs),
+    /// Act on a running `gauntlet up` stack: stop|start|kill a service, add or clear faults,
+    /// advance the clock, read a service's journal.
+    Chaos(chaos::ChaosArgs),
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM (what CI sends on a timeout).
@@ -87,5 +91,6 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Token(args) => token::execute(args),
         Command::Steps => steps::execute(),
         Command::Check(args) => check::execute(args),
+        Command::Chaos(args) => chaos::execute(args).await,
     }
 }

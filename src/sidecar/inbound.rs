@@ -153,8 +153,9 @@ impl Inbound {
         Ok(())
     }
 
-    /// Closes the public port; returns once it is closed. With `kill`, every open connection is
-    /// reset at once; otherwise requests in flight may finish and idle connections are closed.
+    /// Closes the public port. With `kill`, every open connection is reset at once and this
+    /// returns once the port is closed; otherwise idle connections are closed and this returns
+    /// once the requests in flight have finished (at most [`DRAIN_GRACE`], then they are cut).
     pub async fn close(&self, kill: bool) {
         let Some(mut listening) = self.lock().take() else {
             return;
@@ -167,8 +168,10 @@ impl Inbound {
         if let Some(closed) = listening.closed.take() {
             let _ = closed.await;
         }
-        // The task goes on draining in the background; it ends by itself.
-        drop(listening.task);
+        if !kill {
+            // The task ends once every connection has drained (or the grace period is over).
+            let _ = (&mut listening.task).await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Listening>> {

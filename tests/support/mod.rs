@@ -128,3 +128,20 @@ pub async fn send(
         .await
         .expect("a response")
 }
+
+/// `Bearer <token>` for `consumer` of the stack, valid for an hour of stack time.
+pub fn bearer(stack: &gauntlet::stack::Stack, consumer: &str) -> String {
+    let (_, c) = stack
+        .def
+        .gateway
+        .consumer_by_name(consumer)
+        .expect("a consumer of the stack");
+    let credential = c.jwt_secrets.first().expect("a jwt credential");
+    let token = gauntlet::token::issue(
+        &credential.key,
+        &credential.secret,
+        stack.clock.unix_seconds(),
+        std::time::Duration::from_secs(3600),
+    );
+    format!("Bearer {token}")
+}

@@ -1,0 +1,169 @@
+//! Faults at a service's inbound stage and process faults, seen through the gateway the way a
+//! client sees them (SPEC §7): what status comes back, how many attempts reached the service,
+//! and whether the port is open.
+
+mod support;
+
+use std::time::Duration;
+
+use gauntlet::chaos::fault::{Delay, FaultAction, FaultRule};
+use support::*;
+
+async fn admin_get(
+    stack: &gauntlet::stack::Stack,
+    path: &str,
+) -> gauntlet::http_client::ReceivedResponse {
+    get(
+        &format!("{}{path}", stack.proxy_url()),
+        &[("Authorization", &bearer(stack, "admin-user"))],
+    )
+    .await
+}
+
+fn fault(stack: &gauntlet::stack::Stack, service: &str, action: FaultAction) {
+    stack
+        .service(service)
+        .expect("service")
+        .inbound()
+        .faults
+        .add(FaultRule::always(action))
+        .expect("valid fault");
+}
+
+#[tokio::test]
+async fn a_malformed_response_is_a_502_and_is_not_retried() {
+    let stack = valueverse().await;
+    fault(&stack, "value-architect", FaultAction::Malformed);
+    let response = admin_get(&stack, "/api/v1/value-models").await;
+    assert_eq!(response.status, 502);
+    assert_eq!(
+        response.json().unwrap()["message"],
+        "An invalid response was received from the upstream server"
+    );
+    let journal = &stack.service("value-architect").unwrap().inbound().journal;
+    assert_eq!(
+        journal.count(),
+        1,
+        "one attempt: nginx does not retry invalid_header"
+    );
+    assert_eq!(
+        journal.entries()[0].fault.as_deref(),
+        Some("malformed response")
+    );
+}
+
+#[tokio::test]
+async fn an_abort_answers_envoys_fault_body_and_the_journal_keeps_no_credentials() {
+    let stack = valueverse().await;
+    fault(
+        &stack,
+        "value-architect",
+        FaultAction::Abort {
+            status: 503,
+            body: None,
+        },
+    );
+    let response = admin_get(&stack, "/api/v1/value-models").await;
+    assert_eq!(response.status, 503);
+    assert_eq!(response.text(), "fault filter abort");
+    let entry = &stack
+        .service("value-architect")
+        .unwrap()
+        .inbound()
+        .journal
+        .entries()[0];
+    assert_eq!(
+        entry.headers.get("x-consumer-username").map(String::as_str),
+        Some("admin-user")
+    );
+    assert!(!entry.headers.contains_key("authorization"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_a_service_resets_the_requests_in_flight() {
+    let stack = valueverse().await;
+    fault(&stack, "value-architect", FaultAction::Hang);
+    let pending = {
+        let proxy = stack.proxy_url();
+        let auth = bearer(&stack, "admin-user");
+        tokio::spawn(async move {
+            get(
+                &format!("{proxy}/api/v1/value-models"),
+                &[("Authorization", &auth)],
+            )
+            .await
+        })
+    };
+    let service = stack.service("value-architect").unwrap();
+    assert_eq!(
+        service
+            .inbound()
+            .journal
+            .wait_for(1, Duration::from_secs(5))
+            .await,
+        1
+    );
+    service.kill().await.expect("kill");
+    // The hung attempt is reset, the retries find the port closed: 502 at once, with no 30 s
+    // read timeout (the clock never moves in this test).
+    let response = tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("answered without waiting for a timeout")
+        .expect("request task");
+    assert_eq!(response.status, 502);
+    assert_eq!(
+        service.inbound().journal.count(),
+        1,
+        "the retries found the port closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_lets_a_request_in_flight_finish_then_refuses_and_start_reopens_the_port() {
+    let stack = valueverse().await;
+    fault(
+        &stack,
+        "value-architect",
+        FaultAction::Delay(Delay::FixedMs(200)),
+    );
+    let proxy = stack.proxy_url();
+    let auth = bearer(&stack, "admin-user");
+    let pending = {
+        let (proxy, auth) = (proxy.clone(), auth.clone());
+        tokio::spawn(async move {
+            get(
+                &format!("{proxy}/api/v1/value-models"),
+                &[("Authorization", &auth)],
+            )
+            .await
+        })
+    };
+    let service = stack.service("value-architect").unwrap();
+    service
+        .inbound()
+        .journal
+        .wait_for(1, Duration::from_secs(5))
+        .await;
+    service.stop().await.expect("stop");
+    assert_eq!(
+        pending.await.unwrap().status,
+        200,
+        "the request in flight finished"
+    );
+    assert!(
+        std::net::TcpStream::connect(service.addr()).is_err(),
+        "port closed"
+    );
+    assert!(!service.is_running());
+
+    service.start().await.expect("start");
+    service.inbound().faults.clear();
+    let health = get(&format!("{}/health", service.url()), &[]).await;
+    assert_eq!(health.status, 200, "the same port serves again");
+    let models = get(
+        &format!("{proxy}/api/v1/value-models"),
+        &[("Authorization", &auth)],
+    )
+    .await;
+    assert_eq!(models.status, 200);
+}
