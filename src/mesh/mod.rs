@@ -28,6 +28,7 @@
 
 pub mod identity;
 pub mod spiffe;
+pub mod tls;
 
 pub use identity::{LeafCert, MeshCa};
 pub use spiffe::SpiffeId;
