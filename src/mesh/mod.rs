@@ -27,6 +27,7 @@
 //!   and the mutable store behind the catalog API.
 
 pub mod identity;
+pub mod intentions;
 pub mod spiffe;
 pub mod tls;
 
