@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod http_client;
+pub mod load;
 pub mod report;
 pub mod runner;
 pub mod server;
