@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 a run with failures, 2 usage or configuration errors.
 
 pub mod check;
+pub mod load;
 pub mod run;
 pub mod steps;
 pub mod token;
@@ -56,6 +57,8 @@ pub enum Command {
     Steps,
     /// Validate the stack and the features without running them.
     Check(check::CheckArgs),
+    /// Send load to a loopback URL and print HDR latency percentiles (open model with --rate).
+    Load(load::LoadArgs),
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM (what CI sends on a timeout).
@@ -87,5 +90,6 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Token(args) => token::execute(args),
         Command::Steps => steps::execute(),
         Command::Check(args) => check::execute(args),
+        Command::Load(args) => load::execute(args).await,
     }
 }
