@@ -6,6 +6,7 @@
 //! - [`auth`] — tokens and where the request carries them.
 //! - [`http`] — sending requests and asserting on responses and on what the service saw.
 //! - [`rate_limit`] — header countdowns, concurrent bursts.
+//! - [`load`] — load at a rate or from concurrent clients, latency objectives (LAT-1).
 //! - [`observability`] — the gateway's Prometheus metrics.
 //! - [`time`] — moving the stack clock.
 //! - [`params`] — parameter types (methods, durations).
@@ -13,6 +14,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod http;
+pub mod load;
 pub mod observability;
 pub mod params;
 pub mod rate_limit;

@@ -104,6 +104,8 @@ pub struct GauntletWorld {
     pub headers: Vec<(String, String)>,
     /// Every exchange of this scenario, oldest first.
     pub exchanges: Vec<Exchange>,
+    /// Every load step's result, oldest first (assertions read the last; the report all).
+    pub load_runs: Vec<super::load::LoadRun>,
 }
 
 impl GauntletWorld {
@@ -115,6 +117,7 @@ impl GauntletWorld {
             tokens: Vec::new(),
             headers: Vec::new(),
             exchanges: Vec::new(),
+            load_runs: Vec::new(),
         }
     }
 
