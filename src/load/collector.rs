@@ -126,8 +126,12 @@ impl LoadResult {
 /// Aggregates samples as they arrive.
 pub struct Recorder {
     result: LoadResult,
-    interval: Histogram<u64>,
-    interval_index: u64,
+    /// Latency per template index (named after the labels when finished).
+    per_template: Vec<Histogram<u64>>,
+    /// Interval histograms not yet written, by interval index.
+    intervals: BTreeMap<u64, Histogram<u64>>,
+    /// Highest interval index seen.
+    latest: u64,
     hlog: HlogWriter,
 }
 
@@ -155,8 +159,9 @@ impl Recorder {
                 hlog: String::new(),
                 target_rate,
             },
-            interval: new_histogram(),
-            interval_index: 0,
+            per_template: Vec::new(),
+            intervals: BTreeMap::new(),
+            latest: 0,
             hlog,
         }
     }
@@ -167,15 +172,11 @@ impl Recorder {
         r.latency.saturating_record(latency);
         r.service_time
             .saturating_record(micros(sample.service_time));
-        let label = r
-            .labels
-            .get(sample.template)
-            .cloned()
-            .unwrap_or_else(|| format!("request {}", sample.template));
-        r.by_label
-            .entry(label)
-            .or_insert_with(new_histogram)
-            .saturating_record(latency);
+        if self.per_template.len() <= sample.template {
+            self.per_template
+                .resize_with(sample.template + 1, new_histogram);
+        }
+        self.per_template[sample.template].saturating_record(latency);
         r.by_class
             .entry(sample.outcome.class())
             .or_insert_with(new_histogram)
@@ -194,28 +195,60 @@ impl Recorder {
         );
         r.elapsed = r.elapsed.max(sample.done_at);
 
-        // Interval log: by completion time. A sample that arrives after its second was written
-        // (rare: only channel scheduling reorders them) joins the interval being recorded.
-        let index = sample.done_at.as_secs() / INTERVAL.as_secs().max(1);
-        if index > self.interval_index {
-            self.flush_interval();
-            self.interval_index = index;
+        // Interval log: by completion time. Batches from different workers arrive a little out
+        // of order, so an interval is written once a later one is two intervals ahead; a sample
+        // later than that (a worker that waited long for its next request) joins the oldest
+        // interval still open. Totals are exact either way.
+        let mut index = sample.done_at.as_secs() / INTERVAL.as_secs().max(1);
+        if let Some((&oldest, _)) = self.intervals.first_key_value() {
+            index = index.max(oldest);
         }
-        self.interval.saturating_record(latency);
+        self.intervals
+            .entry(index)
+            .or_insert_with(new_histogram)
+            .saturating_record(latency);
+        self.latest = self.latest.max(index);
+        while let Some((&oldest, _)) = self.intervals.first_key_value() {
+            if oldest + 2 > self.latest {
+                break;
+            }
+            self.flush_interval(oldest);
+        }
     }
 
-    fn flush_interval(&mut self) {
-        if self.interval.is_empty() {
+    fn flush_interval(&mut self, index: u64) {
+        let Some(histogram) = self.intervals.remove(&index) else {
             return;
-        }
-        let start = INTERVAL * u32::try_from(self.interval_index).unwrap_or(u32::MAX);
-        self.hlog.interval(&self.interval, start, INTERVAL);
-        self.interval.reset();
+        };
+        let start = INTERVAL * u32::try_from(index).unwrap_or(u32::MAX);
+        self.hlog.interval(&histogram, start, INTERVAL);
     }
 
     /// The finished result.
     pub fn finish(mut self) -> LoadResult {
-        self.flush_interval();
+        let open: Vec<u64> = self.intervals.keys().copied().collect();
+        for index in open {
+            self.flush_interval(index);
+        }
+        for (i, h) in std::mem::take(&mut self.per_template)
+            .into_iter()
+            .enumerate()
+        {
+            if h.is_empty() {
+                continue;
+            }
+            let label = self.result.labels.get(i).cloned();
+            let label = label.unwrap_or_else(|| format!("request {i}"));
+            match self.result.by_label.get_mut(&label) {
+                // Two templates with one label (one route, two consumers) share a histogram.
+                Some(existing) => {
+                    let _ = existing.add(&h);
+                }
+                None => {
+                    self.result.by_label.insert(label, h);
+                }
+            }
+        }
         self.result.hlog = self.hlog.finish();
         self.result
     }

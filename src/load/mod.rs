@@ -35,7 +35,6 @@ use crate::clock::{real_instant, real_wall_now};
 /// Live counters of a run, for a progress display, and a switch to stop it early.
 #[derive(Debug, Default)]
 pub struct Progress {
-    pub sent: AtomicU64,
     pub done: AtomicU64,
     pub errors: AtomicU64,
     stop: AtomicBool,
@@ -73,11 +72,13 @@ pub async fn run(
         Model::Closed => None,
     };
     let log = hlog::HlogWriter::new(real_wall_now(), description);
-    let (samples, mut received) = tokio::sync::mpsc::unbounded_channel::<Sample>();
+    let (samples, mut received) = tokio::sync::mpsc::unbounded_channel::<Vec<Sample>>();
     let collector = tokio::spawn(async move {
         let mut recorder = collector::Recorder::new(labels, target_rate, log);
-        while let Some(sample) = received.recv().await {
-            recorder.record(&sample);
+        while let Some(batch) = received.recv().await {
+            for sample in &batch {
+                recorder.record(sample);
+            }
         }
         recorder.finish()
     });

@@ -106,6 +106,14 @@ impl LoadPlan {
             _ => {}
         }
         check_loopback(addr.ip(), &addr.ip().to_string())?;
+        for t in &templates {
+            if !t.path_and_query.starts_with('/') || t.path_and_query.parse::<Uri>().is_err() {
+                return Err(PlanError::Invalid(format!(
+                    "{:?} is not a request path (it must start with /)",
+                    t.path_and_query
+                )));
+            }
+        }
         Ok(LoadPlan {
             addr,
             templates,
