@@ -174,6 +174,12 @@ pub const CATALOG: &[StepDoc] = &[
     step!("load", "Then", "every load response has status {int}",
         "Every request of the last load step got this status (no errors).",
         "every load response has status 200"),
+    step!("load", "Then", "at least {int} load responses have status {int}",
+        "Counts one status over the last load step (e.g. breaker fallbacks under load).",
+        "at least 90 load responses have status 503"),
+    step!("load", "Then", "the {percentile} latency of the {word} responses is below {latency}",
+        "A latency objective on one status class of the last load step: 2xx, 3xx, 4xx, 5xx or error.",
+        "the p99 latency of the 5xx responses is below 10 ms"),
 ];
 
 /// The gherkin step an example stands for (for matching against the registered steps).

@@ -291,6 +291,50 @@ async fn every_status(world: &mut GauntletWorld, status: u16) -> StepResult {
     )))
 }
 
+#[then(expr = "at least {int} load responses have status {int}")]
+async fn at_least_status(world: &mut GauntletWorld, at_least: u64, status: u16) -> StepResult {
+    let run = last_run(world)?;
+    let got = run.summary.status_count(status);
+    if got >= at_least {
+        return Ok(());
+    }
+    Err(StepError::new(format!(
+        "expected at least {at_least} load responses with status {status}, got {got} ({})",
+        run.summary.outcomes_line()
+    )))
+}
+
+#[then(expr = "the {percentile} latency of the {word} responses is below {latency}")]
+async fn class_latency_below(
+    world: &mut GauntletWorld,
+    p: PercentileParam,
+    class: String,
+    limit: LatencyParam,
+) -> StepResult {
+    let run = last_run(world)?;
+    let class = class.to_ascii_lowercase();
+    let Some(histogram) = run.result.by_class.get(class.as_str()) else {
+        let known: Vec<&str> = run.result.by_class.keys().copied().collect();
+        return Err(StepError::new(format!(
+            "the last load step got no {class} responses (it got: {}; classes are 2xx, 3xx, \
+             4xx, 5xx and error)",
+            known.join(", ")
+        )));
+    };
+    let measured = summary::percentile(histogram, p.0);
+    if measured < limit.0 {
+        return Ok(());
+    }
+    Err(StepError::new(format!(
+        "the {} latency of the {} {class} responses was {}, objective: below {} ({})",
+        label(p.0),
+        histogram.len(),
+        human_latency(measured),
+        human_latency(limit.0),
+        context(run)
+    )))
+}
+
 /// The report entries of a finished scenario's load runs: one histogram per run, named after the
 /// feature, the scenario and the run, with its interval log `<feature>-l<line>-<n>.hlog`.
 pub fn histogram_reports(
