@@ -161,6 +161,13 @@ impl Stopwatch {
     }
 }
 
+/// A real monotonic instant on tokio's timer, for load generation: the generator schedules each
+/// request at an absolute real time (an arrival rate is real time, like injected latency), so
+/// it cannot use the stack clock, whose jumps would fire a whole schedule at once.
+pub fn real_instant() -> tokio::time::Instant {
+    tokio::time::Instant::now()
+}
+
 /// Real wall-clock time for report timestamps and run ids, never for policy.
 pub fn real_wall_now() -> SystemTime {
     SystemTime::now()

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod http_client;
+pub mod load;
 pub mod mesh;
 pub mod report;
 pub mod runner;

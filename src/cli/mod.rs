@@ -5,6 +5,7 @@
 
 pub mod chaos;
 pub mod check;
+pub mod load;
 pub mod run;
 pub mod steps;
 pub mod token;
@@ -60,6 +61,8 @@ pub enum Command {
     /// Act on a running `gauntlet up` stack: stop|start|kill a service, add or clear faults,
     /// advance the clock, read a service's journal.
     Chaos(chaos::ChaosArgs),
+    /// Send load to a loopback URL and print HDR latency percentiles (open model with --rate).
+    Load(load::LoadArgs),
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM (what CI sends on a timeout).
@@ -92,5 +95,6 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Steps => steps::execute(),
         Command::Check(args) => check::execute(args),
         Command::Chaos(args) => chaos::execute(args).await,
+        Command::Load(args) => load::execute(args).await,
     }
 }

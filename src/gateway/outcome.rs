@@ -73,6 +73,13 @@ impl AttemptOutcome {
     }
 }
 
+/// What a client (the load generator, load steps) counts as a success: an HTTP response that is
+/// not 5xx. A transport error (no response) is never a success; 4xx answers such as 401 or 429
+/// are the gateway doing its job, not the platform failing.
+pub fn is_client_success(status: u16) -> bool {
+    status < 500
+}
+
 /// Methods nginx treats as safe to resend (everything but POST, LOCK, PATCH).
 pub fn is_idempotent(method: &Method) -> bool {
     !matches!(method.as_str(), "POST" | "PATCH" | "LOCK")
@@ -103,6 +110,12 @@ mod tests {
         let outcome = AttemptOutcome::InvalidResponse("invalid HTTP version".into());
         assert!(!outcome.is_retryable(&Method::GET));
         assert!(outcome.is_failure(&[500]));
+    }
+
+    #[test]
+    fn a_client_counts_every_non_5xx_response_as_success() {
+        assert!(is_client_success(200) && is_client_success(429));
+        assert!(!is_client_success(500) && !is_client_success(503));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! ```text
 //!   StackDef ─► RunSettings ─┐
 //!   features/ ─► cucumber ───┼─ before hook: each World gets the settings (its stack starts lazily)
-//!                            ├─ after hook: stack start-up time and last exchange → extras
+//!                            ├─ after hook: stack start-up time and last exchange → extras,
+//!                            │              load runs → histograms
 //!                            └─ Collector ─► RunReport ─► report::write_all ─► reports/<run-id>/
 //! ```
 
@@ -22,6 +23,7 @@ use futures::FutureExt;
 use crate::chaos::fault::derive_seed;
 use crate::clock::{real_wall_now, Stopwatch};
 use crate::config::{ConfigError, StackDef};
+use crate::report::model::HistogramReport;
 use crate::report::model::{BreakerTimeline, BreakerTransition};
 use crate::report::{self, model::RunReport, model::Secrets, model::StackInfo};
 use crate::stack::Stack;
@@ -176,6 +178,9 @@ pub async fn run_until(
     }
 
     let extras: ExtrasMap = Arc::new(Mutex::new(BTreeMap::new()));
+    // Each scenario's load histograms, by scenario (a retried scenario keeps its last attempt's).
+    let histograms: Arc<Mutex<BTreeMap<collected::ScenarioKey, Vec<HistogramReport>>>> =
+        Arc::default();
     let secrets = stack.gateway.jwt_secrets();
 
     // Options are given here, never parsed from the process arguments (those are gauntlet's).
@@ -202,6 +207,7 @@ pub async fn run_until(
             let before_settings = settings.clone();
             let after_extras = extras.clone();
             let after_timelines = timelines.clone();
+            let after_histograms = histograms.clone();
             let collector = Collector::new(
                 extras.clone(),
                 secrets.clone(),
@@ -234,6 +240,14 @@ pub async fn run_until(
                             .as_ref()
                             .and_then(|w| w.started_stack().map(|s| s.startup)),
                     };
+                    let recorded = world.as_ref().map(|w| {
+                        crate::steps::load::histogram_reports(&key.0, &key.2, key.1, &w.load_runs)
+                    });
+                    if let (Some(recorded), Ok(mut map)) = (recorded, after_histograms.lock()) {
+                        if !recorded.is_empty() {
+                            map.insert(key.clone(), recorded);
+                        }
+                    }
                     if let Ok(mut map) = after_extras.lock() {
                         map.insert(key, extras);
                     }
@@ -274,7 +288,10 @@ pub async fn run_until(
         real_time: options.real_time,
         features,
         clauses: report::catalogue(),
-        histograms: Vec::new(),
+        histograms: histograms
+            .lock()
+            .map(|map| map.values().flatten().cloned().collect())
+            .unwrap_or_default(),
         breakers: timelines
             .lock()
             .map(|mut t| {

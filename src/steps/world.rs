@@ -119,6 +119,8 @@ pub struct GauntletWorld {
     pub in_flight: Vec<InFlight>,
     /// Each service's journal count when the first of `in_flight` was started.
     pub journal_baseline: std::collections::BTreeMap<String, u64>,
+    /// Every load step's result, oldest first (assertions read the last; the report all).
+    pub load_runs: Vec<super::load::LoadRun>,
 }
 
 impl GauntletWorld {
@@ -133,6 +135,7 @@ impl GauntletWorld {
             seed: 0,
             in_flight: Vec::new(),
             journal_baseline: std::collections::BTreeMap::new(),
+            load_runs: Vec::new(),
         }
     }
 
