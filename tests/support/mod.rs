@@ -21,10 +21,19 @@ pub fn root() -> PathBuf {
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    free_ports(1)[0]
+}
+
+/// `n` distinct free loopback ports: every listener is held until all are chosen, so the
+/// system cannot hand the same port out twice.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound address").port())
+        .collect()
 }
 
 /// A copy of `scenarios/<name>` in a temp dir whose stack.yml uses free fixed ports.
@@ -36,17 +45,12 @@ pub fn stack_on_free_ports(name: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::copy(source.join("kong.yml"), stack.join("kong.yml")).expect("copy kong.yml");
     let original = std::fs::read_to_string(source.join("stack.yml")).expect("read stack.yml");
     let ports_at = original.find("\nports:").expect("stack.yml has ports");
+    let p = free_ports(8);
     let ports = format!(
         "\nports:\n  gateway_proxy: {}\n  gateway_admin: {}\n  catalog: {}\n  control: {}\n  sidecar_admin_base: {}\n  services:\n    value-architect: {}\n    value-committer: {}\n",
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port()
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6]
     );
-    let upstream_port = free_port();
+    let upstream_port = p[7];
     let text = original[..ports_at]
         .replace("local_port: 9191", &format!("local_port: {upstream_port}"))
         + &ports;
