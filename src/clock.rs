@@ -34,6 +34,13 @@ impl StackInstant {
     }
 }
 
+impl StackInstant {
+    /// `self + d`, or `None` past the end of time.
+    pub fn checked_add(self, d: Duration) -> Option<StackInstant> {
+        self.0.checked_add(d).map(StackInstant)
+    }
+}
+
 impl std::ops::Add<Duration> for StackInstant {
     type Output = StackInstant;
     fn add(self, rhs: Duration) -> StackInstant {

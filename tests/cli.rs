@@ -347,7 +347,7 @@ async fn chaos_drives_the_breaker_runbook_against_up() {
     assert_eq!(code, 2);
     assert!(
         stderr.contains(
-            "no service named value-committr; this stack has value-architect, value-committer"
+            "no service named value-committr; this stack has postgres, redis, value-architect, value-committer"
         ),
         "{stderr}"
     );

@@ -9,7 +9,7 @@ use std::time::Duration;
 use gauntlet::config::gateway::{
     AclRule, GatewayConfig, LimitBy, PluginConfig, RatePeriod, RegisteredClaim,
 };
-use gauntlet::config::topology::{MockKind, Protocol, ServiceRuntime};
+use gauntlet::config::topology::{DefaultIntention, MockKind, Protocol, ServiceRuntime};
 use gauntlet::config::{kong, stack_file, StackDef};
 
 fn root() -> PathBuf {
@@ -400,7 +400,10 @@ fn valueverse_topology_keeps_file_order_and_ports() {
     let t = &def.topology;
     assert_eq!(t.gateway_identity, "api-gateway");
     let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["value-architect", "value-committer"]);
+    assert_eq!(
+        names,
+        ["value-architect", "value-committer", "postgres", "redis"]
+    );
     assert_eq!(
         t.services[0].runtime,
         ServiceRuntime::Mock(MockKind::ValueArchitect)
@@ -413,6 +416,46 @@ fn valueverse_topology_keeps_file_order_and_ports() {
         (8000, 19001)
     );
     assert_eq!(t.ports.services.get("value-committer"), Some(&9002));
+}
+
+#[test]
+fn valueverse_runs_postgres_and_redis_as_tcp_mocks_behind_a_deny_by_default_mesh() {
+    let def = load_valueverse();
+    let t = &def.topology;
+    for (name, kind, port) in [
+        ("postgres", MockKind::Postgres, 9003),
+        ("redis", MockKind::Redis, 9004),
+    ] {
+        let service = t.service(name).unwrap_or_else(|| panic!("no {name}"));
+        assert_eq!(service.runtime, ServiceRuntime::Mock(kind));
+        assert_eq!(service.protocol, Protocol::Tcp);
+        assert_eq!(t.ports.services.get(name), Some(&port));
+    }
+    assert_eq!(t.default_intention, DefaultIntention::Deny);
+}
+
+#[test]
+fn every_scenario_stack_loads_with_the_tcp_mocks_and_zero_trust() {
+    for name in [
+        "valueverse",
+        "broken-auth",
+        "broken-acl",
+        "broken-ratelimit",
+        "broken-breaker",
+        "broken-retry",
+    ] {
+        let dir = root().join("scenarios").join(name);
+        let (gateway, _) = kong::load(&dir.join("kong.yml")).expect("kong.yml loads");
+        let t = stack_file::load(&dir.join("stack.yml"), &gateway)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["value-architect", "value-committer", "postgres", "redis"],
+            "{name}"
+        );
+        assert_eq!(t.default_intention, DefaultIntention::Deny, "{name}");
+    }
 }
 
 #[test]
@@ -504,6 +547,30 @@ fn stack_unknown_mock_lists_the_known_ones() {
         "services.value-architect.mock",
         Some(4),
         "known mocks: value-architect, value-committer",
+    );
+}
+
+#[test]
+fn stack_mock_with_the_wrong_protocol_names_the_protocol_it_speaks() {
+    let e = stack_error("mock_protocol_mismatch.yml");
+    assert_names(
+        &e,
+        "mock_protocol_mismatch.yml",
+        "services.redis.protocol",
+        Some(9),
+        "the redis mock speaks tcp; set protocol: tcp",
+    );
+}
+
+#[test]
+fn stack_unknown_mesh_key_is_named_with_its_line() {
+    let e = stack_error("unknown_mesh_key.yml");
+    assert_names(
+        &e,
+        "unknown_mesh_key.yml",
+        "mesh.default_policy",
+        Some(8),
+        "unknown key `default_policy`",
     );
 }
 

@@ -106,7 +106,8 @@ async fn killing_a_service_resets_the_requests_in_flight() {
     service.kill().await.expect("kill");
     // The hung attempt is reset, the retries find the port closed: 502 at once, with no 30 s
     // read timeout (the clock never moves in this test).
-    let response = tokio::time::timeout(Duration::from_secs(5), pending)
+    // Well under the 5 s a drain may take: a kill cuts at once.
+    let response = tokio::time::timeout(Duration::from_secs(1), pending)
         .await
         .expect("answered without waiting for a timeout")
         .expect("request task");
@@ -158,8 +159,10 @@ async fn stop_lets_a_request_in_flight_finish_then_refuses_and_start_reopens_the
 
     service.start().await.expect("start");
     service.inbound().faults.clear();
-    let health = get(&format!("{}/health", service.url()), &[]).await;
-    assert_eq!(health.status, 200, "the same port serves again");
+    assert!(
+        std::net::TcpStream::connect(service.addr()).is_ok(),
+        "the same port is open again"
+    );
     let models = get(
         &format!("{proxy}/api/v1/value-models"),
         &[("Authorization", &auth)],

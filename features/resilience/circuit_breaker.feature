@@ -152,6 +152,14 @@ Feature: The circuit breaker protects a failing service and lets it recover
     And I send a GET request to "/api/v1/value-models"
     Then the response header "X-Circuit-Breaker-State" is "OPEN"
     And the response's breaker state matches the admin API for "value-architect"
+    When 60 seconds pass
+    And the faults on "value-architect" are cleared
+    And I send a GET request to "/api/v1/value-models"
+    Then the response header "X-Circuit-Breaker-State" is "HALF-OPEN"
+    And the response's breaker state matches the admin API for "value-architect"
+    When I send 2 GET requests to "/api/v1/value-models"
+    Then the response header "X-Circuit-Breaker-State" is "CLOSED"
+    And the response's breaker state matches the admin API for "value-architect"
 
   @CB-7
   Scenario: value-architect failing never opens value-committer's breaker

@@ -21,17 +21,61 @@ pub enum MockKind {
     ValueArchitect,
     /// Keeps commitments; fetches their value model from value-architect on creation.
     ValueCommitter,
+    /// A tcp stand-in for the database: every byte received is written back.
+    Postgres,
+    /// A minimal RESP server: `PING`, `ECHO`, `QUIT`.
+    Redis,
+}
+
+/// What a mock speaks on its port (the `protocol:` of its `stack.yml` service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MockProtocol {
+    /// HTTP/1.1 and HTTP/2 (the JSON services).
+    Http,
+    /// Raw tcp (the data stores).
+    Tcp,
+}
+
+impl MockProtocol {
+    /// `http` or `tcp`, as written in `stack.yml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MockProtocol::Http => "http",
+            MockProtocol::Tcp => "tcp",
+        }
+    }
+}
+
+impl fmt::Display for MockProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl MockKind {
-    /// Every kind, in a stable order.
-    pub const ALL: [MockKind; 2] = [MockKind::ValueArchitect, MockKind::ValueCommitter];
+    /// Every kind, in a stable order (http mocks first).
+    pub const ALL: [MockKind; 4] = [
+        MockKind::ValueArchitect,
+        MockKind::ValueCommitter,
+        MockKind::Postgres,
+        MockKind::Redis,
+    ];
 
     /// The service name as used in `stack.yml`, intentions and JSON bodies.
     pub fn name(self) -> &'static str {
         match self {
             MockKind::ValueArchitect => "value-architect",
             MockKind::ValueCommitter => "value-committer",
+            MockKind::Postgres => "postgres",
+            MockKind::Redis => "redis",
+        }
+    }
+
+    /// What this mock speaks on its port.
+    pub fn protocol(self) -> MockProtocol {
+        match self {
+            MockKind::ValueArchitect | MockKind::ValueCommitter => MockProtocol::Http,
+            MockKind::Postgres | MockKind::Redis => MockProtocol::Tcp,
         }
     }
 }
@@ -160,7 +204,9 @@ impl Default for MockOptions {
 /// Errors raised while building or starting a mock.
 #[derive(Debug, thiserror::Error)]
 pub enum MockError {
-    #[error("unknown mock service `{0}` (expected value-architect or value-committer)")]
+    #[error(
+        "unknown mock service `{0}` (expected value-architect, value-committer, postgres or redis)"
+    )]
     UnknownKind(String),
     #[error("invalid {setting} `{url}`: {reason}")]
     InvalidUpstreamUrl {
@@ -187,9 +233,19 @@ mod tests {
         let message = err.map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("value-auditor"), "{message}");
         assert!(
-            message.contains("value-architect or value-committer"),
+            message.contains("value-architect, value-committer, postgres or redis"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn data_stores_speak_tcp_and_services_http() {
+        let tcp: Vec<MockKind> = MockKind::ALL
+            .into_iter()
+            .filter(|kind| kind.protocol() == MockProtocol::Tcp)
+            .collect();
+        assert_eq!(tcp, [MockKind::Postgres, MockKind::Redis]);
+        assert_eq!(MockKind::ValueArchitect.protocol().to_string(), "http");
     }
 
     #[test]

@@ -92,3 +92,11 @@ pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
         format!("method {method} not allowed on {}", uri.path()),
     )
 }
+
+/// The router of a tcp mock (postgres, redis): it has no http routes, so every request is a 404
+/// saying so.
+pub(crate) fn tcp_only(kind: MockKind) -> axum::Router {
+    let message = format!("{} is a tcp mock and serves no http routes", kind.name());
+    axum::Router::new()
+        .fallback(move || async move { error_response(StatusCode::NOT_FOUND, message.clone()) })
+}

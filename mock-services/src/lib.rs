@@ -1,6 +1,8 @@
 //! Mock **value-architect** and **value-committer**: the two ValueVerse services Gauntlet puts
 //! behind its gateway and mesh. Small but real: state in memory, JSON in and out, and one
 //! service-to-service call each way so that mesh denials and outages surface as service errors.
+//! Beside them, two **tcp** mocks for the data stores the mesh also guards: **postgres** and
+//! **redis** (see [Tcp mocks](#tcp-mocks)).
 //!
 //! ```text
 //!   client ─► gateway ─► value-architect            value-committer ◄─ gateway ◄─ client
@@ -70,6 +72,21 @@
 //! (the gateway's `X-Consumer-*` headers, a propagated `traceparent`), under every gateway route
 //! prefix. Responses carry no extra headers.
 //!
+//! # Tcp mocks
+//!
+//! [`MockKind::protocol`] is [`MockProtocol::Tcp`] for these two; in `stack.yml` they are
+//! `protocol: tcp`. They take no [`MockConfig`] and make no outbound calls.
+//!
+//! | Kind | Behaviour |
+//! |---|---|
+//! | `postgres` | echo: every byte received is written back; the connection stays open until the peer closes it (no Postgres wire protocol) |
+//! | `redis` | RESP, inline (`PING\r\n`) or arrays (`*1\r\n$4\r\nPING\r\n`), pipelining answered in order: `PING` → `+PONG`, `PING x` / `ECHO x` → bulk string `x`, `QUIT` → `+OK` then close, anything else → `-ERR unknown command '<name>'`; a malformed request → `-ERR Protocol error: ...` then close |
+//!
+//! [`RunningMock`] works the same for them ([`RunningMock::base_url`] is `tcp://<addr>`):
+//! `stop` closes the port and resets connections, `shutdown` closes the port, answers what each
+//! connection has fully received and closes it (within [`SHUTDOWN_GRACE`]). [`router`] of a tcp
+//! kind answers every http request 404 `<name> is a tcp mock and serves no http routes`.
+//!
 //! # Running
 //!
 //! In process, on a listener the caller bound:
@@ -91,7 +108,8 @@
 //! ```
 //!
 //! Standalone: `mock-service value-architect --port 9001`, `mock-service value-committer --port
-//! 9002 --architect-url http://127.0.0.1:9001` (loopback only; prints `listening on <addr>`).
+//! 9002 --architect-url http://127.0.0.1:9001`, `mock-service postgres --port 9003`,
+//! `mock-service redis --port 9004` (loopback only; prints `listening on <addr>`).
 
 #![forbid(unsafe_code)]
 
@@ -103,12 +121,13 @@ mod http;
 mod input;
 mod model;
 mod server;
+mod tcp;
 #[cfg(test)]
 mod test_support;
 mod upstream;
 
 pub use config::{
-    MockConfig, MockError, MockKind, MockOptions, WallClock, DEFAULT_UPSTREAM_TIMEOUT,
+    MockConfig, MockError, MockKind, MockOptions, MockProtocol, WallClock, DEFAULT_UPSTREAM_TIMEOUT,
 };
 pub use echo::{EchoReport, ECHO_SEGMENT};
 pub use model::{

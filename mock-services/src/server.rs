@@ -1,7 +1,10 @@
-//! Assembling a mock's router and serving it on a pre-bound listener until it is stopped.
+//! Assembling a mock's router and serving it on a pre-bound listener until it is stopped. The
+//! tcp mocks (postgres, redis) have their own accept loop in [`crate::tcp`]; [`RunningMock`] is
+//! the same handle for both.
 //!
 //! ```text
 //! TcpListener (bound by the harness) --start--> accept loop task --one task per connection--> router
+//!                                               (tcp kinds: tcp::serve)                       (Session)
 //!                                         RunningMock::stop()     abort: port closed, connections reset
 //!                                         RunningMock::shutdown() stop accepting, drain, then close
 //! ```
@@ -21,16 +24,19 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::config::{MockConfig, MockKind, MockOptions};
-use crate::{architect, committer, echo, http};
+use crate::config::{MockConfig, MockKind, MockOptions, MockProtocol};
+use crate::{architect, committer, echo, http, tcp};
 
 /// How long [`RunningMock::shutdown`] lets in-flight requests finish before resetting them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The complete router of one mock with default [`MockOptions`], for in-process use (e.g.
 /// `tower::ServiceExt::oneshot`). Its state is fresh (seeded) on every call.
+///
+/// A tcp mock ([`MockKind::protocol`] is tcp) has no http routes: its router answers every
+/// request with 404 `{"error":"<name> is a tcp mock and serves no http routes"}`.
 pub fn router(kind: MockKind, config: &MockConfig) -> Router {
     router_with(kind, config, &MockOptions::default())
 }
@@ -41,6 +47,7 @@ pub fn router_with(kind: MockKind, config: &MockConfig, options: &MockOptions) -
     let routes = match kind {
         MockKind::ValueArchitect => architect::router(config, options),
         MockKind::ValueCommitter => committer::router(config, options),
+        MockKind::Postgres | MockKind::Redis => return http::tcp_only(kind),
     };
     // Unknown paths and methods get JSON errors like every other response.
     let routes = routes
@@ -57,7 +64,8 @@ pub fn router_with(kind: MockKind, config: &MockConfig, options: &MockOptions) -
 /// default [`MockOptions`] and returns at once; the server runs on a spawned task.
 ///
 /// An unusable peer URL does not stop the mock from serving: the requests that need the peer
-/// answer 503 naming the problem (check first with [`MockConfig::validate`]).
+/// answer 503 naming the problem (check first with [`MockConfig::validate`]). The tcp mocks
+/// (postgres, redis) use neither the config nor the options.
 pub async fn start(kind: MockKind, listener: TcpListener, config: MockConfig) -> RunningMock {
     start_with(kind, listener, config, MockOptions::default()).await
 }
@@ -69,23 +77,47 @@ pub async fn start_with(
     config: MockConfig,
     options: MockOptions,
 ) -> RunningMock {
-    start_router(kind, listener, router_with(kind, &config, &options))
+    match kind.protocol() {
+        MockProtocol::Http => start_router(kind, listener, router_with(kind, &config, &options)),
+        MockProtocol::Tcp => {
+            let addr = listener_addr(kind, &listener);
+            let (stop_tx, stop_rx) = oneshot::channel();
+            let task = tokio::spawn(tcp::serve(kind, listener, stop_rx));
+            RunningMock::spawned(addr, kind, stop_tx, task)
+        }
+    }
 }
 
 /// Serves any router like a mock (tests use it for fake peers).
 pub(crate) fn start_router(kind: MockKind, listener: TcpListener, app: Router) -> RunningMock {
-    let addr = listener.local_addr().unwrap_or_else(|err| {
+    let addr = listener_addr(kind, &listener);
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(serve(listener, app, stop_rx));
+    RunningMock::spawned(addr, kind, stop_tx, task)
+}
+
+fn listener_addr(kind: MockKind, listener: &TcpListener) -> SocketAddr {
+    listener.local_addr().unwrap_or_else(|err| {
         // getsockname on a bound socket does not fail in practice; keep serving regardless.
         tracing::error!(service = kind.name(), error = %err, "cannot read listener address");
         SocketAddr::from(([127, 0, 0, 1], 0))
-    });
-    let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(serve(listener, app, stop_rx));
-    RunningMock {
-        addr,
-        kind,
-        stop_tx: Some(stop_tx),
-        task: Some(task),
+    })
+}
+
+impl RunningMock {
+    /// The handle of a server task whose graceful stop is signalled on `stop_tx`.
+    fn spawned(
+        addr: SocketAddr,
+        kind: MockKind,
+        stop_tx: oneshot::Sender<()>,
+        task: JoinHandle<()>,
+    ) -> Self {
+        RunningMock {
+            addr,
+            kind,
+            stop_tx: Some(stop_tx),
+            task: Some(task),
+        }
     }
 }
 
@@ -106,9 +138,9 @@ impl RunningMock {
         self.kind
     }
 
-    /// `http://<addr>`, the base URL other components use.
+    /// `http://<addr>`, the base URL other components use (`tcp://<addr>` for a tcp mock).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.kind.protocol(), self.addr)
     }
 
     /// Whether the server task is still running.
@@ -129,6 +161,8 @@ impl RunningMock {
 
     /// Stops gracefully: the port is closed at once, in-flight requests get up to
     /// [`SHUTDOWN_GRACE`] to finish, idle keep-alive connections are closed. Returns when done.
+    /// A tcp mock answers what each connection has fully received, then closes it (a connection
+    /// holding half a command may finish it within the grace).
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop_tx.take() {
             // The receiver is gone only if the task already ended.
@@ -198,13 +232,34 @@ mod tests {
 
     #[tokio::test]
     async fn answers_health_naming_the_service() {
-        for kind in MockKind::ALL {
+        for kind in [MockKind::ValueArchitect, MockKind::ValueCommitter] {
             let mock = spawn(kind, MockConfig::default()).await;
             let reply = call(mock.addr, "GET", "/health", &[], None).await;
             assert_eq!(
                 (reply.status, reply.json),
                 (200, json!({"status": "UP", "service": kind.name()}))
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_router_of_a_tcp_mock_says_it_has_no_http_routes() {
+        let app = router(MockKind::Redis, &MockConfig::default());
+        let mock = start_router(MockKind::Redis, bind_loopback().await, app);
+        let reply = call(mock.addr, "GET", "/health", &[], None).await;
+        assert_eq!(
+            (reply.status, reply.json),
+            (
+                404,
+                json!({"error": "redis is a tcp mock and serves no http routes"})
+            )
+        );
+    }
+
+    async fn bind_loopback() -> TcpListener {
+        match TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(err) => panic!("cannot bind: {err}"),
         }
     }
 

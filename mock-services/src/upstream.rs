@@ -155,6 +155,9 @@ impl Upstream {
         let user_agent = HeaderValue::from_static(match caller {
             MockKind::ValueArchitect => "value-architect/0.1",
             MockKind::ValueCommitter => "value-committer/0.1",
+            // The tcp mocks make no outbound calls; named anyway so the match stays exhaustive.
+            MockKind::Postgres => "postgres/0.1",
+            MockKind::Redis => "redis/0.1",
         });
         Ok(Upstream {
             base,

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mock-service");
 
@@ -29,11 +30,10 @@ fn get(addr: &str, path: &str) -> String {
     response
 }
 
-#[test]
-fn prints_its_address_and_serves_health() {
+/// Runs the binary with `args` and returns it with the address it announced.
+fn run_announced(args: &[&str]) -> (Running, String) {
     let child = Command::new(BIN)
-        .args(["value-committer", "--port", "0"])
-        .args(["--architect-url", "http://127.0.0.1:9"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -47,8 +47,38 @@ fn prints_its_address_and_serves_health() {
     let addr = line
         .trim()
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    (child, addr)
+}
+
+/// Writes `request` on a fresh connection and reads until the server closes it.
+fn exchange(addr: &str, request: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("timeout: {e}"));
+    stream
+        .write_all(request)
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    response
+}
+
+#[test]
+fn prints_its_address_and_serves_health() {
+    let (_child, addr) = run_announced(&[
+        "value-committer",
+        "--port",
+        "0",
+        "--architect-url",
+        "http://127.0.0.1:9",
+    ]);
+    let addr = addr.as_str();
 
     let response = get(addr, "/health");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -99,7 +129,34 @@ fn rejects_an_unknown_service_name() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("value-architect or value-committer"),
+        stderr.contains("value-architect, value-committer, postgres or redis"),
         "{stderr}"
     );
+}
+
+#[test]
+fn serves_redis_answering_pipelined_commands() {
+    let (_child, addr) = run_announced(&["redis", "--port", "0"]);
+    let replies = exchange(&addr, b"PING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nQUIT\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&replies),
+        "+PONG\r\n$2\r\nhi\r\n+OK\r\n"
+    );
+}
+
+#[test]
+fn serves_postgres_echoing_bytes() {
+    let (_child, addr) = run_announced(&["postgres", "--port", "0"]);
+    let mut stream = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("timeout: {e}"));
+    stream
+        .write_all(b"\x00\x03SELECT 1")
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut echoed = [0u8; 10];
+    stream
+        .read_exact(&mut echoed)
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    assert_eq!(&echoed, b"\x00\x03SELECT 1");
 }

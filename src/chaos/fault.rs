@@ -204,9 +204,11 @@ impl FaultRule {
             }
         }
         match &self.action {
-            FaultAction::Abort { status, .. } if !(100..=599).contains(status) => Err(
-                InvalidFault(format!("status must be between 100 and 599, got {status}")),
+            // Envoy's fault filter takes 200–599: an abort is a final response.
+            FaultAction::Abort { status, .. } if !(200..=599).contains(status) => Err(
+                InvalidFault(format!("status must be between 200 and 599, got {status}")),
             ),
+
             FaultAction::Delay(Delay::UniformMs(lo, hi)) if lo > hi => Err(InvalidFault(format!(
                 "uniform delay bounds are reversed ({lo} > {hi})"
             ))),

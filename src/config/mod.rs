@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!   kong.yml ──► kong (raw DTOs) ──validate──► gateway::GatewayConfig ─┐
-//!   stack.yml ─► stack_file (raw DTOs) ─────► topology::Topology ─────┴─► StackDef
+//!   stack.yml ─► stack_file (raw DTOs) ─────► topology::Topology ─────┼─► StackDef
+//!   intentions.hcl|json ─► mesh::intentions ─► mesh::runtime::MeshDef ┘   (no file: no mesh)
 //! ```
 
 pub mod error;
@@ -13,6 +14,8 @@ pub mod topology;
 
 use std::path::{Path, PathBuf};
 
+use crate::mesh::intentions::{self, Action, MeshServices};
+pub use crate::mesh::runtime::MeshDef;
 pub use error::{ConfigError, ConfigWarning};
 pub use gateway::GatewayConfig;
 pub use topology::Topology;
@@ -23,7 +26,10 @@ pub struct StackDef {
     pub dir: PathBuf,
     pub gateway: GatewayConfig,
     pub topology: Topology,
-    /// Kong features present in the file that Gauntlet does not emulate.
+    /// The service mesh: present when the stack has an intentions file.
+    pub mesh: Option<MeshDef>,
+    /// Kong features present in the file that Gauntlet does not emulate, and intention keys
+    /// Consul knows but Gauntlet does not enforce.
     pub warnings: Vec<ConfigWarning>,
 }
 
@@ -33,12 +39,31 @@ impl StackDef {
     /// # Errors
     /// A [`ConfigError`] naming the file, line and key of the first problem.
     pub fn load(dir: &Path) -> Result<StackDef, ConfigError> {
-        let (gateway, warnings) = kong::load(&dir.join("kong.yml"))?;
+        let (gateway, mut warnings) = kong::load(&dir.join("kong.yml"))?;
         let topology = stack_file::load(&dir.join("stack.yml"), &gateway)?;
+        let mesh = match intentions::find_file(dir)? {
+            None => None,
+            Some(file) => {
+                let services = MeshServices::from_topology(&topology);
+                let (entries, mesh_warnings) = intentions::load(&file, &services)?;
+                warnings.extend(mesh_warnings);
+                let default = match topology.default_intention {
+                    topology::DefaultIntention::Allow => Action::Allow,
+                    topology::DefaultIntention::Deny => Action::Deny,
+                };
+                Some(MeshDef {
+                    file,
+                    entries,
+                    services,
+                    default,
+                })
+            }
+        };
         Ok(StackDef {
             dir: dir.to_path_buf(),
             gateway,
             topology,
+            mesh,
             warnings,
         })
     }

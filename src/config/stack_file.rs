@@ -1,7 +1,9 @@
 //! `stack.yml` loader (SPEC §2): the topology of a stack — its services (a mock, a command, or an
-//! external loopback URL), their protocol and mesh upstreams, the gateway's mesh identity and the
-//! fixed ports of `gauntlet up` — validated into [`Topology`], and cross-checked against the
-//! already-loaded gateway configuration (every Kong service host must name a stack service).
+//! external loopback URL), their protocol and mesh upstreams, the gateway's mesh identity, the
+//! mesh's default intention and the fixed ports of `gauntlet up` — validated into [`Topology`],
+//! and cross-checked against the already-loaded gateway configuration (every Kong service host
+//! must name a stack service). A mock's `protocol` must be the one it speaks (`postgres` and
+//! `redis` are tcp, the value services http).
 //!
 //! ```text
 //!   stack.yml ─► kong::yaml::Source ─parse─► RawStack ─validate(+ GatewayConfig)─► Topology
@@ -21,12 +23,10 @@ use serde::Deserialize;
 
 use super::kong::yaml::{closest, Source};
 use super::topology::{
-    FixedPorts, MockKind, Protocol, ServiceDef, ServiceRuntime, Topology, UpstreamDef,
+    DefaultIntention, FixedPorts, MockKind, Protocol, ServiceDef, ServiceRuntime, Topology,
+    UpstreamDef,
 };
 use super::{ConfigError, GatewayConfig};
-
-/// Mock names `mock:` accepts (each parses with [`MockKind::parse`]).
-const KNOWN_MOCKS: [&str; 2] = ["value-architect", "value-committer"];
 
 /// The gateway's mesh identity when `gateway.mesh_identity` is absent.
 const DEFAULT_GATEWAY_IDENTITY: &str = "api-gateway";
@@ -50,7 +50,23 @@ struct RawStack {
     description: Option<String>,
     gateway: Option<RawGateway>,
     services: Option<Ordered<RawServiceDef>>,
+    mesh: Option<RawMesh>,
     ports: Option<RawPorts>,
+}
+
+/// `mesh:` — stack-wide mesh settings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMesh {
+    /// The action for a pair no intention matches (Consul's ACL `default_policy`).
+    default_intention: Option<RawDefaultIntention>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawDefaultIntention {
+    Allow,
+    Deny,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +192,11 @@ fn validate(src: &Source, raw: RawStack, gateway: &GatewayConfig) -> Result<Topo
         description: raw.description,
         gateway_identity,
         services,
+        // Absent: zero trust.
+        default_intention: match raw.mesh.and_then(|m| m.default_intention) {
+            Some(RawDefaultIntention::Allow) => DefaultIntention::Allow,
+            None | Some(RawDefaultIntention::Deny) => DefaultIntention::Deny,
+        },
         ports,
     })
 }
@@ -200,14 +221,15 @@ fn service(
     let runtime = match (&def.mock, &def.command, &def.url) {
         (Some(mock), None, None) => {
             ServiceRuntime::Mock(MockKind::parse(mock).ok_or_else(|| {
-                let hint = closest(mock, KNOWN_MOCKS)
+                let known = MockKind::ALL.map(MockKind::name);
+                let hint = closest(mock, known)
                     .map(|b| format!(" (did you mean `{b}`?)"))
                     .unwrap_or_default();
                 src.error(
                     format!("{key}.mock"),
                     format!(
                         "unknown mock `{mock}`{hint}; known mocks: {}",
-                        KNOWN_MOCKS.join(", ")
+                        known.join(", ")
                     ),
                 )
             })?)
@@ -230,6 +252,23 @@ fn service(
         }
         _ => return Err(src.error(&key, "exactly one of `mock`, `command`, `url` must be set")),
     };
+    let protocol = match def.protocol {
+        None | Some(RawProtocol::Http) => Protocol::Http,
+        Some(RawProtocol::Tcp) => Protocol::Tcp,
+    };
+    // A mock speaks one protocol; the mesh proxies (and denies) it by what `protocol` says.
+    if let ServiceRuntime::Mock(kind) = &runtime {
+        if kind.protocol() != protocol {
+            let speaks = kind.protocol().name();
+            return Err(src.error(
+                format!("{key}.protocol"),
+                format!(
+                    "the {} mock speaks {speaks}; set protocol: {speaks}",
+                    kind.name()
+                ),
+            ));
+        }
+    }
     let mut upstreams: Vec<UpstreamDef> = Vec::new();
     for (i, u) in def.upstreams.iter().flatten().enumerate() {
         let ukey = format!("{key}.upstreams[{i}]");
@@ -272,10 +311,7 @@ fn service(
     Ok(ServiceDef {
         name: name.to_string(),
         runtime,
-        protocol: match def.protocol {
-            None | Some(RawProtocol::Http) => Protocol::Http,
-            Some(RawProtocol::Tcp) => Protocol::Tcp,
-        },
+        protocol,
         upstreams,
         aliases: def.aliases.clone().unwrap_or_default(),
     })
@@ -403,155 +439,4 @@ fn check_kong_hosts(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::gateway::Service;
-    use std::time::Duration;
-
-    const STACK: &str = "\
-name: demo
-gateway:
-  mesh_identity: api-gateway
-services:
-  value-committer:
-    mock: value-committer
-    upstreams:
-      - service: value-architect
-        local_port: 9191
-  value-architect:
-    mock: value-architect
-  postgres:
-    command: {program: pg-mock, args: [\"--port={port}\"]}
-    protocol: tcp
-ports:
-  services:
-    value-architect: 9001
-";
-
-    fn gateway(hosts: &[&str]) -> GatewayConfig {
-        GatewayConfig {
-            services: hosts
-                .iter()
-                .map(|h| Service {
-                    id: uuid::Uuid::nil(),
-                    name: format!("kong-{h}"),
-                    host: h.to_string(),
-                    port: 8080,
-                    path: None,
-                    protocol: "http".into(),
-                    retries: 5,
-                    connect_timeout: Duration::from_secs(60),
-                    write_timeout: Duration::from_secs(60),
-                    read_timeout: Duration::from_secs(60),
-                })
-                .collect(),
-            ..GatewayConfig::default()
-        }
-    }
-
-    fn load_text(text: &str, hosts: &[&str]) -> Result<Topology, ConfigError> {
-        let src = Source {
-            file: "stack.yml".into(),
-            text: text.into(),
-        };
-        let raw: RawStack = src.parse()?;
-        validate(&src, raw, &gateway(hosts))
-    }
-
-    fn error(text: &str, hosts: &[&str]) -> String {
-        load_text(text, hosts)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn keeps_services_in_file_order_with_defaults() {
-        let t = load_text(STACK, &["value-architect"]).expect("loads");
-        let order: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(order, ["value-committer", "value-architect", "postgres"]);
-        assert_eq!(t.services[0].protocol, Protocol::Http);
-        assert_eq!(t.services[2].protocol, Protocol::Tcp);
-        assert_eq!(t.ports.gateway_proxy, 8000);
-        assert_eq!(t.ports.services.get("value-architect"), Some(&9001));
-    }
-
-    #[test]
-    fn rejects_an_upstream_to_an_unknown_service_with_its_line() {
-        let e = error(
-            &STACK.replace("service: value-architect", "service: value-archtect"),
-            &[],
-        );
-        assert!(e.starts_with("stack.yml:8:"), "{e}");
-        assert!(e.contains("services.value-committer.upstreams[0].service: unknown upstream service `value-archtect` (did you mean `value-architect`?)"), "{e}");
-    }
-
-    #[test]
-    fn rejects_unknown_mocks_listing_the_known_ones() {
-        let e = error(
-            &STACK.replace("mock: value-architect", "mock: billing"),
-            &[],
-        );
-        assert!(
-            e.contains("unknown mock `billing`; known mocks: value-architect, value-committer"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn needs_exactly_one_runtime() {
-        let e = error(
-            &STACK.replace(
-                "    mock: value-architect\n",
-                "    mock: value-architect\n    url: http://127.0.0.1:1\n",
-            ),
-            &[],
-        );
-        assert!(e.contains("exactly one of `mock`, `command`, `url`"), "{e}");
-    }
-
-    #[test]
-    fn accepts_only_loopback_external_urls() {
-        assert!(check_loopback("http://127.0.0.2:80").is_ok());
-        assert!(check_loopback("http://localhost:9000/base").is_ok());
-        assert!(check_loopback("http://[::1]:9000").is_ok());
-        assert!(check_loopback("http://10.0.0.5:80").is_err_and(|m| m.contains("loopback")));
-        assert!(check_loopback("http://example.com").is_err());
-    }
-
-    #[test]
-    fn rejects_kong_services_whose_host_is_not_a_stack_service() {
-        let e = error(STACK, &["value-architect", "billing"]);
-        assert!(e.contains("stack.yml:4:1: services: kong.yml service `kong-billing` (services[1], host `billing`)"), "{e}");
-        let e = error(STACK, &["postgres"]);
-        assert!(e.contains("which is a tcp service"), "{e}");
-    }
-
-    #[test]
-    fn rejects_unknown_keys_and_port_clashes() {
-        let e = error(&STACK.replace("    protocol: tcp", "    protocl: tcp"), &[]);
-        assert!(
-            e.contains(
-                "services.postgres.protocl: unknown key `protocl`; did you mean `protocol`?"
-            ),
-            "{e}"
-        );
-        let e = error(
-            &STACK.replace("value-architect: 9001", "value-architect: 9191"),
-            &[],
-        );
-        assert!(
-            e.contains("port 9191 is already used by ports.services.value-architect"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn rejects_duplicate_service_names() {
-        let e = error(&STACK.replace("  postgres:", "  value-architect:"), &[]);
-        assert!(
-            e.contains("duplicate entry with key \"value-architect\""),
-            "{e}"
-        );
-    }
-}
+mod tests;

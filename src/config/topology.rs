@@ -1,5 +1,5 @@
-//! Validated `stack.yml`: which services run, how they reach each other, and the fixed ports of
-//! `gauntlet up`.
+//! Validated `stack.yml`: which services run, how they reach each other, the mesh's default
+//! intention, and the fixed ports of `gauntlet up`.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +12,9 @@ pub struct Topology {
     pub gateway_identity: String,
     /// Services in file order.
     pub services: Vec<ServiceDef>,
+    /// What the mesh does for a source/destination pair no intention matches (`mesh:
+    /// default_intention`; [`DefaultIntention::Deny`] when absent).
+    pub default_intention: DefaultIntention,
     pub ports: FixedPorts,
 }
 
@@ -55,18 +58,45 @@ pub enum ServiceRuntime {
     External { url: String },
 }
 
+/// A mock of `mock-services`, named in `stack.yml` by `mock: <name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MockKind {
     ValueArchitect,
     ValueCommitter,
+    /// A tcp echo standing in for the database.
+    Postgres,
+    /// A minimal RESP server (`PING`, `ECHO`, `QUIT`).
+    Redis,
 }
 
 impl MockKind {
+    /// Every mock, in the order error messages list them.
+    pub const ALL: [MockKind; 4] = [
+        MockKind::ValueArchitect,
+        MockKind::ValueCommitter,
+        MockKind::Postgres,
+        MockKind::Redis,
+    ];
+
     pub fn parse(s: &str) -> Option<MockKind> {
-        match s {
-            "value-architect" => Some(MockKind::ValueArchitect),
-            "value-committer" => Some(MockKind::ValueCommitter),
-            _ => None,
+        MockKind::ALL.into_iter().find(|kind| kind.name() == s)
+    }
+
+    /// The name `mock:` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            MockKind::ValueArchitect => "value-architect",
+            MockKind::ValueCommitter => "value-committer",
+            MockKind::Postgres => "postgres",
+            MockKind::Redis => "redis",
+        }
+    }
+
+    /// What the mock speaks on its port; its service's `protocol:` must say the same.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            MockKind::ValueArchitect | MockKind::ValueCommitter => Protocol::Http,
+            MockKind::Postgres | MockKind::Redis => Protocol::Tcp,
         }
     }
 }
@@ -75,6 +105,40 @@ impl MockKind {
 pub enum Protocol {
     Http,
     Tcp,
+}
+
+impl Protocol {
+    /// `http` or `tcp`, as written in `stack.yml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Tcp => "tcp",
+        }
+    }
+}
+
+/// The mesh's answer for a source/destination pair that no intention matches: Consul's ACL
+/// `default_policy`, set by `mesh: default_intention` in `stack.yml`.
+///
+/// The default is [`DefaultIntention::Deny`]: zero trust, a caller reaches only what an intention
+/// allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DefaultIntention {
+    /// Unmatched pairs may connect (Consul's `default_policy = "allow"`).
+    Allow,
+    /// Unmatched pairs are refused (zero trust).
+    #[default]
+    Deny,
+}
+
+impl DefaultIntention {
+    /// `allow` or `deny`, as written in `stack.yml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DefaultIntention::Allow => "allow",
+            DefaultIntention::Deny => "deny",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -165,7 +165,11 @@ fn with_live_state(g: &Gateway, p: &PluginInstance, mut entry: Value) -> Value {
     };
     if let (Some(b), Value::Object(fields)) = (breaker, &mut entry) {
         if let Value::Object(live) = breaker_json(b) {
-            fields.extend(live.into_iter().filter(|(k, _)| k != "config"));
+            // Kong's own `config` and `service` reference stay; the live fields join them.
+            fields.extend(
+                live.into_iter()
+                    .filter(|(k, _)| k != "config" && k != "service"),
+            );
         }
     }
     entry
@@ -201,7 +205,10 @@ fn breaker_json(b: &Breaker) -> Value {
         "trial_successes": snap.trial_successes,
         "trials_in_flight": snap.trials_in_flight,
         "opened_at": snap.opened_at.map(unix),
-        "half_open_at": snap.opened_at.map(|t| unix(t + config.open_timeout)),
+        "half_open_at": snap
+            .opened_at
+            .and_then(|t| t.checked_add(config.open_timeout))
+            .map(unix),
         "transitions": transitions,
         "config": plugin_config_json(&PluginConfig::CircuitBreaker(config)),
     })

@@ -3,19 +3,15 @@
 //! breaker, so it is not a breaker failure.
 //!
 //! ```text
-//!   pipeline ──► Bulkheads::enter(service) ──► Slot (held until the response body ends)
+//!   pipeline ──► Bulkheads::enter(service) ──► Slot (held by `body::hold_until_done` until
+//!                                                    the response body ends)
 //!                        └── full ──► BulkheadFull ──► rescue (503)
 //! ```
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::body::{Body, BoxError};
 use crate::config::gateway::PluginConfig;
 use crate::config::GatewayConfig;
 
@@ -87,50 +83,11 @@ impl Bulkheads {
     }
 }
 
-/// `body`, holding `guard` until the body has been read to the end or dropped: a request is in
-/// flight until its response has been delivered.
-pub fn hold_until_done<G: Send + Sync + Unpin + 'static>(body: Body, guard: G) -> Body {
-    Guarded {
-        inner: body,
-        guard: Some(guard),
-    }
-    .boxed()
-}
-
-struct Guarded<G> {
-    inner: Body,
-    guard: Option<G>,
-}
-
-impl<G: Unpin> hyper::body::Body for Guarded<G> {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-            this.guard = None;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::gateway::{BulkheadConfig, PluginInstance, PluginScope, Service};
+    use http_body_util::BodyExt;
 
     fn config(limit: u32) -> GatewayConfig {
         let service = Service {
@@ -187,7 +144,7 @@ mod tests {
     async fn the_place_is_held_until_the_body_is_read() {
         let bulkheads = Bulkheads::new(&config(1));
         let slot = bulkheads.enter(0).expect("place");
-        let body = hold_until_done(super::super::body::full("payload"), slot);
+        let body = super::super::body::hold_until_done(super::super::body::full("payload"), slot);
         assert!(bulkheads.enter(0).is_err(), "the body is not read yet");
         let bytes = body.collect().await.expect("body").to_bytes();
         assert_eq!(&bytes[..], b"payload");

@@ -18,9 +18,8 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use super::body::Body;
+use super::body::{self, Body};
 use super::breaker::{self, BreakerState};
-use super::bulkhead;
 use super::context::RequestContext;
 use super::metrics::Source;
 use super::plugins::{acl, jwt};
@@ -147,6 +146,27 @@ impl Gateway {
 
         // 7. Upstream: buffer the body (so a retry can resend it), then call with Kong's retries
         //    and timeouts on the stack clock, every attempt's outcome feeding the breaker.
+        let result = self
+            .read_body_and_forward(ctx, parts, body, &matched, permit.as_ref())
+            .await;
+        if let Some(permit) = &permit {
+            // Every answer to a request that reached the breaker says its state (SPEC §5).
+            if !ctx.response_headers.contains_key(BREAKER_STATE) {
+                set_breaker_state(ctx, permit.state());
+            }
+        }
+        // The bulkhead place and the trial slot are held until the response has been delivered.
+        result.map(|response| response.map(|b| body::hold_until_done(b, (slot, permit))))
+    }
+
+    async fn read_body_and_forward(
+        &self,
+        ctx: &mut RequestContext,
+        parts: http::request::Parts,
+        body: Incoming,
+        matched: &router::RouteMatch,
+        permit: Option<&breaker::Permit>,
+    ) -> Result<Response<Body>, Rejection> {
         let body = Limited::new(body, MAX_REQUEST_BODY)
             .collect()
             .await
@@ -162,16 +182,7 @@ impl Gateway {
                 }
             })?
             .to_bytes();
-        let result = self
-            .forward(ctx, parts, &matched, body, permit.as_ref())
-            .await;
-        if let Some(permit) = &permit {
-            if !ctx.response_headers.contains_key(BREAKER_STATE) {
-                set_breaker_state(ctx, permit.state());
-            }
-        }
-        // The bulkhead place and the trial slot are held until the response has been delivered.
-        result.map(|response| response.map(|body| bulkhead::hold_until_done(body, (slot, permit))))
+        self.forward(ctx, parts, matched, body, permit).await
     }
 
     async fn forward(
@@ -208,12 +219,11 @@ impl Gateway {
             read_timeout: service.read_timeout,
         };
         let mut state_after = None;
-        let result = upstream::call(&self.pool, &self.clock, addr, &parts, body, policy, |o| {
+        let result = upstream::call(&self.pool, &self.clock, &addr, &parts, body, policy, |o| {
             let Some(permit) = permit else { return true };
-            let state = permit.record(o);
+            let (state, may_retry) = permit.record_attempt(o);
             state_after = Some(state);
-            // SPEC §5: retries stop as soon as the breaker is open.
-            state != BreakerState::Open
+            may_retry
         })
         .await;
         if let Some(state) = state_after {

@@ -29,22 +29,36 @@ use super::body::{full, Body, BoxError};
 use super::outcome::{is_idempotent, AttemptOutcome};
 use crate::clock::{StackClock, StackInstant};
 
-/// Where each service (by Kong service name) can be reached right now. The stack updates it when
-/// a service restarts on another port.
+/// How the gateway reaches one service: its public address and, with a mesh, the mTLS it
+/// speaks there (the gateway's leaf, the service's expected SPIFFE ID).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub tls: Option<MeshTls>,
+}
+
+/// A TLS client config for one destination, and the SNI to send.
+#[derive(Debug, Clone)]
+pub struct MeshTls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: rustls_pki_types::ServerName<'static>,
+}
+
+/// Where each service (by Kong service name) can be reached right now.
 #[derive(Debug, Clone, Default)]
 pub struct UpstreamAddrs {
-    inner: Arc<RwLock<HashMap<String, SocketAddr>>>,
+    inner: Arc<RwLock<HashMap<String, Upstream>>>,
 }
 
 impl UpstreamAddrs {
-    pub fn set(&self, service: &str, addr: SocketAddr) {
+    pub fn set(&self, service: &str, upstream: Upstream) {
         if let Ok(mut map) = self.inner.write() {
-            map.insert(service.to_string(), addr);
+            map.insert(service.to_string(), upstream);
         }
     }
 
-    pub fn get(&self, service: &str) -> Option<SocketAddr> {
-        self.inner.read().ok()?.get(service).copied()
+    pub fn get(&self, service: &str) -> Option<Upstream> {
+        self.inner.read().ok()?.get(service).cloned()
     }
 }
 
@@ -112,7 +126,7 @@ impl Pool {
 pub async fn call(
     pool: &Pool,
     clock: &StackClock,
-    addr: SocketAddr,
+    upstream: &Upstream,
     parts: &http::request::Parts,
     body: Bytes,
     policy: CallPolicy,
@@ -121,7 +135,7 @@ pub async fn call(
     let mut attempts = Vec::new();
     let max_attempts = policy.retries.saturating_add(1);
     loop {
-        match attempt(pool, clock, addr, parts, &body, policy).await {
+        match attempt(pool, clock, upstream, parts, &body, policy).await {
             Ok(response) => {
                 let outcome = AttemptOutcome::Response(response.status().as_u16());
                 observe(&outcome);
@@ -166,11 +180,12 @@ fn rebuild(parts: &http::request::Parts, body: Bytes) -> Request<Body> {
 async fn attempt(
     pool: &Pool,
     clock: &StackClock,
-    addr: SocketAddr,
+    upstream: &Upstream,
     parts: &http::request::Parts,
     body: &Bytes,
     policy: CallPolicy,
 ) -> Result<Response<Body>, AttemptOutcome> {
+    let addr = upstream.addr;
     let limit = policy.read_timeout;
     if let Some(mut sender) = pool.checkout(addr, clock.now()) {
         let request = rebuild(parts, body.clone());
@@ -192,7 +207,7 @@ async fn attempt(
             }
         }
     }
-    let mut sender = connect(clock, addr, policy.connect_timeout).await?;
+    let mut sender = connect(clock, upstream, policy.connect_timeout).await?;
     match clock
         .timeout(limit, sender.send_request(rebuild(parts, body.clone())))
         .await
@@ -286,18 +301,33 @@ impl hyper::body::Body for TimedBody {
     }
 }
 
+/// A new connection: TCP, then (with a mesh) the mTLS handshake, both within `timeout` of stack
+/// time. A refused handshake (the service presented another identity, or refused ours) is a
+/// connection failure, retried like a refused connection.
 async fn connect(
     clock: &StackClock,
-    addr: SocketAddr,
+    upstream: &Upstream,
     timeout: Duration,
 ) -> Result<SendRequest<Body>, AttemptOutcome> {
-    let stream = match clock.timeout(timeout, TcpStream::connect(addr)).await {
-        None => return Err(AttemptOutcome::ConnectTimeout),
-        Some(Err(e)) => return Err(AttemptOutcome::ConnectFailed(e.to_string())),
-        Some(Ok(stream)) => stream,
+    let connecting = async {
+        let stream = TcpStream::connect(upstream.addr)
+            .await
+            .map_err(|e| AttemptOutcome::ConnectFailed(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        match &upstream.tls {
+            None => Ok(Box::new(stream) as Box<dyn Io>),
+            Some(tls) => tokio_rustls::TlsConnector::from(tls.config.clone())
+                .connect(tls.server_name.clone(), stream)
+                .await
+                .map(|s| Box::new(s) as Box<dyn Io>)
+                .map_err(|e| AttemptOutcome::ConnectFailed(format!("mesh TLS handshake: {e}"))),
+        }
     };
-    let _ = stream.set_nodelay(true);
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let io = match clock.timeout(timeout, connecting).await {
+        None => return Err(AttemptOutcome::ConnectTimeout),
+        Some(result) => result?,
+    };
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| AttemptOutcome::ConnectFailed(e.to_string()))?;
     tokio::spawn(async move {
@@ -306,6 +336,10 @@ async fn connect(
     });
     Ok(sender)
 }
+
+/// A byte stream to an upstream: plain TCP or mTLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 #[cfg(test)]
 mod tests {
@@ -340,7 +374,7 @@ mod tests {
         call(
             pool,
             clock,
-            addr,
+            &Upstream { addr, tls: None },
             &parts(method),
             Bytes::new(),
             policy(),

@@ -25,10 +25,21 @@
 //!   clock.
 //! - [`intentions`]: `service-intentions` config entries (HCL/JSON), the pure decision function
 //!   and the mutable store behind the catalog API.
+//! - [`catalog`]: the Consul-shaped catalog API (services, sidecars, health, intentions, CA
+//!   roots) on its own port.
+//! - [`sidecar_admin`]: one sidecar's Envoy-shaped admin API (`/ready`, `/stats/prometheus`,
+//!   `/certs`).
+//! - [`stats`]: a sidecar's counters (intention decisions, handshake failures, upstream
+//!   connections) and their Prometheus exposition (OBS-1).
+//! - [`runtime`]: one running stack's mesh: CA, leaves, live intentions, TLS configs.
 
+pub mod catalog;
 pub mod identity;
 pub mod intentions;
+pub mod runtime;
+pub mod sidecar_admin;
 pub mod spiffe;
+pub mod stats;
 pub mod tls;
 
 pub use identity::{LeafCert, MeshCa};

@@ -295,7 +295,7 @@ pub async fn run_until(
         breakers: timelines
             .lock()
             .map(|mut t| {
-                t.sort_by(|a, b| (&a.scenario, &a.service).cmp(&(&b.scenario, &b.service)));
+                t.sort_by_cached_key(|b| (scenario_order(&b.scenario), b.service.clone()));
                 std::mem::take(&mut *t)
             })
             .unwrap_or_default(),
@@ -341,4 +341,15 @@ fn breaker_timelines(stack: &Stack, scenario: &str) -> Vec<BreakerTimeline> {
                 .collect(),
         })
         .collect()
+}
+
+/// `(path, line, name)` of a `path:line name` scenario label, so line 22 sorts before line 102.
+fn scenario_order(label: &str) -> (String, usize, String) {
+    let (location, name) = label.split_once(' ').unwrap_or((label, ""));
+    let (path, line) = location.rsplit_once(':').unwrap_or((location, "0"));
+    (
+        path.to_string(),
+        line.parse().unwrap_or(0),
+        name.to_string(),
+    )
 }

@@ -1,15 +1,20 @@
 //! The inbound side of a service's sidecar: the address callers (the gateway, other services)
-//! use for the service. It journals every request, applies the service's HTTP faults, then
-//! passes the request to the local service. It also carries the process faults: `stop` closes
-//! the port (callers get connection refused), `kill` also resets every open connection.
+//! use for the service. With a mesh it terminates mTLS (the caller's identity is the URI SAN of
+//! its certificate) and enforces the intentions; then it journals every request, applies the
+//! service's faults, and passes the request to the local service. It also carries the process
+//! faults: `stop` closes the port (callers get connection refused), `kill` also resets every
+//! open connection.
 //!
 //! ```text
-//!   caller ──► public port ──► journal ──► faults ──┬─► local service (app address)
-//!                                                  ├─► abort: status + body
-//!                                                  ├─► hang: never answers
-//!                                                  └─► reset / malformed: the connection is taken over
+//!   caller ──► public port ──► [mTLS: source identity] ──► [intentions: 403 RBAC / close]
+//!                 ──► journal ──► faults ──┬─► local service (app address)
+//!                                          ├─► abort: status + body
+//!                                          ├─► hang: never answers
+//!                                          └─► reset / malformed: the connection is taken over
 //! ```
-//! The mesh puts mTLS and intentions in front of this stage; the stage itself does not change.
+//! An http service is served request by request (L7 intentions per request, HTTP faults); a tcp
+//! service connection by connection (L4 intention decided when the connection is accepted, from
+//! the intentions of that moment; a denied caller is closed on its first byte).
 //!
 //! # Stage contract
 //! A fault never loses a request silently: it is in the journal with what was done to it. A
@@ -17,7 +22,9 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,7 +35,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -36,7 +43,12 @@ use tokio::task::JoinSet;
 use super::journal::Journal;
 use crate::chaos::fault::{FaultSet, Terminal};
 use crate::clock::StackClock;
+use crate::config::topology::Protocol;
 use crate::gateway::body::{full, Body, BoxError};
+use crate::mesh::identity::LeafCert;
+use crate::mesh::intentions::{HttpRequestView, IntentionStore};
+use crate::mesh::stats::{classify_io, SidecarStats};
+use crate::mesh::tls::peer_spiffe_id;
 use crate::server::bind_loopback;
 
 /// Envoy's body for a fault-filter abort without a configured body.
@@ -48,6 +60,36 @@ pub const APP_UNREACHABLE_BODY: &str =
 pub const MALFORMED_RESPONSE: &[u8] = b"GAUNTLET MALFORMED RESPONSE\r\n\r\n";
 /// How long `stop` lets requests in flight finish before cutting them.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// Envoy's body for a request the intentions deny (SPEC §6).
+pub const RBAC_DENIED_BODY: &str = "RBAC: access denied";
+/// How long a caller has to complete the TLS handshake (real time: a network wait).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The mesh side of a sidecar's public listener: its TLS config (swappable, to present another
+/// identity), the live intentions, and its counters.
+#[derive(Debug)]
+pub struct MeshGuard {
+    /// This service's mesh name: the destination of every intention check here.
+    pub identity: String,
+    /// The certificate the listener presents (the admin API's `/certs` reads it too).
+    pub leaf: Arc<RwLock<Arc<LeafCert>>>,
+    pub tls: RwLock<Arc<rustls::ServerConfig>>,
+    pub intentions: Arc<IntentionStore>,
+    pub stats: Arc<SidecarStats>,
+}
+
+impl MeshGuard {
+    /// From the next connection on, the listener presents `leaf` with `config` (an impostor
+    /// certificate, or a renewed one).
+    pub fn present(&self, leaf: Arc<LeafCert>, config: Arc<rustls::ServerConfig>) {
+        if let Ok(mut l) = self.leaf.write() {
+            *l = leaf;
+        }
+        if let Ok(mut t) = self.tls.write() {
+            *t = config;
+        }
+    }
+}
 
 /// How the stage's connections should end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +120,9 @@ struct Listening {
 #[derive(Debug)]
 pub struct Inbound {
     service: String,
+    protocol: Protocol,
+    /// mTLS and intentions in front of the stage, when the stack has a mesh.
+    mesh: Option<MeshGuard>,
     /// The public port; stays the same across stop and start.
     port: u16,
     /// Where the local service listens now.
@@ -97,16 +142,20 @@ impl Inbound {
     /// When the listener's address cannot be read.
     pub fn start(
         service: &str,
+        protocol: Protocol,
         listener: TcpListener,
         app: SocketAddr,
         clock: StackClock,
         seed: u64,
+        mesh: Option<MeshGuard>,
     ) -> std::io::Result<Arc<Inbound>> {
         let port = listener.local_addr()?.port();
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let inbound = Arc::new(Inbound {
             service: service.to_string(),
+            protocol,
+            mesh,
             port,
             app: RwLock::new(app),
             faults: FaultSet::new(seed),
@@ -126,6 +175,16 @@ impl Inbound {
 
     pub fn service(&self) -> &str {
         &self.service
+    }
+
+    /// The mesh side of the listener, when the stack has a mesh.
+    pub fn mesh(&self) -> Option<&MeshGuard> {
+        self.mesh.as_ref()
+    }
+
+    /// Where the local service listens now.
+    pub fn app_addr(&self) -> SocketAddr {
+        self.app.read().map_or(self.addr(), |a| *a)
     }
 
     /// Points the stage at the local service's new address (after a restart).
@@ -195,7 +254,7 @@ impl Inbound {
                         };
                         let Some(inbound) = inbound.upgrade() else { break };
                         let _ = stream.set_nodelay(true);
-                        connections.spawn(inbound.connection(stream, watch_rx.clone()));
+                        connections.spawn(inbound.accept(stream, watch_rx.clone()));
                     }
                     changed = watch_rx.changed() => {
                         if changed.is_err() || *watch_rx.borrow() != Lifecycle::Serving {
@@ -220,33 +279,69 @@ impl Inbound {
         });
     }
 
-    /// Serves one connection until it ends, is drained, killed, or taken over by a fault.
-    async fn connection(
+    /// Terminates mTLS when there is a mesh (the caller's identity is the URI SAN of its
+    /// certificate), then serves the connection by the service's protocol.
+    async fn accept(self: Arc<Self>, stream: TcpStream, lifecycle: watch::Receiver<Lifecycle>) {
+        let Some(mesh) = &self.mesh else {
+            return self.serve(stream, None, lifecycle).await;
+        };
+        let config = mesh
+            .tls
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!(service = %self.service, error = %e, "mesh handshake refused");
+                mesh.stats.record_tls_handshake_failure(classify_io(&e));
+                return;
+            }
+            Err(_) => return,
+        };
+        match peer_spiffe_id(tls.get_ref().1.peer_certificates()) {
+            Ok(id) => {
+                let source: Arc<str> = Arc::from(id.service_name());
+                self.serve(tls, Some(source), lifecycle).await;
+            }
+            Err(e) => tracing::debug!(service = %self.service, error = %e, "no mesh identity"),
+        }
+    }
+
+    async fn serve<S: Socket>(
         self: Arc<Self>,
-        stream: TcpStream,
+        io: S,
+        source: Option<Arc<str>>,
+        lifecycle: watch::Receiver<Lifecycle>,
+    ) {
+        match self.protocol {
+            Protocol::Http => self.http_connection(io, source, lifecycle).await,
+            Protocol::Tcp => self.tcp_connection(io, source, lifecycle).await,
+        }
+    }
+
+    /// Serves one HTTP connection until it ends, is drained, killed, or taken over by a fault.
+    async fn http_connection<S: Socket>(
+        self: Arc<Self>,
+        io: S,
+        source: Option<Arc<str>>,
         mut lifecycle: watch::Receiver<Lifecycle>,
     ) {
-        // A second handle on the socket, so a fault can reset it or write raw bytes once HTTP
-        // serving has let go of it.
-        let Ok(std_stream) = stream.into_std() else {
-            return;
-        };
-        let Ok(spare) = std_stream.try_clone() else {
-            return;
-        };
-        let Ok(stream) = TcpStream::from_std(std_stream) else {
-            return;
-        };
+        // HTTP serving borrows the stream; a fault can take it back to reset it or write raw
+        // bytes.
+        let io = Takeable::new(io);
+        let taken = io.clone();
         let (takeover_tx, mut takeover_rx) = mpsc::channel::<Takeover>(1);
         let inbound = self.clone();
         let service = service_fn(move |request| {
             let inbound = inbound.clone();
             let takeover = takeover_tx.clone();
-            async move { Ok::<_, Infallible>(inbound.handle(request, takeover).await) }
+            let source = source.clone();
+            async move { Ok::<_, Infallible>(inbound.handle(request, source, takeover).await) }
         });
         let mut conn = Box::pin(
-            hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service),
+            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service),
         );
         let takeover = loop {
             tokio::select! {
@@ -262,30 +357,100 @@ impl Inbound {
                 }
             }
         };
-        // HTTP serving lets go of the socket; only `spare` holds it now.
+        // HTTP serving lets go of the stream; only `taken` holds it now.
         drop(conn);
+        let Some(mut io) = taken.take_back() else {
+            return;
+        };
         match takeover {
-            Takeover::Reset => reset(spare),
+            Takeover::Reset => reset(io),
             Takeover::Malformed => {
-                if let Ok(mut raw) = TcpStream::from_std(spare) {
-                    let _ = raw.write_all(MALFORMED_RESPONSE).await;
-                    let _ = raw.shutdown().await;
-                }
+                let _ = io.write_all(MALFORMED_RESPONSE).await;
+                let _ = io.shutdown().await;
             }
+        }
+    }
+
+    /// Serves one TCP connection: the L4 intention of this moment, then the bytes both ways.
+    /// Of the faults, a delay holds the connection before it is passed on, hang holds it
+    /// forever, reset resets it, and abort or malformed close it.
+    async fn tcp_connection<S: Socket>(
+        self: Arc<Self>,
+        mut io: S,
+        source: Option<Arc<str>>,
+        mut lifecycle: watch::Receiver<Lifecycle>,
+    ) {
+        if let (Some(mesh), Some(source)) = (&self.mesh, &source) {
+            let allowed = mesh
+                .intentions
+                .current()
+                .intentions()
+                .decide(source, &mesh.identity, None)
+                .allowed();
+            mesh.stats.record_inbound_connection(source, allowed);
+            if !allowed {
+                // Consul/Envoy: the handshake succeeds and the connection is closed on the
+                // first byte the caller sends.
+                let mut first = [0u8; 1];
+                let _ = io.read(&mut first).await;
+                return;
+            }
+        }
+        let plan = self.faults.plan("TCP", "");
+        let fault = (!plan.applied.is_empty()).then(|| plan.applied.join(", "));
+        self.journal
+            .record_connection(self.clock.now(), source.as_deref(), fault);
+        if !plan.delay.is_zero() {
+            tokio::time::sleep(plan.delay).await;
+        }
+        match plan.terminal {
+            None => {}
+            Some(Terminal::Hang) => {
+                let _ = lifecycle.wait_for(|l| *l == Lifecycle::Killed).await;
+                return reset(io);
+            }
+            Some(Terminal::Reset) => return reset(io),
+            Some(Terminal::Abort { .. } | Terminal::Malformed) => return,
+        }
+        let app = self.app.read().map_or(self.addr(), |a| *a);
+        let Ok(mut upstream) = TcpStream::connect(app).await else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::io::copy_bidirectional(&mut io, &mut upstream) => {}
+            _ = lifecycle.wait_for(|l| *l == Lifecycle::Killed) => reset(io),
         }
     }
 
     async fn handle(
         self: Arc<Self>,
         request: Request<Incoming>,
+        source: Option<Arc<str>>,
         takeover: mpsc::Sender<Takeover>,
     ) -> Response<Body> {
+        if let (Some(mesh), Some(source)) = (&self.mesh, &source) {
+            let view = HttpRequestView {
+                method: request.method().as_str(),
+                path: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+                headers: request.headers(),
+            };
+            let allowed = mesh
+                .intentions
+                .decide(source, &mesh.identity, Some(&view))
+                .allowed();
+            mesh.stats.record_inbound_request(source, allowed);
+            if !allowed {
+                // Envoy's RBAC filter: 403, text/plain, and the connection stays open.
+                return text_response(StatusCode::FORBIDDEN, RBAC_DENIED_BODY);
+            }
+        }
         let plan = self
             .faults
             .plan(request.method().as_str(), request.uri().path());
         let fault = (!plan.applied.is_empty()).then(|| plan.applied.join(", "));
         self.journal.record(
             self.clock.now(),
+            source.as_deref(),
             request.method(),
             request.uri(),
             request.headers(),
@@ -344,18 +509,116 @@ impl Inbound {
     }
 }
 
-impl Drop for Inbound {
-    fn drop(&mut self) {
+impl Inbound {
+    /// Closes the port and cuts every connection at once, synchronously (the stack is going
+    /// away).
+    pub fn abort(&self) {
         if let Some(listening) = self.lock().take() {
             listening.task.abort();
         }
     }
 }
 
-/// Closes the socket with a TCP reset (SO_LINGER 0) instead of an orderly FIN.
-fn reset(socket: std::net::TcpStream) {
-    let _ = socket2::SockRef::from(&socket).set_linger(Some(Duration::ZERO));
-    drop(socket);
+impl Drop for Inbound {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// Closes the connection with a TCP reset (SO_LINGER 0) instead of an orderly close.
+fn reset<S: Socket>(io: S) {
+    let _ = socket2::SockRef::from(io.tcp()).set_linger(Some(Duration::ZERO));
+    drop(io);
+}
+
+/// An accepted connection: plain TCP, or TLS over TCP; the TCP socket is reachable for resets.
+trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// A stream HTTP serving reads and writes through, which a fault can take back whole.
+struct Takeable<S> {
+    inner: Arc<Mutex<Option<S>>>,
+}
+
+impl<S> Clone for Takeable<S> {
+    fn clone(&self) -> Self {
+        Takeable {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S> Takeable<S> {
+    fn new(io: S) -> Self {
+        Takeable {
+            inner: Arc::new(Mutex::new(Some(io))),
+        }
+    }
+
+    fn take_back(&self) -> Option<S> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(Pin<&mut S>) -> Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>>
+    where
+        S: Unpin,
+    {
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match guard.as_mut() {
+            Some(io) => f(Pin::new(io)),
+            None => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Takeable<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.with(|io| io.poll_read(cx, buf))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Takeable<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.with(|io| io.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.with(|io| io.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.with(|io| io.poll_shutdown(cx))
+    }
 }
 
 fn abort_response(status: u16, body: Option<String>) -> Response<Body> {

@@ -2,9 +2,10 @@
 //! address, in arrival order, with what the fault stage did to it, so a scenario can count
 //! attempts and see what arrived.
 //!
-//! Only a fixed set of harmless headers is kept: never `Authorization` or cookies.
+//! Only a fixed set of harmless headers is kept (never `Authorization` or cookies), and query
+//! values are replaced by `…` (a query may carry a token).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -39,13 +40,34 @@ pub struct JournalEntry {
     /// Stack-clock time since the stack started (jumps included).
     #[serde(rename = "stack_time_ms", serialize_with = "millis")]
     pub at: Duration,
+    /// The caller's mesh identity (the URI SAN of its certificate), when there is a mesh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub method: String,
-    /// Path and query as received.
+    /// Path and query as received, query values redacted.
     pub path: String,
     pub headers: BTreeMap<String, String>,
     /// What the fault stage did (`abort 503`, `delay 20 ms`, `hang`…); `None`: passed on untouched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+}
+
+/// The path, and the query with every value replaced by `…`: a query may carry a token
+/// (`?jwt=…`), and the journal never keeps credentials.
+fn path_with_redacted_query(uri: &http::Uri) -> String {
+    match uri.query() {
+        None => uri.path().to_string(),
+        Some(query) => {
+            let redacted: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) => format!("{name}=…"),
+                    None => pair.to_string(),
+                })
+                .collect();
+            format!("{}?{}", uri.path(), redacted.join("&"))
+        }
+    }
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -55,7 +77,7 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// The journal of one service.
 #[derive(Debug)]
 pub struct Journal {
-    entries: Mutex<Vec<JournalEntry>>,
+    entries: Mutex<VecDeque<JournalEntry>>,
     /// How many requests arrived in all; waiters watch it.
     count: watch::Sender<u64>,
 }
@@ -63,7 +85,7 @@ pub struct Journal {
 impl Default for Journal {
     fn default() -> Self {
         Journal {
-            entries: Mutex::new(Vec::new()),
+            entries: Mutex::new(VecDeque::new()),
             count: watch::channel(0).0,
         }
     }
@@ -74,6 +96,7 @@ impl Journal {
     pub fn record(
         &self,
         at: StackInstant,
+        source: Option<&str>,
         method: &http::Method,
         uri: &http::Uri,
         headers: &http::HeaderMap,
@@ -91,19 +114,36 @@ impl Journal {
             .collect();
         let mut entries = self.lock();
         let seq = *self.count.borrow() + 1;
-        entries.push(JournalEntry {
+        entries.push_back(JournalEntry {
             seq,
             at: at.since_start(),
+            source: source.map(str::to_string),
             method: method.to_string(),
-            path: uri
-                .path_and_query()
-                .map_or_else(|| uri.path().to_string(), |p| p.to_string()),
+            path: path_with_redacted_query(uri),
             headers: kept,
             fault,
         });
         if entries.len() > CAPACITY {
-            let excess = entries.len() - CAPACITY;
-            entries.drain(..excess);
+            entries.pop_front();
+        }
+        self.count.send_replace(seq);
+    }
+
+    /// Records a TCP connection's arrival (method `TCP`, no path).
+    pub fn record_connection(&self, at: StackInstant, source: Option<&str>, fault: Option<String>) {
+        let mut entries = self.lock();
+        let seq = *self.count.borrow() + 1;
+        entries.push_back(JournalEntry {
+            seq,
+            at: at.since_start(),
+            source: source.map(str::to_string),
+            method: "TCP".into(),
+            path: String::new(),
+            headers: BTreeMap::new(),
+            fault,
+        });
+        if entries.len() > CAPACITY {
+            entries.pop_front();
         }
         self.count.send_replace(seq);
     }
@@ -115,7 +155,7 @@ impl Journal {
 
     /// The kept entries, oldest first.
     pub fn entries(&self) -> Vec<JournalEntry> {
-        self.lock().clone()
+        self.lock().iter().cloned().collect()
     }
 
     /// Waits (real time, at most `patience`) until at least `n` requests have arrived; returns
@@ -126,7 +166,7 @@ impl Journal {
         self.count()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<JournalEntry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<JournalEntry>> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -145,14 +185,17 @@ mod tests {
         headers.insert("traceparent", "00-abc-def-01".parse().expect("value"));
         journal.record(
             StackInstant::default(),
+            Some("api-gateway"),
             &http::Method::GET,
-            &"/api/v1/value-models?x=1".parse().expect("uri"),
+            &"/api/v1/value-models?x=1&jwt=eyJ.secret.sig"
+                .parse()
+                .expect("uri"),
             &headers,
             Some("abort 503".into()),
         );
         let entries = journal.entries();
         assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].path, "/api/v1/value-models?x=1");
+        assert_eq!(entries[0].path, "/api/v1/value-models?x=…&jwt=…");
         assert!(!entries[0].headers.contains_key("authorization"));
         assert_eq!(entries[0].headers["traceparent"], "00-abc-def-01");
         assert_eq!(journal.wait_for(1, Duration::from_millis(1)).await, 1);

@@ -1,12 +1,16 @@
-//! A service's sidecar: for now its inbound stage ([`inbound`]) with the journal ([`journal`]);
-//! the mesh adds mTLS, SPIFFE identities and intentions in front of it (SPEC §6, §7).
+//! A service's sidecar (SPEC §6, §7): its public listener ([`inbound`]: mTLS, intentions, the
+//! journal ([`journal`]) and the faults, then the local service) and its upstream listeners
+//! ([`outbound`]: plain in, mTLS out to another service's public listener).
 //!
 //! ```text
-//!   gateway / other services ──► Inbound (public port) ──► local service (app port)
+//!   gateway ─────────────────────────mTLS──┐
+//!   service A ──► A's Outbound ──────mTLS──┴─► B's Inbound (public port) ──► service B (app port)
 //! ```
 
 pub mod inbound;
 pub mod journal;
+pub mod outbound;
 
-pub use inbound::Inbound;
+pub use inbound::{Inbound, MeshGuard};
 pub use journal::{Journal, JournalEntry};
+pub use outbound::{Outbound, UpstreamTarget};

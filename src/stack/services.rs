@@ -19,7 +19,7 @@ use super::StackError;
 use crate::clock::StackClock;
 use crate::config::topology::{MockKind, ServiceDef, ServiceRuntime};
 use crate::server::bind_loopback;
-use crate::sidecar::Inbound;
+use crate::sidecar::{Inbound, MeshGuard};
 
 /// How long a stopped command gets to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -30,8 +30,9 @@ pub struct ServiceHandle {
     def: ServiceDef,
     inbound: Arc<Inbound>,
     app: tokio::sync::Mutex<App>,
-    /// Every service's public address, for the upstream URLs of a (re)started mock.
-    peers: BTreeMap<String, SocketAddr>,
+    /// Where this service reaches each of its upstreams (its upstream listener with a mesh, the
+    /// destination's public port without), for the URLs of a (re)started mock.
+    upstreams: BTreeMap<String, SocketAddr>,
     clock: StackClock,
 }
 
@@ -54,35 +55,37 @@ pub enum ProcessFaultError {
 }
 
 impl ServiceHandle {
-    /// Starts `def`'s local service and its inbound stage on `public`. `peers` holds every
-    /// service's public address, so a service can be told where its upstreams are; `seed` drives
+    /// Starts `def`'s local service and its inbound stage on `public` (behind `mesh` when the
+    /// stack has one). `upstreams` says where the service reaches each upstream; `seed` drives
     /// the service's random fault choices.
     pub(super) async fn launch(
         def: &ServiceDef,
         public: TcpListener,
-        peers: &BTreeMap<String, SocketAddr>,
+        upstreams: BTreeMap<String, SocketAddr>,
         clock: &StackClock,
         seed: u64,
+        mesh: Option<MeshGuard>,
     ) -> Result<ServiceHandle, StackError> {
-        let (app, app_addr) =
-            start_app(def, peers, clock)
-                .await
-                .map_err(|message| StackError::Service {
-                    service: def.name.clone(),
-                    message,
-                })?;
-        let inbound =
-            Inbound::start(&def.name, public, app_addr, clock.clone(), seed).map_err(|e| {
-                StackError::Service {
-                    service: def.name.clone(),
-                    message: e.to_string(),
-                }
-            })?;
+        let error = |message: String| StackError::Service {
+            service: def.name.clone(),
+            message,
+        };
+        let (app, app_addr) = start_app(def, &upstreams, clock).await.map_err(error)?;
+        let inbound = Inbound::start(
+            &def.name,
+            def.protocol,
+            public,
+            app_addr,
+            clock.clone(),
+            seed,
+            mesh,
+        )
+        .map_err(|e| error(e.to_string()))?;
         Ok(ServiceHandle {
             def: def.clone(),
             inbound,
             app: tokio::sync::Mutex::new(app),
-            peers: peers.clone(),
+            upstreams,
             clock: clock.clone(),
         })
     }
@@ -99,6 +102,11 @@ impl ServiceHandle {
     /// Base URL of the service (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr())
+    }
+
+    /// Where the local service itself listens (behind its inbound stage).
+    pub fn app_addr(&self) -> SocketAddr {
+        self.inbound.app_addr()
     }
 
     /// The inbound stage: faults and journal.
@@ -118,8 +126,10 @@ impl ServiceHandle {
     /// [`ProcessFaultError::External`] for an external service.
     pub async fn stop(&self) -> Result<(), ProcessFaultError> {
         self.refuse_external()?;
+        // Held for the whole fault, so stop, kill and start never interleave.
+        let mut guard = self.app.lock().await;
         self.inbound.close(false).await;
-        let app = std::mem::replace(&mut *self.app.lock().await, App::Stopped);
+        let app = std::mem::replace(&mut *guard, App::Stopped);
         match app {
             App::Mock(mock) => mock.shutdown().await,
             App::Process(child) => terminate(child).await,
@@ -134,8 +144,9 @@ impl ServiceHandle {
     /// [`ProcessFaultError::External`] for an external service.
     pub async fn kill(&self) -> Result<(), ProcessFaultError> {
         self.refuse_external()?;
+        let mut guard = self.app.lock().await;
         self.inbound.close(true).await;
-        let app = std::mem::replace(&mut *self.app.lock().await, App::Stopped);
+        let app = std::mem::replace(&mut *guard, App::Stopped);
         match app {
             App::Mock(mock) => mock.stop().await,
             App::Process(mut child) => {
@@ -154,18 +165,21 @@ impl ServiceHandle {
     pub async fn start(&self) -> Result<(), ProcessFaultError> {
         self.refuse_external()?;
         let mut app = self.app.lock().await;
-        if !matches!(*app, App::Stopped) {
+        if self.inbound.is_listening() {
             return Ok(());
         }
         let restart_error = |message: String| ProcessFaultError::Restart {
             service: self.def.name.clone(),
             message,
         };
-        let (started, addr) = start_app(&self.def, &self.peers, &self.clock)
-            .await
-            .map_err(restart_error)?;
-        *app = started;
-        self.inbound.set_app(addr);
+        if matches!(*app, App::Stopped) {
+            let (started, addr) = start_app(&self.def, &self.upstreams, &self.clock)
+                .await
+                .map_err(restart_error)?;
+            *app = started;
+            self.inbound.set_app(addr);
+        }
+        // When the port cannot be reopened the service stays down (and `start` may be retried).
         self.inbound
             .reopen()
             .await
@@ -185,6 +199,8 @@ impl ServiceHandle {
 
 impl Drop for ServiceHandle {
     fn drop(&mut self) {
+        // Connections still open (a hung request) hold the inbound stage: end them with it.
+        self.inbound.abort();
         if let App::Process(child) = self.app.get_mut() {
             let _ = child.start_kill();
         }
@@ -194,16 +210,10 @@ impl Drop for ServiceHandle {
 /// Starts the local service of `def` on a fresh loopback port; returns it and its address.
 async fn start_app(
     def: &ServiceDef,
-    peers: &BTreeMap<String, SocketAddr>,
+    upstreams: &BTreeMap<String, SocketAddr>,
     clock: &StackClock,
 ) -> Result<(App, SocketAddr), String> {
-    let upstream_url = |service: &str| {
-        def.upstreams
-            .iter()
-            .find(|u| u.service == service)
-            .and_then(|u| peers.get(&u.service))
-            .map(|addr| format!("http://{addr}"))
-    };
+    let upstream_url = |service: &str| upstreams.get(service).map(|addr| format!("http://{addr}"));
     match &def.runtime {
         ServiceRuntime::Mock(kind) => {
             let listener = bind_loopback(0).await.map_err(|e| e.to_string())?;
@@ -221,6 +231,8 @@ async fn start_app(
             let kind = match kind {
                 MockKind::ValueArchitect => mock_services::MockKind::ValueArchitect,
                 MockKind::ValueCommitter => mock_services::MockKind::ValueCommitter,
+                MockKind::Postgres => mock_services::MockKind::Postgres,
+                MockKind::Redis => mock_services::MockKind::Redis,
             };
             let mock = mock_services::start_with(kind, listener, config, options).await;
             Ok((App::Mock(mock), addr))

@@ -36,6 +36,23 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// The first of `n` consecutive free loopback ports (the sidecar admin ports are a base + i).
+pub fn free_consecutive(n: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_port();
+        let Some(last) = base.checked_add(n - 1) else {
+            continue;
+        };
+        let held: Vec<_> = (base..=last)
+            .filter_map(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free loopback ports");
+}
+
 /// A copy of `scenarios/<name>` in a temp dir whose stack.yml uses free fixed ports.
 pub fn stack_on_free_ports(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -43,12 +60,20 @@ pub fn stack_on_free_ports(name: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::create_dir_all(&stack).expect("stack dir");
     let source = root().join("scenarios").join(name);
     std::fs::copy(source.join("kong.yml"), stack.join("kong.yml")).expect("copy kong.yml");
+    for intentions in ["intentions.hcl", "intentions.json"] {
+        if source.join(intentions).is_file() {
+            std::fs::copy(source.join(intentions), stack.join(intentions))
+                .expect("copy the intentions");
+        }
+    }
     let original = std::fs::read_to_string(source.join("stack.yml")).expect("read stack.yml");
     let ports_at = original.find("\nports:").expect("stack.yml has ports");
-    let p = free_ports(8);
+    let p = free_ports(10);
+    // Every service of the stack gets a free port (postgres and redis too, not 9003/9004); the
+    // sections before `ports:` (services, `mesh:`) are kept as they are.
     let ports = format!(
-        "\nports:\n  gateway_proxy: {}\n  gateway_admin: {}\n  catalog: {}\n  control: {}\n  sidecar_admin_base: {}\n  services:\n    value-architect: {}\n    value-committer: {}\n",
-        p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+        "\nports:\n  gateway_proxy: {}\n  gateway_admin: {}\n  catalog: {}\n  control: {}\n  sidecar_admin_base: {}\n  services:\n    value-architect: {}\n    value-committer: {}\n    postgres: {}\n    redis: {}\n",
+        p[0], p[1], p[2], p[3], free_consecutive(4), p[5], p[6], p[8], p[9]
     );
     let upstream_port = p[7];
     let text = original[..ports_at]

@@ -1,9 +1,11 @@
 //! `mock-service`: runs one mock standalone on a loopback port until Ctrl-C.
 //!
 //! ```text
-//! mock-service <value-architect|value-committer> --port N [--host 127.0.0.1]
+//! mock-service <value-architect|value-committer|postgres|redis> --port N [--host 127.0.0.1]
 //!              [--architect-url URL] [--committer-url URL]
 //! ```
+//!
+//! `postgres` (a tcp echo) and `redis` (a minimal RESP server) ignore the URLs.
 //!
 //! Prints `listening on <addr>` once the port accepts connections. Exit codes: 0 after Ctrl-C,
 //! 1 when the port cannot be bound, 2 for usage errors (a non-loopback host, a bad URL).
@@ -17,11 +19,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use mock_services::{start, MockConfig, MockKind};
 
-/// Runs a Gauntlet mock service (value-architect or value-committer) on a loopback port.
+/// Runs a Gauntlet mock service (value-architect, value-committer, postgres or redis) on a
+/// loopback port.
 #[derive(Debug, Parser)]
 #[command(name = "mock-service", version)]
 struct Args {
-    /// Which service: value-architect or value-committer.
+    /// Which service: value-architect, value-committer, postgres (tcp echo) or redis (RESP).
     #[arg(value_parser = parse_kind)]
     service: MockKind,
     /// Port to listen on (0 picks a free one).

@@ -10,6 +10,9 @@ use super::yaml::Source;
 use crate::config::gateway::{BulkheadConfig, CircuitBreakerConfig, Fallback};
 use crate::config::ConfigError;
 
+/// Longest `open_timeout` accepted: a week (a breaker that never half-opens is a typo).
+const MAX_OPEN_TIMEOUT_SECS: u64 = 7 * 86_400;
+
 /// `config` of Gauntlet's `circuit-breaker` plugin (SPEC §4).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,11 +66,11 @@ pub(super) fn circuit_breaker(
         None => d.open_timeout,
         Some(secs) => Duration::try_from_secs_f64(secs)
             .ok()
-            .filter(|d| !d.is_zero())
+            .filter(|d| !d.is_zero() && d.as_secs() <= MAX_OPEN_TIMEOUT_SECS)
             .ok_or_else(|| {
                 src.error(
                     format!("{key}.open_timeout"),
-                    "value must be greater than 0 (seconds)",
+                    format!("value should be between 0 and {MAX_OPEN_TIMEOUT_SECS} (seconds)"),
                 )
             })?,
     };

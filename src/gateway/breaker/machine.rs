@@ -23,6 +23,9 @@ use crate::clock::StackInstant;
 use crate::config::gateway::CircuitBreakerConfig;
 use crate::gateway::outcome::AttemptOutcome;
 
+/// Transitions kept per breaker (the oldest half is dropped when full).
+const MAX_HISTORY: usize = 1000;
+
 /// The three states, spelled as in `X-Circuit-Breaker-State`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BreakerState {
@@ -160,11 +163,18 @@ impl Machine {
     pub fn admit(&mut self, now: StackInstant, wall: SystemTime) -> Admission {
         if self.state == BreakerState::Open {
             let opened_at = self.opened_at.unwrap_or(now);
-            let half_open_at = opened_at + self.config.open_timeout;
-            if now < half_open_at {
+            let half_open_at = opened_at.checked_add(self.config.open_timeout);
+            if let Some(half_open_at) = half_open_at.filter(|at| now < *at) {
                 return Admission::Reject {
                     state: BreakerState::Open,
                     retry_after: half_open_at.saturating_duration_since(now),
+                };
+            }
+            if half_open_at.is_none() {
+                // An open_timeout past the end of time: stays OPEN.
+                return Admission::Reject {
+                    state: BreakerState::Open,
+                    retry_after: Duration::MAX,
                 };
             }
             let reason = format!(
@@ -194,6 +204,11 @@ impl Machine {
                 trial: false,
             }),
         }
+    }
+
+    /// Whether `ticket` was issued under the current state (no transition since).
+    pub fn is_current(&self, ticket: Ticket) -> bool {
+        ticket.generation == self.generation
     }
 
     /// Records one upstream attempt of an admitted request and returns the state after it.
@@ -292,6 +307,10 @@ impl Machine {
         wall: SystemTime,
         reason: String,
     ) {
+        if self.transitions.len() >= MAX_HISTORY {
+            // A flapping breaker in a long `up` session: keep the most recent history.
+            self.transitions.drain(..MAX_HISTORY / 2);
+        }
         self.transitions.push(Transition {
             from: self.state,
             to,
@@ -483,6 +502,20 @@ mod tests {
         let state = m.record(slow, &AttemptOutcome::Response(200), at(1), T0);
         assert_eq!(state, BreakerState::Open);
         assert_eq!(m.snapshot().transitions.len(), 1);
+    }
+
+    #[test]
+    fn a_ticket_from_before_a_transition_is_no_longer_current() {
+        let mut m = machine();
+        let slow = pass(&mut m, at(0));
+        assert!(m.is_current(slow));
+        opened(&mut m);
+        let _trial = pass(&mut m, at(60));
+        assert!(!m.is_current(slow), "a stale request must stop retrying");
+        assert_eq!(
+            m.record(slow, &AttemptOutcome::ReadTimeout, at(61), T0),
+            BreakerState::HalfOpen
+        );
     }
 
     #[test]

@@ -107,6 +107,15 @@ impl Breaker {
 }
 
 impl Permit {
+    /// Records one attempt's outcome; returns the breaker's state after it and whether another
+    /// attempt may follow (SPEC §5: not once the breaker is OPEN, nor once it has moved on from
+    /// the state this request was admitted under — its retries would bypass the trial limit).
+    pub fn record_attempt(&self, outcome: &AttemptOutcome) -> (BreakerState, bool) {
+        let state = self.record(outcome);
+        let current = self.breaker.lock().is_current(self.ticket);
+        (state, current && state != BreakerState::Open)
+    }
+
     /// Records one attempt's outcome; returns the breaker's state after it.
     pub fn record(&self, outcome: &AttemptOutcome) -> BreakerState {
         let breaker = &self.breaker;
