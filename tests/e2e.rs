@@ -41,6 +41,11 @@ const NEGATIVE_CONTROLS: &[NegativeControl] = &[
         because: "expected header X-Circuit-Breaker-State: \"OPEN\", got \"CLOSED\"",
     },
     NegativeControl {
+        stack: "scenarios/open-mesh",
+        fails: &["MESH-3"],
+        because: "to be denied (http: 403 text/plain \"RBAC: access denied\"",
+    },
+    NegativeControl {
         stack: "scenarios/broken-retry",
         fails: &["RETRY-1"],
         because: "expected value-architect to have received 4 requests, it received 1",

@@ -309,6 +309,16 @@ fn prepare_upstream_headers(
     };
     set(headers, "x-forwarded-for", &forwarded_for);
     set(headers, "x-real-ip", &client_ip);
+    // OBS-2: a request without a valid W3C trace context starts a trace here; a valid one is
+    // passed on unchanged, so the service sees the client's trace id.
+    let traced = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_valid_traceparent);
+    if !traced {
+        headers.remove("tracestate");
+        set(headers, "traceparent", &new_traceparent());
+    }
     set(headers, "x-forwarded-proto", "http");
     set(
         headers,
@@ -338,6 +348,31 @@ fn prepare_upstream_headers(
         _ => format!("{}:{}", forwarding.upstream_host, forwarding.upstream_port),
     };
     set(headers, "host", &host);
+}
+
+/// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, ids not all zero (W3C Trace Context
+/// level 1, version 00).
+pub fn is_valid_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.trim().split('-').collect();
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    matches!(parts.as_slice(), [version, trace, parent, flags]
+        if *version == "00"
+            && hex(trace, 32)
+            && hex(parent, 16)
+            && hex(flags, 2)
+            && trace.bytes().any(|b| b != b'0')
+            && parent.bytes().any(|b| b != b'0'))
+}
+
+/// A fresh sampled trace context: random trace and parent ids.
+fn new_traceparent() -> String {
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let parent = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    format!("00-{trace}-{parent}-01")
 }
 
 /// Like Kong: a proxied response gets the gateway appended to `Via`; a response the gateway

@@ -32,10 +32,12 @@
 //! - [`stats`]: a sidecar's counters (intention decisions, handshake failures, upstream
 //!   connections) and their Prometheus exposition (OBS-1).
 //! - [`runtime`]: one running stack's mesh: CA, leaves, live intentions, TLS configs.
+//! - [`probe`]: a mesh caller with any identity (or none), for conformance checks.
 
 pub mod catalog;
 pub mod identity;
 pub mod intentions;
+pub mod probe;
 pub mod runtime;
 pub mod sidecar_admin;
 pub mod spiffe;

@@ -9,6 +9,7 @@
 //! - [`chaos`] — process and HTTP faults, and what reached a service (its journal).
 //! - [`breaker`] — the circuit breaker's state through the admin API.
 //! - [`inflight`] — requests left running in the background.
+//! - [`mesh`] — calls over the mesh as any identity, intentions, sidecar metrics, tracing.
 //! - [`load`] — load at a rate or from concurrent clients, latency objectives (LAT-1).
 //! - [`observability`] — the gateway's Prometheus metrics.
 //! - [`time`] — moving the stack clock.
@@ -21,6 +22,7 @@ pub mod chaos;
 pub mod http;
 pub mod inflight;
 pub mod load;
+pub mod mesh;
 pub mod observability;
 pub mod params;
 pub mod rate_limit;

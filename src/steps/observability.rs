@@ -6,7 +6,7 @@ use super::world::{GauntletWorld, StepError, StepResult};
 use crate::http_client::OutgoingRequest;
 
 /// Parses `name{a="1",b="2"}` into the name and sorted label pairs.
-fn parse_series(series: &str) -> Result<(String, Vec<(String, String)>), StepError> {
+pub(crate) fn parse_series(series: &str) -> Result<(String, Vec<(String, String)>), StepError> {
     let bad = || {
         StepError::new(format!(
             "not a metric series: {series:?} (expected name{{label=\"value\",…}})"
@@ -31,7 +31,7 @@ fn parse_series(series: &str) -> Result<(String, Vec<(String, String)>), StepErr
 }
 
 /// The sum of every sample of `name` whose labels include all of `labels`.
-fn sum_matching(
+pub(crate) fn sum_matching(
     exposition: &str,
     name: &str,
     labels: &[(String, String)],

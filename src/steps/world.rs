@@ -119,6 +119,10 @@ pub struct GauntletWorld {
     pub in_flight: Vec<InFlight>,
     /// Each service's journal count when the first of `in_flight` was started.
     pub journal_baseline: std::collections::BTreeMap<String, u64>,
+    /// The last mesh call: who called whom, and what came back.
+    pub mesh_outcome: Option<(String, crate::mesh::probe::Outcome)>,
+    /// Mesh connections kept open, by destination.
+    pub open_connections: std::collections::BTreeMap<String, crate::mesh::probe::OpenConnection>,
     /// Every load step's result, oldest first (assertions read the last; the report all).
     pub load_runs: Vec<super::load::LoadRun>,
 }
@@ -135,6 +139,8 @@ impl GauntletWorld {
             seed: 0,
             in_flight: Vec::new(),
             journal_baseline: std::collections::BTreeMap::new(),
+            mesh_outcome: None,
+            open_connections: std::collections::BTreeMap::new(),
             load_runs: Vec::new(),
         }
     }

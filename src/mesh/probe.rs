@@ -1,0 +1,251 @@
+//! A mesh caller for conformance checks (MESH-2..6): connects to a service's public listener as
+//! any identity — one of the stack's, a new one from the stack CA, none, or one from another
+//! CA — and reports what a real caller would see.
+//!
+//! ```text
+//!   Caller ──TCP──► public port ──TLS handshake──► HTTP request | TCP bytes ──► Outcome
+//!                                    │ refused → Outcome::HandshakeRefused
+//! ```
+//! Under TLS 1.3 a refused client certificate surfaces on the first read, not in `connect`, so
+//! every probe writes and then reads before it decides.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::identity::{LeafCert, MeshCa};
+use super::runtime::{MeshError, StackMesh};
+use super::tls;
+
+/// How long a probe waits for the peer (real time: network waits).
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// Who calls.
+#[derive(Debug)]
+pub enum Caller {
+    /// The identity's leaf from the stack CA (a new one for a name the stack does not have).
+    Identity(String),
+    /// No client certificate at all.
+    Anonymous,
+    /// A leaf for this identity from a CA the stack does not trust.
+    ForeignCa(String),
+}
+
+/// What a probe sends once connected.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    Http {
+        method: http::Method,
+        path: String,
+        headers: Vec<(String, String)>,
+    },
+    /// Bytes to write; the reply is read until it stops (or the peer closes).
+    Tcp(Vec<u8>),
+}
+
+/// What the caller saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The TLS handshake (or the first read after it) failed.
+    HandshakeRefused(String),
+    Http {
+        status: u16,
+        content_type: Option<String>,
+        body: String,
+    },
+    /// The destination answered these bytes.
+    TcpReply(Vec<u8>),
+    /// The handshake succeeded, then the connection was closed without a byte.
+    TcpClosed,
+}
+
+/// A TLS client for `caller` towards `destination` of `mesh`.
+///
+/// # Errors
+/// A certificate or config cannot be made.
+pub fn client_for(
+    mesh: &StackMesh,
+    caller: &Caller,
+    destination: &str,
+) -> Result<Arc<ClientConfig>, MeshError> {
+    let expected = mesh.spiffe_id(destination)?;
+    let bundle = mesh.ca.trust_bundle();
+    let clock = mesh.clock();
+    let config = match caller {
+        Caller::Identity(name) => {
+            let leaf = match mesh.leaf(name) {
+                Ok(leaf) => leaf,
+                Err(_) => Arc::new(mesh.ca.issue_leaf(name, clock)?),
+            };
+            tls::upstream_client_config(&bundle, &leaf, &expected, clock)?
+        }
+        Caller::Anonymous => tls::anonymous_client_config(&bundle, &expected, clock)?,
+        Caller::ForeignCa(name) => {
+            let foreign = MeshCa::impostor_of(&mesh.ca, clock)?;
+            let leaf: LeafCert = foreign.issue_leaf(name, clock)?;
+            tls::upstream_client_config(&bundle, &leaf, &expected, clock)?
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// Connects to `addr` with `config`, expecting `destination`'s identity, and sends `probe`.
+pub async fn call(
+    mesh: &StackMesh,
+    config: Arc<ClientConfig>,
+    destination: &str,
+    addr: SocketAddr,
+    probe: &Probe,
+) -> Outcome {
+    let Ok(expected) = mesh.spiffe_id(destination) else {
+        return Outcome::HandshakeRefused(format!("{destination} is not a SPIFFE service name"));
+    };
+    let tcp = match tokio::time::timeout(PATIENCE, TcpStream::connect(addr)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => return Outcome::HandshakeRefused(format!("connect: {e}")),
+        Err(_) => return Outcome::HandshakeRefused("connect timed out".into()),
+    };
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let handshake = tokio::time::timeout(
+        PATIENCE,
+        connector.connect(tls::server_name_for(&expected), tcp),
+    )
+    .await;
+    let stream = match handshake {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Outcome::HandshakeRefused(e.to_string()),
+        Err(_) => return Outcome::HandshakeRefused("handshake timed out".into()),
+    };
+    match probe {
+        Probe::Http {
+            method,
+            path,
+            headers,
+        } => http(stream, method, path, headers).await,
+        Probe::Tcp(bytes) => tcp_exchange(stream, bytes).await,
+    }
+}
+
+async fn http(
+    stream: tokio_rustls::client::TlsStream<TcpStream>,
+    method: &http::Method,
+    path: &str,
+    headers: &[(String, String)],
+) -> Outcome {
+    let refused = |e: &dyn std::fmt::Display| Outcome::HandshakeRefused(e.to_string());
+    let (mut sender, connection) =
+        match hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(TokioIo::new(stream))
+            .await
+        {
+            Ok(pair) => pair,
+            Err(e) => return refused(&e),
+        };
+    tokio::spawn(connection);
+    let mut request = http::Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header("host", "mesh-probe");
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let Ok(request) = request.body(Empty::new()) else {
+        return refused(&"invalid request");
+    };
+    let response = match tokio::time::timeout(PATIENCE, sender.send_request(request)).await {
+        Ok(Ok(response)) => response,
+        // A client certificate the server refused shows here under TLS 1.3.
+        Ok(Err(e)) => return refused(&crate::http_client::error_chain(&e)),
+        Err(_) => return refused(&"no answer"),
+    };
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = match response.into_body().collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+        Err(e) => return refused(&e),
+    };
+    Outcome::Http {
+        status,
+        content_type,
+        body,
+    }
+}
+
+async fn tcp_exchange(
+    mut stream: tokio_rustls::client::TlsStream<TcpStream>,
+    bytes: &[u8],
+) -> Outcome {
+    if let Err(e) = stream.write_all(bytes).await {
+        return Outcome::HandshakeRefused(e.to_string());
+    }
+    let mut reply = vec![0u8; 4096];
+    match tokio::time::timeout(PATIENCE, stream.read(&mut reply)).await {
+        Ok(Ok(0)) => Outcome::TcpClosed,
+        Ok(Ok(n)) => {
+            reply.truncate(n);
+            Outcome::TcpReply(reply)
+        }
+        // A refused certificate (TLS 1.3) or a reset.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Outcome::TcpClosed,
+        Ok(Err(e)) => Outcome::HandshakeRefused(e.to_string()),
+        Err(_) => Outcome::HandshakeRefused("no answer".into()),
+    }
+}
+
+/// An open mesh connection to a tcp service, kept to show it survives an intention change.
+pub struct OpenConnection {
+    stream: tokio_rustls::client::TlsStream<TcpStream>,
+}
+
+impl std::fmt::Debug for OpenConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenConnection")
+    }
+}
+
+impl OpenConnection {
+    /// Connects like [`call`] and keeps the connection.
+    ///
+    /// # Errors
+    /// The connection or handshake failed.
+    pub async fn open(
+        mesh: &StackMesh,
+        config: Arc<ClientConfig>,
+        destination: &str,
+        addr: SocketAddr,
+    ) -> Result<OpenConnection, String> {
+        let expected = mesh.spiffe_id(destination).map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let stream = tokio_rustls::TlsConnector::from(config)
+            .connect(tls::server_name_for(&expected), tcp)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(OpenConnection { stream })
+    }
+
+    /// Writes `bytes` and reads the reply on the kept connection.
+    pub async fn exchange(&mut self, bytes: &[u8]) -> Outcome {
+        if let Err(e) = self.stream.write_all(bytes).await {
+            return Outcome::HandshakeRefused(e.to_string());
+        }
+        let mut reply = vec![0u8; 4096];
+        match tokio::time::timeout(PATIENCE, self.stream.read(&mut reply)).await {
+            Ok(Ok(0)) => Outcome::TcpClosed,
+            Ok(Ok(n)) => {
+                reply.truncate(n);
+                Outcome::TcpReply(reply)
+            }
+            Ok(Err(_)) => Outcome::TcpClosed,
+            Err(_) => Outcome::HandshakeRefused("no answer".into()),
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The mesh as a caller sees it (SPEC §6): calls between identities over mTLS, handshakes
+//! refused, intentions changed through the catalog API, sidecar metrics, and the trace context
+//! that reaches the services.
+//!
+//! ```text
+//!   "X calls Y over the mesh" ──► mesh::probe (X's leaf, expects Y's SPIFFE ID) ──► Y's public port
+//!   "the intention from X to Y is set to deny" ──► catalog API PUT /v1/connect/intentions/exact
+//! ```
+
+use cucumber::gherkin::Step;
+use cucumber::{given, then, when};
+
+use super::observability::{parse_series, sum_matching};
+use super::params::MethodParam;
+use super::world::{GauntletWorld, StepError, StepResult};
+use crate::config::topology::Protocol;
+use crate::http_client::OutgoingRequest;
+use crate::mesh::probe::{self, Caller, OpenConnection, Outcome, Probe};
+use crate::mesh::runtime::StackMesh;
+use crate::sidecar::inbound::RBAC_DENIED_BODY;
+
+/// What a tcp probe sends: `PING` (redis answers `+PONG`, an echo service echoes it).
+const TCP_PROBE: &[u8] = b"PING\r\n";
+
+async fn mesh(world: &mut GauntletWorld) -> Result<std::sync::Arc<StackMesh>, StepError> {
+    world.stack().await?.mesh.clone().ok_or_else(|| {
+        StepError::new("this stack has no mesh: add intentions.hcl (or intentions.json) to it")
+    })
+}
+
+async fn call(
+    world: &mut GauntletWorld,
+    caller: Caller,
+    destination: &str,
+    probe: Option<Probe>,
+) -> StepResult {
+    let mesh = mesh(world).await?;
+    let stack = world.stack().await?;
+    let service = stack.service(destination)?;
+    let protocol = stack
+        .def
+        .topology
+        .service(destination)
+        .map_or(Protocol::Http, |s| s.protocol);
+    let probe = probe.unwrap_or(match protocol {
+        Protocol::Http => Probe::Http {
+            method: http::Method::GET,
+            path: "/health".into(),
+            headers: Vec::new(),
+        },
+        Protocol::Tcp => Probe::Tcp(TCP_PROBE.to_vec()),
+    });
+    let config = probe::client_for(&mesh, &caller, destination)
+        .map_err(|e| StepError::new(e.to_string()))?;
+    let outcome = probe::call(&mesh, config, destination, service.addr(), &probe).await;
+    world.mesh_outcome = Some((format!("{caller:?} → {destination}"), outcome));
+    Ok(())
+}
+
+#[when(expr = "{string} calls {string} over the mesh")]
+async fn calls(world: &mut GauntletWorld, source: String, destination: String) -> StepResult {
+    call(world, Caller::Identity(source), &destination, None).await
+}
+
+#[when(expr = "{string} sends a {method} request to {string} of {string} over the mesh")]
+async fn sends(
+    world: &mut GauntletWorld,
+    source: String,
+    method: MethodParam,
+    path: String,
+    destination: String,
+) -> StepResult {
+    let probe = Probe::Http {
+        method: method.0,
+        path,
+        headers: Vec::new(),
+    };
+    call(world, Caller::Identity(source), &destination, Some(probe)).await
+}
+
+#[when(
+    expr = "{string} sends a {method} request to {string} of {string} over the mesh with header {string} set to {string}"
+)]
+async fn sends_with_header(
+    world: &mut GauntletWorld,
+    source: String,
+    method: MethodParam,
+    path: String,
+    destination: String,
+    name: String,
+    value: String,
+) -> StepResult {
+    let probe = Probe::Http {
+        method: method.0,
+        path,
+        headers: vec![(name, value)],
+    };
+    call(world, Caller::Identity(source), &destination, Some(probe)).await
+}
+
+#[when(expr = "a caller without a certificate calls {string} over the mesh")]
+async fn anonymous(world: &mut GauntletWorld, destination: String) -> StepResult {
+    call(world, Caller::Anonymous, &destination, None).await
+}
+
+#[when(expr = "a caller with a certificate from another CA calls {string} over the mesh")]
+async fn foreign(world: &mut GauntletWorld, destination: String) -> StepResult {
+    call(
+        world,
+        Caller::ForeignCa("api-gateway".into()),
+        &destination,
+        None,
+    )
+    .await
+}
+
+fn last_outcome(world: &GauntletWorld) -> Result<(&str, &Outcome), StepError> {
+    world
+        .mesh_outcome
+        .as_ref()
+        .map(|(who, o)| (who.as_str(), o))
+        .ok_or_else(|| StepError::new("no mesh call yet: use \"X calls Y over the mesh\" first"))
+}
+
+fn is_rbac_denial(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Http { status: 403, body, .. } if body == RBAC_DENIED_BODY)
+}
+
+#[then("the mesh call is allowed")]
+async fn allowed(world: &mut GauntletWorld) -> StepResult {
+    let (who, outcome) = last_outcome(world)?;
+    match outcome {
+        Outcome::Http { .. } if !is_rbac_denial(outcome) => Ok(()),
+        Outcome::TcpReply(_) => Ok(()),
+        other => Err(StepError::new(format!(
+            "expected {who} to be allowed, got {}",
+            describe(other)
+        ))),
+    }
+}
+
+#[then("the mesh call is denied")]
+async fn denied(world: &mut GauntletWorld) -> StepResult {
+    let (who, outcome) = last_outcome(world)?;
+    match outcome {
+        Outcome::Http {
+            status: 403,
+            content_type: Some(ct),
+            body,
+        } if body == RBAC_DENIED_BODY && ct.starts_with("text/plain") => Ok(()),
+        Outcome::TcpClosed => Ok(()),
+        other => Err(StepError::new(format!(
+            "expected {who} to be denied (http: 403 text/plain \"{RBAC_DENIED_BODY}\"; tcp: handshake then closed on the first byte), got {}",
+            describe(other)
+        ))),
+    }
+}
+
+#[then("the mesh call is refused at the handshake")]
+async fn refused(world: &mut GauntletWorld) -> StepResult {
+    let (who, outcome) = last_outcome(world)?;
+    match outcome {
+        Outcome::HandshakeRefused(_) => Ok(()),
+        other => Err(StepError::new(format!(
+            "expected the TLS handshake of {who} to fail, got {}",
+            describe(other)
+        ))),
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::HandshakeRefused(e) => format!("a refused handshake ({e})"),
+        Outcome::Http {
+            status,
+            content_type,
+            body,
+        } => format!(
+            "HTTP {status} ({}) {body:?}",
+            content_type.as_deref().unwrap_or("no content type")
+        ),
+        Outcome::TcpReply(bytes) => format!("a tcp reply {:?}", String::from_utf8_lossy(bytes)),
+        Outcome::TcpClosed => "the connection closed without a reply".into(),
+    }
+}
+
+#[given(expr = "the sidecar of {string} presents the identity {string}")]
+async fn presents(world: &mut GauntletWorld, service: String, identity: String) -> StepResult {
+    let mesh = mesh(world).await?;
+    let stack = world.stack().await?;
+    let handle = stack.service(&service)?;
+    let guard = handle
+        .inbound()
+        .mesh()
+        .ok_or_else(|| StepError::new(format!("{service} has no mesh sidecar")))?;
+    let leaf = std::sync::Arc::new(
+        mesh.ca
+            .issue_leaf(&identity, mesh.clock())
+            .map_err(|e| StepError::new(e.to_string()))?,
+    );
+    let config = mesh
+        .server_config(&leaf)
+        .map_err(|e| StepError::new(e.to_string()))?;
+    guard.present(leaf, config);
+    Ok(())
+}
+
+async fn catalog_exact(
+    world: &mut GauntletWorld,
+    method: http::Method,
+    source: &str,
+    destination: &str,
+    body: Option<serde_json::Value>,
+) -> StepResult {
+    let stack = world.stack().await?;
+    let catalog = stack
+        .catalog
+        .as_ref()
+        .ok_or_else(|| StepError::new("this stack has no catalog API (no mesh)"))?;
+    let url = format!(
+        "http://{}/v1/connect/intentions/exact?source={source}&destination={destination}",
+        catalog.addr()
+    );
+    let mut request = OutgoingRequest::new(method, url);
+    if let Some(body) = &body {
+        request = request.json_body(body);
+    }
+    let response = world.client.send(&request).await?;
+    if response.status == 200 {
+        Ok(())
+    } else {
+        Err(StepError::new(format!(
+            "the catalog API refused the intention change: {} {}",
+            response.status,
+            response.text()
+        )))
+    }
+}
+
+#[given(expr = "the intention from {string} to {string} is set to {word}")]
+#[when(expr = "the intention from {string} to {string} is set to {word}")]
+async fn set_action(
+    world: &mut GauntletWorld,
+    source: String,
+    destination: String,
+    action: String,
+) -> StepResult {
+    let body = serde_json::json!({ "Action": action });
+    catalog_exact(world, http::Method::PUT, &source, &destination, Some(body)).await
+}
+
+#[given(expr = "the intention from {string} to {string} is set to:")]
+#[when(expr = "the intention from {string} to {string} is set to:")]
+async fn set_json(
+    world: &mut GauntletWorld,
+    source: String,
+    destination: String,
+    step: &Step,
+) -> StepResult {
+    let text = step.docstring.as_deref().ok_or_else(|| {
+        StepError::new("this step needs Consul's intention JSON as a docstring below it")
+    })?;
+    let body: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| StepError::new(format!("the docstring is not valid JSON: {e}")))?;
+    catalog_exact(world, http::Method::PUT, &source, &destination, Some(body)).await
+}
+
+#[when(expr = "the intention from {string} to {string} is deleted")]
+async fn delete(world: &mut GauntletWorld, source: String, destination: String) -> StepResult {
+    catalog_exact(world, http::Method::DELETE, &source, &destination, None).await
+}
+
+#[when(expr = "{string} opens a connection to {string} over the mesh")]
+async fn open(world: &mut GauntletWorld, source: String, destination: String) -> StepResult {
+    let mesh = mesh(world).await?;
+    let addr = world.stack().await?.service(&destination)?.addr();
+    let config = probe::client_for(&mesh, &Caller::Identity(source.clone()), &destination)
+        .map_err(|e| StepError::new(e.to_string()))?;
+    let mut connection = OpenConnection::open(&mesh, config, &destination, addr)
+        .await
+        .map_err(StepError::new)?;
+    match connection.exchange(TCP_PROBE).await {
+        Outcome::TcpReply(_) => {
+            world.open_connections.insert(destination, connection);
+            Ok(())
+        }
+        other => Err(StepError::new(format!(
+            "{source} could not use its connection to {destination}: {}",
+            describe(&other)
+        ))),
+    }
+}
+
+#[then(expr = "the open connection to {string} still answers")]
+async fn still_answers(world: &mut GauntletWorld, destination: String) -> StepResult {
+    let connection = world
+        .open_connections
+        .get_mut(&destination)
+        .ok_or_else(|| {
+            StepError::new(format!(
+                "no open connection to {destination}: open one first"
+            ))
+        })?;
+    match connection.exchange(TCP_PROBE).await {
+        Outcome::TcpReply(_) => Ok(()),
+        other => Err(StepError::new(format!(
+            "the open connection to {destination} no longer answers: {}",
+            describe(&other)
+        ))),
+    }
+}
+
+#[then(expr = "the sidecar metric {string} of {string} is {int}")]
+async fn sidecar_metric(
+    world: &mut GauntletWorld,
+    series: String,
+    service: String,
+    expected: u64,
+) -> StepResult {
+    let stack = world.stack().await?;
+    let admin = stack
+        .sidecar_admins
+        .get(&service)
+        .ok_or_else(|| StepError::new(format!("{service} has no sidecar admin API (no mesh?)")))?
+        .addr();
+    let response = world
+        .client
+        .send(&OutgoingRequest::new(
+            http::Method::GET,
+            format!("http://{admin}/stats/prometheus"),
+        ))
+        .await?;
+    let (name, labels) = parse_series(&series)?;
+    let text = response.text();
+    let actual = sum_matching(&text, &name, &labels)?;
+    if (actual - expected as f64).abs() < f64::EPSILON {
+        Ok(())
+    } else {
+        let related: Vec<&str> = text.lines().filter(|l| l.starts_with(&name)).collect();
+        Err(StepError::new(format!(
+            "{series} of {service}'s sidecar is {actual}, expected {expected}; samples:\n{}",
+            related.join("\n")
+        )))
+    }
+}
+
+/// The trace id of the last request that reached `service`.
+async fn last_trace_id(world: &mut GauntletWorld, service: &str) -> Result<String, StepError> {
+    let journal = &world.stack().await?.service(service)?.inbound().journal;
+    let entry = journal
+        .entries()
+        .pop()
+        .ok_or_else(|| StepError::new(format!("no request reached {service}")))?;
+    let traceparent = entry.headers.get("traceparent").ok_or_else(|| {
+        StepError::new(format!(
+            "the last request to {service} ({} {}) carried no traceparent",
+            entry.method, entry.path
+        ))
+    })?;
+    if !crate::gateway::pipeline::is_valid_traceparent(traceparent) {
+        return Err(StepError::new(format!(
+            "the last request to {service} carried an invalid traceparent {traceparent:?}"
+        )));
+    }
+    Ok(traceparent
+        .split('-')
+        .nth(1)
+        .unwrap_or_default()
+        .to_string())
+}
+
+#[then(expr = "the last request to {string} carries a trace context")]
+async fn carries_trace(world: &mut GauntletWorld, service: String) -> StepResult {
+    last_trace_id(world, &service).await.map(|_| ())
+}
+
+#[then(expr = "the last request to {string} carries the trace id {string}")]
+async fn carries_trace_id(
+    world: &mut GauntletWorld,
+    service: String,
+    expected: String,
+) -> StepResult {
+    let actual = last_trace_id(world, &service).await?;
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(StepError::new(format!(
+            "the last request to {service} carries trace id {actual}, expected {expected}"
+        )))
+    }
+}
+
+#[then(expr = "the last requests to {string} and {string} carry the same trace id")]
+async fn same_trace(world: &mut GauntletWorld, first: String, second: String) -> StepResult {
+    let a = last_trace_id(world, &first).await?;
+    let b = last_trace_id(world, &second).await?;
+    if a == b {
+        Ok(())
+    } else {
+        Err(StepError::new(format!(
+            "{first} got trace id {a} but {second} got {b}: the trace was broken between them"
+        )))
+    }
+}
