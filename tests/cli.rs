@@ -173,6 +173,7 @@ fn check_with_promtool(exposition: &[u8]) {
 /// The runbook of SPEC §9 and both issues' "done when", against a real `gauntlet up` process.
 #[tokio::test(flavor = "multi_thread")]
 async fn up_serves_the_runbook_and_stops_on_ctrl_c() {
+    let _ports = UP_PORTS.lock().await;
     let (_dir, stack) = stack_on_free_ports("valueverse");
     let (mut child, summary) = gauntlet_up(&stack);
     let proxy = summary["gateway"]["proxy"].as_str().unwrap().to_string();
@@ -282,6 +283,7 @@ fn chaos(stack: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 /// and after `start` and a 60 s jump three requests close the breaker.
 #[tokio::test(flavor = "multi_thread")]
 async fn chaos_drives_the_breaker_runbook_against_up() {
+    let _ports = UP_PORTS.lock().await;
     let (_dir, stack) = stack_on_free_ports("valueverse");
     let (mut child, summary) = gauntlet_up(&stack);
     let proxy = summary["gateway"]["proxy"].as_str().unwrap().to_string();
@@ -363,4 +365,153 @@ async fn chaos_drives_the_breaker_runbook_against_up() {
 
     let status = interrupt(&mut child);
     assert!(status.success(), "up exits 0 on Ctrl-C: {status}");
+}
+
+/// A TLS client from the files `gauntlet up` wrote: the CA, and optionally an identity's
+/// certificate and key; it accepts only `destination`'s SPIFFE ID.
+fn client_from_files(
+    certs: &std::path::Path,
+    identity: Option<&str>,
+    destination: &gauntlet::mesh::SpiffeId,
+) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = gauntlet::mesh::tls::crypto_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(certs.join("ca.pem")).expect("ca.pem"))
+        .expect("a root");
+    let verifier = std::sync::Arc::new(gauntlet::mesh::tls::MeshServerVerifier::new(
+        std::sync::Arc::new(roots),
+        destination.clone(),
+        provider.clone(),
+    ));
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_file(certs.join(format!("{id}.pem"))).unwrap()],
+                PrivateKeyDer::from_pem_file(certs.join(format!("{id}-key.pem"))).unwrap(),
+            )
+            .expect("client cert"),
+    };
+    std::sync::Arc::new(config)
+}
+
+/// `GET /health` over TLS with `config`; the status line, or the error.
+async fn tls_get(
+    addr: &str,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    destination: &gauntlet::mesh::SpiffeId,
+) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(gauntlet::mesh::tls::server_name_for(destination), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    tls.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    tls.read_to_string(&mut reply)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(reply)
+}
+
+/// The mesh issue's "done when" against a real `gauntlet up`: the written certificates act as
+/// any identity; no certificate fails the handshake, a denied identity gets 403 RBAC, an
+/// allowed one 200; the catalog lists the services and their connect-proxy sidecars.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_writes_mesh_identities_that_act_as_any_service() {
+    let _ports = UP_PORTS.lock().await;
+    let (_dir, stack) = stack_on_free_ports("valueverse");
+    let certs = certs_dir(&stack);
+    let (mut child, summary) = gauntlet_up(&stack);
+    let architect = summary["mesh"]["sidecars"]["value-architect"]["public"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for file in [
+        "ca.pem",
+        "api-gateway.pem",
+        "value-committer-key.pem",
+        "redis.pem",
+    ] {
+        assert!(certs.join(file).is_file(), "{file} written");
+    }
+    let ca_pem = std::fs::read_to_string(certs.join("ca.pem")).unwrap();
+    let leaf = std::fs::read(certs.join("value-committer.pem")).unwrap();
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(&leaf)
+        .map(|c: rustls_pki_types::CertificateDer| c.to_vec())
+        .unwrap();
+    let committer_id = gauntlet::mesh::spiffe::spiffe_id_of_der(&der).unwrap();
+    let expected =
+        gauntlet::mesh::SpiffeId::service(committer_id.trust_domain(), "value-architect").unwrap();
+    assert!(ca_pem.contains("BEGIN CERTIFICATE"));
+
+    let anonymous = tls_get(
+        &architect,
+        client_from_files(&certs, None, &expected),
+        &expected,
+    )
+    .await;
+    assert!(
+        anonymous.is_err(),
+        "no certificate must fail: {anonymous:?}"
+    );
+    let denied = tls_get(
+        &architect,
+        client_from_files(&certs, Some("postgres"), &expected),
+        &expected,
+    )
+    .await
+    .expect("a denied identity completes the handshake");
+    assert!(denied.starts_with("HTTP/1.1 403"), "{denied}");
+    assert!(denied.ends_with("RBAC: access denied"), "{denied}");
+    let allowed = tls_get(
+        &architect,
+        client_from_files(&certs, Some("value-committer"), &expected),
+        &expected,
+    )
+    .await
+    .expect("an allowed identity");
+    assert!(allowed.starts_with("HTTP/1.1 200"), "{allowed}");
+
+    let catalog = summary["mesh"]["catalog"].as_str().unwrap();
+    let services = get(&format!("{catalog}/v1/agent/services"), &[])
+        .await
+        .json()
+        .unwrap();
+    let kinds: Vec<(String, String)> = services
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|s| {
+            (
+                s["Service"].as_str().unwrap().to_string(),
+                s["Kind"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("value-architect".into(), String::new())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(
+            "value-architect-sidecar-proxy".into(),
+            "connect-proxy".into()
+        )),
+        "{kinds:?}"
+    );
+    assert!(interrupt(&mut child).success());
 }

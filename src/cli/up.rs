@@ -26,6 +26,10 @@ pub struct UpArgs {
     /// Seed of the random fault choices (random when absent; printed either way).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Where the mesh's CA and every identity's certificate and key are written, for
+    /// `openssl s_client` and `curl --cert`.
+    #[arg(long, default_value = "target/gauntlet-up")]
+    pub certs_dir: PathBuf,
 }
 
 pub async fn execute(args: UpArgs) -> Exit {
@@ -61,7 +65,23 @@ pub async fn execute(args: UpArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let summary = describe(&stack, &format!("http://{}", control.addr()));
+    let certs = match &stack.mesh {
+        Some(mesh) => match write_certs(mesh, &args.certs_dir) {
+            Ok(()) => Some(args.certs_dir.clone()),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the mesh certificates to {}: {e}",
+                    args.certs_dir.display()
+                );
+                return Exit::Usage;
+            }
+        },
+        None => None,
+    };
+    let mut summary = describe(&stack, &format!("http://{}", control.addr()));
+    if let Some(dir) = certs {
+        summary["mesh"]["certs_dir"] = json!(dir.display().to_string());
+    }
     if args.json {
         println!("{summary}");
     } else {
@@ -104,8 +124,29 @@ pub fn describe(stack: &Stack, control_url: &str) -> serde_json::Value {
         .iter()
         .map(|(name, s)| (name.clone(), json!(s.url())))
         .collect();
+    let mesh = stack.mesh.as_ref().map(|_| {
+        let sidecars: serde_json::Map<String, serde_json::Value> = stack
+            .services
+            .iter()
+            .map(|(name, s)| {
+                let admin = stack
+                    .sidecar_admins
+                    .get(name)
+                    .map(|a| format!("http://{}", a.addr()));
+                (
+                    name.clone(),
+                    json!({"public": s.addr().to_string(), "admin": admin}),
+                )
+            })
+            .collect();
+        json!({
+            "catalog": stack.catalog.as_ref().map(|c| format!("http://{}", c.addr())),
+            "sidecars": sidecars,
+        })
+    });
     json!({
         "stack": stack.def.name(),
+        "mesh": mesh,
         "gateway": {"proxy": stack.proxy_url(), "admin": stack.admin_url()},
         "control": control_url,
         "seed": stack.seed,
@@ -131,9 +172,25 @@ fn print_human(summary: &serde_json::Value) {
         summary["seed"]
     );
     if let Some(services) = summary["services"].as_object() {
+        let mesh = summary["mesh"].is_object();
         for (name, url) in services {
-            println!("  {name:<14} {}", s(url));
+            if mesh {
+                println!(
+                    "  {name:<15} {}  (sidecar admin {})",
+                    s(url),
+                    s(&summary["mesh"]["sidecars"][name]["admin"])
+                );
+            } else {
+                println!("  {name:<15} {}", s(url));
+            }
         }
+    }
+    if summary["mesh"].is_object() {
+        println!("  catalog        {}", s(&summary["mesh"]["catalog"]));
+        println!(
+            "  certificates   {}/ (ca.pem, <identity>.pem, <identity>-key.pem)",
+            s(&summary["mesh"]["certs_dir"])
+        );
     }
     println!("tokens (valid {} s):", summary["token_lifetime_seconds"]);
     if let Some(tokens) = summary["tokens"].as_object() {
@@ -153,4 +210,25 @@ fn print_human(summary: &serde_json::Value) {
         s(&summary["gateway"]["admin"])
     );
     println!("Ctrl-C stops the stack.");
+}
+
+/// Writes `ca.pem` and, for every mesh identity, `<identity>.pem` and `<identity>-key.pem`.
+/// The keys are the running stack's own test identities, written owner-readable only.
+fn write_certs(
+    mesh: &crate::mesh::runtime::StackMesh,
+    dir: &std::path::Path,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("ca.pem"), mesh.ca.cert_pem())?;
+    for (identity, leaf) in mesh.leaves() {
+        std::fs::write(dir.join(format!("{identity}.pem")), leaf.cert_pem())?;
+        let key = dir.join(format!("{identity}-key.pem"));
+        std::fs::write(&key, leaf.private_key_pem())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }

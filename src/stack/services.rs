@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use super::StackError;
 use crate::clock::StackClock;
-use crate::config::topology::{MockKind, ServiceDef, ServiceRuntime};
+use crate::config::topology::{MockKind, Protocol, ServiceDef, ServiceRuntime};
 use crate::server::bind_loopback;
 use crate::sidecar::{Inbound, MeshGuard};
 
@@ -99,9 +99,16 @@ impl ServiceHandle {
         self.inbound.addr()
     }
 
-    /// Base URL of the service (`http://127.0.0.1:PORT`).
+    /// Where callers reach the service: `http://` (or `https://` behind the mesh's mTLS) for an
+    /// http service, `tcp://` (or `tls://`) for a tcp one.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr())
+        let scheme = match (self.def.protocol, self.inbound.mesh().is_some()) {
+            (Protocol::Http, false) => "http",
+            (Protocol::Http, true) => "https",
+            (Protocol::Tcp, false) => "tcp",
+            (Protocol::Tcp, true) => "tls",
+        };
+        format!("{scheme}://{}", self.addr())
     }
 
     /// Where the local service itself listens (behind its inbound stage).

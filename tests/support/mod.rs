@@ -24,14 +24,26 @@ pub fn free_port() -> u16 {
     free_ports(1)[0]
 }
 
-/// `n` distinct free loopback ports: every listener is held until all are chosen, so the
-/// system cannot hand the same port out twice.
+/// `n` distinct free loopback ports below Linux's ephemeral range (32768–60999), so that the
+/// stacks other tests start on ephemeral ports meanwhile can never take one of them. Every
+/// listener is held until all are chosen, so no port is handed out twice.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
-        .collect();
-    listeners
-        .iter()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Spread the tests of different binaries apart; within one binary, walk upwards.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let spread = u16::try_from(std::process::id() % 400).unwrap_or(0) * 25;
+        let _ = NEXT.compare_exchange(0, 20_000 + spread, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    let mut held = Vec::new();
+    while held.len() < n {
+        let port = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(port < 32_000, "ran out of fixed test ports");
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+        }
+    }
+    held.iter()
         .map(|l| l.local_addr().expect("bound address").port())
         .collect()
 }
@@ -39,15 +51,9 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 /// The first of `n` consecutive free loopback ports (the sidecar admin ports are a base + i).
 pub fn free_consecutive(n: u16) -> u16 {
     for _ in 0..100 {
-        let base = free_port();
-        let Some(last) = base.checked_add(n - 1) else {
-            continue;
-        };
-        let held: Vec<_> = (base..=last)
-            .filter_map(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
-            .collect();
-        if held.len() == usize::from(n) {
-            return base;
+        let ports = free_ports(usize::from(n));
+        if ports.windows(2).all(|w| w[1] == w[0] + 1) {
+            return ports[0];
         }
     }
     panic!("no {n} consecutive free loopback ports");
@@ -95,10 +101,13 @@ impl Drop for ChildGuard {
 }
 
 /// `gauntlet up --json` on `stack`; returns the child and the JSON summary it printed.
+/// The mesh certificates go to `certs` beside the stack folder (see [`certs_dir`]).
 pub fn gauntlet_up(stack: &Path) -> (ChildGuard, serde_json::Value) {
     let mut child = Command::new(gauntlet_bin())
         .args(["up", "--json", "--stack"])
         .arg(stack)
+        .arg("--certs-dir")
+        .arg(certs_dir(stack))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -112,6 +121,11 @@ pub fn gauntlet_up(stack: &Path) -> (ChildGuard, serde_json::Value) {
     let summary =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("up --json printed {line:?}: {e}"));
     (child, summary)
+}
+
+/// Where [`gauntlet_up`] has the mesh certificates written: `certs/` beside the stack folder.
+pub fn certs_dir(stack: &Path) -> PathBuf {
+    stack.parent().unwrap_or(stack).join("certs")
 }
 
 /// Sends SIGINT (Ctrl-C) to a child and waits for it.
@@ -174,3 +188,7 @@ pub fn bearer(stack: &gauntlet::stack::Stack, consumer: &str) -> String {
     );
     format!("Bearer {token}")
 }
+
+/// Held by every test that starts `gauntlet up` on fixed ports, so two of them never race for
+/// the ports they picked (a picked port is free only until something binds it).
+pub static UP_PORTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
