@@ -135,7 +135,11 @@ pub fn describe(stack: &Stack, control_url: &str) -> serde_json::Value {
                     .map(|a| format!("http://{}", a.addr()));
                 (
                     name.clone(),
-                    json!({"public": s.addr().to_string(), "admin": admin}),
+                    json!({
+                        "public": s.addr().to_string(),
+                        "admin": admin,
+                        "service": s.app_addr().to_string(),
+                    }),
                 )
             })
             .collect();
@@ -175,10 +179,12 @@ fn print_human(summary: &serde_json::Value) {
         let mesh = summary["mesh"].is_object();
         for (name, url) in services {
             if mesh {
+                let sidecar = &summary["mesh"]["sidecars"][name];
                 println!(
-                    "  {name:<15} {}  (sidecar admin {})",
+                    "  {name:<15} {}  (sidecar admin {}; the service itself {})",
                     s(url),
-                    s(&summary["mesh"]["sidecars"][name]["admin"])
+                    s(&sidecar["admin"]),
+                    s(&sidecar["service"])
                 );
             } else {
                 println!("  {name:<15} {}", s(url));
