@@ -32,3 +32,15 @@ Feature: L7 intentions match path, method and header, first match wins
     Then the mesh call is denied
     When "billing" sends a GET request to "/health" of "value-architect" over the mesh with header "x-team" set to "finance"
     Then the mesh call is allowed
+
+  @MESH-6
+  Scenario: An earlier allow wins over a later deny that also matches
+    Given the intention from "billing" to "value-committer" is set to:
+      """
+      {"Permissions": [
+        {"Action": "allow", "HTTP": {"PathPrefix": "/api/v1/commitments"}},
+        {"Action": "deny",  "HTTP": {"PathPrefix": "/api/v1/commitments/_echo"}}
+      ]}
+      """
+    When "billing" sends a GET request to "/api/v1/commitments/_echo" of "value-committer" over the mesh
+    Then the mesh call is allowed

@@ -35,6 +35,7 @@ Feature: Intentions change on a running stack
     And the intention from "value-committer" to "redis" is set to deny
     And "value-committer" calls "redis" over the mesh
     Then the mesh call is denied
+    And the sidecar metric 'gauntlet_sidecar_rbac_denied_total{source="value-committer",protocol="tcp"}' of "redis" is 1
     And the open connection to "redis" still answers
 
   @MESH-5

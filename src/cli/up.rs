@@ -229,12 +229,18 @@ fn write_certs(
     for (identity, leaf) in mesh.leaves() {
         std::fs::write(dir.join(format!("{identity}.pem")), leaf.cert_pem())?;
         let key = dir.join(format!("{identity}-key.pem"));
-        std::fs::write(&key, leaf.private_key_pem())?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+            // Owner-only from the first byte (an older file keeps its mode: set it too).
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            options.mode(0o600);
+            if key.exists() {
+                std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+            }
         }
+        std::io::Write::write_all(&mut options.open(&key)?, leaf.private_key_pem().as_bytes())?;
     }
     Ok(())
 }

@@ -370,9 +370,9 @@ pub fn is_valid_traceparent(value: &str) -> bool {
 
 /// A fresh sampled trace context: random trace and parent ids.
 fn new_traceparent() -> String {
-    let trace = uuid::Uuid::new_v4().simple().to_string();
-    let parent = &uuid::Uuid::new_v4().simple().to_string()[..16];
-    format!("00-{trace}-{parent}-01")
+    let trace: u128 = rand::random::<u128>().max(1);
+    let parent: u64 = rand::random::<u64>().max(1);
+    format!("00-{trace:032x}-{parent:016x}-01")
 }
 
 /// Like Kong: a proxied response gets the gateway appended to `Via`; a response the gateway

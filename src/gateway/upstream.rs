@@ -302,8 +302,9 @@ impl hyper::body::Body for TimedBody {
 }
 
 /// A new connection: TCP, then (with a mesh) the mTLS handshake, both within `timeout` of stack
-/// time. A refused handshake (the service presented another identity, or refused ours) is a
-/// connection failure, retried like a refused connection.
+/// time. A destination presenting another identity fails the handshake here: a connection
+/// failure, retried like a refused connection. (A sidecar refusing *our* certificate shows only
+/// on the first read under TLS 1.3, as a broken connection.)
 async fn connect(
     clock: &StackClock,
     upstream: &Upstream,

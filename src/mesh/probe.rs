@@ -25,6 +25,9 @@ use super::tls;
 
 /// How long a probe waits for the peer (real time: network waits).
 const PATIENCE: Duration = Duration::from_secs(5);
+/// How long a tcp probe stays silent first, to see the connection is not closed before the
+/// caller speaks.
+const SILENCE: Duration = Duration::from_millis(100);
 
 /// Who calls.
 #[derive(Debug)]
@@ -61,8 +64,43 @@ pub enum Outcome {
     },
     /// The destination answered these bytes.
     TcpReply(Vec<u8>),
-    /// The handshake succeeded, then the connection was closed without a byte.
+    /// The handshake succeeded, the connection stayed open until the caller's first byte, then
+    /// it was closed without a reply.
     TcpClosed,
+    /// Anything else: refused or dropped connection, no answer, a protocol error — not a TLS
+    /// refusal and not an answer.
+    Failed(String),
+}
+
+/// Whether `error` (or one of its causes) is a TLS error: a handshake alert or a certificate the
+/// peer (or we) refused.
+fn is_tls_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// A failure as the probe reports it: a TLS refusal, or another failure.
+fn failure(error: &(dyn std::error::Error + 'static)) -> Outcome {
+    let text = crate::http_client::error_chain(error);
+    if is_tls_refusal(error) {
+        Outcome::HandshakeRefused(text)
+    } else {
+        Outcome::Failed(text)
+    }
 }
 
 /// A TLS client for `caller` towards `destination` of `mesh`.
@@ -104,13 +142,15 @@ pub async fn call(
     probe: &Probe,
 ) -> Outcome {
     let Ok(expected) = mesh.spiffe_id(destination) else {
-        return Outcome::HandshakeRefused(format!("{destination} is not a SPIFFE service name"));
+        return Outcome::Failed(format!("{destination} is not a SPIFFE service name"));
     };
     let tcp = match tokio::time::timeout(PATIENCE, TcpStream::connect(addr)).await {
         Ok(Ok(tcp)) => tcp,
-        Ok(Err(e)) => return Outcome::HandshakeRefused(format!("connect: {e}")),
-        Err(_) => return Outcome::HandshakeRefused("connect timed out".into()),
+        Ok(Err(e)) => return Outcome::Failed(format!("connect: {e}")),
+        Err(_) => return Outcome::Failed("connect timed out".into()),
     };
+    // Without it, the handshake's last flight and the request wait on delayed ACKs (~40 ms).
+    let _ = tcp.set_nodelay(true);
     let connector = tokio_rustls::TlsConnector::from(config);
     let handshake = tokio::time::timeout(
         PATIENCE,
@@ -119,8 +159,8 @@ pub async fn call(
     .await;
     let stream = match handshake {
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Outcome::HandshakeRefused(e.to_string()),
-        Err(_) => return Outcome::HandshakeRefused("handshake timed out".into()),
+        Ok(Err(e)) => return failure(&e),
+        Err(_) => return Outcome::Failed("handshake timed out".into()),
     };
     match probe {
         Probe::Http {
@@ -138,13 +178,12 @@ async fn http(
     path: &str,
     headers: &[(String, String)],
 ) -> Outcome {
-    let refused = |e: &dyn std::fmt::Display| Outcome::HandshakeRefused(e.to_string());
     let (mut sender, connection) =
         match hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(TokioIo::new(stream))
             .await
         {
             Ok(pair) => pair,
-            Err(e) => return refused(&e),
+            Err(e) => return failure(&e),
         };
     tokio::spawn(connection);
     let mut request = http::Request::builder()
@@ -155,13 +194,13 @@ async fn http(
         request = request.header(name.as_str(), value.as_str());
     }
     let Ok(request) = request.body(Empty::new()) else {
-        return refused(&"invalid request");
+        return Outcome::Failed("invalid request".into());
     };
     let response = match tokio::time::timeout(PATIENCE, sender.send_request(request)).await {
         Ok(Ok(response)) => response,
         // A client certificate the server refused shows here under TLS 1.3.
-        Ok(Err(e)) => return refused(&crate::http_client::error_chain(&e)),
-        Err(_) => return refused(&"no answer"),
+        Ok(Err(e)) => return failure(&e),
+        Err(_) => return Outcome::Failed("no answer".into()),
     };
     let status = response.status().as_u16();
     let content_type = response
@@ -171,7 +210,7 @@ async fn http(
         .map(str::to_string);
     let body = match response.into_body().collect().await {
         Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
-        Err(e) => return refused(&e),
+        Err(e) => return failure(&e),
     };
     Outcome::Http {
         status,
@@ -180,24 +219,33 @@ async fn http(
     }
 }
 
+/// Checks the connection stays open while the caller is silent, then writes `bytes` and reads
+/// the reply: a reply, or a close on the first byte (the tcp deny surface).
 async fn tcp_exchange(
     mut stream: tokio_rustls::client::TlsStream<TcpStream>,
     bytes: &[u8],
 ) -> Outcome {
-    if let Err(e) = stream.write_all(bytes).await {
-        return Outcome::HandshakeRefused(e.to_string());
-    }
     let mut reply = vec![0u8; 4096];
+    // A refused client certificate (TLS 1.3) arrives here as an alert; a connection closed
+    // before the caller spoke is not the deny surface.
+    match tokio::time::timeout(SILENCE, stream.read(&mut reply)).await {
+        Err(_) => {}
+        Ok(Ok(0)) => return Outcome::Failed("closed before the caller sent anything".into()),
+        Ok(Ok(_)) => return Outcome::Failed("the service spoke first".into()),
+        Ok(Err(e)) => return failure(&e),
+    }
+    if let Err(e) = stream.write_all(bytes).await {
+        return failure(&e);
+    }
     match tokio::time::timeout(PATIENCE, stream.read(&mut reply)).await {
         Ok(Ok(0)) => Outcome::TcpClosed,
         Ok(Ok(n)) => {
             reply.truncate(n);
             Outcome::TcpReply(reply)
         }
-        // A refused certificate (TLS 1.3) or a reset.
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Outcome::TcpClosed,
-        Ok(Err(e)) => Outcome::HandshakeRefused(e.to_string()),
-        Err(_) => Outcome::HandshakeRefused("no answer".into()),
+        Ok(Err(e)) => failure(&e),
+        Err(_) => Outcome::Failed("no answer".into()),
     }
 }
 
@@ -225,6 +273,7 @@ impl OpenConnection {
     ) -> Result<OpenConnection, String> {
         let expected = mesh.spiffe_id(destination).map_err(|e| e.to_string())?;
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
         let stream = tokio_rustls::TlsConnector::from(config)
             .connect(tls::server_name_for(&expected), tcp)
             .await
@@ -235,7 +284,7 @@ impl OpenConnection {
     /// Writes `bytes` and reads the reply on the kept connection.
     pub async fn exchange(&mut self, bytes: &[u8]) -> Outcome {
         if let Err(e) = self.stream.write_all(bytes).await {
-            return Outcome::HandshakeRefused(e.to_string());
+            return failure(&e);
         }
         let mut reply = vec![0u8; 4096];
         match tokio::time::timeout(PATIENCE, self.stream.read(&mut reply)).await {
@@ -244,8 +293,8 @@ impl OpenConnection {
                 reply.truncate(n);
                 Outcome::TcpReply(reply)
             }
-            Ok(Err(_)) => Outcome::TcpClosed,
-            Err(_) => Outcome::HandshakeRefused("no answer".into()),
+            Ok(Err(e)) => failure(&e),
+            Err(_) => Outcome::Failed("no answer".into()),
         }
     }
 }

@@ -21,6 +21,7 @@ use super::intentions::{Action, IntentionEntry, Intentions, MeshServices};
 use super::spiffe::SpiffeId;
 use super::tls::{self, TlsConfigError};
 use crate::clock::StackClock;
+use crate::config::topology::Protocol;
 
 /// The intentions a stack definition brings (`intentions.hcl` or `intentions.json`).
 #[derive(Debug, Clone)]
@@ -103,13 +104,21 @@ impl StackMesh {
         Ok(self.ca.service_id(service)?)
     }
 
-    /// The public listener config of `identity`'s sidecar, presenting `leaf`.
+    /// The public listener config of a sidecar presenting `leaf`; an http service offers ALPN
+    /// `http/1.1`, a tcp one none (a client offering its own protocol, e.g. `postgresql`, must not
+    /// be refused).
     ///
     /// # Errors
     /// A config rustls refuses.
-    pub fn server_config(&self, leaf: &LeafCert) -> Result<Arc<ServerConfig>, MeshError> {
+    pub fn server_config(
+        &self,
+        leaf: &LeafCert,
+        protocol: Protocol,
+    ) -> Result<Arc<ServerConfig>, MeshError> {
         let mut config = tls::sidecar_server_config(&self.ca.trust_bundle(), leaf, &self.clock)?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        if protocol == Protocol::Http {
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        }
         Ok(Arc::new(config))
     }
 

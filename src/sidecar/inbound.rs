@@ -22,9 +22,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,11 +33,12 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use super::io::{reset, Socket, Takeable};
 use super::journal::Journal;
 use crate::chaos::fault::{FaultSet, Terminal};
 use crate::clock::StackClock;
@@ -79,6 +78,13 @@ pub struct MeshGuard {
 }
 
 impl MeshGuard {
+    /// Whether the intentions of this moment let `source` in (with the request, for L7).
+    pub fn allows(&self, source: &str, request: Option<&HttpRequestView<'_>>) -> bool {
+        self.intentions
+            .decide(source, &self.identity, request)
+            .allowed()
+    }
+
     /// From the next connection on, the listener presents `leaf` with `config` (an impostor
     /// certificate, or a renewed one).
     pub fn present(&self, leaf: Arc<LeafCert>, config: Arc<rustls::ServerConfig>) {
@@ -371,28 +377,29 @@ impl Inbound {
         }
     }
 
-    /// Serves one TCP connection: the L4 intention of this moment, then the bytes both ways.
-    /// Of the faults, a delay holds the connection before it is passed on, hang holds it
-    /// forever, reset resets it, and abort or malformed close it.
+    /// Serves one TCP connection: the L4 intention decided on the caller's first byte (as
+    /// Envoy's network RBAC filter does), then the bytes both ways. Of the faults, a delay holds
+    /// the connection before it is passed on, hang holds it forever, reset resets it, and abort
+    /// or malformed close it. Stop closes the connection at once (TCP has no request to finish).
     async fn tcp_connection<S: Socket>(
         self: Arc<Self>,
         mut io: S,
         source: Option<Arc<str>>,
         mut lifecycle: watch::Receiver<Lifecycle>,
     ) {
+        let ended = |l: &Lifecycle| *l != Lifecycle::Serving;
+        let mut first = [0u8; 1];
+        let read = tokio::select! {
+            read = io.read(&mut first) => read,
+            _ = lifecycle.wait_for(ended) => return,
+        };
+        let Ok(1) = read else { return };
         if let (Some(mesh), Some(source)) = (&self.mesh, &source) {
-            let allowed = mesh
-                .intentions
-                .current()
-                .intentions()
-                .decide(source, &mesh.identity, None)
-                .allowed();
+            let allowed = mesh.allows(source, None);
             mesh.stats.record_inbound_connection(source, allowed);
             if !allowed {
-                // Consul/Envoy: the handshake succeeds and the connection is closed on the
-                // first byte the caller sends.
-                let mut first = [0u8; 1];
-                let _ = io.read(&mut first).await;
+                // Consul/Envoy: the handshake succeeded; the connection is closed on the first
+                // byte the caller sends.
                 return;
             }
         }
@@ -406,19 +413,24 @@ impl Inbound {
         match plan.terminal {
             None => {}
             Some(Terminal::Hang) => {
-                let _ = lifecycle.wait_for(|l| *l == Lifecycle::Killed).await;
+                let _ = lifecycle.wait_for(ended).await;
                 return reset(io);
             }
             Some(Terminal::Reset) => return reset(io),
             Some(Terminal::Abort { .. } | Terminal::Malformed) => return,
         }
-        let app = self.app.read().map_or(self.addr(), |a| *a);
-        let Ok(mut upstream) = TcpStream::connect(app).await else {
+        let Ok(mut upstream) = TcpStream::connect(self.app_addr()).await else {
             return;
         };
-        tokio::select! {
-            _ = tokio::io::copy_bidirectional(&mut io, &mut upstream) => {}
-            _ = lifecycle.wait_for(|l| *l == Lifecycle::Killed) => reset(io),
+        if upstream.write_all(&first).await.is_err() {
+            return;
+        }
+        let killed = tokio::select! {
+            _ = tokio::io::copy_bidirectional(&mut io, &mut upstream) => false,
+            state = lifecycle.wait_for(ended) => state.map_or(true, |l| *l == Lifecycle::Killed),
+        };
+        if killed {
+            reset(io);
         }
     }
 
@@ -434,10 +446,7 @@ impl Inbound {
                 path: request.uri().path_and_query().map_or("/", |p| p.as_str()),
                 headers: request.headers(),
             };
-            let allowed = mesh
-                .intentions
-                .decide(source, &mesh.identity, Some(&view))
-                .allowed();
+            let allowed = mesh.allows(source, Some(&view));
             mesh.stats.record_inbound_request(source, allowed);
             if !allowed {
                 // Envoy's RBAC filter: 403, text/plain, and the connection stays open.
@@ -522,102 +531,6 @@ impl Inbound {
 impl Drop for Inbound {
     fn drop(&mut self) {
         self.abort();
-    }
-}
-
-/// Closes the connection with a TCP reset (SO_LINGER 0) instead of an orderly close.
-fn reset<S: Socket>(io: S) {
-    let _ = socket2::SockRef::from(io.tcp()).set_linger(Some(Duration::ZERO));
-    drop(io);
-}
-
-/// An accepted connection: plain TCP, or TLS over TCP; the TCP socket is reachable for resets.
-trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    fn tcp(&self) -> &TcpStream;
-}
-
-impl Socket for TcpStream {
-    fn tcp(&self) -> &TcpStream {
-        self
-    }
-}
-
-impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
-    fn tcp(&self) -> &TcpStream {
-        self.get_ref().0
-    }
-}
-
-/// A stream HTTP serving reads and writes through, which a fault can take back whole.
-struct Takeable<S> {
-    inner: Arc<Mutex<Option<S>>>,
-}
-
-impl<S> Clone for Takeable<S> {
-    fn clone(&self) -> Self {
-        Takeable {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<S> Takeable<S> {
-    fn new(io: S) -> Self {
-        Takeable {
-            inner: Arc::new(Mutex::new(Some(io))),
-        }
-    }
-
-    fn take_back(&self) -> Option<S> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-    }
-
-    fn with<T>(
-        &self,
-        f: impl FnOnce(Pin<&mut S>) -> Poll<std::io::Result<T>>,
-    ) -> Poll<std::io::Result<T>>
-    where
-        S: Unpin,
-    {
-        let mut guard = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match guard.as_mut() {
-            Some(io) => f(Pin::new(io)),
-            None => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Takeable<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        self.with(|io| io.poll_read(cx, buf))
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Takeable<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.with(|io| io.poll_write(cx, buf))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.with(|io| io.poll_flush(cx))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.with(|io| io.poll_shutdown(cx))
     }
 }
 

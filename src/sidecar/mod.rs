@@ -8,6 +8,7 @@
 //! ```
 
 pub mod inbound;
+mod io;
 pub mod journal;
 pub mod outbound;
 

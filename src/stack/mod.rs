@@ -10,6 +10,7 @@
 //! Scenarios each start their own stack on ephemeral ports, so they run concurrently and never
 //! share breaker or rate-limit state. Dropping a [`Stack`] stops everything it started.
 
+mod mesh;
 mod services;
 
 use std::collections::BTreeMap;
@@ -22,13 +23,11 @@ use crate::clock::{StackClock, Stopwatch};
 use crate::config::StackDef;
 use crate::gateway::upstream::{MeshTls, Upstream, UpstreamAddrs};
 use crate::gateway::{Gateway, RunningGateway};
-use crate::mesh::catalog::{self, CatalogService, CatalogState, CatalogUpstream};
 use crate::mesh::runtime::{MeshError, StackMesh};
-use crate::mesh::sidecar_admin::{self, SidecarAdminState};
 use crate::mesh::stats::SidecarStats;
 use crate::server::bind_loopback;
-use crate::server::{serve_router, ServerHandle};
-use crate::sidecar::{MeshGuard, Outbound, UpstreamTarget};
+use crate::server::ServerHandle;
+use crate::sidecar::Outbound;
 pub use services::{ProcessFaultError, ServiceHandle};
 
 /// Which ports a stack binds.
@@ -55,18 +54,12 @@ pub enum StackError {
     UnknownService(String),
     #[error("{0}")]
     Mesh(#[from] MeshError),
-}
-
-fn mesh_error(e: MeshError) -> StackError {
-    StackError::Mesh(e)
-}
-
-fn bind_error(what: &str, source: std::io::Error) -> StackError {
-    StackError::Bind {
-        what: what.to_string(),
-        port: 0,
-        source,
-    }
+    #[error("cannot serve the {what}: {source}")]
+    Serve {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A running stack.
@@ -123,20 +116,7 @@ impl Stack {
             .collect();
 
         // The mesh: a CA and a leaf per identity (every service and the gateway).
-        let mesh = match &def.mesh {
-            None => None,
-            Some(mesh_def) => {
-                let identities = def
-                    .topology
-                    .services
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .chain([def.topology.gateway_identity.as_str()]);
-                Some(Arc::new(
-                    StackMesh::start(mesh_def, identities, &clock).map_err(mesh_error)?,
-                ))
-            }
-        };
+        let mesh = mesh::start(&def, &clock)?;
         let stats: BTreeMap<String, Arc<SidecarStats>> = def
             .topology
             .services
@@ -144,53 +124,12 @@ impl Stack {
             .map(|s| (s.name.clone(), Arc::new(SidecarStats::default())))
             .collect();
 
-        // Upstream listeners: with a mesh a service reaches its upstreams through its own
-        // sidecar (plain in, mTLS out); without, it calls the destination's public port.
-        let mut outbounds = Vec::new();
-        let mut service_upstreams: BTreeMap<String, BTreeMap<String, SocketAddr>> = BTreeMap::new();
-        for service in &def.topology.services {
-            let mut reach = BTreeMap::new();
-            for upstream in &service.upstreams {
-                let Some(&destination) = addrs.get(&upstream.service) else {
-                    continue;
-                };
-                let Some(mesh) = &mesh else {
-                    reach.insert(upstream.service.clone(), destination);
-                    continue;
-                };
-                let listener = bind(
-                    &format!(
-                        "{} upstream listener for {}",
-                        service.name, upstream.service
-                    ),
-                    port(upstream.local_port),
-                )
-                .await?;
-                let (tls, server_name) = mesh
-                    .client_config(&service.name, &upstream.service)
-                    .map_err(mesh_error)?;
-                let target = UpstreamTarget {
-                    destination: upstream.service.clone(),
-                    addr: destination,
-                    tls,
-                    server_name,
-                };
-                let outbound = Outbound::start(
-                    listener,
-                    &service.name,
-                    target,
-                    stats[&service.name].clone(),
-                )
-                .map_err(|e| StackError::Service {
-                    service: service.name.clone(),
-                    message: e.to_string(),
-                })?;
-                reach.insert(upstream.service.clone(), outbound.addr());
-                outbounds.push(outbound);
-            }
-            service_upstreams.insert(service.name.clone(), reach);
-        }
+        // Upstream listeners (mesh only): a service reaches its upstreams through its own
+        // sidecar; before the services, which are told these addresses.
+        let (outbounds, mut service_upstreams) =
+            mesh::start_outbounds(&def, mesh.as_deref(), &addrs, &stats, &port).await?;
 
+        // The services, each behind its inbound stage (mTLS and intentions with a mesh).
         let mut services = BTreeMap::new();
         for service in &def.topology.services {
             let Some(listener) = listeners.remove(&service.name) else {
@@ -198,16 +137,7 @@ impl Stack {
             };
             let guard = match &mesh {
                 None => None,
-                Some(mesh) => {
-                    let leaf = mesh.leaf(&service.name).map_err(mesh_error)?;
-                    Some(MeshGuard {
-                        identity: service.name.clone(),
-                        tls: std::sync::RwLock::new(mesh.server_config(&leaf).map_err(mesh_error)?),
-                        leaf: Arc::new(std::sync::RwLock::new(leaf)),
-                        intentions: mesh.store.clone(),
-                        stats: stats[&service.name].clone(),
-                    })
-                }
+                Some(mesh) => Some(mesh::guard(mesh, service, stats[&service.name].clone())?),
             };
             let service_seed = derive_seed(seed, &[&service.name]);
             let reach = service_upstreams.remove(&service.name).unwrap_or_default();
@@ -218,74 +148,17 @@ impl Stack {
         }
 
         // Each sidecar's admin API and the catalog API (mesh only).
-        let mut sidecar_admins = BTreeMap::new();
-        let mut catalog = None;
-        if let Some(mesh) = &mesh {
-            for (i, service) in def.topology.services.iter().enumerate() {
-                let Some(guard) = services.get(&service.name).and_then(|h| h.inbound().mesh())
-                else {
-                    continue;
-                };
-                let fixed = ports
-                    .sidecar_admin_base
-                    .saturating_add(u16::try_from(i).unwrap_or(u16::MAX));
-                let listener =
-                    bind(&format!("{} sidecar admin", service.name), port(fixed)).await?;
-                let state = SidecarAdminState {
-                    service: service.name.clone(),
-                    stats: stats[&service.name].clone(),
-                    ca: mesh.ca.clone(),
-                    leaf: guard.leaf.clone(),
-                    clock: clock.clone(),
-                };
-                let handle = serve_router(listener, sidecar_admin::router(state))
-                    .map_err(|e| bind_error("sidecar admin", e))?;
-                sidecar_admins.insert(service.name.clone(), handle);
+        let (sidecar_admins, catalog) = match &mesh {
+            None => (BTreeMap::new(), None),
+            Some(mesh) => {
+                let admins =
+                    mesh::start_sidecar_admins(&def, mesh, &services, &stats, &clock, &port)
+                        .await?;
+                let catalog =
+                    mesh::start_catalog(&def, mesh, &services, &outbounds, &clock, &port).await?;
+                (admins, Some(catalog))
             }
-            let listener = bind("catalog API", port(ports.catalog)).await?;
-            let state = CatalogState {
-                datacenter: "dc1".into(),
-                node: "gauntlet".into(),
-                services: def
-                    .topology
-                    .services
-                    .iter()
-                    .filter_map(|s| {
-                        let handle = services.get(&s.name)?;
-                        Some(CatalogService {
-                            name: s.name.clone(),
-                            protocol: s.protocol,
-                            address: handle.app_addr(),
-                            sidecar: handle.addr(),
-                            upstreams: s
-                                .upstreams
-                                .iter()
-                                .map(|u| CatalogUpstream {
-                                    destination: u.service.clone(),
-                                    local_bind_port: outbounds
-                                        .iter()
-                                        .find(|o| {
-                                            o.source() == s.name && o.destination() == u.service
-                                        })
-                                        .map_or(u.local_port, |o| o.addr().port()),
-                                })
-                                .collect(),
-                        })
-                    })
-                    .collect(),
-                health: {
-                    let running: BTreeMap<String, Arc<ServiceHandle>> = services.clone();
-                    Arc::new(move |name: &str| running.get(name).is_some_and(|s| s.is_running()))
-                },
-                store: mesh.store.clone(),
-                ca: mesh.ca.clone(),
-                clock: clock.clone(),
-            };
-            catalog = Some(
-                serve_router(listener, catalog::router(state))
-                    .map_err(|e| bind_error("catalog API", e))?,
-            );
-        }
+        };
 
         // The gateway calls each service's public port, through mTLS as `api-gateway` when
         // there is a mesh, so the intentions govern it like any other caller.
@@ -300,9 +173,8 @@ impl Stack {
             let tls = match &mesh {
                 None => None,
                 Some(mesh) => {
-                    let (config, server_name) = mesh
-                        .client_config(&def.topology.gateway_identity, &service.name)
-                        .map_err(mesh_error)?;
+                    let (config, server_name) =
+                        mesh.client_config(&def.topology.gateway_identity, &service.name)?;
                     Some(MeshTls {
                         config,
                         server_name,
@@ -360,7 +232,7 @@ impl Stack {
     }
 }
 
-async fn bind(what: &str, port: u16) -> Result<tokio::net::TcpListener, StackError> {
+pub(crate) async fn bind(what: &str, port: u16) -> Result<tokio::net::TcpListener, StackError> {
     bind_loopback(port)
         .await
         .map_err(|source| StackError::Bind {
