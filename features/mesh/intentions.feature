@@ -37,7 +37,7 @@ Feature: Services talk over mTLS, and only the pairs the intentions allow get th
       | redis           | value-committer |
       | value-committer | value-committer |
 
-  @MESH-1
+  @MESH-1 @OBS-1
   Scenario: The gateway and value-committer reach value-architect with their own identities
     Given I have a valid token for "admin-user"
     When I send a POST request to "/api/v1/commitments" with JSON:
@@ -47,3 +47,4 @@ Feature: Services talk over mTLS, and only the pairs the intentions allow get th
     Then the response status is 201
     And the sidecar metric 'gauntlet_sidecar_rbac_allowed_total{source="api-gateway"}' of "value-committer" is 1
     And the sidecar metric 'gauntlet_sidecar_rbac_allowed_total{source="value-committer"}' of "value-architect" is 1
+    And the sidecar metric 'gauntlet_sidecar_http_responses_total{source="api-gateway",code="201"}' of "value-committer" is 1

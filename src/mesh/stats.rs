@@ -164,6 +164,8 @@ pub struct SidecarStats {
     rbac: Mutex<BTreeMap<String, RbacCounts>>,
     tls_failures: [AtomicU64; 4],
     upstream: Mutex<BTreeMap<String, [u64; 4]>>,
+    /// (source, status code) → HTTP responses the public listener sent.
+    responses: Mutex<BTreeMap<(String, u16), u64>>,
 }
 
 /// Adds one to `map[key][index]`, allocating the key only the first time.
@@ -207,6 +209,16 @@ impl SidecarStats {
         self.record_rbac(source, Protocol::Tcp, allowed);
     }
 
+    /// An HTTP response the public listener sent to `source` (RBAC denials, faults and the
+    /// service's own answers alike).
+    pub fn record_response(&self, source: &str, status: u16) {
+        let mut map = self
+            .responses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *map.entry((source.to_owned(), status)).or_default() += 1;
+    }
+
     /// A failed TLS handshake on the public listener.
     pub fn record_tls_handshake_failure(&self, reason: TlsFailure) {
         self.tls_failures[reason.index()].fetch_add(1, Ordering::Relaxed);
@@ -238,7 +250,24 @@ impl SidecarStats {
         let service = escape(service);
         let rbac = snapshot(&self.rbac);
         let upstream = snapshot(&self.upstream);
+        let responses = self
+            .responses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
         let mut out = String::new();
+        counter(
+            &mut out,
+            "gauntlet_sidecar_http_responses_total",
+            "HTTP responses the public listener sent, by source identity and status code.",
+        );
+        for ((source, code), n) in &responses {
+            let _ = writeln!(
+                out,
+                "gauntlet_sidecar_http_responses_total{{service=\"{service}\",source=\"{}\",code=\"{code}\"}} {n}",
+                escape(source)
+            );
+        }
         for (allowed, name, help) in [
             (
                 true,
@@ -380,8 +409,13 @@ mod tests {
     fn renders_help_type_and_every_handshake_reason() {
         let stats = SidecarStats::default();
         stats.record_tls_handshake_failure(TlsFailure::UnknownCa);
+        stats.record_response("api-gateway", 503);
         let text = stats.render("postgres");
+        assert!(text.contains(
+            "gauntlet_sidecar_http_responses_total{service=\"postgres\",source=\"api-gateway\",code=\"503\"} 1\n"
+        ), "{text}");
         for family in [
+            "gauntlet_sidecar_http_responses_total",
             "gauntlet_sidecar_rbac_allowed_total",
             "gauntlet_sidecar_rbac_denied_total",
             "gauntlet_sidecar_tls_handshake_failures_total",

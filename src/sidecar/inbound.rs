@@ -344,7 +344,17 @@ impl Inbound {
             let inbound = inbound.clone();
             let takeover = takeover_tx.clone();
             let source = source.clone();
-            async move { Ok::<_, Infallible>(inbound.handle(request, source, takeover).await) }
+            async move {
+                let response = inbound
+                    .clone()
+                    .handle(request, source.clone(), takeover)
+                    .await;
+                if let (Some(mesh), Some(source)) = (&inbound.mesh, &source) {
+                    mesh.stats
+                        .record_response(source, response.status().as_u16());
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
         let mut conn = Box::pin(
             hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service),
