@@ -170,3 +170,36 @@ async fn stop_lets_a_request_in_flight_finish_then_refuses_and_start_reopens_the
     .await;
     assert_eq!(models.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_sends_its_body_gets_408_after_60_seconds_of_stack_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = valueverse().await;
+    let mut client = tokio::net::TcpStream::connect(stack.gateway.proxy.addr())
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /api/v1/value-models HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: 10\r\n\r\n",
+        bearer(&stack, "admin-user")
+    );
+    client
+        .write_all(head.as_bytes())
+        .await
+        .expect("send the head");
+    // Let the gateway get as far as reading the body, then jump past the body timeout.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stack.clock.advance(Duration::from_secs(61));
+    let mut reply = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut reply))
+        .await
+        .expect("answered after the jump")
+        .expect("read");
+    let reply = String::from_utf8_lossy(&reply[..n]);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(
+        reply
+            .to_ascii_lowercase()
+            .contains("x-circuit-breaker-state: closed"),
+        "the request reached the breaker, so the answer says its state: {reply}"
+    );
+}

@@ -32,6 +32,9 @@ use crate::config::gateway::PluginConfig;
 /// Largest request body the gateway buffers (it buffers so retries can resend).
 pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
+/// How long a client may take to send its request body (nginx's `client_body_timeout`).
+pub const CLIENT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What the pipeline learned about a request, for the response, the metrics and the logs.
 #[derive(Debug, Default)]
 struct Trace {
@@ -167,9 +170,14 @@ impl Gateway {
         matched: &router::RouteMatch,
         permit: Option<&breaker::Permit>,
     ) -> Result<Response<Body>, Rejection> {
-        let body = Limited::new(body, MAX_REQUEST_BODY)
-            .collect()
+        // nginx's `client_body_timeout` (60 s between reads; here for the whole body, on the
+        // stack clock): a slow upload must not hold a bulkhead place or a trial slot forever.
+        let reading = Limited::new(body, MAX_REQUEST_BODY).collect();
+        let body = self
+            .clock
+            .timeout(CLIENT_BODY_TIMEOUT, reading)
             .await
+            .ok_or(Rejection::BodyTimeout)?
             .map_err(|e| {
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some()

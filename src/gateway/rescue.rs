@@ -28,6 +28,8 @@ pub enum Rejection {
     RateLimited(#[from] RateLimited),
     #[error("request body larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
+    #[error("the client did not send its request body in time")]
+    BodyTimeout,
     #[error("reading the request body failed: {0}")]
     BadRequestBody(String),
     #[error("upstream {service} has no address")]
@@ -49,6 +51,7 @@ impl Rejection {
             Rejection::Acl(e) => e.reason(),
             Rejection::RateLimited(e) => e.reason(),
             Rejection::BodyTooLarge { .. } => "body_too_large",
+            Rejection::BodyTimeout => "body_timeout",
             Rejection::BadRequestBody(_) => "bad_request_body",
             Rejection::NoUpstreamAddress { .. } => "no_upstream_address",
             Rejection::BulkheadFull(_) => "bulkhead_full",
@@ -89,6 +92,7 @@ pub fn respond(rejection: &Rejection, request_id: &str, realm: Option<&str>) -> 
             error(status, e.message(), request_id)
         }
         Rejection::NoRoute => error(StatusCode::NOT_FOUND, MSG_NO_ROUTE, request_id),
+        Rejection::BodyTimeout => error(StatusCode::REQUEST_TIMEOUT, "Request timeout", request_id),
         Rejection::BodyTooLarge { .. } => error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Request size limit exceeded",

@@ -185,7 +185,8 @@ async fn http(
             Ok(pair) => pair,
             Err(e) => return failure(&e),
         };
-    tokio::spawn(connection);
+    // The connection's own error says why (a TLS alert); the request only sees it cancelled.
+    let mut connection = tokio::spawn(connection);
     let mut request = http::Request::builder()
         .method(method.clone())
         .uri(path)
@@ -199,7 +200,12 @@ async fn http(
     let response = match tokio::time::timeout(PATIENCE, sender.send_request(request)).await {
         Ok(Ok(response)) => response,
         // A client certificate the server refused shows here under TLS 1.3.
-        Ok(Err(e)) => return failure(&e),
+        Ok(Err(e)) => {
+            return match tokio::time::timeout(PATIENCE, &mut connection).await {
+                Ok(Ok(Err(cause))) => failure(&cause),
+                _ => failure(&e),
+            }
+        }
         Err(_) => return Outcome::Failed("no answer".into()),
     };
     let status = response.status().as_u16();

@@ -202,7 +202,7 @@ pub const CATALOG: &[StepDoc] = &[
         "Waits for every started request; their responses become the last responses, in start order.",
         "the started requests finish"),
     step!("in flight", "When", "the started requests have reached {string}",
-        "Waits (up to 5 s real time) until every started request has reached the service's inbound stage.",
+        "Waits (up to 5 s real time) until every started request the gateway routes to this service has reached its inbound stage.",
         "the started requests have reached \"value-architect\""),
     step!("in flight", "Then", "the started requests are still waiting",
         "None of the started requests has an answer, watched for 200 ms of real time.",

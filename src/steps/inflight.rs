@@ -13,6 +13,28 @@ use cucumber::{then, when};
 use super::http::build_request;
 use super::params::{DurationParam, MethodParam};
 use super::world::{Exchange, GauntletWorld, InFlight, StepError, StepResult};
+use crate::gateway::router;
+
+/// The stack service a gateway request for `method path` goes to, if a route matches.
+fn target_service(
+    stack: &crate::stack::Stack,
+    method: &http::Method,
+    path: &str,
+) -> Option<String> {
+    let (path_only, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let def = &stack.def;
+    let matched = router::match_route(
+        &def.gateway,
+        method,
+        &router::normalize_path(path_only),
+        query,
+    )?;
+    let host = &def.gateway.services[matched.service].host;
+    def.topology.service_for_host(host).map(|s| s.name.clone())
+}
 
 async fn start(
     world: &mut GauntletWorld,
@@ -20,6 +42,7 @@ async fn start(
     method: MethodParam,
     path: &str,
 ) -> StepResult {
+    let target = target_service(world.stack().await?, &method.0, path);
     let request = build_request(world, method.0, path).await?;
     if world.in_flight.is_empty() {
         // What every service had received before this batch, for "have reached".
@@ -37,7 +60,10 @@ async fn start(
             let response = client.send(&request).await;
             (request, response)
         });
-        world.in_flight.push(InFlight { task });
+        world.in_flight.push(InFlight {
+            task,
+            target: target.clone(),
+        });
     }
     Ok(())
 }
@@ -141,9 +167,18 @@ const ARRIVAL_PATIENCE: Duration = Duration::from_secs(5);
 
 #[when(expr = "the started requests have reached {string}")]
 async fn have_reached(world: &mut GauntletWorld, service: String) -> StepResult {
-    let started = world.in_flight.len() as u64;
-    if started == 0 {
+    if world.in_flight.is_empty() {
         return Err(StepError::new("no request was started"));
+    }
+    let started = world
+        .in_flight
+        .iter()
+        .filter(|r| r.target.as_deref() == Some(service.as_str()))
+        .count() as u64;
+    if started == 0 {
+        return Err(StepError::new(format!(
+            "none of the started requests goes to {service} (no route sends them there)"
+        )));
     }
     let baseline = world.journal_baseline.get(&service).copied().unwrap_or(0);
     let journal = &world.stack().await?.service(&service)?.inbound().journal;

@@ -74,6 +74,8 @@ pub struct AttachedToken {
 /// A request sent in the background ("I start a GET request to …").
 #[derive(Debug)]
 pub struct InFlight {
+    /// The stack service the gateway routes the request to.
+    pub target: Option<String>,
     pub task: tokio::task::JoinHandle<(
         OutgoingRequest,
         Result<ReceivedResponse, crate::http_client::ClientError>,
