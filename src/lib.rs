@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod http_client;
 pub mod load;
 pub mod mesh;
+pub mod prometheus;
 pub mod report;
 pub mod runner;
 pub mod server;

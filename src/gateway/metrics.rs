@@ -11,6 +11,7 @@ use super::breaker::{BreakerState, Breakers, Snapshot};
 use super::bulkhead::Bulkheads;
 use super::outcome::AttemptOutcome;
 use crate::config::GatewayConfig;
+use crate::prometheus::{counter, escape, gauge};
 
 /// Counters of one gateway.
 #[derive(Debug, Default)]
@@ -145,7 +146,7 @@ impl Metrics {
                 .unwrap_or_default()
         };
         let mut out = String::new();
-        family(
+        counter(
             &mut out,
             "gauntlet_gateway_http_requests_total",
             "HTTP requests answered by the gateway, by service, route, status code, consumer and source (service or gateway).",
@@ -159,7 +160,7 @@ impl Metrics {
                 escape(&consumer(*k))
             );
         }
-        family(
+        counter(
             &mut out,
             "gauntlet_gateway_rate_limited_total",
             "Requests rejected by the rate-limiting plugin, by route and consumer.",
@@ -172,7 +173,7 @@ impl Metrics {
                 escape(&consumer(*k))
             );
         }
-        family(
+        counter(
             &mut out,
             "gauntlet_gateway_auth_failures_total",
             "Requests rejected by an auth plugin (jwt, acl), by plugin and reason.",
@@ -183,7 +184,7 @@ impl Metrics {
                 "gauntlet_gateway_auth_failures_total{{plugin=\"{plugin}\",reason=\"{reason}\"}} {n}"
             );
         }
-        family(
+        counter(
             &mut out,
             "gauntlet_gateway_upstream_attempts_total",
             "Upstream attempts (retries included), by service and outcome.",
@@ -204,7 +205,7 @@ impl Metrics {
                 );
             }
         };
-        family(
+        counter(
             &mut out,
             "gauntlet_gateway_upstream_retries_total",
             "Upstream attempts after the first of a request (Kong's retries), by service.",
@@ -214,7 +215,7 @@ impl Metrics {
             "gauntlet_gateway_upstream_retries_total",
             &c.retries,
         );
-        family(
+        counter(
             &mut out,
             "gauntlet_gateway_upstream_timeouts_total",
             "Upstream attempts that timed out, by service and kind (connect_timeout, read_timeout).",
@@ -226,7 +227,7 @@ impl Metrics {
                 escape(service(Some(*s)))
             );
         }
-        family(
+        counter(
             &mut out,
             "gauntlet_gateway_bulkhead_rejections_total",
             "Requests refused because the service's bulkhead was full, by service.",
@@ -248,7 +249,7 @@ impl Metrics {
                 escape(service(Some(s)))
             );
         }
-        family(
+        counter(
             &mut out,
             "gauntlet_gateway_circuit_breaker_fallbacks_total",
             "Requests answered with the circuit breaker's fallback, by service.",
@@ -297,7 +298,7 @@ fn render_breakers(out: &mut String, breakers: &Breakers) {
             snap.consecutive_failures
         );
     }
-    family(
+    counter(
         out,
         "gauntlet_gateway_circuit_breaker_transitions_total",
         "Circuit breaker state changes, by service, from and to.",
@@ -314,24 +315,6 @@ fn render_breakers(out: &mut String, breakers: &Breakers) {
             );
         }
     }
-}
-
-fn family(out: &mut String, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
-}
-
-fn gauge(out: &mut String, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} gauge");
-}
-
-/// Escapes a label value (backslash, double quote, newline).
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

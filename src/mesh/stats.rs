@@ -34,6 +34,7 @@ use std::sync::Mutex;
 use rustls::{AlertDescription, CertificateError};
 
 use crate::config::topology::Protocol;
+use crate::prometheus::{counter, escape};
 
 /// Why a TLS handshake on the public listener failed, as the stats label it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -330,19 +331,6 @@ impl SidecarStats {
         }
         out
     }
-}
-
-fn counter(out: &mut String, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
-}
-
-/// Escapes a label value (backslash, double quote, newline).
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::observability::{parse_series, sum_matching};
+use super::observability::metric_is;
 use super::params::MethodParam;
 use super::world::{GauntletWorld, StepError, StepResult};
 use crate::config::topology::Protocol;
@@ -332,18 +332,12 @@ async fn sidecar_metric(
             format!("http://{admin}/stats/prometheus"),
         ))
         .await?;
-    let (name, labels) = parse_series(&series)?;
-    let text = response.text();
-    let actual = sum_matching(&text, &name, &labels)?;
-    if (actual - expected as f64).abs() < f64::EPSILON {
-        Ok(())
-    } else {
-        let related: Vec<&str> = text.lines().filter(|l| l.starts_with(&name)).collect();
-        Err(StepError::new(format!(
-            "{series} of {service}'s sidecar is {actual}, expected {expected}; samples:\n{}",
-            related.join("\n")
-        )))
-    }
+    metric_is(
+        &response.text(),
+        &series,
+        expected,
+        &format!("{service}'s sidecar"),
+    )
 }
 
 /// The trace id of the last request that reached `service`.

@@ -6,7 +6,7 @@ use super::world::{GauntletWorld, StepError, StepResult};
 use crate::http_client::OutgoingRequest;
 
 /// Parses `name{a="1",b="2"}` into the name and sorted label pairs.
-pub(crate) fn parse_series(series: &str) -> Result<(String, Vec<(String, String)>), StepError> {
+fn parse_series(series: &str) -> Result<(String, Vec<(String, String)>), StepError> {
     let bad = || {
         StepError::new(format!(
             "not a metric series: {series:?} (expected name{{label=\"value\",…}})"
@@ -31,7 +31,7 @@ pub(crate) fn parse_series(series: &str) -> Result<(String, Vec<(String, String)
 }
 
 /// The sum of every sample of `name` whose labels include all of `labels`.
-pub(crate) fn sum_matching(
+fn sum_matching(
     exposition: &str,
     name: &str,
     labels: &[(String, String)],
@@ -64,16 +64,25 @@ async fn gateway_metric_is(world: &mut GauntletWorld, series: String, expected: 
             format!("{admin}/metrics"),
         ))
         .await?;
-    let (name, labels) = parse_series(&series)?;
-    let text = response.text();
-    let actual = sum_matching(&text, &name, &labels)?;
-    // Counters are whole numbers; compare exactly.
+    metric_is(&response.text(), &series, expected, "the gateway")
+}
+
+/// Checks that the samples of `series` in `exposition` (listed labels must match, others are
+/// summed over) add up to `expected`; the failure lists the family's samples. `whose` names the
+/// exposition (`the gateway`, `value-architect's sidecar`).
+pub(crate) fn metric_is(exposition: &str, series: &str, expected: u64, whose: &str) -> StepResult {
+    let (name, labels) = parse_series(series)?;
+    let actual = sum_matching(exposition, &name, &labels)?;
+    // Counters and these gauges are whole numbers; compare exactly.
     if (actual - expected as f64).abs() < f64::EPSILON {
         Ok(())
     } else {
-        let related: Vec<&str> = text.lines().filter(|l| l.starts_with(&name)).collect();
+        let related: Vec<&str> = exposition
+            .lines()
+            .filter(|l| l.starts_with(&name))
+            .collect();
         Err(StepError::new(format!(
-            "{series} is {actual}, expected {expected}; samples of {name}:\n{}",
+            "{series} of {whose} is {actual}, expected {expected}; samples of {name}:\n{}",
             related.join("\n")
         )))
     }
