@@ -5,8 +5,10 @@
 //! ```text
 //!   service ──plain──► 127.0.0.1:local_port ──mTLS (caller's leaf, expect destination ID)──► destination's public port
 //! ```
-//! A destination that cannot be reached, or presents another identity, gets the caller's
-//! connection closed: the service sees its upstream fail, as behind Envoy.
+//! When the destination cannot be reached, or presents another identity, an http caller gets
+//! Envoy's local reply (503 `upstream connect error or disconnect/reset before headers. reset
+//! reason: connection failure…`) once it has sent its request head; a tcp caller's connection
+//! is closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,9 +16,11 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::config::topology::Protocol;
 use crate::mesh::stats::{SidecarStats, UpstreamOutcome};
 use crate::mesh::tls::identity_mismatch;
 
@@ -27,6 +31,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct UpstreamTarget {
     pub destination: String,
+    /// The destination's protocol: an http caller gets Envoy's 503 when the upstream fails.
+    pub protocol: Protocol,
     /// The destination's public (sidecar) address.
     pub addr: SocketAddr,
     pub tls: Arc<ClientConfig>,
@@ -106,7 +112,7 @@ async fn relay(mut plain: TcpStream, target: Arc<UpstreamTarget>, stats: Arc<Sid
     let connected = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await;
     let Ok(Ok(tcp)) = connected else {
         stats.record_upstream_connection(&target.destination, UpstreamOutcome::Refused);
-        return;
+        return local_reply(&mut plain, &target, None).await;
     };
     let _ = tcp.set_nodelay(true);
     let connector = tokio_rustls::TlsConnector::from(target.tls.clone());
@@ -118,21 +124,59 @@ async fn relay(mut plain: TcpStream, target: Arc<UpstreamTarget>, stats: Arc<Sid
     let mut tls = match handshake {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            let outcome = match identity_mismatch(&e) {
+            let (outcome, reason) = match identity_mismatch(&e) {
                 Some(mismatch) => {
                     tracing::warn!(destination = %target.destination, %mismatch, "upstream presented the wrong identity");
-                    UpstreamOutcome::IdentityMismatch
+                    (UpstreamOutcome::IdentityMismatch, mismatch.to_string())
                 }
-                None => UpstreamOutcome::HandshakeFailed,
+                None => (UpstreamOutcome::HandshakeFailed, e.to_string()),
             };
             stats.record_upstream_connection(&target.destination, outcome);
-            return;
+            return local_reply(&mut plain, &target, Some(&reason)).await;
         }
         Err(_) => {
             stats.record_upstream_connection(&target.destination, UpstreamOutcome::HandshakeFailed);
-            return;
+            return local_reply(&mut plain, &target, Some("handshake timed out")).await;
         }
     };
     stats.record_upstream_connection(&target.destination, UpstreamOutcome::Ok);
     let _ = tokio::io::copy_bidirectional(&mut plain, &mut tls).await;
+}
+
+/// Envoy's answer to an http caller whose upstream connection failed (mesh.md §5): 503 with
+/// the reset reason, after the caller's request head has arrived (closing on unread bytes would
+/// reset the connection instead). A tcp caller's connection is just closed.
+async fn local_reply(plain: &mut TcpStream, target: &UpstreamTarget, tls_error: Option<&str>) {
+    if target.protocol != Protocol::Http {
+        return;
+    }
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+            match plain.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    };
+    if !matches!(
+        tokio::time::timeout(CONNECT_TIMEOUT, read_head).await,
+        Ok(true)
+    ) {
+        return;
+    }
+    let body = match tls_error {
+        None => "upstream connect error or disconnect/reset before headers. reset reason: connection failure".to_string(),
+        Some(e) => format!(
+            "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: TLS error: {e}"
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = plain.write_all(response.as_bytes()).await;
+    let _ = plain.shutdown().await;
 }

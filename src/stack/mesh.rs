@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock, Weak};
 
 use super::{bind, ServiceHandle, StackError};
 use crate::clock::StackClock;
-use crate::config::topology::ServiceDef;
+use crate::config::topology::{Protocol, ServiceDef};
 use crate::config::StackDef;
 use crate::mesh::catalog::{self, CatalogService, CatalogState, CatalogUpstream};
 use crate::mesh::runtime::StackMesh;
@@ -67,8 +67,13 @@ pub(super) async fn start_outbounds(
             );
             let listener = bind(&what, port(upstream.local_port)).await?;
             let (tls, server_name) = mesh.client_config(&service.name, &upstream.service)?;
+            let protocol = def
+                .topology
+                .service(&upstream.service)
+                .map_or(Protocol::Http, |s| s.protocol);
             let target = UpstreamTarget {
                 destination: upstream.service.clone(),
+                protocol,
                 addr: destination,
                 tls,
                 server_name,
