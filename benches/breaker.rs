@@ -35,7 +35,7 @@ fn gate_ns() -> f64 {
     let stopwatch = Stopwatch::start();
     for _ in 0..GATE_ITERATIONS {
         if let Ok(permit) = breaker.admit() {
-            std::hint::black_box(permit.record(&ok));
+            std::hint::black_box(permit.record_attempt(&ok));
         }
     }
     stopwatch.elapsed().as_nanos() as f64 / f64::from(GATE_ITERATIONS)

@@ -1,8 +1,8 @@
 //! Serving HTTP/1.1 and HTTP/2 on a bound loopback listener, stopping everything on drop.
 //!
 //! The gateway proxy, and any handler written as a plain async function of a request, runs on
-//! this. Dropping (or `stop`ping) the [`ServerHandle`] closes the port and aborts every open
-//! connection, which is what a "service stopped" fault needs.
+//! this, and so do the axum APIs ([`serve_router`]). Dropping (or `shutdown`) the
+//! [`ServerHandle`] closes the port and aborts every open connection.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::gateway::body::Body;
@@ -51,42 +51,59 @@ where
 {
     let addr = listener.local_addr()?;
     let handler = Arc::new(handler);
-    let task = tokio::spawn(async move {
-        // Connections live in this set, so aborting the accept task aborts them all.
-        let mut connections = JoinSet::new();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let Ok((stream, peer)) = accepted else {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let handler = handler.clone();
-                    connections.spawn(async move {
-                        let service = service_fn(move |req| {
-                            let handler = handler.clone();
-                            async move { Ok::<_, std::convert::Infallible>(handler(req, peer).await) }
-                        });
-                        let _ = auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            }
+    let task = accept_loop(listener, move |stream, peer| {
+        let handler = handler.clone();
+        async move {
+            let service = service_fn(move |req| {
+                let handler = handler.clone();
+                async move { Ok::<_, std::convert::Infallible>(handler(req, peer).await) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         }
     });
     Ok(ServerHandle { addr, task })
 }
 
-/// Serves an axum router (admin APIs) until the handle is dropped. Dropping closes the port;
-/// connections already open end on their own (admin clients do not need resetting).
+/// Accepts connections on `listener` and runs `connection` for each (`TCP_NODELAY` set). The
+/// connections live in the returned task: aborting it closes the port and cuts them all. An
+/// accept error (out of file descriptors and the like) backs off instead of spinning.
+pub fn accept_loop<C, F>(listener: TcpListener, connection: C) -> tokio::task::JoinHandle<()>
+where
+    C: Fn(TcpStream, SocketAddr) -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, peer)) = accepted else {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(connection(stream, peer));
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    })
+}
+
+/// Serves an axum router (admin, control and catalog APIs) until the handle is dropped;
+/// dropping it closes the port and its open connections, so a client left connected keeps no
+/// part of a stopped stack alive.
 pub fn serve_router(listener: TcpListener, router: axum::Router) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+    let task = accept_loop(listener, move |stream, _| {
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        async move {
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        }
     });
     Ok(ServerHandle { addr, task })
 }

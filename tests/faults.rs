@@ -20,6 +20,16 @@ async fn admin_get(
     .await
 }
 
+/// `GET path` through the gateway as admin-user, in the background.
+fn spawn_admin_get(
+    stack: &gauntlet::stack::Stack,
+    path: &str,
+) -> tokio::task::JoinHandle<gauntlet::http_client::ReceivedResponse> {
+    let url = format!("{}{path}", stack.proxy_url());
+    let auth = bearer(stack, "admin-user");
+    tokio::spawn(async move { get(&url, &[("Authorization", &auth)]).await })
+}
+
 fn fault(stack: &gauntlet::stack::Stack, service: &str, action: FaultAction) {
     stack
         .service(service)
@@ -83,17 +93,7 @@ async fn an_abort_answers_envoys_fault_body_and_the_journal_keeps_no_credentials
 async fn killing_a_service_resets_the_requests_in_flight() {
     let stack = valueverse().await;
     fault(&stack, "value-architect", FaultAction::Hang);
-    let pending = {
-        let proxy = stack.proxy_url();
-        let auth = bearer(&stack, "admin-user");
-        tokio::spawn(async move {
-            get(
-                &format!("{proxy}/api/v1/value-models"),
-                &[("Authorization", &auth)],
-            )
-            .await
-        })
-    };
+    let pending = spawn_admin_get(&stack, "/api/v1/value-models");
     let service = stack.service("value-architect").unwrap();
     assert_eq!(
         service
@@ -129,16 +129,7 @@ async fn stop_lets_a_request_in_flight_finish_then_refuses_and_start_reopens_the
     );
     let proxy = stack.proxy_url();
     let auth = bearer(&stack, "admin-user");
-    let pending = {
-        let (proxy, auth) = (proxy.clone(), auth.clone());
-        tokio::spawn(async move {
-            get(
-                &format!("{proxy}/api/v1/value-models"),
-                &[("Authorization", &auth)],
-            )
-            .await
-        })
-    };
+    let pending = spawn_admin_get(&stack, "/api/v1/value-models");
     let service = stack.service("value-architect").unwrap();
     service
         .inbound()

@@ -47,17 +47,18 @@ pub struct MeshTls {
 /// Where each service (by Kong service name) can be reached right now.
 #[derive(Debug, Clone, Default)]
 pub struct UpstreamAddrs {
-    inner: Arc<RwLock<HashMap<String, Upstream>>>,
+    inner: Arc<RwLock<HashMap<String, Arc<Upstream>>>>,
 }
 
 impl UpstreamAddrs {
     pub fn set(&self, service: &str, upstream: Upstream) {
         if let Ok(mut map) = self.inner.write() {
-            map.insert(service.to_string(), upstream);
+            map.insert(service.to_string(), Arc::new(upstream));
         }
     }
 
-    pub fn get(&self, service: &str) -> Option<Upstream> {
+    /// Shared, so the request path copies no TLS config or server name.
+    pub fn get(&self, service: &str) -> Option<Arc<Upstream>> {
         self.inner.read().ok()?.get(service).cloned()
     }
 }

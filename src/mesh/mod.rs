@@ -46,3 +46,33 @@ pub mod tls;
 
 pub use identity::{LeafCert, MeshCa};
 pub use spiffe::SpiffeId;
+
+/// Calls an axum router in process, for the API modules' tests.
+#[cfg(test)]
+pub(crate) async fn call_router(
+    router: axum::Router,
+    request: http::Request<axum::body::Body>,
+) -> (http::StatusCode, String, String) {
+    use http_body_util::BodyExt;
+    use hyper::service::Service as _;
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let response = service.call(request).await.expect("the router answers");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
+    )
+}

@@ -213,9 +213,6 @@ mod tests {
     use super::super::stats::TlsFailure;
     use super::*;
     use axum::body::Body;
-    use http_body_util::BodyExt;
-    use hyper::service::Service as _;
-    use hyper_util::service::TowerToHyperService;
     use std::time::Duration;
 
     struct Fixture {
@@ -238,22 +235,8 @@ mod tests {
     }
 
     async fn get(state: &SidecarAdminState, path: &str) -> (StatusCode, String, String) {
-        let service = TowerToHyperService::new(router(state.clone()));
         let request = http::Request::get(path).body(Body::empty()).unwrap();
-        let response = service.call(request).await.unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            content_type,
-            String::from_utf8(body.to_vec()).unwrap(),
-        )
+        crate::mesh::call_router(router(state.clone()), request).await
     }
 
     fn key_body(leaf: &LeafCert) -> String {

@@ -165,8 +165,8 @@ pub struct SidecarStats {
     rbac: Mutex<BTreeMap<String, RbacCounts>>,
     tls_failures: [AtomicU64; 4],
     upstream: Mutex<BTreeMap<String, [u64; 4]>>,
-    /// (source, status code) → HTTP responses the public listener sent.
-    responses: Mutex<BTreeMap<(String, u16), u64>>,
+    /// source → status code → HTTP responses the public listener sent.
+    responses: Mutex<BTreeMap<String, BTreeMap<u16, u64>>>,
 }
 
 /// Adds one to `map[key][index]`, allocating the key only the first time.
@@ -217,7 +217,12 @@ impl SidecarStats {
             .responses
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *map.entry((source.to_owned(), status)).or_default() += 1;
+        // Allocates the source only the first time it is seen.
+        let codes = match map.get_mut(source) {
+            Some(codes) => codes,
+            None => map.entry(source.to_owned()).or_default(),
+        };
+        *codes.entry(status).or_default() += 1;
     }
 
     /// A failed TLS handshake on the public listener.
@@ -262,7 +267,10 @@ impl SidecarStats {
             "gauntlet_sidecar_http_responses_total",
             "HTTP responses the public listener sent, by source identity and status code.",
         );
-        for ((source, code), n) in &responses {
+        for (source, code, n) in responses
+            .iter()
+            .flat_map(|(source, codes)| codes.iter().map(move |(code, n)| (source, code, n)))
+        {
             let _ = writeln!(
                 out,
                 "gauntlet_sidecar_http_responses_total{{service=\"{service}\",source=\"{}\",code=\"{code}\"}} {n}",

@@ -179,10 +179,6 @@ impl Inbound {
         SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, self.port))
     }
 
-    pub fn service(&self) -> &str {
-        &self.service
-    }
-
     /// The mesh side of the listener, when the stack has a mesh.
     pub fn mesh(&self) -> Option<&MeshGuard> {
         self.mesh.as_ref()

@@ -112,10 +112,8 @@ impl Journal {
                 )
             })
             .collect();
-        let mut entries = self.lock();
-        let seq = *self.count.borrow() + 1;
-        entries.push_back(JournalEntry {
-            seq,
+        self.push(JournalEntry {
+            seq: 0,
             at: at.since_start(),
             source: source.map(str::to_string),
             method: method.to_string(),
@@ -123,18 +121,12 @@ impl Journal {
             headers: kept,
             fault,
         });
-        if entries.len() > CAPACITY {
-            entries.pop_front();
-        }
-        self.count.send_replace(seq);
     }
 
     /// Records a TCP connection's arrival (method `TCP`, no path).
     pub fn record_connection(&self, at: StackInstant, source: Option<&str>, fault: Option<String>) {
-        let mut entries = self.lock();
-        let seq = *self.count.borrow() + 1;
-        entries.push_back(JournalEntry {
-            seq,
+        self.push(JournalEntry {
+            seq: 0,
             at: at.since_start(),
             source: source.map(str::to_string),
             method: "TCP".into(),
@@ -142,6 +134,14 @@ impl Journal {
             headers: BTreeMap::new(),
             fault,
         });
+    }
+
+    /// Numbers `entry`, keeps it (dropping the oldest past [`CAPACITY`]) and wakes waiters.
+    fn push(&self, mut entry: JournalEntry) {
+        let mut entries = self.lock();
+        entry.seq = *self.count.borrow() + 1;
+        let seq = entry.seq;
+        entries.push_back(entry);
         if entries.len() > CAPACITY {
             entries.pop_front();
         }

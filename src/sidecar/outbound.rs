@@ -18,11 +18,11 @@ use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
 use crate::config::topology::Protocol;
 use crate::mesh::stats::{SidecarStats, UpstreamOutcome};
 use crate::mesh::tls::identity_mismatch;
+use crate::server::accept_loop;
 
 /// How long connecting to the destination may take (real time: a network wait).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,21 +62,8 @@ impl Outbound {
         let addr = listener.local_addr()?;
         let destination = target.destination.clone();
         let target = Arc::new(target);
-        let task = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else {
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        };
-                        let _ = stream.set_nodelay(true);
-                        connections.spawn(relay(stream, target.clone(), stats.clone()));
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
+        let task = accept_loop(listener, move |stream, _| {
+            relay(stream, target.clone(), stats.clone())
         });
         Ok(Outbound {
             addr,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 
 use super::{bind, ServiceHandle, StackError};
 use crate::clock::StackClock;
@@ -181,21 +181,12 @@ pub(super) async fn start_catalog(
             })
         })
         .collect();
-    // Weak: a catalog connection left open must not keep the services alive.
-    let running: BTreeMap<String, Weak<ServiceHandle>> = services
-        .iter()
-        .map(|(name, s)| (name.clone(), Arc::downgrade(s)))
-        .collect();
+    let running = services.clone();
     let state = CatalogState {
         datacenter: "dc1".into(),
         node: "gauntlet".into(),
         services: entries,
-        health: Arc::new(move |name: &str| {
-            running
-                .get(name)
-                .and_then(Weak::upgrade)
-                .is_some_and(|s| s.is_running())
-        }),
+        health: Arc::new(move |name: &str| running.get(name).is_some_and(|s| s.is_running())),
         store: mesh.store.clone(),
         ca: mesh.ca.clone(),
         clock: clock.clone(),

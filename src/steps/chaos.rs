@@ -14,8 +14,9 @@ use super::world::{GauntletWorld, StepError, StepResult};
 use crate::chaos::fault::{Delay, FaultAction, FaultRule};
 use crate::stack::ServiceHandle;
 
-/// How long "has received N requests" waits (real time) for requests still on their way.
-const ARRIVAL_PATIENCE: Duration = Duration::from_secs(5);
+/// How long the steps that wait for requests to arrive at a service ("has received N
+/// requests", "the started requests have reached") wait, in real time.
+pub(super) const ARRIVAL_PATIENCE: Duration = Duration::from_secs(5);
 
 async fn service<'w>(
     world: &'w mut GauntletWorld,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use cucumber::{then, when};
 
+use super::chaos::ARRIVAL_PATIENCE;
 use super::http::build_request;
 use super::params::{DurationParam, MethodParam};
 use super::world::{Exchange, GauntletWorld, InFlight, StepError, StepResult};
@@ -161,9 +162,6 @@ async fn came_back_within(world: &mut GauntletWorld, limit: DurationParam) -> St
         )))
     }
 }
-
-/// How long "the started requests have reached" waits (real time).
-const ARRIVAL_PATIENCE: Duration = Duration::from_secs(5);
 
 #[when(expr = "the started requests have reached {string}")]
 async fn have_reached(world: &mut GauntletWorld, service: String) -> StepResult {

@@ -2,7 +2,7 @@
 //! machine ([`machine`]) fed with classified attempt outcomes.
 //!
 //! ```text
-//!   pipeline ──► Breaker::admit ──► Permit ──► upstream attempt ──► Permit::record(outcome)
+//!   pipeline ──► Breaker::admit ──► Permit ──► upstream attempt ──► Permit::record_attempt(outcome)
 //!                     │                                                   │ state after
 //!                     └─ OPEN / HALF-OPEN full ─► BreakerOpen ─► rescue   └─► X-Circuit-Breaker-State
 //! ```
@@ -40,7 +40,7 @@ pub struct BreakerOpen {
     pub fallback: Fallback,
 }
 
-/// Leave to send one request upstream; every attempt's outcome goes through [`Permit::record`].
+/// Leave to send one request upstream; every attempt's outcome goes through [`Permit::record_attempt`].
 /// Dropping it frees a HALF-OPEN trial slot.
 #[derive(Debug)]
 pub struct Permit {
@@ -111,13 +111,6 @@ impl Permit {
     /// attempt may follow (SPEC §5: not once the breaker is OPEN, nor once it has moved on from
     /// the state this request was admitted under — its retries would bypass the trial limit).
     pub fn record_attempt(&self, outcome: &AttemptOutcome) -> (BreakerState, bool) {
-        let state = self.record(outcome);
-        let current = self.breaker.lock().is_current(self.ticket);
-        (state, current && state != BreakerState::Open)
-    }
-
-    /// Records one attempt's outcome; returns the breaker's state after it.
-    pub fn record(&self, outcome: &AttemptOutcome) -> BreakerState {
         let breaker = &self.breaker;
         let mut machine = breaker.lock();
         let before = machine.transition_count();
@@ -128,7 +121,8 @@ impl Permit {
             breaker.clock.wall(),
         );
         breaker.log_new_transitions(&machine, before);
-        state
+        let current = machine.is_current(self.ticket);
+        (state, current && state != BreakerState::Open)
     }
 
     /// The breaker's current state (for responses that recorded no attempt).
@@ -197,7 +191,7 @@ mod tests {
         let b = breaker(&clock);
         for _ in 0..5 {
             let permit = b.admit().expect("closed");
-            permit.record(&AttemptOutcome::ConnectFailed("refused".into()));
+            permit.record_attempt(&AttemptOutcome::ConnectFailed("refused".into()));
         }
         let refused = b.admit().expect_err("open");
         assert_eq!(refused.state, BreakerState::Open);
@@ -214,7 +208,7 @@ mod tests {
         for _ in 0..5 {
             b.admit()
                 .expect("closed")
-                .record(&AttemptOutcome::Response(503));
+                .record_attempt(&AttemptOutcome::Response(503));
         }
         clock.advance(Duration::from_secs(60));
         let trials: Vec<Permit> = (0..3).map(|_| b.admit().expect("trial")).collect();

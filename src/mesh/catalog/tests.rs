@@ -5,9 +5,6 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use http_body_util::BodyExt;
-use hyper::service::Service as _;
-use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Value};
 
 use super::*;
@@ -108,22 +105,13 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     async fn call(&self, method: Method, uri: &str, body: &str) -> Answer {
-        let service = TowerToHyperService::new(router(self.state.clone()));
         let request = http::Request::builder()
             .method(method)
             .uri(uri)
             .body(Body::from(body.to_string()))
             .unwrap();
-        let response = service.call(request).await.unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = String::from_utf8(bytes.to_vec()).unwrap();
+        let (status, content_type, body) =
+            crate::mesh::call_router(router(self.state.clone()), request).await;
         for key in &self.private_keys {
             let material: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
             assert!(!body.contains("PRIVATE KEY"), "{uri}: {body}");
