@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chaos;
+pub mod clauses;
 pub mod cli;
 pub mod clock;
 pub mod config;
