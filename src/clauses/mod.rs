@@ -20,6 +20,8 @@ use serde::Deserialize;
 
 use crate::config::kong::yaml::{closest, Source};
 use crate::config::ConfigError;
+use crate::report::ClauseDef;
+pub use crate::report::{clause_ids, is_clause_id};
 pub use pattern::{GovernsPattern, MutationPath, PathError};
 
 /// The catalogue's file name, looked up beside the features.
@@ -208,6 +210,17 @@ impl Catalogue {
         Ok(Catalogue { origin, clauses })
     }
 
+    /// The rows of a run report's clause matrix, in catalogue order.
+    pub fn report_rows(&self) -> Vec<ClauseDef> {
+        self.clauses
+            .iter()
+            .map(|c| ClauseDef {
+                id: c.id.clone(),
+                text: c.text.clone(),
+            })
+            .collect()
+    }
+
     /// The clause with this id (without `@`).
     pub fn get(&self, id: &str) -> Option<&Clause> {
         self.clauses.iter().find(|c| c.id == id)
@@ -279,36 +292,6 @@ fn squash(tag: &str) -> String {
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_uppercase())
         .collect()
-}
-
-/// `true` for a tag shaped like a clause id: uppercase letters, `-`, digits (`CB-2`, `TIMEOUT-1`).
-/// A leading `@` is ignored.
-pub fn is_clause_id(tag: &str) -> bool {
-    let tag = tag.strip_prefix('@').unwrap_or(tag);
-    match tag.rsplit_once('-') {
-        Some((prefix, number)) => {
-            !prefix.is_empty()
-                && prefix.bytes().all(|b| b.is_ascii_uppercase())
-                && !number.is_empty()
-                && number.bytes().all(|b| b.is_ascii_digit())
-        }
-        None => false,
-    }
-}
-
-/// The clause ids among `tags` (with or without `@`), without `@`, in order, without repeats.
-pub fn clause_ids<S: AsRef<str>>(tags: &[S]) -> Vec<String> {
-    let mut ids: Vec<String> = Vec::new();
-    for tag in tags {
-        let tag = tag.as_ref();
-        if is_clause_id(tag) {
-            let id = tag.strip_prefix('@').unwrap_or(tag).to_string();
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-    }
-    ids
 }
 
 #[cfg(test)]
@@ -414,19 +397,6 @@ mod tests {
         assert_eq!(
             governed_by("stack.yml:mesh.default_intention"),
             ["MESH-3", "MESH-6"]
-        );
-    }
-
-    #[test]
-    fn recognises_clause_tags_and_ignores_other_tags() {
-        assert!(is_clause_id("@CB-2"));
-        assert!(is_clause_id("TIMEOUT-1"));
-        assert!(!is_clause_id("serial"));
-        assert!(!is_clause_id("allow.skipped"));
-        assert!(!is_clause_id("cb-2"));
-        assert_eq!(
-            clause_ids(&["@AUTH-4", "slow", "AUTH-4", "CB-1"]),
-            ["AUTH-4", "CB-1"]
         );
     }
 

@@ -10,38 +10,48 @@
 use serde::Serialize;
 
 use super::model::{RunReport, Status};
-pub use crate::clauses::{clause_ids, is_clause_id};
-use crate::clauses::{Catalogue, Clause};
 
-/// One clause of the contract, as the report shows it.
+/// One clause of the contract, as the report shows it (the catalogue, [`crate::clauses`], makes
+/// these rows).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClauseDef {
     pub id: String,
     pub text: String,
 }
 
-impl From<&Clause> for ClauseDef {
-    fn from(c: &Clause) -> Self {
-        ClauseDef {
-            id: c.id.clone(),
-            text: c.text.clone(),
+/// `true` for a tag shaped like a clause id: uppercase letters, `-`, digits (`CB-2`, `TIMEOUT-1`).
+/// A leading `@` is ignored.
+pub fn is_clause_id(tag: &str) -> bool {
+    let tag = tag.strip_prefix('@').unwrap_or(tag);
+    match tag.rsplit_once('-') {
+        Some((prefix, number)) => {
+            !prefix.is_empty()
+                && prefix.bytes().all(|b| b.is_ascii_uppercase())
+                && !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
         }
+        None => false,
     }
-}
-
-/// The rows of a report's clause matrix: every clause of `catalogue`, in its order.
-pub fn clause_defs(catalogue: &Catalogue) -> Vec<ClauseDef> {
-    catalogue.clauses.iter().map(ClauseDef::from).collect()
-}
-
-/// Every clause of the built-in catalogue (`features/clauses.yml`), in its order.
-pub fn catalogue() -> Vec<ClauseDef> {
-    clause_defs(&Catalogue::built_in())
 }
 
 /// Same as [`is_clause_id`], named for filtering tag lists.
 pub fn is_clause_tag(tag: &str) -> bool {
     is_clause_id(tag)
+}
+
+/// The clause ids among `tags` (with or without `@`), without `@`, in order, without repeats.
+pub fn clause_ids<S: AsRef<str>>(tags: &[S]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for tag in tags {
+        let tag = tag.as_ref();
+        if is_clause_id(tag) {
+            let id = tag.strip_prefix('@').unwrap_or(tag).to_string();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
 }
 
 /// A clause's result over the run.
@@ -195,6 +205,11 @@ impl RunReport {
 mod tests {
     use super::*;
     use crate::report::model::{FeatureReport, ScenarioReport, Secrets, StackInfo};
+
+    /// The built-in catalogue's rows (test-only: the report itself is given its rows).
+    fn catalogue() -> Vec<ClauseDef> {
+        crate::clauses::Catalogue::built_in().report_rows()
+    }
     use std::time::{Duration, SystemTime};
 
     fn scenario(name: &str, clauses: &[&str], status: Status) -> ScenarioReport {
@@ -230,6 +245,19 @@ mod tests {
             breakers: vec![],
             secrets: Secrets::default(),
         }
+    }
+
+    #[test]
+    fn recognises_clause_tags_and_ignores_other_tags() {
+        assert!(is_clause_id("@CB-2"));
+        assert!(is_clause_id("TIMEOUT-1"));
+        assert!(!is_clause_id("serial"));
+        assert!(!is_clause_id("allow.skipped"));
+        assert!(!is_clause_id("cb-2"));
+        assert_eq!(
+            clause_ids(&["@AUTH-4", "slow", "AUTH-4", "CB-1"]),
+            ["AUTH-4", "CB-1"]
+        );
     }
 
     #[test]

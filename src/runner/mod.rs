@@ -22,13 +22,13 @@ use cucumber::gherkin::tagexpr::TagOperation;
 use cucumber::{cli, parser, runner, World as _};
 use futures::FutureExt;
 
-use crate::chaos::fault::derive_seed;
 use crate::clauses::Catalogue;
 use crate::clock::{real_wall_now, Stopwatch};
 use crate::config::{ConfigError, StackDef};
 use crate::report::model::HistogramReport;
 use crate::report::model::{BreakerTimeline, BreakerTransition};
 use crate::report::{self, model::RunReport, model::Secrets, model::StackInfo};
+use crate::seed::derive_seed;
 use crate::stack::Stack;
 use crate::steps::world::RunSettings;
 use crate::steps::GauntletWorld;
@@ -291,7 +291,7 @@ pub async fn run_until(
         seed,
         real_time: options.real_time,
         features,
-        clauses: report::clauses::clause_defs(&catalogue),
+        clauses: catalogue.report_rows(),
         histograms: histograms
             .lock()
             .map(|map| map.values().flatten().cloned().collect())
