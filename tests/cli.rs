@@ -269,6 +269,163 @@ fn broken_auth_stack_fails_the_run_naming_auth_4() {
     }
 }
 
+#[test]
+fn run_refuses_undefined_steps_before_running_anything_and_blames_no_clause() {
+    let (dir, path) = feature_file(
+        "Feature: typo\n\n  @ACL-3\n  Scenario: s\n    Given the stack is running\n    Then the respons status is 200\n",
+    );
+    let reports = dir.path().join("reports");
+    let (code, stdout, stderr) =
+        run_gauntlet(&["run", &path, "--report-dir", reports.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("f.feature:6: undefined step: Then the respons status is 200"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was run"), "{stderr}");
+    assert!(!stdout.contains("failed clauses"), "{stdout}");
+    assert!(!stdout.contains("passed, "), "no scenario ran: {stdout}");
+    assert!(!reports.join("latest").exists(), "nothing ran, no report");
+}
+
+#[test]
+fn run_repeats_every_failure_before_the_last_line_and_reruns_them_by_location() {
+    let reports = tempfile::tempdir().unwrap();
+    let report_dir = reports.path().to_str().unwrap();
+    let (code, stdout, _) = run_gauntlet(&[
+        "run",
+        "features/auth/token_lifetime.feature",
+        "--stack",
+        "scenarios/broken-auth",
+        "--report-dir",
+        report_dir,
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    let tail: Vec<&str> = stdout.lines().skip_while(|l| *l != "failures:").collect();
+    assert!(!tail.is_empty(), "a failures section: {stdout}");
+    assert!(
+        tail.contains(
+            &"  features/auth/token_lifetime.feature:11 [AUTH-4] An expired token is refused"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        tail.iter()
+            .any(|l| l.starts_with("    line 14: expected status 401, got 200")),
+        "{stdout}"
+    );
+    assert_eq!(tail.last().copied(), Some("1 passed, 5 failed"), "{stdout}");
+    let rerun = reports.path().join("latest/rerun.txt");
+    assert_eq!(
+        std::fs::read_to_string(&rerun).unwrap(),
+        "features/auth/token_lifetime.feature:11:22:35:48:64\n"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "rerun the failures: gauntlet run @{}",
+            rerun.display()
+        )),
+        "{stdout}"
+    );
+
+    // The rerun file runs exactly the failed scenarios; a location runs one; --name filters.
+    let (code, stdout, _) = run_gauntlet(&[
+        "run",
+        &format!("@{}", rerun.display()),
+        "--stack",
+        "scenarios/broken-auth",
+        "--report-dir",
+        report_dir,
+    ]);
+    assert_eq!(code, 1);
+    assert!(stdout.ends_with("0 passed, 5 failed\n"), "{stdout}");
+    let (code, stdout, _) = run_gauntlet(&[
+        "run",
+        "features/auth/token_lifetime.feature:22",
+        "--report-dir",
+        report_dir,
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.ends_with("1 passed, 0 failed\n"), "{stdout}");
+    let (code, stdout, _) = run_gauntlet(&[
+        "run",
+        "features/auth",
+        "--name",
+        "^An expired token",
+        "--report-dir",
+        report_dir,
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.ends_with("1 passed, 0 failed\n"), "{stdout}");
+    // An outline's line runs every row; one row's line runs that row.
+    let (_, stdout, _) = run_gauntlet(&[
+        "run",
+        "features/auth/missing_token.feature:11",
+        "--report-dir",
+        report_dir,
+    ]);
+    let (_, one_row, _) = run_gauntlet(&[
+        "run",
+        "features/auth/missing_token.feature:22",
+        "--report-dir",
+        report_dir,
+    ]);
+    assert!(one_row.ends_with("1 passed, 0 failed\n"), "{one_row}");
+    assert!(!stdout.ends_with("1 passed, 0 failed\n"), "{stdout}");
+    let (code, _, stderr) = run_gauntlet(&[
+        "run",
+        "features/auth/token_lifetime.feature:2",
+        "--report-dir",
+        report_dir,
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            "token_lifetime.feature:2: no scenario at this line (scenarios start at lines 11, 22,"
+        ),
+        "{stderr}"
+    );
+}
+
+/// `run` stopped by a signal: the report is written, every stack stopped, and the exit code
+/// says which signal (130 SIGINT, 143 SIGTERM and SIGHUP), never 1.
+#[test]
+fn an_interrupted_run_writes_its_report_and_exits_with_the_signals_code() {
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 143)] {
+        let (dir, path) = feature_file(
+            "Feature: slow\n\n  @CB-4\n  Scenario: waits\n    Given the stack is running\n    When 60 seconds pass\n",
+        );
+        let reports = dir.path().join("reports");
+        let mut child = Command::new(gauntlet_bin())
+            .args(["run", &path, "--real-time", "--report-dir"])
+            .arg(&reports)
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn gauntlet run");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+        assert!(first.starts_with("gauntlet: stack valueverse"), "{first}");
+        // Let the scenario start its real-time wait.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let mut guard = ChildGuard(child);
+        let status = send_signal(&mut guard, signal);
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {rest}");
+        assert!(rest.contains("interrupted"), "SIG{signal}: {rest}");
+        assert!(
+            rest.ends_with("0 passed, 1 failed\n"),
+            "SIG{signal}: {rest}"
+        );
+        assert!(
+            reports.join("latest/results.json").is_file(),
+            "SIG{signal}: the report is written"
+        );
+    }
+}
+
 /// `promtool check metrics` on an exposition. Without promtool installed the check is skipped
 /// with a notice, unless GAUNTLET_REQUIRE_PROMTOOL is set (CI sets it; .ci/run installs it).
 fn check_with_promtool(exposition: &[u8]) {

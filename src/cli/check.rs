@@ -9,6 +9,7 @@ use super::Exit;
 use crate::clauses::Catalogue;
 use crate::config::StackDef;
 use crate::runner::lint;
+use crate::runner::selection::Selection;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -48,7 +49,7 @@ pub fn execute(args: CheckArgs) -> Exit {
         }
     };
     let features = catalogue.as_ref().map(|catalogue| {
-        let result = lint::lint(&paths, catalogue);
+        let result = lint::lint(&paths, catalogue, &Selection::default());
         for warning in result.warnings() {
             println!("warning: {warning}");
         }

@@ -131,11 +131,13 @@ pub async fn execute(args: LoadArgs) -> Exit {
         .then(|| tokio::spawn(show_progress(progress.clone(), total)));
     let run = load::run(plan, &heading, progress.clone());
     tokio::pin!(run);
+    let mut stopped_by = None;
     let result = tokio::select! {
         result = &mut run => result,
-        () = super::interrupted() => {
+        signal = super::interrupted() => {
             // Ctrl-C: stop sending, and report what was measured so far.
             progress.stop();
+            stopped_by = Some(signal);
             run.await
         }
     };
@@ -161,6 +163,13 @@ pub async fn execute(args: LoadArgs) -> Exit {
             return Exit::Usage;
         }
         println!("\ninterval log: {}", path.display());
+    }
+    if let Some(signal) = stopped_by {
+        eprintln!(
+            "interrupted by {}: the numbers above cover the requests sent until then",
+            signal.name()
+        );
+        return Exit::Interrupted(signal);
     }
     if summary.success_ratio > 0.0 {
         Exit::Success

@@ -1,7 +1,10 @@
 //! The command line (SPEC §9). `main.rs` only parses and maps the [`Exit`] to a process code;
 //! each command lives in its own module and is callable in-process by tests.
 //!
-//! Exit codes: 0 success, 1 a run with failures, 2 usage or configuration errors.
+//! Exit codes, the same for every command ([`Exit`]): 0 success; 1 a broken contract or
+//! objective (a failed scenario, a load threshold or error-ratio breach, ...); 2 a usage or
+//! configuration error (undefined or ambiguous steps included); 130 interrupted by SIGINT
+//! (Ctrl-C), 143 by SIGTERM or SIGHUP — always after writing what was measured.
 
 pub mod chaos;
 pub mod check;
@@ -16,14 +19,16 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// How a command ended.
+/// How a command ended: the one mapping to process exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Success,
-    /// A run had failing scenarios.
+    /// A broken contract or objective: failed scenarios, a load threshold breached.
     Failures,
-    /// Bad usage or configuration.
+    /// Bad usage or configuration (undefined steps included).
     Usage,
+    /// Stopped by a signal, after writing reports and stopping everything started.
+    Interrupted(Signal),
 }
 
 impl Exit {
@@ -32,6 +37,37 @@ impl Exit {
             Exit::Success => 0,
             Exit::Failures => 1,
             Exit::Usage => 2,
+            Exit::Interrupted(signal) => signal.exit_code(),
+        }
+    }
+}
+
+/// A signal that stops a command early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT, Ctrl-C.
+    Interrupt,
+    /// SIGTERM (what CI sends on a timeout).
+    Terminate,
+    /// SIGHUP (the terminal went away): handled as SIGTERM.
+    Hangup,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+            Signal::Hangup => "SIGHUP",
+        }
+    }
+
+    /// 128 + the signal number, as a shell reports it: 130 for SIGINT, 143 for SIGTERM; SIGHUP
+    /// is handled like SIGTERM, so 143 too.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Interrupt => 130,
+            Signal::Terminate | Signal::Hangup => 143,
         }
     }
 }
@@ -69,20 +105,25 @@ pub enum Command {
     Load(load::LoadArgs),
 }
 
-/// Completes on Ctrl-C (SIGINT) or SIGTERM (what CI sends on a timeout).
-pub async fn interrupted() {
+/// Completes on Ctrl-C (SIGINT), SIGTERM (what CI sends on a timeout) or SIGHUP (a closed
+/// terminal), saying which.
+pub async fn interrupted() -> Signal {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+        if let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => Signal::Interrupt,
+                _ = term.recv() => Signal::Terminate,
+                _ = hup.recv() => Signal::Hangup,
+            };
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+    Signal::Interrupt
 }
 
 /// Default stack directory.

@@ -1,22 +1,42 @@
 //! `gauntlet run`: features against a stack, reports written, `N passed, N failed` last.
+//!
+//! Paths take cucumber's forms: a folder, a file, `file:LINE[:LINE...]` (the scenarios at those
+//! lines, as the console prints them), and `@rerun.txt` (the locations in that file, e.g.
+//! `reports/latest/rerun.txt`, the last run's failures).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
 
-use super::Exit;
-use crate::runner::{self, RunError, RunOptions};
+use super::{Exit, Signal};
+use crate::runner::selection::{read_rerun_file, Location};
+use crate::runner::{self, console, RunError, RunOptions};
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Paths:
+  features/                                       every feature under the folder (the default)
+  features/resilience/circuit_breaker.feature:22  the scenario at line 22 (as the console prints it);
+                                                  an outline's line runs every row, a row's line that row
+  @reports/latest/rerun.txt                       the scenarios that failed last time
+
+Exit status: 0 every scenario passed; 1 a scenario failed; 2 a usage or configuration error,
+undefined or ambiguous steps included (nothing is run then); 130 interrupted by Ctrl-C, 143 by
+SIGTERM or SIGHUP (the report is written first).")]
 pub struct RunArgs {
-    /// Feature files or folders (default: features/).
-    pub paths: Vec<PathBuf>,
+    /// Feature files or folders (default: features/), `file:LINE`, or `@rerun.txt`.
+    pub paths: Vec<String>,
     /// Stack definition folder.
     #[arg(long, default_value = "scenarios/valueverse")]
     pub stack: PathBuf,
     /// Tag expression, e.g. '@AUTH-4 and not @slow'.
     #[arg(long)]
     pub tags: Option<String>,
+    /// Only scenarios whose name matches this regex.
+    #[arg(long, short = 'n', value_name = "REGEX")]
+    pub name: Option<String>,
     /// Seed for random fault choices (printed and reported; replays a run).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -34,13 +54,69 @@ pub struct RunArgs {
     pub report_dir: PathBuf,
 }
 
+/// Scenario lines wanted per feature file.
+type Lines = BTreeMap<PathBuf, Vec<usize>>;
+
+/// The feature paths and per-file lines `args.paths` stand for.
+fn targets(args: &[String]) -> Result<(Vec<PathBuf>, Lines), String> {
+    let mut locations = Vec::new();
+    for arg in args {
+        match arg.strip_prefix('@') {
+            Some(file) => {
+                let found = read_rerun_file(std::path::Path::new(file))
+                    .map_err(|e| format!("{file}: cannot read the rerun file: {e}"))?;
+                if found.is_empty() {
+                    return Err(format!(
+                        "{file} lists no scenario (the last run had no failure)"
+                    ));
+                }
+                locations.extend(found);
+            }
+            None => locations.push(Location::parse(arg)),
+        }
+    }
+    if locations.is_empty() {
+        locations.push(Location::parse("features"));
+    }
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut lines: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+    // A file given whole and with lines runs whole.
+    let whole: Vec<&PathBuf> = locations
+        .iter()
+        .filter(|l| l.lines.is_empty())
+        .map(|l| &l.path)
+        .collect();
+    for location in &locations {
+        if !paths.contains(&location.path) {
+            paths.push(location.path.clone());
+        }
+        if !location.lines.is_empty() && !whole.contains(&&location.path) {
+            if location.path.is_dir() {
+                return Err(format!(
+                    "{location}: a line number needs a feature file, not a folder"
+                ));
+            }
+            lines
+                .entry(location.path.clone())
+                .or_default()
+                .extend(&location.lines);
+        }
+    }
+    Ok((paths, lines))
+}
+
 pub async fn execute(args: RunArgs) -> Exit {
+    let (paths, lines) = match targets(&args.paths) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
     let options = RunOptions {
-        paths: if args.paths.is_empty() {
-            vec![PathBuf::from("features")]
-        } else {
-            args.paths
-        },
+        paths,
+        lines,
+        name: args.name,
         stack_dir: args.stack,
         tags: args.tags,
         seed: args.seed,
@@ -50,42 +126,41 @@ pub async fn execute(args: RunArgs) -> Exit {
         report_dir: Some(args.report_dir),
         quiet: false,
     };
-    match runner::run_until(&options, super::interrupted()).await {
+    let signal: Arc<Mutex<Option<Signal>>> = Arc::default();
+    let interrupt = {
+        let signal = signal.clone();
+        async move {
+            let which = super::interrupted().await;
+            if let Ok(mut s) = signal.lock() {
+                *s = Some(which);
+            }
+        }
+    };
+    match runner::run_until(&options, interrupt).await {
         Ok(outcome) => {
-            let counts = outcome.report.counts().scenarios;
-            if let Some(path) = &outcome.report_path {
-                println!("report: {}", path.join("index.html").display());
+            for line in console::final_summary(&outcome, options.tags.as_deref()) {
+                println!("{line}");
             }
-            let failed_clauses = outcome.failed_clauses();
-            if !failed_clauses.is_empty() {
-                println!("failed clauses: {}", failed_clauses.join(", "));
+            let stopped_by = signal.lock().ok().and_then(|s| *s);
+            match stopped_by {
+                Some(signal) if outcome.interrupted => Exit::Interrupted(signal),
+                _ if outcome.passed() => Exit::Success,
+                _ => Exit::Failures,
             }
-            for problem in &outcome.problems {
-                println!("error: {}", problem.message);
+        }
+        Err(RunError::Features { findings }) => {
+            for finding in &findings {
+                eprintln!("error: {finding}");
             }
-            if counts.total == 0 {
-                println!(
-                    "no scenario ran: nothing matched {}",
-                    options
-                        .tags
-                        .as_deref()
-                        .map_or("the feature paths".to_string(), |t| format!("--tags {t}"))
-                );
-            }
-            println!(
-                "{} passed, {} failed",
-                counts.passed,
-                counts.failed + counts.undefined
+            eprintln!(
+                "{} problem(s) in the features; nothing was run (`gauntlet check` lists them too)",
+                findings.len()
             );
-            if outcome.passed() {
-                Exit::Success
-            } else {
-                Exit::Failures
-            }
+            Exit::Usage
         }
         Err(
             e @ (RunError::Config(_)
-            | RunError::Tags { .. }
+            | RunError::Selection(_)
             | RunError::MissingPath(_)
             | RunError::ReportDir { .. }),
         ) => {
@@ -96,5 +171,40 @@ pub async fn execute(args: RunArgs) -> Exit {
             eprintln!("error: {e}");
             Exit::Failures
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_attach_to_their_file_and_a_whole_file_wins() {
+        let args: Vec<String> = [
+            "features/resilience/circuit_breaker.feature:22",
+            "features/resilience/circuit_breaker.feature:78",
+            "features/auth",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (paths, lines) = targets(&args).unwrap();
+        assert_eq!(
+            paths,
+            [
+                PathBuf::from("features/resilience/circuit_breaker.feature"),
+                PathBuf::from("features/auth")
+            ]
+        );
+        assert_eq!(
+            lines[&PathBuf::from("features/resilience/circuit_breaker.feature")],
+            [22, 78]
+        );
+        let (_, lines) = targets(&[
+            "features/a.feature:3".to_string(),
+            "features/a.feature".to_string(),
+        ])
+        .unwrap();
+        assert!(lines.is_empty());
+        assert_eq!(targets(&[]).unwrap().0, [PathBuf::from("features")]);
     }
 }

@@ -85,7 +85,8 @@ pub async fn execute(args: UpArgs) -> Exit {
     } else {
         print_human(&summary);
     }
-    super::interrupted().await;
+    // Ctrl-C is how `up` ends: a normal stop, exit 0.
+    let _ = super::interrupted().await;
     eprintln!("stopping {}", stack.def.name());
     drop(control);
     drop(stack);

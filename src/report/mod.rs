@@ -21,6 +21,7 @@ pub mod junit;
 pub mod model;
 mod plot;
 pub mod redact;
+pub mod rerun;
 pub mod results_json;
 
 use std::fs;
@@ -74,6 +75,8 @@ pub struct ReportPaths {
     pub junit_xml: PathBuf,
     pub cucumber_json: PathBuf,
     pub results_json: PathBuf,
+    /// The failed scenarios' locations, for `gauntlet run @.../rerun.txt`.
+    pub rerun_txt: PathBuf,
     /// `histograms/<name>.hlog` files, one per histogram that carried a log.
     pub histograms: Vec<PathBuf>,
 }
@@ -97,7 +100,8 @@ pub fn run_id(started: SystemTime, stack_name: &str) -> String {
 }
 
 /// Renders every format and writes them to `dir` (created if missing): `index.html`, `junit.xml`,
-/// `cucumber.json`, `results.json`, and `histograms/*.hlog` for histograms that carry a log.
+/// `cucumber.json`, `results.json`, `rerun.txt`, and `histograms/*.hlog` for histograms that
+/// carry a log.
 ///
 /// # Errors
 /// A render error, a histogram log name that is not a plain file name, or an I/O error naming
@@ -107,6 +111,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<ReportPaths, ReportEr
     let junit = junit::render(report);
     let cucumber = cucumber_json::render(report)?;
     let results = results_json::render(report)?;
+    let rerun = rerun::render(report);
     let mut logs = Vec::new();
     for h in &report.histograms {
         if let (Some(name), Some(text)) = (&h.hlog_file, &h.hlog) {
@@ -124,6 +129,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<ReportPaths, ReportEr
         junit_xml: write(dir.join("junit.xml"), &junit)?,
         cucumber_json: write(dir.join("cucumber.json"), &cucumber)?,
         results_json: write(dir.join("results.json"), &results)?,
+        rerun_txt: write(dir.join("rerun.txt"), &rerun)?,
         histograms: if logs.is_empty() {
             Vec::new()
         } else {

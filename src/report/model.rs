@@ -116,7 +116,7 @@ pub struct RunReport {
     /// `--real-time`: "N seconds pass" slept instead of jumping the stack clock.
     pub real_time: bool,
     pub features: Vec<FeatureReport>,
-    /// The clause catalogue the matrix is built against (usually [`super::catalogue`]).
+    /// The clause catalogue the matrix is built against (`crate::clauses::Catalogue::report_rows`).
     pub clauses: Vec<ClauseDef>,
     pub histograms: Vec<HistogramReport>,
     pub breakers: Vec<BreakerTimeline>,

@@ -13,10 +13,12 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use cucumber::feature::Ext as _;
 use cucumber::gherkin;
 use cucumber::World as _;
 
 use super::files::{self, Parsed};
+use super::selection::Selection;
 use crate::clauses::{Catalogue, TagKind};
 use crate::steps::{catalog, GauntletWorld};
 
@@ -99,8 +101,9 @@ impl Lint {
     }
 }
 
-/// Checks every feature under `paths` against the step library and `catalogue`.
-pub fn lint(paths: &[PathBuf], catalogue: &Catalogue) -> Lint {
+/// Checks every feature under `paths` against the step library and `catalogue`; steps only of the
+/// scenarios `selection` selects (a run with `--tags` is not refused for a scenario it skips).
+pub fn lint(paths: &[PathBuf], catalogue: &Catalogue, selection: &Selection) -> Lint {
     let (parsed, problems) = files::parse_all(paths);
     let mut lint = Lint {
         files: parsed.len() + problems.len(),
@@ -134,7 +137,7 @@ pub fn lint(paths: &[PathBuf], catalogue: &Catalogue) -> Lint {
         let text = std::fs::read_to_string(&file.file).unwrap_or_default();
         check_tags(file, &text, catalogue, &mut lint.findings);
         check_descriptions(file, &text, &mut lint.findings);
-        check_steps(file, &collection, &mut lint.findings);
+        check_steps(file, &collection, selection, &mut lint.findings);
     }
     lint
 }
@@ -282,22 +285,10 @@ fn is_outline(scenario: &gherkin::Scenario) -> bool {
 fn check_steps(
     file: &Parsed,
     collection: &cucumber::step::Collection<GauntletWorld>,
+    selection: &Selection,
     out: &mut Vec<Finding>,
 ) {
     let path = file.display();
-    // (step, from a Scenario Outline)
-    let mut steps: Vec<(gherkin::Step, bool)> = file
-        .feature
-        .background
-        .iter()
-        .chain(
-            file.feature
-                .rules
-                .iter()
-                .filter_map(|r| r.background.as_ref()),
-        )
-        .flat_map(|b| b.steps.iter().map(|s| (s.clone(), false)))
-        .collect();
     for (scenario, _) in file.scenarios() {
         let has_rows = scenario
             .examples
@@ -315,34 +306,53 @@ fn check_steps(
                     scenario.position.line
                 ),
             });
-            continue;
         }
-        let outline = !scenario.examples.is_empty();
-        steps.extend(expand_outline(scenario).into_iter().map(|s| (s, outline)));
     }
-    let mut reported: Vec<(usize, String)> = Vec::new();
-    for (step, outline) in &steps {
-        let location = format!("{path}:{}", step.position.line);
-        if *outline {
-            if let Some(placeholder) = unresolved_placeholder(&step.value) {
-                out.push(Finding {
-                    severity: Severity::Error,
-                    kind: Kind::Placeholder,
-                    location,
-                    message: format!(
-                        "<{placeholder}> has no column in the Examples table: {}{}",
-                        step.keyword, step.value
-                    ),
-                });
-                continue;
-            }
+    // The scenarios exactly as the runner sees them: outlines expanded by cucumber itself.
+    let feature = match file.feature.clone().expand_examples() {
+        Ok(feature) => feature,
+        Err(e) => {
+            out.push(Finding {
+                severity: Severity::Error,
+                kind: Kind::Placeholder,
+                location: format!("{path}:{}", e.pos.line),
+                message: format!("<{}> has no column in the Examples table", e.name),
+            });
+            return;
         }
-        // An outline's step is checked once per distinct text.
-        let key = (step.position.line, step.value.clone());
-        if reported.contains(&key) {
+    };
+    let plain = feature.scenarios.iter().map(|s| (None, s));
+    let in_rules = feature
+        .rules
+        .iter()
+        .flat_map(|r| r.scenarios.iter().map(move |s| (Some(r), s)));
+    let mut steps: Vec<&gherkin::Step> = Vec::new();
+    let mut any_selected = false;
+    for (rule, scenario) in plain.chain(in_rules) {
+        if !selection.selects(&feature, rule, scenario) {
             continue;
         }
-        reported.push(key);
+        any_selected = true;
+        steps.extend(
+            rule.and_then(|r| r.background.as_ref())
+                .iter()
+                .flat_map(|b| &b.steps),
+        );
+        steps.extend(&scenario.steps);
+    }
+    if any_selected {
+        steps.extend(feature.background.iter().flat_map(|b| &b.steps));
+    }
+    steps.sort_by_key(|s| s.position.line);
+    let mut seen: Vec<(usize, &str)> = Vec::new();
+    for step in steps {
+        // An outline's step is checked once per distinct text.
+        let key = (step.position.line, step.value.as_str());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let location = format!("{path}:{}", step.position.line);
         match collection.find(step) {
             Ok(Some(_)) => {}
             Ok(None) => {
@@ -368,50 +378,4 @@ fn check_steps(
             }),
         }
     }
-}
-
-/// A `<name>` left in a step after outline expansion (cucumber refuses to run it).
-fn unresolved_placeholder(text: &str) -> Option<&str> {
-    let start = text.find('<')?;
-    let rest = &text[start + 1..];
-    let end = rest.find('>')?;
-    let name = &rest[..end];
-    (!name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == ' '))
-    .then_some(name)
-}
-
-/// The scenario's steps, once per Examples row with `<placeholders>` filled in (a plain
-/// scenario's steps as they are).
-fn expand_outline(scenario: &gherkin::Scenario) -> Vec<gherkin::Step> {
-    let rows: Vec<(Vec<String>, Vec<String>)> = scenario
-        .examples
-        .iter()
-        .filter_map(|e| e.table.as_ref())
-        .filter_map(|t| {
-            let (header, body) = t.rows.split_first()?;
-            Some(
-                body.iter()
-                    .map(|row| (header.clone(), row.clone()))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .flatten()
-        .collect();
-    if rows.is_empty() {
-        return scenario.steps.clone();
-    }
-    rows.iter()
-        .flat_map(|(header, row)| {
-            scenario.steps.iter().map(move |step| {
-                let mut step = step.clone();
-                for (name, value) in header.iter().zip(row) {
-                    step.value = step.value.replace(&format!("<{name}>"), value);
-                }
-                step
-            })
-        })
-        .collect()
 }

@@ -10,15 +10,16 @@
 
 pub mod collected;
 pub mod collector;
+pub mod console;
 pub mod files;
 pub mod gherkin_error;
 pub mod lint;
+pub mod selection;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use cucumber::gherkin::tagexpr::TagOperation;
 use cucumber::{cli, parser, runner, World as _};
 use futures::FutureExt;
 
@@ -34,6 +35,7 @@ use crate::steps::world::RunSettings;
 use crate::steps::GauntletWorld;
 use collected::Collected;
 use collector::{scenario_key, Collector, ExtrasMap, ScenarioExtras};
+use selection::{Selection, SelectionError};
 
 /// Everything `gauntlet run` can be told.
 #[derive(Debug, Clone)]
@@ -51,6 +53,11 @@ pub struct RunOptions {
     pub report_dir: Option<PathBuf>,
     /// Suppress per-scenario console lines.
     pub quiet: bool,
+    /// Only scenarios whose name matches this regex (`--name`).
+    pub name: Option<String>,
+    /// Feature files of `paths` restricted to the scenarios at these lines
+    /// (`features/x.feature:22`); a file not listed runs whole.
+    pub lines: BTreeMap<PathBuf, Vec<usize>>,
 }
 
 impl Default for RunOptions {
@@ -65,6 +72,8 @@ impl Default for RunOptions {
             real_time: false,
             report_dir: Some(PathBuf::from("reports")),
             quiet: false,
+            name: None,
+            lines: BTreeMap::new(),
         }
     }
 }
@@ -73,8 +82,11 @@ impl Default for RunOptions {
 pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("invalid tag expression {expr:?}: {message}")]
-    Tags { expr: String, message: String },
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
+    /// Features that cannot run as written (undefined or ambiguous steps, syntax): nothing ran.
+    #[error("{} problem(s) in the features; nothing was run:\n{}", findings.len(), findings.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
+    Features { findings: Vec<lint::Finding> },
     #[error("{0}: no such feature file or folder")]
     MissingPath(PathBuf),
     #[error("writing the report: {0}")]
@@ -154,16 +166,31 @@ pub async fn run_until(
             paths.push(path);
         }
     }
-    let tags_filter = options
-        .tags
-        .as_deref()
-        .map(|expr| {
-            expr.parse::<TagOperation>().map_err(|e| RunError::Tags {
-                expr: expr.to_string(),
-                message: e.to_string(),
-            })
-        })
-        .transpose()?;
+    let mut selection = Selection::new(options.tags.as_deref(), options.name.as_deref())?;
+    for (file, lines) in &options.lines {
+        let parsed = files::parse(file).map_err(|p| RunError::Features {
+            findings: vec![lint::Finding {
+                severity: lint::Severity::Error,
+                kind: lint::Kind::Syntax,
+                location: p.path.clone(),
+                message: p.message.clone(),
+            }],
+        })?;
+        selection.restrict(&parsed, lines)?;
+    }
+    // Refuse to start what cannot run as written: an undefined step is a usage error, never a
+    // broken clause.
+    let checked = lint::lint(&options.paths, &catalogue, &selection);
+    let blocking: Vec<lint::Finding> = checked
+        .findings
+        .iter()
+        .filter(|f| lint::Lint::blocks_run(f))
+        .cloned()
+        .collect();
+    if !blocking.is_empty() {
+        return Err(RunError::Features { findings: blocking });
+    }
+    let selection = Arc::new(selection);
     let settings = Arc::new(RunSettings {
         stack: stack.clone(),
         real_time: options.real_time,
@@ -179,6 +206,9 @@ pub async fn run_until(
         for warning in &stack.warnings {
             println!("warning: {warning}");
         }
+        for finding in checked.warnings() {
+            println!("warning: {finding}");
+        }
     }
 
     let extras: ExtrasMap = Arc::new(Mutex::new(BTreeMap::new()));
@@ -190,7 +220,6 @@ pub async fn run_until(
     // Options are given here, never parsed from the process arguments (those are gauntlet's).
     let opts: cli::Opts<parser::basic::Cli, runner::basic::Cli, cli::Empty, cli::Empty> =
         cli::Opts {
-            tags_filter,
             runner: runner::basic::Cli {
                 concurrency: options.concurrency,
                 fail_fast: options.fail_fast,
@@ -257,7 +286,10 @@ pub async fn run_until(
                     }
                     async {}.boxed_local()
                 })
-                .run(path.as_path())
+                .filter_run(path.as_path(), {
+                    let selection = selection.clone();
+                    move |feature, rule, scenario| selection.selects(feature, rule, scenario)
+                })
                 .await;
         }
     };

@@ -130,8 +130,13 @@ pub fn certs_dir(stack: &Path) -> PathBuf {
 
 /// Sends SIGINT (Ctrl-C) to a child and waits for it.
 pub fn interrupt(child: &mut ChildGuard) -> std::process::ExitStatus {
+    send_signal(child, "INT")
+}
+
+/// Sends a signal (`INT`, `TERM`, `HUP`) to a child and waits for it.
+pub fn send_signal(child: &mut ChildGuard, signal: &str) -> std::process::ExitStatus {
     let _ = Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
+        .args([&format!("-{signal}"), &child.0.id().to_string()])
         .status();
     child.0.wait().expect("wait for child")
 }
