@@ -176,6 +176,82 @@ fn check_explains_gherkin_mistakes_in_the_users_words() {
 }
 
 #[test]
+fn check_suggests_the_closest_step_with_the_users_own_values() {
+    let (_dir, path) = feature_file(
+        "Feature: x\n\n  @ACL-3\n  Scenario: a\n    Given the stack is running\n    Then the respons status is 200\n    And the P99 latency is under 50ms\n",
+    );
+    let (code, _, stderr) = run_gauntlet(&["check", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("f.feature:6: undefined step: Then the respons status is 200; closest known step: Then the response status is 200"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("closest known step: And the p99 latency is below 50ms"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn steps_accept_the_units_and_spellings_people_write() {
+    let (_dir, path) = feature_file(
+        "Feature: x\n\n  @AUTH-4\n  Scenario: a\n    Given I have a token for \"admin-user\" that expires in 90 s\n    When 2 min pass\n    And 500ms pass\n    Then the P50 latency is below 50ms\n",
+    );
+    let (code, stdout, stderr) = run_gauntlet(&["check", &path]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn check_names_consumers_services_headers_and_states_the_stack_does_not_have() {
+    let (_dir, path) = feature_file(
+        "Feature: x\n\n  @ACL-3\n  Scenario: a\n    Given I have a valid token for \"frontend-ap\"\n    And \"value-archtect\" is stopped\n    Then the response header \"X-RateLimit-Remaining-Minut\" is \"0\"\n    And the circuit breaker of \"value-architect\" is OPENED\n    And the gateway metric 'gauntlet_gateway_rate_limited_total{consumer=\"admin\"}' is 1\n",
+    );
+    let (code, _, stderr) = run_gauntlet(&["check", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    for expected in [
+        "f.feature:5: unknown consumer \"frontend-ap\" (kong.yml has admin-user, frontend-app, internal-services; did you mean \"frontend-app\"?)",
+        "f.feature:6: unknown service \"value-archtect\"",
+        "f.feature:7: header \"X-RateLimit-Remaining-Minut\" looks like a misspelling of \"X-RateLimit-Remaining-Minute\"",
+        "f.feature:8: unknown breaker state \"OPENED\"",
+        "f.feature:9: unknown consumer label value \"admin\"",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in {stderr}");
+    }
+}
+
+#[test]
+fn steps_says_what_each_parameter_accepts_and_speaks_json_for_editors() {
+    let (code, stdout, _) = run_gauntlet(&["steps"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("== parameters ==\n"), "{stdout}");
+    assert!(stdout.contains("{duration}  "), "{stdout}");
+    assert!(
+        stdout.contains("30 seconds, 30s, 500 ms, 500ms, 2 min"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run_gauntlet(&["steps", "--json"]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let steps = doc["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), gauntlet::steps::catalog::CATALOG.len());
+    for step in steps {
+        let regexes = step["regex"].as_array().unwrap();
+        assert!(!regexes.is_empty(), "{step}");
+        let example = step["example"].as_str().unwrap();
+        for re in regexes {
+            assert!(regex::Regex::new(re.as_str().unwrap())
+                .unwrap()
+                .is_match(example));
+        }
+    }
+    assert!(doc["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "percentile"));
+}
+
+#[test]
 fn clauses_lists_the_catalogue_with_its_scenarios_and_what_governs_a_value() {
     let catalogue = gauntlet::clauses::Catalogue::built_in();
     let (code, stdout, stderr) = run_gauntlet(&["clauses"]);

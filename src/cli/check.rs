@@ -27,7 +27,7 @@ pub fn execute(args: CheckArgs) -> Exit {
         args.paths
     };
     let mut errors: Vec<String> = Vec::new();
-    match StackDef::load(&args.stack) {
+    let stack = match StackDef::load(&args.stack) {
         Ok(stack) => {
             println!(
                 "stack {}: ok ({} routes, {} consumers)",
@@ -38,9 +38,13 @@ pub fn execute(args: CheckArgs) -> Exit {
             for warning in &stack.warnings {
                 println!("warning: {warning}");
             }
+            Some(stack)
         }
-        Err(e) => errors.push(e.to_string()),
-    }
+        Err(e) => {
+            errors.push(e.to_string());
+            None
+        }
+    };
     let catalogue = match Catalogue::for_features(&paths) {
         Ok(catalogue) => Some(catalogue),
         Err(e) => {
@@ -49,7 +53,7 @@ pub fn execute(args: CheckArgs) -> Exit {
         }
     };
     let features = catalogue.as_ref().map(|catalogue| {
-        let result = lint::lint(&paths, catalogue, &Selection::default());
+        let result = lint::lint(&paths, catalogue, &Selection::default(), stack.as_ref());
         for warning in result.warnings() {
             println!("warning: {warning}");
         }

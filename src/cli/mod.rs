@@ -91,8 +91,8 @@ pub enum Command {
     Up(up::UpArgs),
     /// Print a signed JWT (last line): `--consumer NAME`, or `<key> <secret> [minutes]`.
     Token(token::TokenArgs),
-    /// Print the step catalog.
-    Steps,
+    /// Print the step catalog and what each parameter accepts (`--json` for editors).
+    Steps(steps::StepsArgs),
     /// Print the clause catalogue (features/clauses.yml): each clause, its domain, the
     /// scenarios that verify it; `--governs PATH` for the clauses governing one config value.
     Clauses(clauses::ClausesArgs),
@@ -137,7 +137,7 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Run(args) => run::execute(args).await,
         Command::Up(args) => up::execute(args).await,
         Command::Token(args) => token::execute(args),
-        Command::Steps => steps::execute(),
+        Command::Steps(args) => steps::execute(args),
         Command::Clauses(args) => clauses::execute(args),
         Command::Check(args) => check::execute(args),
         Command::Chaos(args) => chaos::execute(args).await,

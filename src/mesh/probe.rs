@@ -40,6 +40,18 @@ pub enum Caller {
     ForeignCa(String),
 }
 
+impl std::fmt::Display for Caller {
+    /// As a person says it: `value-committer`, `a caller without a certificate`, `api-gateway
+    /// (certificate from another CA)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Caller::Identity(name) => f.write_str(name),
+            Caller::Anonymous => f.write_str("a caller without a certificate"),
+            Caller::ForeignCa(name) => write!(f, "{name} (certificate from another CA)"),
+        }
+    }
+}
+
 /// What a probe sends once connected.
 #[derive(Debug, Clone)]
 pub enum Probe {
@@ -302,5 +314,26 @@ impl OpenConnection {
             Ok(Err(e)) => failure(&e),
             Err(_) => Outcome::Failed("no answer".into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Caller;
+
+    #[test]
+    fn a_caller_reads_as_a_person_would_say_it() {
+        assert_eq!(
+            Caller::Identity("value-architect".into()).to_string(),
+            "value-architect"
+        );
+        assert_eq!(
+            Caller::Anonymous.to_string(),
+            "a caller without a certificate"
+        );
+        assert_eq!(
+            Caller::ForeignCa("api-gateway".into()).to_string(),
+            "api-gateway (certificate from another CA)"
+        );
     }
 }

@@ -220,8 +220,8 @@ impl Collector {
             }
             StepEvent::Passed(..) => (Status::Passed, None, None),
             StepEvent::Skipped if undefined => {
-                let hint = crate::steps::catalog::closest(&step.value)
-                    .map(|doc| format!("; closest known step: {} {}", doc.keyword, doc.example))
+                let hint = crate::steps::catalog::did_you_mean(step)
+                    .map(|s| format!("; closest known step: {s}"))
                     .unwrap_or_default();
                 (
                     Status::Undefined,

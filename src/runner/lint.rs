@@ -1,6 +1,8 @@
 //! What can be known about features without running them: Gherkin syntax, undefined and
 //! ambiguous steps, `<placeholders>` without an Examples column, outlines without Examples,
-//! clause tags the catalogue does not know or that are misspelt, scenarios verifying no clause.
+//! clause tags the catalogue does not know or that are misspelt, scenarios verifying no clause,
+//! and names (consumers, services, breakers, metric labels, headers) the stack does not have
+//! ([`crate::steps::names`]).
 //!
 //! ```text
 //!   PATH... ─► files::parse_all ─► per scenario: tags ─► Catalogue::classify_tag
@@ -20,7 +22,8 @@ use cucumber::World as _;
 use super::files::{self, Parsed};
 use super::selection::Selection;
 use crate::clauses::{Catalogue, TagKind};
-use crate::steps::{catalog, GauntletWorld};
+use crate::config::StackDef;
+use crate::steps::{catalog, names, GauntletWorld};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,10 @@ pub enum Kind {
     NoClause,
     /// A scenario with no step (nor a Background).
     NoSteps,
+    /// A consumer, service, breaker, metric label or fixed word the stack or step does not have.
+    UnknownName,
+    /// A header name that is a near miss of one Gauntlet sends (`check` refuses it; `run` warns).
+    SuspectHeader,
 }
 
 /// One finding, at `location` (`features/x.feature:12`).
@@ -97,13 +104,20 @@ impl Lint {
                 | Kind::AmbiguousStep
                 | Kind::Placeholder
                 | Kind::OutlineWithoutExamples
+                | Kind::UnknownName
         )
     }
 }
 
-/// Checks every feature under `paths` against the step library and `catalogue`; steps only of the
-/// scenarios `selection` selects (a run with `--tags` is not refused for a scenario it skips).
-pub fn lint(paths: &[PathBuf], catalogue: &Catalogue, selection: &Selection) -> Lint {
+/// Checks every feature under `paths` against the step library, `catalogue` and (when given) the
+/// names `stack` has; steps only of the scenarios `selection` selects (a run with `--tags` is not
+/// refused for a scenario it skips).
+pub fn lint(
+    paths: &[PathBuf],
+    catalogue: &Catalogue,
+    selection: &Selection,
+    stack: Option<&StackDef>,
+) -> Lint {
     let (parsed, problems) = files::parse_all(paths);
     let mut lint = Lint {
         files: parsed.len() + problems.len(),
@@ -137,7 +151,7 @@ pub fn lint(paths: &[PathBuf], catalogue: &Catalogue, selection: &Selection) -> 
         let text = std::fs::read_to_string(&file.file).unwrap_or_default();
         check_tags(file, &text, catalogue, &mut lint.findings);
         check_descriptions(file, &text, &mut lint.findings);
-        check_steps(file, &collection, selection, &mut lint.findings);
+        check_steps(file, &collection, selection, stack, &mut lint.findings);
     }
     lint
 }
@@ -286,6 +300,7 @@ fn check_steps(
     file: &Parsed,
     collection: &cucumber::step::Collection<GauntletWorld>,
     selection: &Selection,
+    stack: Option<&StackDef>,
     out: &mut Vec<Finding>,
 ) {
     let path = file.display();
@@ -354,10 +369,27 @@ fn check_steps(
         seen.push(key);
         let location = format!("{path}:{}", step.position.line);
         match collection.find(step) {
-            Ok(Some(_)) => {}
+            Ok(Some(_)) => {
+                for message in stack
+                    .map(|s| names::check(&step.value, s))
+                    .unwrap_or_default()
+                {
+                    let kind = if message.starts_with("header ") {
+                        Kind::SuspectHeader
+                    } else {
+                        Kind::UnknownName
+                    };
+                    out.push(Finding {
+                        severity: Severity::Error,
+                        kind,
+                        location: location.clone(),
+                        message,
+                    });
+                }
+            }
             Ok(None) => {
-                let hint = catalog::closest(&step.value)
-                    .map(|d| format!("; closest known step: {} {}", d.keyword, d.example))
+                let hint = catalog::did_you_mean(step)
+                    .map(|s| format!("; closest known step: {s}"))
                     .unwrap_or_default();
                 out.push(Finding {
                     severity: Severity::Error,

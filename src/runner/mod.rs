@@ -180,7 +180,7 @@ pub async fn run_until(
     }
     // Refuse to start what cannot run as written: an undefined step is a usage error, never a
     // broken clause.
-    let checked = lint::lint(&options.paths, &catalogue, &selection);
+    let checked = lint::lint(&options.paths, &catalogue, &selection, Some(&stack));
     let blocking: Vec<lint::Finding> = checked
         .findings
         .iter()
@@ -206,7 +206,11 @@ pub async fn run_until(
         for warning in &stack.warnings {
             println!("warning: {warning}");
         }
-        for finding in checked.warnings() {
+        let not_blocking = checked
+            .findings
+            .iter()
+            .filter(|f| !lint::Lint::blocks_run(f));
+        for finding in not_blocking {
             println!("warning: {finding}");
         }
     }

@@ -336,13 +336,27 @@ pub fn example_step(doc: &StepDoc) -> Step {
     }
 }
 
-/// The catalog entry whose example is closest to `text` (for "did you mean").
-pub fn closest(text: &str) -> Option<&'static StepDoc> {
-    CATALOG.iter().min_by_key(|doc| {
-        let a = strsim::levenshtein(text, doc.example);
-        let b = strsim::levenshtein(text, doc.pattern);
-        a.min(b)
-    })
+/// "Did you mean" for an undefined step: the closest catalog step, filled with the user's own
+/// values, with the user's keyword when the step takes it (`Then the response status is 200`).
+pub fn did_you_mean(step: &Step) -> Option<String> {
+    let suggestion = super::suggest::suggest(&step.value)?;
+    let wanted = match step.ty {
+        StepType::Given => "Given",
+        StepType::When => "When",
+        StepType::Then => "Then",
+    };
+    let keyword = if suggestion.doc.keyword.split('/').any(|k| k == wanted) {
+        step.keyword.trim().to_string()
+    } else {
+        suggestion
+            .doc
+            .keyword
+            .split('/')
+            .next()
+            .unwrap_or(wanted)
+            .to_string()
+    };
+    Some(format!("{keyword} {}", suggestion.text))
 }
 
 #[cfg(test)]

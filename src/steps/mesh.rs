@@ -53,7 +53,7 @@ async fn call(
     let config = probe::client_for(&mesh, &caller, destination)
         .map_err(|e| StepError::new(e.to_string()))?;
     let outcome = probe::call(&mesh, config, destination, service.addr(), &probe).await;
-    world.mesh_outcome = Some((format!("{caller:?} → {destination}"), outcome));
+    world.mesh_outcome = Some((format!("{caller} → {destination}"), outcome));
     Ok(())
 }
 

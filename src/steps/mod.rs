@@ -23,10 +23,12 @@ pub mod http;
 pub mod inflight;
 pub mod load;
 pub mod mesh;
+pub mod names;
 pub mod observability;
 pub mod params;
 pub mod rate_limit;
 pub mod stack;
+pub mod suggest;
 pub mod time;
 pub mod world;
 
