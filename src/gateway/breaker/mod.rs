@@ -99,7 +99,7 @@ impl Breaker {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn log_new_transitions(&self, machine: &machine::Machine, before: usize) {
+    fn log_new_transitions(&self, machine: &machine::Machine, before: u64) {
         for t in machine.transitions_since(before) {
             tracing::info!(service = %self.service, from = %t.from, to = %t.to, reason = %t.reason, "circuit breaker transition");
         }
