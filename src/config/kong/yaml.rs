@@ -154,6 +154,11 @@ fn describe(path: &str, inner: &serde_yaml::Error) -> (Option<String>, String) {
     let mut msg = strip_location(&inner.to_string(), inner);
     // serde_yaml prefixes its own idea of the path ("services[0].routes[0]: ..."); drop it.
     if let Some((prefix, rest)) = msg.split_once(": ") {
+        // A document that is a list: serde_yaml writes `.[0]` where the key path has `[0]`.
+        let prefix = prefix
+            .strip_prefix('.')
+            .filter(|p| p.starts_with('['))
+            .unwrap_or(prefix);
         let is_path = !prefix.contains(char::is_whitespace)
             && (path == prefix
                 || path.starts_with(&format!("{prefix}."))
