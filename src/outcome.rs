@@ -1,7 +1,7 @@
 //! The one outcome classification (SPEC §5): how an upstream attempt ended and whether it is a
 //! failure (a connection error, a timeout, or a status in `failure_statuses`) or retryable, for
 //! the gateway's retries, circuit breaker and metrics; and what a client counts as a success, for
-//! the load statistics and the load steps.
+//! the load statistics and the load steps (2xx/3xx, or the statuses `--expect` names).
 
 use http::Method;
 
@@ -75,11 +75,102 @@ impl AttemptOutcome {
     }
 }
 
-/// What a client (the load generator, load steps) counts as a success: an HTTP response that is
-/// not 5xx. A transport error (no response) is never a success; 4xx answers such as 401 or 429
-/// are the gateway doing its job, not the platform failing.
+/// What a client (the load generator, load steps) counts as a success by default: a 2xx or 3xx
+/// response, as k6 does (`expected_response`). A 401 or 429 is the gateway refusing the load, so
+/// a run of them is not a successful run; a transport error (no response) is never a success.
 pub fn is_client_success(status: u16) -> bool {
-    status < 500
+    (200..400).contains(&status)
+}
+
+/// One accepted status: `401`, a class `4xx`, or a range `200-299`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl std::str::FromStr for StatusRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("`{text}` is not a status: use 401, a class like 2xx, or a range like 200-299")
+        };
+        let status = |s: &str| -> Result<u16, String> {
+            s.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|n| (100..=599).contains(n))
+                .ok_or_else(bad)
+        };
+        let text_lower = text.trim().to_ascii_lowercase();
+        if let Some(class) = text_lower.strip_suffix("xx") {
+            let digit = class
+                .parse::<u16>()
+                .ok()
+                .filter(|d| (1..=5).contains(d))
+                .ok_or_else(bad)?;
+            return Ok(StatusRange {
+                from: digit * 100,
+                to: digit * 100 + 99,
+            });
+        }
+        match text_lower.split_once('-') {
+            Some((a, b)) => {
+                let (from, to) = (status(a)?, status(b)?);
+                if from > to {
+                    return Err(bad());
+                }
+                Ok(StatusRange { from, to })
+            }
+            None => {
+                let s = status(&text_lower)?;
+                Ok(StatusRange { from: s, to: s })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for StatusRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from == self.to {
+            write!(f, "{}", self.from)
+        } else if self.from % 100 == 0 && self.to == self.from + 99 {
+            write!(f, "{}xx", self.from / 100)
+        } else {
+            write!(f, "{}-{}", self.from, self.to)
+        }
+    }
+}
+
+/// The statuses a client run expects (`gauntlet load --expect`): 2xx and 3xx unless told.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpectedStatuses(Vec<StatusRange>);
+
+impl ExpectedStatuses {
+    /// Exactly these statuses (none: the default, 2xx and 3xx).
+    pub fn new(ranges: Vec<StatusRange>) -> Self {
+        ExpectedStatuses(ranges)
+    }
+
+    /// Whether a response with `status` is a success.
+    pub fn is_success(&self, status: u16) -> bool {
+        if self.0.is_empty() {
+            is_client_success(status)
+        } else {
+            self.0.iter().any(|r| (r.from..=r.to).contains(&status))
+        }
+    }
+}
+
+impl std::fmt::Display for ExpectedStatuses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("2xx, 3xx");
+        }
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&parts.join(", "))
+    }
 }
 
 /// Methods nginx treats as safe to resend (everything but POST, LOCK, PATCH).
@@ -115,9 +206,33 @@ mod tests {
     }
 
     #[test]
-    fn a_client_counts_every_non_5xx_response_as_success() {
-        assert!(is_client_success(200) && is_client_success(429));
-        assert!(!is_client_success(500) && !is_client_success(503));
+    fn a_client_counts_2xx_and_3xx_as_success_and_nothing_else() {
+        assert!(is_client_success(200) && is_client_success(204) && is_client_success(302));
+        assert!(!is_client_success(401) && !is_client_success(429) && !is_client_success(404));
+        assert!(!is_client_success(500) && !is_client_success(503) && !is_client_success(199));
+    }
+
+    #[test]
+    fn expected_statuses_replace_the_default_classes() {
+        let e = |s: &[&str]| {
+            ExpectedStatuses::new(
+                s.iter()
+                    .map(|x| x.parse::<StatusRange>().unwrap())
+                    .collect(),
+            )
+        };
+        assert!(ExpectedStatuses::default().is_success(200));
+        assert!(!ExpectedStatuses::default().is_success(401));
+        let only_401 = e(&["401"]);
+        assert!(only_401.is_success(401) && !only_401.is_success(200));
+        let classes = e(&["2xx", "404", "500-502"]);
+        assert!(classes.is_success(299) && classes.is_success(404) && classes.is_success(501));
+        assert!(!classes.is_success(503) && !classes.is_success(300));
+        assert_eq!(classes.to_string(), "2xx, 404, 500-502");
+        assert_eq!(ExpectedStatuses::default().to_string(), "2xx, 3xx");
+        for bad in ["6xx", "abc", "600", "300-200", ""] {
+            assert!(bad.parse::<StatusRange>().is_err(), "{bad}");
+        }
     }
 
     #[test]

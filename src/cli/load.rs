@@ -1,5 +1,7 @@
 //! `gauntlet load <url>`: a standalone load run on the engine the load steps use, printing HDR
 //! percentiles, the achieved rate and errors by kind; `--hlog` writes the interval log.
+//! Success means a 2xx/3xx response unless `--expect` names the statuses; the run fails (exit 1)
+//! when the error ratio exceeds `--max-error-ratio` (default 0) or a `--threshold` is breached.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -13,8 +15,10 @@ use http::{HeaderMap, Method};
 
 use super::Exit;
 use crate::clock::Stopwatch;
-use crate::load::summary::{summarize, table};
+use crate::load::summary::{summarize_expecting, table};
+use crate::load::threshold::{judge, Threshold};
 use crate::load::{self, plan, LoadPlan, Model, Progress, RequestTemplate, Stop};
+use crate::outcome::{ExpectedStatuses, StatusRange};
 use crate::units::parse_duration;
 
 #[derive(Debug, Args)]
@@ -27,13 +31,24 @@ Models:
                response arrived, as fast as the server allows (like wrk); latency counts from
                the send.
 
+Success and failure (as k6 counts them):
+  A request succeeds when it gets an expected status: 2xx or 3xx, or what --expect lists
+  (401, 4xx, 200-299; repeat or separate with commas). A 401 from an expired token or a 429 from
+  the rate limit is a failed request. A request without a response (refused, reset, timed out)
+  is a failed request too, counted by kind and kept out of the latency percentiles.
+  --max-error-ratio R   the share of failed requests allowed (0 to 1, or a percentage; default 0)
+  --threshold T         a latency objective on the responses: p99<250ms, p(95)<200 (ms, as k6),
+                        p99.9<=1s, max<2s, avg<100ms, med<20ms (repeat for more)
+
 Only loopback targets are accepted (127.0.0.1, ::1, localhost).
-Exit status: 0 when the run completed with at least one non-5xx response, 1 when no request
-succeeded, 2 for usage errors.
+Exit status: 0 every criterion held; 1 a threshold or the error ratio was breached (k6 uses 99
+for this; Gauntlet's one code for a broken objective is 1); 2 usage errors; 130/143 interrupted
+by SIGINT/SIGTERM (the numbers measured so far are printed first).
 
 Examples:
   gauntlet load http://127.0.0.1:9001/health --rate 2000 --duration 10s --hlog health.hlog
-  gauntlet load http://127.0.0.1:8000/api/v1/value-models -H 'Authorization: Bearer <jwt>' --rate 20 --requests 90")]
+  gauntlet load http://127.0.0.1:8000/api/v1/value-models -H 'Authorization: Bearer <jwt>' --rate 20 --requests 90 --threshold 'p99<250ms'
+  gauntlet load http://127.0.0.1:8000/api/v1/value-models --requests 50 --expect 401     # the refusal itself under load")]
 pub struct LoadArgs {
     /// Target URL (plain http, loopback host).
     pub url: String,
@@ -64,6 +79,30 @@ pub struct LoadArgs {
     /// Per-request limit; a request unanswered by then counts as a timeout error.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Statuses that count as a success (default 2xx and 3xx): 401, 4xx, 200-299.
+    #[arg(long, value_name = "STATUS", value_delimiter = ',', num_args = 1..)]
+    pub expect: Vec<StatusRange>,
+    /// Largest share of failed requests that still passes: 0.01 or 1% (default 0).
+    #[arg(long, value_name = "RATIO", default_value = "0", value_parser = parse_ratio)]
+    pub max_error_ratio: f64,
+    /// A latency objective on the responses, e.g. 'p99<250ms' (repeat for more).
+    #[arg(long, value_name = "EXPR")]
+    pub threshold: Vec<Threshold>,
+}
+
+/// `0.01`, `1%` → 0.01, between 0 and 1.
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let value = match text.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => text.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{text}` is not a ratio: use 0.01 or 1%"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("`{text}` is not between 0 and 1 (0% and 100%)"))
+    }
 }
 
 /// Builds the plan from the arguments.
@@ -152,7 +191,7 @@ pub async fn execute(args: LoadArgs) -> Exit {
             return Exit::Failures;
         }
     };
-    let summary = summarize(&result);
+    let summary = summarize_expecting(&result, &ExpectedStatuses::new(args.expect.clone()));
     print!("{}", table(&summary));
     if let Some(path) = &args.hlog {
         if let Err(e) = std::fs::write(path, &result.hlog) {
@@ -171,9 +210,27 @@ pub async fn execute(args: LoadArgs) -> Exit {
         );
         return Exit::Interrupted(signal);
     }
-    if summary.success_ratio > 0.0 {
+    let verdicts = judge(
+        &args.threshold,
+        &result.latency,
+        &summary,
+        args.max_error_ratio,
+    );
+    println!("\nchecks");
+    for v in &verdicts {
+        println!(
+            "  {} {}: {}",
+            if v.passed { "ok      " } else { "BREACHED" },
+            v.criterion,
+            v.measured
+        );
+    }
+    let breached = verdicts.iter().filter(|v| !v.passed).count();
+    if breached == 0 {
+        println!("all {} checks held", verdicts.len());
         Exit::Success
     } else {
+        println!("{breached} of {} checks breached (exit 1)", verdicts.len());
         Exit::Failures
     }
 }
@@ -208,6 +265,9 @@ mod tests {
             body: Some("{}".into()),
             hlog: None,
             timeout: Duration::from_secs(5),
+            expect: vec![],
+            max_error_ratio: 0.0,
+            threshold: vec![],
         }
     }
 

@@ -7,7 +7,8 @@
 //! ```
 //! Two views of latency are kept: `latency` (what the user waited, counted from the request's
 //! intended start in the open model, so coordinated omission is not hidden) and `service_time`
-//! (from the actual send, what wrk without correction reports).
+//! (from the actual send, what wrk without correction reports). Both hold responses only: a
+//! request that got no response is counted by error kind and timed apart (class `error`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -169,14 +170,19 @@ impl Recorder {
     pub fn record(&mut self, sample: &Sample) {
         let latency = micros(sample.latency);
         let r = &mut self.result;
-        r.latency.saturating_record(latency);
-        r.service_time
-            .saturating_record(micros(sample.service_time));
-        if self.per_template.len() <= sample.template {
-            self.per_template
-                .resize_with(sample.template + 1, new_histogram);
+        // A request with no response (refused, reset, timed out) has no latency to speak of: it
+        // is counted and kept apart (class `error`), never in the percentiles or the log.
+        let responded = matches!(sample.outcome, Outcome::Status(_));
+        if responded {
+            r.latency.saturating_record(latency);
+            r.service_time
+                .saturating_record(micros(sample.service_time));
+            if self.per_template.len() <= sample.template {
+                self.per_template
+                    .resize_with(sample.template + 1, new_histogram);
+            }
+            self.per_template[sample.template].saturating_record(latency);
         }
-        self.per_template[sample.template].saturating_record(latency);
         r.by_class
             .entry(sample.outcome.class())
             .or_insert_with(new_histogram)
@@ -194,6 +200,9 @@ impl Recorder {
                 .map_or(sample.sent_at, |l| l.max(sample.sent_at)),
         );
         r.elapsed = r.elapsed.max(sample.done_at);
+        if !responded {
+            return;
+        }
 
         // Interval log: by completion time. Batches from different workers arrive a little out
         // of order, so an interval is written once a later one is two intervals ahead; a sample
@@ -280,17 +289,40 @@ mod tests {
         assert_eq!(result.by_class["2xx"].len(), 1);
         assert_eq!(result.by_class["5xx"].len(), 1);
         assert_eq!(result.errors[&ErrorKind::Timeout], 1);
-        assert_eq!(result.by_label["GET /"].len(), 3);
         assert_eq!(result.last_sent, Some(Duration::from_millis(20)));
+    }
+
+    #[test]
+    fn requests_without_a_response_stay_out_of_the_percentiles_and_the_log() {
+        let mut r = Recorder::new(vec!["GET /".into()], None, HlogWriter::default());
+        r.record(&sample(5, Outcome::Status(200), 0));
+        r.record(&sample(7, Outcome::Status(401), 10));
+        r.record(&sample(30_000, Outcome::Error(ErrorKind::Timeout), 20));
+        r.record(&sample(1, Outcome::Error(ErrorKind::Connect), 30));
+        let result = r.finish();
+        assert_eq!(result.count(), 4);
+        assert_eq!(result.latency.len(), 2);
+        assert_eq!(result.service_time.len(), 2);
+        assert_eq!(result.by_label["GET /"].len(), 2);
+        assert!(
+            result.latency.max() < 8_000,
+            "the timeout is not the slowest response: {}",
+            result.latency.max()
+        );
+        assert_eq!(result.by_class["error"].len(), 2);
+        let (_, logged) = crate::load::hlog::read_total(&result.hlog).unwrap();
+        assert_eq!(logged.len(), 2);
     }
 
     #[test]
     fn latencies_beyond_sixty_seconds_are_kept_at_the_top_of_the_range() {
         let mut r = Recorder::new(vec!["GET /".into()], None, HlogWriter::default());
+        r.record(&sample(120_000, Outcome::Status(200), 0));
         r.record(&sample(120_000, Outcome::Error(ErrorKind::Timeout), 0));
         let result = r.finish();
         assert_eq!(result.latency.len(), 1);
         assert!(result.latency.max() >= 59_000_000);
+        assert!(result.by_class["error"].max() >= 59_000_000);
     }
 
     #[test]

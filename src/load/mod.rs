@@ -22,6 +22,7 @@ pub mod generator;
 pub mod hlog;
 pub mod plan;
 pub mod summary;
+pub mod threshold;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,6 +1,7 @@
-//! Pure summaries of a [`LoadResult`]: counts, achieved rate, percentiles, success ratio (via the
-//! shared outcome classifier), errors by kind; the text table `gauntlet load` prints; and the
-//! report's [`HistogramReport`].
+//! Pure summaries of a [`LoadResult`]: counts, achieved rate, percentiles (of responses; requests
+//! that got none are counted apart), success and error ratios (the shared outcome classifier:
+//! 2xx/3xx unless the run expects other statuses), errors by kind; the text table `gauntlet load`
+//! prints; and the report's [`HistogramReport`].
 //!
 //! ```text
 //!   LoadResult ──► summarize() ──► Summary ──► table() (CLI) · step assertions
@@ -13,7 +14,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::collector::{ErrorKind, LoadResult};
-use crate::outcome::is_client_success;
+use crate::outcome::ExpectedStatuses;
 use crate::report::model::{HistogramReport, PercentileValue};
 
 /// Percentiles of one latency histogram.
@@ -37,7 +38,11 @@ pub struct Summary {
     pub statuses: Vec<(u16, u64)>,
     /// Transport errors by kind.
     pub errors: Vec<(ErrorKind, u64)>,
-    /// Responses that are not 5xx, over all requests.
+    /// The statuses that count as a success (2xx, 3xx unless the run said otherwise).
+    pub expected: ExpectedStatuses,
+    /// Responses with an expected status.
+    pub successes: u64,
+    /// Successes over all requests (a request without a response is never one).
     pub success_ratio: f64,
     /// Requests started per second (from the first send to the last).
     pub achieved_rate: f64,
@@ -45,7 +50,8 @@ pub struct Summary {
     pub target_rate: Option<f64>,
     /// From the start to the last response.
     pub elapsed: Duration,
-    /// Latency as the user waited it (from the intended start in the open model).
+    /// Latency of the responses as the user waited it (from the intended start in the open
+    /// model). Requests without a response are not in it (see `by_class`, class `error`).
     pub latency: Latency,
     /// From the actual send: what a generator without coordinated-omission correction reports.
     pub service_time: Latency,
@@ -54,8 +60,31 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Requests that got no response (refused, reset, timed out, not HTTP).
     pub fn error_count(&self) -> u64 {
         self.errors.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Requests that got a response.
+    pub fn responses(&self) -> u64 {
+        self.statuses.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Failed requests (an unexpected status, or no response) over all requests; 0 for none.
+    pub fn error_ratio(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            (self.requests - self.successes) as f64 / self.requests as f64
+        }
+    }
+
+    /// The latency of the requests that got no response, when there were any.
+    pub fn error_latency(&self) -> Option<(u64, Latency)> {
+        self.by_class
+            .iter()
+            .find(|(class, _, _)| class == "error")
+            .map(|(_, n, l)| (*n, *l))
     }
 
     /// Responses with this status.
@@ -134,13 +163,18 @@ pub fn latency(h: &Histogram<u64>) -> Latency {
     }
 }
 
-/// Summarises a run.
+/// Summarises a run, counting 2xx and 3xx as successes.
 pub fn summarize(result: &LoadResult) -> Summary {
+    summarize_expecting(result, &ExpectedStatuses::default())
+}
+
+/// Summarises a run, counting the `expected` statuses as successes.
+pub fn summarize_expecting(result: &LoadResult, expected: &ExpectedStatuses) -> Summary {
     let requests = result.count();
     let successes: u64 = result
         .statuses
         .iter()
-        .filter(|(status, _)| is_client_success(**status))
+        .filter(|(status, _)| expected.is_success(**status))
         .map(|(_, n)| n)
         .sum();
     let achieved_rate = match (result.first_sent, result.last_sent) {
@@ -154,6 +188,8 @@ pub fn summarize(result: &LoadResult) -> Summary {
         requests,
         statuses: result.statuses.iter().map(|(s, n)| (*s, *n)).collect(),
         errors: result.errors.iter().map(|(k, n)| (*k, *n)).collect(),
+        expected: expected.clone(),
+        successes,
         success_ratio: if requests == 0 {
             0.0
         } else {
@@ -226,10 +262,10 @@ pub fn human_latency(d: Duration) -> String {
 /// The table `gauntlet load` prints.
 pub fn table(s: &Summary) -> String {
     let mut out = String::new();
-    let responses: u64 = s.statuses.iter().map(|(_, n)| n).sum();
+    let responses = s.responses();
     let _ = writeln!(
         out,
-        "requests      {} in {:.2} s ({} responses, {} errors)",
+        "requests      {} in {:.2} s ({} responses, {} without a response)",
         s.requests,
         s.elapsed.as_secs_f64(),
         responses,
@@ -248,40 +284,72 @@ pub fn table(s: &Summary) -> String {
             let _ = writeln!(out, "achieved rate {:.1}/s", s.achieved_rate);
         }
     }
-    let _ = writeln!(out, "success ratio {:.2}%", s.success_ratio * 100.0);
-    let _ = writeln!(out, "outcomes      {}", s.outcomes_line());
-    let corrected = s.target_rate.is_some();
     let _ = writeln!(
         out,
-        "\nlatency       {}",
-        if corrected {
-            "from intended start   service time (uncorrected)"
-        } else {
-            "from send"
-        }
+        "success ratio {:.2}% ({} of {} got {})",
+        s.success_ratio * 100.0,
+        s.successes,
+        s.requests,
+        s.expected
     );
-    let rows = [
-        ("p50", s.latency.p50, s.service_time.p50),
-        ("p90", s.latency.p90, s.service_time.p90),
-        ("p99", s.latency.p99, s.service_time.p99),
-        ("p99.9", s.latency.p999, s.service_time.p999),
-        ("max", s.latency.max, s.service_time.max),
-    ];
-    for (name, value, service) in rows {
-        if corrected {
-            let _ = writeln!(
-                out,
-                "  {name:<11} {:>20}   {:>12}",
-                human_latency(value),
-                human_latency(service)
-            );
-        } else {
-            let _ = writeln!(out, "  {name:<11} {:>9}", human_latency(value));
+    let _ = writeln!(out, "error ratio   {:.2}%", s.error_ratio() * 100.0);
+    let _ = writeln!(out, "outcomes      {}", s.outcomes_line());
+    if responses == 0 {
+        let _ = writeln!(
+            out,
+            "
+latency       no responses: nothing to measure"
+        );
+    } else {
+        let corrected = s.target_rate.is_some();
+        let _ = writeln!(
+            out,
+            "
+latency       {}",
+            if corrected {
+                "from intended start   service time (uncorrected)"
+            } else {
+                "from send"
+            }
+        );
+        let rows = [
+            ("p50", s.latency.p50, s.service_time.p50),
+            ("p90", s.latency.p90, s.service_time.p90),
+            ("p99", s.latency.p99, s.service_time.p99),
+            ("p99.9", s.latency.p999, s.service_time.p999),
+            ("max", s.latency.max, s.service_time.max),
+        ];
+        for (name, value, service) in rows {
+            if corrected {
+                let _ = writeln!(
+                    out,
+                    "  {name:<11} {:>20}   {:>12}",
+                    human_latency(value),
+                    human_latency(service)
+                );
+            } else {
+                let _ = writeln!(out, "  {name:<11} {:>9}", human_latency(value));
+            }
         }
     }
-    if s.by_class.len() > 1 {
-        let _ = writeln!(out, "\nby status class");
-        for (class, count, l) in &s.by_class {
+    if let Some((n, l)) = s.error_latency() {
+        let _ = writeln!(
+            out,
+            "
+without a response ({n}, not in the percentiles): gave up after p50 {}, max {}",
+            human_latency(l.p50),
+            human_latency(l.max)
+        );
+    }
+    let classes: Vec<&(String, u64, Latency)> =
+        s.by_class.iter().filter(|(c, _, _)| c != "error").collect();
+    if classes.len() > 1 {
+        let _ = writeln!(
+            out,
+            "
+by status class"
+        );
+        for (class, count, l) in classes {
             let _ = writeln!(
                 out,
                 "  {class:<6} {count:>8}   p50 {}   p99 {}   max {}",
@@ -317,16 +385,30 @@ mod tests {
     }
 
     #[test]
-    fn five_hundreds_and_transport_errors_are_failures_other_statuses_are_not() {
-        let s = summarize(&result(&[
+    fn only_2xx_and_3xx_are_successes_unless_the_run_expects_other_statuses() {
+        let r = result(&[
             (1, Outcome::Status(200)),
             (1, Outcome::Status(404)),
             (1, Outcome::Status(429)),
             (1, Outcome::Status(503)),
             (1, Outcome::Error(ErrorKind::Reset)),
-        ]));
+        ]);
+        let s = summarize(&r);
         assert_eq!(s.requests, 5);
-        assert!((s.success_ratio - 0.6).abs() < 1e-9, "{}", s.success_ratio);
+        assert!((s.success_ratio - 0.2).abs() < 1e-9, "{}", s.success_ratio);
+        assert!((s.error_ratio() - 0.8).abs() < 1e-9, "{}", s.error_ratio());
+        let expected = ExpectedStatuses::new(vec!["4xx".parse().unwrap()]);
+        let s4 = summarize_expecting(&r, &expected);
+        assert!(
+            (s4.success_ratio - 0.4).abs() < 1e-9,
+            "{}",
+            s4.success_ratio
+        );
+        assert!(
+            table(&s4).contains("success ratio 40.00% (2 of 5 got 4xx)"),
+            "{}",
+            table(&s4)
+        );
         assert_eq!(s.errors, vec![(ErrorKind::Reset, 1)]);
         assert_eq!(
             s.outcomes_line(),

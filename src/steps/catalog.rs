@@ -244,7 +244,7 @@ pub const CATALOG: &[StepDoc] = &[
         "The objective is broken by at least this margin (the failure message gives the measured value).",
         "the p99 latency objective of 50 ms is missed by at least 100 ms"),
     step!("load", "Then", "the success ratio is at least {percent}",
-        "Responses that are not 5xx, over all requests of the last load step (transport errors count as failures).",
+        "2xx and 3xx responses over all requests of the last load step (a 401, a 429 or a request without a response is a failure).",
         "the success ratio is at least 99%"),
     step!("load", "Then", "the achieved rate is within {percent} of {int} per second",
         "Requests started per second by the last load step, within the tolerance of the target.",

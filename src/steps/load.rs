@@ -249,7 +249,7 @@ async fn success_ratio(world: &mut GauntletWorld, at_least: PercentParam) -> Ste
         return Ok(());
     }
     Err(StepError::new(format!(
-        "the success ratio was {:.2}% (responses that are not 5xx), expected at least {:.2}% ({})",
+        "the success ratio was {:.2}% (2xx and 3xx responses), expected at least {:.2}% ({})",
         ratio * 100.0,
         at_least.0 * 100.0,
         context(run)
