@@ -58,7 +58,7 @@ pub fn execute(args: CheckArgs) -> Exit {
 /// Parses every feature under `paths` and checks each step against the step library. Returns
 /// the number of feature files and the problems (`file:line: message`).
 pub fn check_features(paths: &[PathBuf]) -> (usize, Vec<String>) {
-    let collection = GauntletWorld::collection();
+    let checker = FeatureChecker::new();
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for path in paths {
@@ -67,13 +67,48 @@ pub fn check_features(paths: &[PathBuf]) -> (usize, Vec<String>) {
         }
     }
     for file in &files {
-        let feature = match gherkin::Feature::parse_path(file, GherkinEnv::default()) {
-            Ok(f) => f,
+        match gherkin::Feature::parse_path(file, GherkinEnv::default()) {
+            Ok(feature) => checker.check(file, &feature, &mut problems),
             Err(e) => {
                 problems.push(crate::runner::gherkin_error::describe_file_error(&e).message);
-                continue;
             }
-        };
+        }
+    }
+    (files.len(), problems)
+}
+
+/// The step library's matcher, built once, applied to parsed features.
+pub struct FeatureChecker {
+    collection: cucumber::step::Collection<GauntletWorld>,
+}
+
+impl Default for FeatureChecker {
+    fn default() -> Self {
+        FeatureChecker::new()
+    }
+}
+
+impl FeatureChecker {
+    pub fn new() -> Self {
+        FeatureChecker {
+            collection: GauntletWorld::collection(),
+        }
+    }
+
+    /// Parses feature `text` (named `file` in messages) and checks its steps: the problems,
+    /// a parse error included.
+    pub fn check_text(&self, file: &Path, text: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        match gherkin::Feature::parse(text, GherkinEnv::default()) {
+            Ok(feature) => self.check(file, &feature, &mut problems),
+            Err(e) => problems.push(format!("{}: {e}", file.display())),
+        }
+        problems
+    }
+
+    /// Checks every step of `feature` against the step library.
+    fn check(&self, file: &Path, feature: &gherkin::Feature, problems: &mut Vec<String>) {
+        let collection = &self.collection;
         let scenarios = feature
             .scenarios
             .iter()
@@ -129,7 +164,6 @@ pub fn check_features(paths: &[PathBuf]) -> (usize, Vec<String>) {
             }
         }
     }
-    (files.len(), problems)
 }
 
 /// A `<name>` left in a step after outline expansion (cucumber refuses to run it).

@@ -225,7 +225,7 @@ pub fn human_latency(d: Duration) -> String {
 
 /// A run length for people: `2 s`, `1.5 s`, `10 min`.
 pub fn human_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() % 60 == 0 && d.as_secs() >= 60 {
+    if d.subsec_millis() == 0 && d.as_secs().is_multiple_of(60) && d.as_secs() >= 60 {
         format!("{} min", d.as_secs() / 60)
     } else if d.subsec_millis() == 0 {
         format!("{} s", d.as_secs())
