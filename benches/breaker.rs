@@ -17,8 +17,8 @@ use gauntlet::clock::{StackClock, Stopwatch};
 use gauntlet::config::gateway::{CircuitBreakerConfig, PluginConfig};
 use gauntlet::config::StackDef;
 use gauntlet::gateway::breaker::Breaker;
-use gauntlet::gateway::outcome::AttemptOutcome;
-use gauntlet::http_client::{HttpClient, OutgoingRequest};
+use gauntlet::http::client::{HttpClient, OutgoingRequest};
+use gauntlet::outcome::AttemptOutcome;
 use gauntlet::stack::{PortPlan, Stack};
 
 const GATE_ITERATIONS: u32 = 2_000_000;

@@ -9,19 +9,24 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod chaos;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod gateway;
-pub mod http_client;
+pub mod http;
 pub mod load;
 pub mod mesh;
+pub mod outcome;
 pub mod prometheus;
+pub mod protocol;
 pub mod report;
 pub mod runner;
-pub mod server;
+pub mod seed;
+pub mod service;
 pub mod sidecar;
 pub mod stack;
 pub mod steps;
 pub mod token;
+pub mod units;

@@ -9,8 +9,9 @@ use std::time::Duration;
 use gauntlet::config::gateway::{
     AclRule, GatewayConfig, LimitBy, PluginConfig, RatePeriod, RegisteredClaim,
 };
-use gauntlet::config::topology::{DefaultIntention, MockKind, Protocol, ServiceRuntime};
+use gauntlet::config::topology::{DefaultIntention, MockKind, ServiceRuntime};
 use gauntlet::config::{kong, stack_file, StackDef};
+use gauntlet::protocol::Protocol;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -12,7 +12,7 @@ use support::*;
 async fn admin_get(
     stack: &gauntlet::stack::Stack,
     path: &str,
-) -> gauntlet::http_client::ReceivedResponse {
+) -> gauntlet::http::client::ReceivedResponse {
     get(
         &format!("{}{path}", stack.proxy_url()),
         &[("Authorization", &bearer(stack, "admin-user"))],
@@ -24,7 +24,7 @@ async fn admin_get(
 fn spawn_admin_get(
     stack: &gauntlet::stack::Stack,
     path: &str,
-) -> tokio::task::JoinHandle<gauntlet::http_client::ReceivedResponse> {
+) -> tokio::task::JoinHandle<gauntlet::http::client::ReceivedResponse> {
     let url = format!("{}{path}", stack.proxy_url());
     let auth = bearer(stack, "admin-user");
     tokio::spawn(async move { get(&url, &[("Authorization", &auth)]).await })

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use gauntlet::http::server::{bind_loopback, serve, ServerHandle};
 use gauntlet::load::summary::{percentile, summarize, Summary};
 use gauntlet::load::{self, LoadPlan, LoadResult, Model, Progress, RequestTemplate, Stop};
-use gauntlet::server::{bind_loopback, serve, ServerHandle};
 use http::{HeaderMap, Method, Response};
 
 const MS: Duration = Duration::from_millis(1);
@@ -28,7 +28,7 @@ async fn server(delay: impl Fn(u64) -> Duration + Send + Sync + 'static) -> Serv
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
-            Response::new(gauntlet::gateway::body::full("ok"))
+            Response::new(gauntlet::http::body::full("ok"))
         }
     })
     .expect("server")

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use gauntlet::server::{bind_loopback, serve};
+use gauntlet::http::server::{bind_loopback, serve};
 use support::*;
 
 async fn run_gauntlet(args: Vec<String>) -> (i32, String, String) {
@@ -27,7 +27,7 @@ async fn run_gauntlet(args: Vec<String>) -> (i32, String, String) {
 async fn load_prints_percentiles_and_writes_a_readable_interval_log() {
     let listener = bind_loopback(0).await.expect("listener");
     let server = serve(listener, |_req, _peer| async {
-        http::Response::new(gauntlet::gateway::body::full("ok"))
+        http::Response::new(gauntlet::http::body::full("ok"))
     })
     .expect("server");
     let dir = tempfile::tempdir().expect("temp dir");

@@ -16,11 +16,11 @@ use std::sync::OnceLock;
 use gauntlet::chaos::fault::FaultRule;
 use gauntlet::cli::check::FeatureChecker;
 use gauntlet::config::gateway::{GatewayConfig, JwtConfig};
+use gauntlet::config::intentions::{self, MeshServices};
 use gauntlet::config::kong;
 use gauntlet::config::stack_file;
-use gauntlet::config::topology::Protocol;
 use gauntlet::gateway::plugins::jwt::{decode_token, kong_base64_decode, retrieve_tokens};
-use gauntlet::mesh::intentions::{self, MeshServices};
+use gauntlet::protocol::Protocol;
 
 /// Every target, by name, for the stable seed runner.
 pub const TARGETS: [(&str, fn(&[u8])); 8] = [

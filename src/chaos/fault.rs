@@ -377,20 +377,6 @@ impl FaultSet {
     }
 }
 
-/// The seed of one service's faults in one stack: the run's seed mixed with the scenario and the
-/// service, so concurrent scenarios draw independent, replayable sequences.
-pub fn derive_seed(run_seed: u64, parts: &[&str]) -> u64 {
-    // FNV-1a: stable across Rust versions and platforms, unlike `DefaultHasher`.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ run_seed;
-    for part in parts {
-        for byte in part.bytes().chain([0xff]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,13 +521,5 @@ mod tests {
         let back = serde_json::to_value(&rule).expect("serializes");
         assert_eq!(back["status"], 503);
         assert_eq!(back["probability"], 0.5);
-    }
-
-    #[test]
-    fn derived_seeds_differ_by_scenario_and_service() {
-        let a = derive_seed(1, &["scenario a", "value-architect"]);
-        assert_eq!(a, derive_seed(1, &["scenario a", "value-architect"]));
-        assert_ne!(a, derive_seed(1, &["scenario b", "value-architect"]));
-        assert_ne!(a, derive_seed(2, &["scenario a", "value-architect"]));
     }
 }

@@ -1,5 +1,5 @@
 //! `gauntlet chaos`: acts on a running `gauntlet up` stack through its control API
-//! ([`crate::chaos::control`]).
+//! ([`crate::api::control`]).
 //!
 //! ```text
 //!   gauntlet chaos stop value-architect            POST /services/value-architect/stop
@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 
 use super::Exit;
 use crate::chaos::fault::{Delay, FaultAction, FaultRule};
-use crate::chaos::parse_duration;
 use crate::config::StackDef;
-use crate::http_client::{HttpClient, OutgoingRequest};
+use crate::http::client::{HttpClient, OutgoingRequest};
+use crate::units::parse_duration;
 
 #[derive(Debug, Args)]
 pub struct ChaosArgs {
@@ -162,7 +162,7 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
             )])
         }
         ChaosAction::Advance { by } => {
-            let d = parse_duration(&by).map_err(ChaosError)?;
+            let d = parse_duration(&by).map_err(|e| ChaosError(e.to_string()))?;
             let answer = api
                 .call(
                     http::Method::POST,
@@ -288,7 +288,7 @@ fn fault_rules(f: &FaultArgs) -> Result<Vec<FaultRule>, ChaosError> {
 /// `200ms` (fixed) or `100ms..300ms` (uniform).
 fn parse_delay(text: &str) -> Result<Delay, ChaosError> {
     let ms = |s: &str| -> Result<u64, ChaosError> {
-        let d = parse_duration(s).map_err(ChaosError)?;
+        let d = parse_duration(s).map_err(|e| ChaosError(e.to_string()))?;
         Ok(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     };
     match text.split_once("..") {

@@ -15,6 +15,7 @@ use super::Exit;
 use crate::clock::Stopwatch;
 use crate::load::summary::{summarize, table};
 use crate::load::{self, plan, LoadPlan, Model, Progress, RequestTemplate, Stop};
+use crate::units::parse_duration;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -63,30 +64,6 @@ pub struct LoadArgs {
     /// Per-request limit; a request unanswered by then counts as a timeout error.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
-}
-
-/// `10s`, `500ms`, `2m`, `1.5s`, or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("not a duration: {text:?} (try 10s, 500ms, 2m)"))?;
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" | "secs" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {text:?} (use ms, s, m, h)"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("not a duration: {text:?}"))
 }
 
 /// Builds the plan from the arguments.
@@ -209,17 +186,6 @@ async fn show_progress(progress: Arc<Progress>, total: Option<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_take_the_usual_units() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("10 parsecs").is_err());
-        assert!(parse_duration("fast").is_err());
-    }
 
     fn args(url: &str) -> LoadArgs {
         LoadArgs {

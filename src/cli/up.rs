@@ -9,9 +9,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::Exit;
-use crate::chaos::control;
+use crate::api::control;
 use crate::config::StackDef;
-use crate::server::{bind_loopback, serve_router};
+use crate::http::server::{bind_loopback, serve_router};
 use crate::stack::{PortPlan, Stack};
 use crate::token;
 
@@ -53,12 +53,10 @@ pub async fn execute(args: UpArgs) -> Exit {
         }
     };
     // The control API (faults, process faults, clock) for `gauntlet chaos` and curl.
-    let control = match bind_loopback(control_port).await.and_then(|listener| {
-        serve_router(
-            listener,
-            control::router(control::ControlTarget::of(&stack)),
-        )
-    }) {
+    let control = match bind_loopback(control_port)
+        .await
+        .and_then(|listener| serve_router(listener, control::router(stack.control_target())))
+    {
         Ok(control) => control,
         Err(e) => {
             eprintln!("error: cannot serve the control API on 127.0.0.1:{control_port}: {e}");

@@ -3,22 +3,32 @@
 //! ```text
 //!   kong.yml ──► kong (raw DTOs) ──validate──► gateway::GatewayConfig ─┐
 //!   stack.yml ─► stack_file (raw DTOs) ─────► topology::Topology ─────┼─► StackDef
-//!   intentions.hcl|json ─► mesh::intentions ─► mesh::runtime::MeshDef ┘   (no file: no mesh)
+//!   intentions.hcl|json ─► intentions (syntax, decode) ─► MeshDef ──────┘   (no file: no mesh)
 //! ```
 
 pub mod error;
 pub mod gateway;
+pub mod intentions;
 pub mod kong;
 pub mod stack_file;
 pub mod topology;
 
 use std::path::{Path, PathBuf};
 
-use crate::mesh::intentions::{self, Action, MeshServices};
-pub use crate::mesh::runtime::MeshDef;
 pub use error::{ConfigError, ConfigWarning};
 pub use gateway::GatewayConfig;
+use intentions::{Action, IntentionEntry, MeshServices};
 pub use topology::Topology;
+
+/// The intentions a stack definition brings (`intentions.hcl` or `intentions.json`).
+#[derive(Debug, Clone)]
+pub struct MeshDef {
+    pub file: PathBuf,
+    pub entries: Vec<IntentionEntry>,
+    pub services: MeshServices,
+    /// The action for a pair no intention matches (`stack.yml` `mesh.default_intention`).
+    pub default: Action,
+}
 
 /// A loaded, validated stack definition.
 #[derive(Debug, Clone)]

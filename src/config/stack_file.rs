@@ -23,10 +23,10 @@ use serde::Deserialize;
 
 use super::kong::yaml::{closest, Source};
 use super::topology::{
-    DefaultIntention, FixedPorts, MockKind, Protocol, ServiceDef, ServiceRuntime, Topology,
-    UpstreamDef,
+    DefaultIntention, FixedPorts, MockKind, ServiceDef, ServiceRuntime, Topology, UpstreamDef,
 };
 use super::{ConfigError, GatewayConfig};
+use crate::protocol::Protocol;
 
 /// The gateway's mesh identity when `gateway.mesh_identity` is absent.
 const DEFAULT_GATEWAY_IDENTITY: &str = "api-gateway";

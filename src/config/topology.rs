@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::protocol::Protocol;
+
 /// The topology of one stack.
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -97,22 +99,6 @@ impl MockKind {
         match self {
             MockKind::ValueArchitect | MockKind::ValueCommitter => Protocol::Http,
             MockKind::Postgres | MockKind::Redis => Protocol::Tcp,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Http,
-    Tcp,
-}
-
-impl Protocol {
-    /// `http` or `tcp`, as written in `stack.yml`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Http => "http",
-            Protocol::Tcp => "tcp",
         }
     }
 }

@@ -144,7 +144,7 @@ mod tests {
     async fn the_place_is_held_until_the_body_is_read() {
         let bulkheads = Bulkheads::new(&config(1));
         let slot = bulkheads.enter(0).expect("place");
-        let body = super::super::body::hold_until_done(super::super::body::full("payload"), slot);
+        let body = crate::http::body::hold_until_done(crate::http::body::full("payload"), slot);
         assert!(bulkheads.enter(0).is_err(), "the body is not read yet");
         let bytes = body.collect().await.expect("body").to_bytes();
         assert_eq!(&bytes[..], b"payload");

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use super::breaker::{BreakerState, Breakers, Snapshot};
 use super::bulkhead::Bulkheads;
-use super::outcome::AttemptOutcome;
 use crate::config::GatewayConfig;
+use crate::outcome::AttemptOutcome;
 use crate::prometheus::{counter, escape, gauge};
 
 /// Counters of one gateway.

@@ -3,16 +3,14 @@
 //! - [`pipeline`] — the request path: route → jwt → acl → rate-limiting → bulkhead → circuit
 //!   breaker → upstream.
 //! - [`router`], [`plugins`], [`bulkhead`], [`breaker`], [`upstream`] — the stages; [`rescue`] —
-//!   rejections to responses; [`outcome`] — the one classification of upstream attempts.
-//! - [`admin`] — the Kong-shaped admin API and `/metrics`, on its own port.
+//!   rejections to responses. Upstream attempts are classified by [`crate::outcome`].
+//! - [`metrics`] — the gateway's counters; the Kong-shaped admin API that shows them and the
+//!   configuration is [`crate::api::admin`], served by the stack on its own port.
 
-pub mod admin;
-pub mod body;
 pub mod breaker;
 pub mod bulkhead;
 pub mod context;
 pub mod metrics;
-pub mod outcome;
 pub mod pipeline;
 pub mod plugins;
 pub mod rescue;
@@ -25,7 +23,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::StackClock;
 use crate::config::GatewayConfig;
-use crate::server::{self, ServerHandle};
+use crate::http::server::{self, ServerHandle};
 use breaker::Breakers;
 use bulkhead::Bulkheads;
 use metrics::Metrics;
@@ -49,12 +47,11 @@ pub struct Gateway {
     proxy_port: std::sync::atomic::AtomicU16,
 }
 
-/// A running gateway: proxy and admin listeners.
+/// A running gateway: its state and the proxy listener.
 #[derive(Debug)]
 pub struct RunningGateway {
     pub state: Arc<Gateway>,
     pub proxy: ServerHandle,
-    pub admin: ServerHandle,
 }
 
 impl Gateway {
@@ -77,11 +74,11 @@ impl Gateway {
         self.proxy_port.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Serves the proxy on `proxy` and the admin API on `admin`.
+    /// Serves the proxy on `proxy`.
     ///
     /// # Errors
-    /// When a listener's address cannot be read.
-    pub fn start(self, proxy: TcpListener, admin: TcpListener) -> std::io::Result<RunningGateway> {
+    /// When the listener's address cannot be read.
+    pub fn start(self, proxy: TcpListener) -> std::io::Result<RunningGateway> {
         self.proxy_port.store(
             proxy.local_addr()?.port(),
             std::sync::atomic::Ordering::Relaxed,
@@ -91,11 +88,6 @@ impl Gateway {
         let proxy = server::serve(proxy, move |request, peer| {
             handler_state.clone().handle(request, peer)
         })?;
-        let admin = server::serve_router(admin, admin::router(state.clone()))?;
-        Ok(RunningGateway {
-            state,
-            proxy,
-            admin,
-        })
+        Ok(RunningGateway { state, proxy })
     }
 }

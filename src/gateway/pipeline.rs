@@ -18,7 +18,6 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use super::body::{self, Body};
 use super::breaker::{self, BreakerState};
 use super::context::RequestContext;
 use super::metrics::Source;
@@ -28,6 +27,7 @@ use super::router;
 use super::upstream::{self, CallPolicy};
 use super::Gateway;
 use crate::config::gateway::PluginConfig;
+use crate::http::body::{self, Body};
 
 /// Largest request body the gateway buffers (it buffers so retries can resend).
 pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
@@ -95,7 +95,7 @@ impl Gateway {
     ) -> Result<Response<Body>, Rejection> {
         // 1. Route: every later stage is configured per route and service. Kong matches the
         //    normalized path, so `/a/../internal` cannot slip past a route's ACL.
-        let path = router::normalize_path(parts.uri.path());
+        let path = crate::http::path::normalize_path(parts.uri.path());
         let matched = router::match_route(&self.config, &parts.method, &path, parts.uri.query())
             .ok_or(Rejection::NoRoute)?;
         ctx.route = matched.route;

@@ -9,11 +9,11 @@
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
-use super::body::{full, Body};
 use super::breaker::BreakerOpen;
 use super::bulkhead::BulkheadFull;
-use super::outcome::AttemptOutcome;
 use super::plugins::{acl::AclError, jwt::JwtError, rate_limit::RateLimited};
+use crate::http::body::{full, Body};
+use crate::outcome::AttemptOutcome;
 
 /// Why the gateway answered a request itself.
 #[derive(Debug, thiserror::Error)]

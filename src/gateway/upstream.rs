@@ -25,9 +25,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::body::{full, Body, BoxError};
-use super::outcome::{is_idempotent, AttemptOutcome};
 use crate::clock::{StackClock, StackInstant};
+use crate::http::body::{full, Body, BoxError};
+use crate::outcome::{is_idempotent, AttemptOutcome};
 
 /// How the gateway reaches one service: its public address and, with a mesh, the mTLS it
 /// speaks there (the gateway's leaf, the service's expected SPIFFE ID).
@@ -388,11 +388,15 @@ mod tests {
     /// A loopback upstream answering `status` (or never answering when `None`), counting hits.
     async fn upstream(
         status: Option<u16>,
-    ) -> (SocketAddr, Arc<AtomicUsize>, crate::server::ServerHandle) {
+    ) -> (
+        SocketAddr,
+        Arc<AtomicUsize>,
+        crate::http::server::ServerHandle,
+    ) {
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
-        let listener = crate::server::bind_loopback(0).await.expect("bind");
-        let handle = crate::server::serve(listener, move |_req, _peer| {
+        let listener = crate::http::server::bind_loopback(0).await.expect("bind");
+        let handle = crate::http::server::serve(listener, move |_req, _peer| {
             counter.fetch_add(1, Ordering::SeqCst);
             async move {
                 match status {
@@ -458,7 +462,7 @@ mod tests {
         reply: &'static [u8],
     ) -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = crate::server::bind_loopback(0).await.expect("bind");
+        let listener = crate::http::server::bind_loopback(0).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
@@ -554,7 +558,7 @@ mod tests {
         handle.shutdown().await;
         let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
         let counter = hits.clone();
-        let _handle = crate::server::serve(listener, move |_req, _peer| {
+        let _handle = crate::http::server::serve(listener, move |_req, _peer| {
             counter.fetch_add(1, Ordering::SeqCst);
             async { Response::new(full("again")) }
         })

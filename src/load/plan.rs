@@ -144,7 +144,7 @@ impl LoadPlan {
         };
         let stop = match self.stop {
             Stop::Requests(n) => format!("{n} requests"),
-            Stop::Duration(d) => format!("for {}", crate::load::summary::human_duration(d)),
+            Stop::Duration(d) => format!("for {}", crate::units::Compact(d)),
         };
         let c = self.connections;
         let noun = if c == 1 { "connection" } else { "connections" };
@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(plan.total_requests(), Some(80));
         assert_eq!(
             plan.describe(),
-            "open model at 40/s, for 2 s over 4 connections"
+            "open model at 40/s, for 2s over 4 connections"
         );
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::collector::{ErrorKind, LoadResult};
-use crate::gateway::outcome::is_client_success;
+use crate::outcome::is_client_success;
 use crate::report::model::{HistogramReport, PercentileValue};
 
 /// Percentiles of one latency histogram.
@@ -220,19 +220,6 @@ pub fn human_latency(d: Duration) -> String {
         format!("{:.1} ms", d.as_secs_f64() * 1000.0)
     } else {
         format!("{:.2} s", d.as_secs_f64())
-    }
-}
-
-/// A run length for people: `2 s`, `1.5 s`, `10 min`.
-pub fn human_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs().is_multiple_of(60) && d.as_secs() >= 60 {
-        format!("{} min", d.as_secs() / 60)
-    } else if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
-    } else if d.as_secs() == 0 {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

@@ -23,56 +23,23 @@
 //! - [`identity`]: the per-stack CA and the services' leaf certificates (rcgen).
 //! - [`tls`]: rustls configurations for both listeners; certificate validity reads the stack
 //!   clock.
-//! - [`intentions`]: `service-intentions` config entries (HCL/JSON), the pure decision function
-//!   and the mutable store behind the catalog API.
-//! - [`catalog`]: the Consul-shaped catalog API (services, sidecars, health, intentions, CA
-//!   roots) on its own port.
-//! - [`sidecar_admin`]: one sidecar's Envoy-shaped admin API (`/ready`, `/stats/prometheus`,
-//!   `/certs`).
+//! - [`intentions`]: the pure decision function over the entries [`crate::config::intentions`]
+//!   loads, and the mutable store behind the catalog API.
 //! - [`stats`]: a sidecar's counters (intention decisions, handshake failures, upstream
 //!   connections) and their Prometheus exposition (OBS-1).
 //! - [`runtime`]: one running stack's mesh: CA, leaves, live intentions, TLS configs.
 //! - [`probe`]: a mesh caller with any identity (or none), for conformance checks.
+//!
+//! The APIs over a running mesh — the Consul-shaped catalog and each sidecar's Envoy-shaped admin
+//! API — are in [`crate::api`].
 
-pub mod catalog;
 pub mod identity;
 pub mod intentions;
 pub mod probe;
 pub mod runtime;
-pub mod sidecar_admin;
 pub mod spiffe;
 pub mod stats;
 pub mod tls;
 
 pub use identity::{LeafCert, MeshCa};
 pub use spiffe::SpiffeId;
-
-/// Calls an axum router in process, for the API modules' tests.
-#[cfg(test)]
-pub(crate) async fn call_router(
-    router: axum::Router,
-    request: http::Request<axum::body::Body>,
-) -> (http::StatusCode, String, String) {
-    use http_body_util::BodyExt;
-    use hyper::service::Service as _;
-    let service = hyper_util::service::TowerToHyperService::new(router);
-    let response = service.call(request).await.expect("the router answers");
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    (
-        status,
-        content_type,
-        String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
-    )
-}

@@ -95,7 +95,7 @@ fn is_tls_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
 
 /// A failure as the probe reports it: a TLS refusal, or another failure.
 fn failure(error: &(dyn std::error::Error + 'static)) -> Outcome {
-    let text = crate::http_client::error_chain(error);
+    let text = crate::http::client::error_chain(error);
     if is_tls_refusal(error) {
         Outcome::HandshakeRefused(text)
     } else {

@@ -17,21 +17,12 @@ use rustls_pki_types::ServerName;
 
 use super::identity::{IdentityError, LeafCert, MeshCa};
 use super::intentions::store::IntentionStore;
-use super::intentions::{Action, IntentionEntry, Intentions, MeshServices};
+use super::intentions::Intentions;
 use super::spiffe::SpiffeId;
 use super::tls::{self, TlsConfigError};
 use crate::clock::StackClock;
-use crate::config::topology::Protocol;
-
-/// The intentions a stack definition brings (`intentions.hcl` or `intentions.json`).
-#[derive(Debug, Clone)]
-pub struct MeshDef {
-    pub file: std::path::PathBuf,
-    pub entries: Vec<IntentionEntry>,
-    pub services: MeshServices,
-    /// The action for a pair no intention matches (`stack.yml` `mesh.default_intention`).
-    pub default: Action,
-}
+use crate::config::MeshDef;
+use crate::protocol::Protocol;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MeshError {

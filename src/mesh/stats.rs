@@ -1,5 +1,5 @@
 //! Per-sidecar counters (OBS-1) and their Prometheus text exposition, served by the sidecar
-//! admin API's `GET /stats/prometheus` ([`super::sidecar_admin`]).
+//! admin API's `GET /stats/prometheus` ([`crate::api::sidecar_admin`]).
 //!
 //! ```text
 //!   public listener ── TLS handshake fails ──► record_tls_handshake_failure(classify(&err))
@@ -33,8 +33,8 @@ use std::sync::Mutex;
 
 use rustls::{AlertDescription, CertificateError};
 
-use crate::config::topology::Protocol;
 use crate::prometheus::{counter, escape};
+use crate::protocol::Protocol;
 
 /// Why a TLS handshake on the public listener failed, as the stats label it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -149,13 +149,6 @@ fn rbac_index(protocol: Protocol, allowed: bool) -> usize {
         Protocol::Tcp => 2,
     };
     base + usize::from(!allowed)
-}
-
-fn protocol_label(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Http => "http",
-        Protocol::Tcp => "tcp",
-    }
 }
 
 /// The counters of one sidecar. Share it as `Arc<SidecarStats>` between the listeners and the
@@ -291,14 +284,14 @@ impl SidecarStats {
         ] {
             counter(&mut out, name, help);
             for (source, counts) in &rbac {
-                for protocol in [Protocol::Http, Protocol::Tcp] {
+                for protocol in Protocol::ALL {
                     let n = counts[rbac_index(protocol, allowed)];
                     if n > 0 {
                         let _ = writeln!(
                             out,
                             "{name}{{service=\"{service}\",source=\"{}\",protocol=\"{}\"}} {n}",
                             escape(source),
-                            protocol_label(protocol)
+                            Protocol::name(protocol)
                         );
                     }
                 }

@@ -1,4 +1,4 @@
-//! Turns cucumber's event stream into the neutral [`RunReport`] model, printing one line per
+//! Turns cucumber's event stream into the neutral [`RunReport`](crate::report::RunReport) model, printing one line per
 //! finished scenario as it goes.
 //!
 //! ```text

@@ -20,12 +20,12 @@ use cucumber::gherkin::tagexpr::TagOperation;
 use cucumber::{cli, parser, runner, World as _};
 use futures::FutureExt;
 
-use crate::chaos::fault::derive_seed;
 use crate::clock::{real_wall_now, Stopwatch};
 use crate::config::{ConfigError, StackDef};
 use crate::report::model::HistogramReport;
 use crate::report::model::{BreakerTimeline, BreakerTransition};
 use crate::report::{self, model::RunReport, model::Secrets, model::StackInfo};
+use crate::seed::derive_seed;
 use crate::stack::Stack;
 use crate::steps::world::RunSettings;
 use crate::steps::GauntletWorld;

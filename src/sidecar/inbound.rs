@@ -42,13 +42,13 @@ use super::io::{reset, Socket, Takeable};
 use super::journal::Journal;
 use crate::chaos::fault::{FaultSet, Terminal};
 use crate::clock::StackClock;
-use crate::config::topology::Protocol;
-use crate::gateway::body::{full, Body, BoxError};
+use crate::http::body::{full, Body, BoxError};
+use crate::http::server::bind_loopback;
 use crate::mesh::identity::LeafCert;
 use crate::mesh::intentions::{HttpRequestView, IntentionStore};
 use crate::mesh::stats::{classify_io, SidecarStats};
 use crate::mesh::tls::peer_spiffe_id;
-use crate::server::bind_loopback;
+use crate::protocol::Protocol;
 
 /// Envoy's body for a fault-filter abort without a configured body.
 pub const ABORT_BODY: &str = "fault filter abort";

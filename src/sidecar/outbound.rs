@@ -19,10 +19,10 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::config::topology::Protocol;
+use crate::http::server::accept_loop;
 use crate::mesh::stats::{SidecarStats, UpstreamOutcome};
 use crate::mesh::tls::identity_mismatch;
-use crate::server::accept_loop;
+use crate::protocol::Protocol;
 
 /// How long connecting to the destination may take (real time: a network wait).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

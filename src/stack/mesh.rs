@@ -7,14 +7,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use super::{bind, ServiceHandle, StackError};
+use crate::api::catalog::{self, CatalogService, CatalogState, CatalogUpstream};
+use crate::api::sidecar_admin::{self, SidecarAdminState};
 use crate::clock::StackClock;
-use crate::config::topology::{Protocol, ServiceDef};
+use crate::config::topology::ServiceDef;
 use crate::config::StackDef;
-use crate::mesh::catalog::{self, CatalogService, CatalogState, CatalogUpstream};
+use crate::http::server::{serve_router, ServerHandle};
 use crate::mesh::runtime::StackMesh;
-use crate::mesh::sidecar_admin::{self, SidecarAdminState};
 use crate::mesh::stats::SidecarStats;
-use crate::server::{serve_router, ServerHandle};
+use crate::protocol::Protocol;
 use crate::sidecar::{MeshGuard, Outbound, UpstreamTarget};
 
 /// The stack's mesh, when it has intentions: a fresh CA and a leaf for every service and the

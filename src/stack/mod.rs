@@ -5,30 +5,31 @@
 //!   StackDef ──► bind every public listener (ephemeral, or the fixed ports of `up`)
 //!            ──► start services (in-process mocks, commands, or external URLs), each behind
 //!                its inbound sidecar stage (journal, faults) on its public port
-//!            ──► start gateway (proxy + admin) with the services' public addresses
+//!            ──► start gateway (proxy) with the services' public addresses
+//!            ──► serve the APIs over the running stack (crate::api): the gateway's admin API,
+//!                and with a mesh the catalog and each sidecar's admin API
 //! ```
 //! Scenarios each start their own stack on ephemeral ports, so they run concurrently and never
 //! share breaker or rate-limit state. Dropping a [`Stack`] stops everything it started.
 
 mod mesh;
-mod services;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::chaos::fault::derive_seed;
+use crate::api;
 use crate::clock::{StackClock, Stopwatch};
 use crate::config::StackDef;
 use crate::gateway::upstream::{MeshTls, Upstream, UpstreamAddrs};
 use crate::gateway::{Gateway, RunningGateway};
+use crate::http::server::{bind_loopback, serve_router, ServerHandle};
 use crate::mesh::runtime::{MeshError, StackMesh};
 use crate::mesh::stats::SidecarStats;
-use crate::server::bind_loopback;
-use crate::server::ServerHandle;
+use crate::seed::derive_seed;
+pub use crate::service::{LaunchError, ProcessFaultError, ServiceHandle};
 use crate::sidecar::Outbound;
-pub use services::{ProcessFaultError, ServiceHandle};
 
 /// Which ports a stack binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +49,8 @@ pub enum StackError {
         #[source]
         source: std::io::Error,
     },
-    #[error("service {service}: {message}")]
-    Service { service: String, message: String },
+    #[error(transparent)]
+    Service(#[from] LaunchError),
     #[error("no service named {0} in this stack")]
     UnknownService(String),
     #[error("{0}")]
@@ -68,6 +69,8 @@ pub struct Stack {
     pub def: Arc<StackDef>,
     pub clock: StackClock,
     pub gateway: RunningGateway,
+    /// The gateway's Kong-shaped admin API (`/services`, `/breakers`, `/metrics`, ...).
+    pub admin: ServerHandle,
     /// Services by name.
     pub services: BTreeMap<String, Arc<ServiceHandle>>,
     /// The mesh (CA, leaves, live intentions), when the stack has intentions.
@@ -190,16 +193,24 @@ impl Stack {
             );
         }
         let gateway = Gateway::new(Arc::new(def.gateway.clone()), clock.clone(), upstreams)
-            .start(proxy, admin)
+            .start(proxy)
             .map_err(|source| StackError::Bind {
                 what: "gateway".into(),
                 port: 0,
                 source,
             })?;
+        let admin =
+            serve_router(admin, api::admin::router(gateway.state.clone())).map_err(|source| {
+                StackError::Serve {
+                    what: "gateway admin API".into(),
+                    source,
+                }
+            })?;
         Ok(Stack {
             def,
             clock,
             gateway,
+            admin,
             services,
             mesh,
             sidecar_stats: stats,
@@ -218,7 +229,17 @@ impl Stack {
 
     /// Base URL of the gateway admin API.
     pub fn admin_url(&self) -> String {
-        format!("http://{}", self.gateway.admin.addr())
+        format!("http://{}", self.admin.addr())
+    }
+
+    /// What the control API acts on: this stack's services, clock and seed.
+    pub fn control_target(&self) -> api::control::ControlTarget {
+        api::control::ControlTarget {
+            stack: self.def.name().to_string(),
+            seed: self.seed,
+            clock: self.clock.clone(),
+            services: self.services.clone(),
+        }
     }
 
     /// A service by name.

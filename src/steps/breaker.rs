@@ -8,7 +8,7 @@ use super::http::build_request;
 use super::params::MethodParam;
 use super::world::{Exchange, GauntletWorld, StepError, StepResult};
 use crate::gateway::breaker::BreakerState;
-use crate::http_client::OutgoingRequest;
+use crate::http::client::OutgoingRequest;
 
 /// `GET /breakers/{service}` of the scenario's gateway admin API.
 async fn breaker(world: &mut GauntletWorld, service: &str) -> Result<Value, StepError> {

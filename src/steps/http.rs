@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::params::MethodParam;
 use super::world::{Exchange, GauntletWorld, StepError, StepResult, TokenPlacement};
-use crate::http_client::OutgoingRequest;
+use crate::http::client::OutgoingRequest;
 use crate::report::redact;
 
 /// Builds the request for `method path` with the World's tokens and headers.
@@ -243,7 +243,7 @@ async fn header_absent(world: &mut GauntletWorld, name: String) -> StepResult {
 
 /// The value of a header that must appear at most once.
 pub(crate) fn one_header<'a>(
-    response: &'a crate::http_client::ReceivedResponse,
+    response: &'a crate::http::client::ReceivedResponse,
     name: &str,
 ) -> Result<Option<&'a str>, StepError> {
     response.single_header(name).map_err(StepError::new)

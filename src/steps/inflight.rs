@@ -30,7 +30,7 @@ fn target_service(
     let matched = router::match_route(
         &def.gateway,
         method,
-        &router::normalize_path(path_only),
+        &crate::http::path::normalize_path(path_only),
         query,
     )?;
     let host = &def.gateway.services[matched.service].host;

@@ -13,10 +13,10 @@ use cucumber::{given, then, when};
 use super::observability::metric_is;
 use super::params::MethodParam;
 use super::world::{GauntletWorld, StepError, StepResult};
-use crate::config::topology::Protocol;
-use crate::http_client::OutgoingRequest;
+use crate::http::client::OutgoingRequest;
 use crate::mesh::probe::{self, Caller, OpenConnection, Outcome, Probe};
 use crate::mesh::runtime::StackMesh;
+use crate::protocol::Protocol;
 use crate::sidecar::inbound::RBAC_DENIED_BODY;
 
 /// What a tcp probe sends: `PING` (redis answers `+PONG`, an echo service echoes it).

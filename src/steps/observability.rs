@@ -3,7 +3,7 @@
 use cucumber::then;
 
 use super::world::{GauntletWorld, StepError, StepResult};
-use crate::http_client::OutgoingRequest;
+use crate::http::client::OutgoingRequest;
 
 /// Parses `name{a="1",b="2"}` into the name and sorted label pairs.
 fn parse_series(series: &str) -> Result<(String, Vec<(String, String)>), StepError> {

@@ -1,10 +1,13 @@
 //! Custom parameter types for step expressions: `{method}`, `{duration}`, and for latency
-//! objectives `{percentile}`, `{latency}` and `{percent}`.
+//! objectives `{percentile}`, `{latency}` and `{percent}`. Durations and latencies are read by
+//! the one duration parser, [`crate::units::parse_duration`].
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use cucumber::Parameter;
+
+use crate::units::parse_duration;
 
 /// An HTTP method in a step (`GET`, `POST`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Parameter)]
@@ -31,20 +34,9 @@ pub struct DurationParam(pub Duration);
 impl FromStr for DurationParam {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (n, unit) = s
-            .split_once(' ')
-            .ok_or_else(|| format!("not a duration: {s}"))?;
-        let n: u64 = n.parse().map_err(|e| format!("not a duration: {s}: {e}"))?;
-        let seconds = |k: u64| Duration::from_secs(n.saturating_mul(k));
-        let duration = match unit.trim_end_matches('s') {
-            "m" | "millisecond" => Duration::from_millis(n),
-            "second" => seconds(1),
-            "minute" => seconds(60),
-            "hour" => seconds(3600),
-            "day" => seconds(86_400),
-            _ => return Err(format!("unknown unit in {s}")),
-        };
-        Ok(DurationParam(duration))
+        parse_duration(s)
+            .map(DurationParam)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -76,19 +68,9 @@ pub struct LatencyParam(pub Duration);
 impl FromStr for LatencyParam {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (n, unit) = s
-            .split_once(' ')
-            .ok_or_else(|| format!("not a latency: {s}"))?;
-        let n: f64 = n.parse().map_err(|e| format!("not a latency: {s}: {e}"))?;
-        let seconds = match unit {
-            "s" => n,
-            "ms" => n / 1e3,
-            "µs" | "us" => n / 1e6,
-            _ => return Err(format!("unknown unit in {s}")),
-        };
-        Duration::try_from_secs_f64(seconds)
+        parse_duration(s)
             .map(LatencyParam)
-            .map_err(|e| format!("not a latency: {s}: {e}"))
+            .map_err(|e| e.to_string())
     }
 }
 

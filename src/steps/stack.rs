@@ -3,7 +3,7 @@
 use cucumber::given;
 
 use super::world::{GauntletWorld, StepError, StepResult};
-use crate::http_client::OutgoingRequest;
+use crate::http::client::OutgoingRequest;
 
 #[given("the stack is running")]
 async fn stack_running(world: &mut GauntletWorld) -> StepResult {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cucumber::World;
 
 use crate::config::StackDef;
-use crate::http_client::{HttpClient, OutgoingRequest, ReceivedResponse};
+use crate::http::client::{HttpClient, OutgoingRequest, ReceivedResponse};
 use crate::stack::{PortPlan, Stack};
 
 /// Settings shared by every scenario of a run.
@@ -38,7 +38,7 @@ macro_rules! impl_from_error {
 }
 impl_from_error!(
     crate::stack::StackError,
-    crate::http_client::ClientError,
+    crate::http::client::ClientError,
     crate::token::TokenError
 );
 
@@ -78,7 +78,7 @@ pub struct InFlight {
     pub target: Option<String>,
     pub task: tokio::task::JoinHandle<(
         OutgoingRequest,
-        Result<ReceivedResponse, crate::http_client::ClientError>,
+        Result<ReceivedResponse, crate::http::client::ClientError>,
     )>,
 }
 

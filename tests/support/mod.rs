@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use gauntlet::http_client::{HttpClient, OutgoingRequest, ReceivedResponse};
+use gauntlet::http::client::{HttpClient, OutgoingRequest, ReceivedResponse};
 
 /// Path of the built `gauntlet` binary.
 pub fn gauntlet_bin() -> &'static str {

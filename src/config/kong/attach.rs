@@ -13,20 +13,7 @@ use super::raw::RawPlugin;
 use super::validate::Builder;
 use crate::config::gateway::{PluginConfig, PluginInstance, PluginScope};
 use crate::config::ConfigError;
-
-/// Protocols a plugin may be limited to (`typedefs.protocols`).
-const PLUGIN_PROTOCOLS: [&str; 10] = [
-    "http",
-    "https",
-    "grpc",
-    "grpcs",
-    "tcp",
-    "tls",
-    "tls_passthrough",
-    "udp",
-    "ws",
-    "wss",
-];
+use crate::protocol::KONG_PROTOCOLS;
 
 /// Plugin instances seen so far: (name, route, service, consumer) → key path of the first.
 type SeenPlugins = HashMap<(String, Option<usize>, Option<usize>, Option<usize>), String>;
@@ -98,10 +85,10 @@ impl Builder<'_> {
         }
         let scope = self.plugin_scope(&key, &raw, parent)?;
         for (i, proto) in raw.protocols.iter().flatten().enumerate() {
-            if !PLUGIN_PROTOCOLS.contains(&proto.as_str()) {
+            if !KONG_PROTOCOLS.contains(&proto.as_str()) {
                 return Err(self.err(
                     format!("{key}.protocols[{i}]"),
-                    format!("expected one of: {}", PLUGIN_PROTOCOLS.join(", ")),
+                    format!("expected one of: {}", KONG_PROTOCOLS.join(", ")),
                 ));
             }
         }

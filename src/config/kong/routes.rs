@@ -5,10 +5,11 @@
 
 use super::attach::Pending;
 use super::raw::{is_set, RawRoute};
-use super::validate::{Builder, HTTP_METHODS, KONG_PROTOCOLS};
+use super::validate::{Builder, HTTP_METHODS};
 use super::yaml::closest;
 use crate::config::gateway::{Route, RoutePath};
 use crate::config::ConfigError;
+use crate::protocol::KONG_PROTOCOLS;
 
 impl Builder<'_> {
     pub fn route(
@@ -296,7 +297,7 @@ fn check_fixed_path(path: &str) -> Result<(), String> {
             return Err(format!("invalid url-encoded value: '{bad}'"));
         }
     }
-    let normalized = crate::gateway::router::normalize_path(path);
+    let normalized = crate::http::path::normalize_path(path);
     if normalized != path {
         return Err(format!(
             "non-normalized path, consider use '{normalized}' instead"

@@ -20,26 +20,13 @@ use super::raw::{is_set, RawKongFile, RawRef, RawService, RefBy};
 use super::yaml::Source;
 use crate::config::gateway::{GatewayConfig, Service};
 use crate::config::{ConfigError, ConfigWarning};
+use crate::protocol::KONG_PROTOCOLS;
 
 /// Namespace of the deterministic ids given to entities without an `id`.
 pub(crate) const NAMESPACE: Uuid = Uuid::from_u128(0x6761_756e_746c_4574_8b6f_6e67_2d79_6d6c);
 
 /// `_format_version` values Kong accepts.
 const FORMAT_VERSIONS: [&str; 3] = ["1.1", "2.1", "3.0"];
-
-/// Protocols Kong knows for services and routes.
-pub(super) const KONG_PROTOCOLS: [&str; 10] = [
-    "http",
-    "https",
-    "grpc",
-    "grpcs",
-    "tcp",
-    "tls",
-    "tls_passthrough",
-    "udp",
-    "ws",
-    "wss",
-];
 
 pub(super) const HTTP_METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::clock::StackInstant;
 use crate::config::gateway::CircuitBreakerConfig;
-use crate::gateway::outcome::AttemptOutcome;
+use crate::outcome::AttemptOutcome;
 
 /// Transitions kept per breaker (the oldest half is dropped when full).
 const MAX_HISTORY: usize = 1000;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::clock::StackClock;
 use crate::config::gateway::{CircuitBreakerConfig, Fallback, PluginConfig};
 use crate::config::GatewayConfig;
-use crate::gateway::outcome::AttemptOutcome;
+use crate::outcome::AttemptOutcome;
 pub use machine::{Admission, BreakerState, Snapshot, Transition};
 
 /// The breaker of one service.

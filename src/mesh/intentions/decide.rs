@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use super::model::{
+use crate::config::intentions::model::{
     precedence, Action, HttpRequestView, IntentionEntry, Rule, ServiceMatch, SourceIntention,
 };
 
@@ -157,7 +157,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::intentions::model::{HttpMatch, PathMatch, Permission};
+    use crate::config::intentions::model::{HttpMatch, PathMatch, Permission};
 
     fn l4(source: &str, action: Action) -> SourceIntention {
         SourceIntention {

@@ -13,7 +13,6 @@
 //! passed in by the caller.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -22,11 +21,12 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::decide::Decision;
-use super::model::{
+use super::Intentions;
+use crate::config::intentions::model::{
     precedence, HeaderMatchKind, HttpRequestView, IntentionEntry, PathMatch, Rule, ServiceMatch,
     SourceIntention,
 };
-use super::{decode::Decoder, syntax, Intentions, MeshServices};
+use crate::config::intentions::{decode_exact_body, MeshServices};
 
 /// A failed API call, with the HTTP status the catalog API answers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -225,12 +225,8 @@ impl IntentionStore {
         now: SystemTime,
     ) -> Result<(), IntentionApiError> {
         let (src, dst) = (name("source", source)?, name("destination", destination)?);
-        let tree = syntax::parse_json(body)
-            .map_err(|e| IntentionApiError::bad_request(format!("request body: {}", e.message)))?;
-        let mut decoder = Decoder::new(Path::new("request body"), &self.services);
-        let intention = decoder
-            .exact_body(&tree, &src, &dst)
-            .map_err(|e| IntentionApiError::bad_request(e.to_string()))?;
+        let intention = decode_exact_body(body, &self.services, &src, &dst)
+            .map_err(IntentionApiError::bad_request)?;
 
         let mut guard = self
             .current
@@ -354,7 +350,7 @@ fn view(snap: &Snapshot, entry: &IntentionEntry, s: &SourceIntention) -> Intenti
 }
 
 /// A permission in Consul's JSON shape (`{"Action": .., "HTTP": {..}}`, empty parts omitted).
-fn permission_json(p: &super::model::Permission) -> serde_json::Value {
+fn permission_json(p: &crate::config::intentions::model::Permission) -> serde_json::Value {
     use serde_json::{json, Map, Value};
     let mut http = Map::new();
     match &p.http.path {

@@ -37,10 +37,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::identity::MeshCa;
-use super::intentions::IntentionStore;
 use crate::clock::StackClock;
-use crate::config::topology::Protocol;
+use crate::mesh::identity::MeshCa;
+use crate::mesh::intentions::IntentionStore;
+use crate::protocol::Protocol;
 
 /// Is a service up? Called with a service name at each health read.
 pub type HealthCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;

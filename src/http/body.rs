@@ -1,4 +1,5 @@
-//! The one body type the gateway hands to hyper, and constructors for gateway-made bodies.
+//! The one body type handed to hyper (by the gateway proxy, the sidecars and the mocks of the
+//! tests), and constructors for bodies Gauntlet makes itself.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

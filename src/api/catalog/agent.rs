@@ -12,7 +12,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::{CatalogService, CatalogState, QueryMap, Shared};
-use crate::config::topology::Protocol;
+use crate::protocol::Protocol;
 
 /// `GET /v1/agent/services`: a map keyed by service ID.
 pub(super) async fn agent_services(axum::extract::State(s): Shared) -> Json<Value> {
@@ -77,13 +77,6 @@ fn tagged_addresses(addr: SocketAddr) -> Value {
     json!({"lan": one, "wan": one})
 }
 
-fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Http => "http",
-        Protocol::Tcp => "tcp",
-    }
-}
-
 /// The agent's view of a service; the health endpoint's `Service` drops `Datacenter`.
 fn service_json(s: &CatalogState, service: &CatalogService, agent: bool) -> Value {
     let mut v = json!({
@@ -135,7 +128,7 @@ fn sidecar_json(s: &CatalogState, service: &CatalogService, agent: bool) -> Valu
             "LocalServicePort": service.address.port(),
             "Mode": "",
             "TransparentProxy": {},
-            "Config": {"protocol": protocol_name(service.protocol)},
+            "Config": {"protocol": Protocol::name(service.protocol)},
             "Upstreams": upstreams,
         },
     });

@@ -16,7 +16,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::gateway::body::Body;
+use super::body::Body;
 
 /// A running server. Dropping it stops the server and its connections.
 #[derive(Debug)]

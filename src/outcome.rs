@@ -1,5 +1,7 @@
-//! Classifies upstream attempts once, for retries, the circuit breaker, metrics and steps
-//! (SPEC §5: a failure is a connection error, a timeout, or a status in `failure_statuses`).
+//! The one outcome classification (SPEC §5): how an upstream attempt ended and whether it is a
+//! failure (a connection error, a timeout, or a status in `failure_statuses`) or retryable, for
+//! the gateway's retries, circuit breaker and metrics; and what a client counts as a success, for
+//! the load statistics and the load steps.
 
 use http::Method;
 

@@ -23,8 +23,8 @@ use super::model::{Action, IntentionEntry, Rule, ServiceMatch, SourceIntention};
 use super::syntax::{normalize_key, Item, Node, Pos, Value};
 use super::MeshServices;
 use crate::config::kong::yaml::closest;
-use crate::config::topology::Protocol;
 use crate::config::{ConfigError, ConfigWarning};
+use crate::protocol::Protocol;
 
 const KIND: &str = "service-intentions";
 const READ_ONLY: &str = "a read-only field Consul fills in itself; ignored";

@@ -1,4 +1,4 @@
-//! One service of a stack: its inbound sidecar stage on the service's public port, and behind it
+//! One service of a running stack: its inbound sidecar stage on the service's public port, and behind it
 //! the local service (an in-process mock, a spawned command, or an external URL). Process faults
 //! (SPEC §7) act here: `stop` closes the port and stops the service, `kill` also resets every
 //! open connection, `start` brings both back on the same public port.
@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use super::StackError;
 use crate::clock::StackClock;
-use crate::config::topology::{MockKind, Protocol, ServiceDef, ServiceRuntime};
-use crate::server::bind_loopback;
+use crate::config::topology::{MockKind, ServiceDef, ServiceRuntime};
+use crate::http::server::bind_loopback;
+use crate::protocol::Protocol;
 use crate::sidecar::{Inbound, MeshGuard};
 
 /// How long a stopped command gets to exit after SIGTERM before it is killed.
@@ -45,6 +45,14 @@ enum App {
     Stopped,
 }
 
+/// A service that could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("service {service}: {message}")]
+pub struct LaunchError {
+    pub service: String,
+    pub message: String,
+}
+
 /// A process fault that cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcessFaultError {
@@ -58,15 +66,15 @@ impl ServiceHandle {
     /// Starts `def`'s local service and its inbound stage on `public` (behind `mesh` when the
     /// stack has one). `upstreams` says where the service reaches each upstream; `seed` drives
     /// the service's random fault choices.
-    pub(super) async fn launch(
+    pub async fn launch(
         def: &ServiceDef,
         public: TcpListener,
         upstreams: BTreeMap<String, SocketAddr>,
         clock: &StackClock,
         seed: u64,
         mesh: Option<MeshGuard>,
-    ) -> Result<ServiceHandle, StackError> {
-        let error = |message: String| StackError::Service {
+    ) -> Result<ServiceHandle, LaunchError> {
+        let error = |message: String| LaunchError {
             service: def.name.clone(),
             message,
         };

@@ -15,12 +15,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::breaker::Breaker;
-use super::Gateway;
 use crate::config::gateway::{
     AclRule, Consumer, GatewayConfig, PluginConfig, PluginInstance, RegisteredClaim, Route,
     RoutePath, Service,
 };
+use crate::gateway::breaker::Breaker;
+use crate::gateway::Gateway;
+use crate::protocol::KONG_PLUGIN_DEFAULT_PROTOCOLS;
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
@@ -302,7 +303,7 @@ fn plugin_json(config: &GatewayConfig, p: &PluginInstance) -> Value {
         "id": p.id,
         "name": p.name(),
         "enabled": p.enabled,
-        "protocols": ["grpc", "grpcs", "http", "https"],
+        "protocols": KONG_PLUGIN_DEFAULT_PROTOCOLS,
         "route": reference(p.scope.route.map(|i| config.routes[i].id)),
         "service": reference(p.scope.service.map(|i| config.services[i].id)),
         "consumer": reference(p.scope.consumer.map(|i| config.consumers[i].id)),

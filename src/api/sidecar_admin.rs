@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   GET /ready             ──► 200 `LIVE\n` (text/plain), as Envoy answers once initialised
-//!   GET /stats/prometheus  ──► SidecarStats::render(service)             (super::stats)
+//!   GET /stats/prometheus  ──► SidecarStats::render(service)             (crate::mesh::stats)
 //!   GET /certs             ──► Envoy's admin.v3.Certificates JSON: the stack root as `ca_cert`,
 //!                              the sidecar's current leaf as `cert_chain`
 //!   anything else          ──► 404 with the list of commands, as Envoy's admin does
@@ -30,9 +30,9 @@ use time::OffsetDateTime;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::parse_x509_certificate;
 
-use super::identity::{LeafCert, MeshCa};
-use super::stats::SidecarStats;
 use crate::clock::StackClock;
+use crate::mesh::identity::{LeafCert, MeshCa};
+use crate::mesh::stats::SidecarStats;
 
 /// What one sidecar's admin API shows.
 #[derive(Debug, Clone)]
@@ -210,8 +210,8 @@ fn rfc3339_seconds(t: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::stats::TlsFailure;
     use super::*;
+    use crate::mesh::stats::TlsFailure;
     use axum::body::Body;
     use std::time::Duration;
 
@@ -236,7 +236,7 @@ mod tests {
 
     async fn get(state: &SidecarAdminState, path: &str) -> (StatusCode, String, String) {
         let request = http::Request::get(path).body(Body::empty()).unwrap();
-        crate::mesh::call_router(router(state.clone()), request).await
+        crate::api::call_router(router(state.clone()), request).await
     }
 
     fn key_body(leaf: &LeafCert) -> String {

@@ -3,11 +3,11 @@
 //! upper-case methods, one match kind per header, paths starting with `/`, valid regexes).
 
 use super::{get, join, Decoder};
-use crate::config::ConfigError;
-use crate::mesh::intentions::model::{
+use crate::config::intentions::model::{
     HeaderMatch, HeaderMatchKind, HttpMatch, PathMatch, Pattern, Permission,
 };
-use crate::mesh::intentions::syntax::{normalize_key, Item, Node};
+use crate::config::intentions::syntax::{normalize_key, Item, Node};
+use crate::config::ConfigError;
 
 const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",

@@ -111,7 +111,7 @@ impl Fixture {
             .body(Body::from(body.to_string()))
             .unwrap();
         let (status, content_type, body) =
-            crate::mesh::call_router(router(self.state.clone()), request).await;
+            crate::api::call_router(router(self.state.clone()), request).await;
         for key in &self.private_keys {
             let material: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
             assert!(!body.contains("PRIVATE KEY"), "{uri}: {body}");

@@ -26,10 +26,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::fault::FaultRule;
-use super::parse_duration;
+use crate::chaos::fault::FaultRule;
 use crate::clock::StackClock;
-use crate::stack::{ProcessFaultError, ServiceHandle, Stack};
+use crate::service::{ProcessFaultError, ServiceHandle};
+use crate::units::parse_duration;
 
 /// What the control API acts on: a stack's services and clock.
 #[derive(Debug, Clone)]
@@ -38,17 +38,6 @@ pub struct ControlTarget {
     pub seed: u64,
     pub clock: StackClock,
     pub services: BTreeMap<String, Arc<ServiceHandle>>,
-}
-
-impl ControlTarget {
-    pub fn of(stack: &Stack) -> Self {
-        ControlTarget {
-            stack: stack.def.name().to_string(),
-            seed: stack.seed,
-            clock: stack.clock.clone(),
-            services: stack.services.clone(),
-        }
-    }
 }
 
 /// An error answer: its status and message.
@@ -220,7 +209,7 @@ async fn advance(State(t): Shared, body: axum::body::Bytes) -> Result<Json<Value
     let by = match (advance.seconds, advance.duration) {
         (Some(s), None) => Duration::try_from_secs_f64(s)
             .map_err(|_| bad(format!("seconds must be a positive number, got {s}")))?,
-        (None, Some(d)) => parse_duration(&d).map_err(bad)?,
+        (None, Some(d)) => parse_duration(&d).map_err(|e| bad(e.to_string()))?,
         _ => return Err(bad("give exactly one of `seconds` and `duration`".into())),
     };
     t.clock.advance(by);
