@@ -688,3 +688,22 @@ fn deeply_nested_yaml_is_a_clean_error_naming_its_line() {
         assert!(err.contains(what), "{err}");
     }
 }
+
+#[test]
+fn deeply_nested_intentions_are_a_clean_error_not_a_stack_overflow() {
+    // The reproduction: 20,000 nested lists appended to a copy of valueverse's intentions.hcl.
+    let depth = 20_000;
+    let (dir, err) = valueverse_with(
+        "intentions.hcl",
+        &format!("\nx = {}{}\n", "[".repeat(depth), "]".repeat(depth)),
+    );
+    let lines = std::fs::read_to_string(dir.path().join("intentions.hcl"))
+        .expect("read")
+        .lines()
+        .count();
+    assert!(err.contains(&format!("intentions.hcl:{lines}:")), "{err}");
+    assert!(
+        err.contains("nested deeper than 64 levels of objects, blocks and lists"),
+        "{err}"
+    );
+}
