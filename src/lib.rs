@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod chaos;
+pub mod clauses;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -104,6 +104,138 @@ fn check_names_an_undefined_step_with_the_closest_known_one() {
     );
 }
 
+/// A feature file in a temp dir (beside no clauses.yml: the working folder's features/clauses.yml applies).
+fn feature_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.feature");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    (dir, path)
+}
+
+#[test]
+fn check_refuses_unknown_and_misspelt_clause_tags_and_warns_about_untagged_scenarios() {
+    let (_dir, path) = feature_file(
+        "Feature: tags\n\n  @ACL-9\n  Scenario: unknown\n    Given the stack is running\n\n  @ACL3 @acl-3\n  Scenario: misspelt\n    Given the stack is running\n\n  Scenario: untagged\n    Given the stack is running\n",
+    );
+    let (code, stdout, stderr) = run_gauntlet(&["check", &path]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "f.feature:3: @ACL-9 is not a clause of features/clauses.yml (did you mean @ACL-1?)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("f.feature:7: @ACL3 looks like clause ACL-3: write it @ACL-3"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("f.feature:7: @acl-3 looks like clause ACL-3: write it @ACL-3"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("warning: ")
+            && stdout.contains("f.feature:11: scenario \"untagged\" has no clause tag"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("\"unknown\" has no clause tag"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_explains_gherkin_mistakes_in_the_users_words() {
+    let (_dir, path) = feature_file(
+        "Feature: x\n\n  @ACL-3\n  Scenario: a\n    Given the stack is running\n\n  Scenari: z\n    Given the stack is running\n",
+    );
+    let (code, _, stderr) = run_gauntlet(&["check", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("f.feature:7: unknown keyword `Scenari:` (did you mean `Scenario:`?)"),
+        "{stderr}"
+    );
+    let (_dir, path) = feature_file(
+        "Feature: x\n\n  @ACL-3\n  Scenario Outline: o\n    Given I have a valid token for \"<who>\"\n",
+    );
+    let (code, _, stderr) = run_gauntlet(&["check", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("f.feature:4: Scenario Outline at line 4 has no Examples table"),
+        "{stderr}"
+    );
+    let (_dir, path) =
+        feature_file("Feature: x\n\n  @ACL-3\n  Scenario: a\n    Gven the stack is running\n");
+    let (code, _, stderr) = run_gauntlet(&["check", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("f.feature:5: unknown step keyword `Gven` (did you mean `Given`?)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn clauses_lists_the_catalogue_with_its_scenarios_and_what_governs_a_value() {
+    let catalogue = gauntlet::clauses::Catalogue::built_in();
+    let (code, stdout, stderr) = run_gauntlet(&["clauses"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("31 clauses from features/clauses.yml"),
+        "{stdout}"
+    );
+    for clause in &catalogue.clauses {
+        assert!(stdout.contains(&clause.text), "missing {}", clause.id);
+    }
+    assert!(stdout.contains("\nlatency\n  LAT-1 "), "{stdout}");
+
+    let (code, stdout, _) = run_gauntlet(&[
+        "clauses",
+        "--governs",
+        "kong.yml:services[value-committer].plugins[circuit-breaker].config.failure_threshold",
+        "--scenarios",
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("  CB-2 "), "{stdout}");
+    assert!(!stdout.contains("  CB-1 "), "{stdout}");
+    assert!(
+        stdout.contains("features/resilience/circuit_breaker.feature:"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = run_gauntlet(&["clauses", "--json", "--domain", "mesh"]);
+    assert_eq!(code, 0);
+    let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["MESH-1", "MESH-2", "MESH-3", "MESH-4", "MESH-5", "MESH-6"]
+    );
+    assert!(list[2]["governs"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("stack.yml:mesh.default_intention")));
+    assert!(!list[2]["scenarios"].as_array().unwrap().is_empty());
+
+    let (code, _, stderr) = run_gauntlet(&["clauses", "--governs", "retries"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no `<file>:` in front"), "{stderr}");
+}
+
+#[test]
+fn the_readme_lists_every_clause_of_the_catalogue() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for clause in gauntlet::clauses::Catalogue::built_in().clauses {
+        let row = format!("| {} | {} | {} |", clause.id, clause.domain, clause.text);
+        assert!(readme.contains(&row), "README lacks the row {row}");
+    }
+}
+
 #[test]
 fn steps_prints_every_catalog_entry() {
     let (code, stdout, _) = run_gauntlet(&["steps"]);

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use gauntlet::report::{
-    catalogue, clause_ids, cucumber_json, html, junit, refresh_latest, results_json, run_id,
-    write_all, BreakerTimeline, BreakerTransition, ClauseVerdict, Exchange, FeatureReport,
-    HistogramReport, HttpRecord, HttpResponseRecord, PercentileValue, RunReport, ScenarioReport,
-    Secrets, StackInfo, Status, StepReport, Verdict,
+    clause_ids, cucumber_json, html, junit, refresh_latest, results_json, run_id, write_all,
+    BreakerTimeline, BreakerTransition, ClauseVerdict, Exchange, FeatureReport, HistogramReport,
+    HttpRecord, HttpResponseRecord, PercentileValue, RunReport, ScenarioReport, Secrets, StackInfo,
+    Status, StepReport, Verdict,
 };
 
 /// The stack's JWT secret in the fixture; must never appear in an output.
@@ -181,7 +181,8 @@ fn fixture() -> RunReport {
             scenarios: vec![passing, failing, typo],
         }],
         // A short catalogue keeps the golden files readable; one clause stays uncovered.
-        clauses: catalogue()
+        clauses: gauntlet::clauses::Catalogue::built_in()
+            .report_rows()
             .into_iter()
             .filter(|c| ["AUTH-1", "AUTH-4", "CB-2"].contains(&c.id.as_str()))
             .collect(),

@@ -14,13 +14,14 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use gauntlet::chaos::fault::FaultRule;
-use gauntlet::cli::check::FeatureChecker;
+use gauntlet::clauses::Catalogue;
 use gauntlet::config::gateway::{GatewayConfig, JwtConfig};
 use gauntlet::config::intentions::{self, MeshServices};
 use gauntlet::config::kong;
 use gauntlet::config::stack_file;
 use gauntlet::gateway::plugins::jwt::{decode_token, kong_base64_decode, retrieve_tokens};
 use gauntlet::protocol::Protocol;
+use gauntlet::runner::lint::TextLinter;
 
 /// Every target, by name, for the stable seed runner.
 pub const TARGETS: [(&str, fn(&[u8])); 8] = [
@@ -122,12 +123,13 @@ pub fn stack_yml(data: &[u8]) {
     }
 }
 
-/// A feature file: the Gherkin parser, then every step against the step library's matcher.
+/// A feature file as `gauntlet check` lints it: the Gherkin parser, clause tags against the
+/// catalogue, every step against the step library's matcher.
 pub fn gherkin_steps(data: &[u8]) {
-    static CHECKER: OnceLock<FeatureChecker> = OnceLock::new();
+    static LINTER: OnceLock<(TextLinter, Catalogue)> = OnceLock::new();
     if let Ok(text) = std::str::from_utf8(data) {
-        let checker = CHECKER.get_or_init(FeatureChecker::new);
-        let _ = checker.check_text(Path::new("fuzz.feature"), text);
+        let (linter, catalogue) = LINTER.get_or_init(|| (TextLinter::new(), Catalogue::built_in()));
+        let _ = linter.lint(Path::new("fuzz.feature"), text, catalogue);
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod chaos;
 pub mod check;
+pub mod clauses;
 pub mod load;
 pub mod run;
 pub mod steps;
@@ -56,6 +57,9 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Print the step catalog.
     Steps,
+    /// Print the clause catalogue (features/clauses.yml): each clause, its domain, the
+    /// scenarios that verify it; `--governs PATH` for the clauses governing one config value.
+    Clauses(clauses::ClausesArgs),
     /// Validate the stack and the features without running them.
     Check(check::CheckArgs),
     /// Act on a running `gauntlet up` stack: stop|start|kill a service, add or clear faults,
@@ -93,6 +97,7 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Up(args) => up::execute(args).await,
         Command::Token(args) => token::execute(args),
         Command::Steps => steps::execute(),
+        Command::Clauses(args) => clauses::execute(args),
         Command::Check(args) => check::execute(args),
         Command::Chaos(args) => chaos::execute(args).await,
         Command::Load(args) => load::execute(args).await,

@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub use clauses::{
-    catalogue, clause_ids, is_clause_id, is_clause_tag, scenario_anchor, ClauseDef, ClauseMatrix,
-    ClauseRow, ClauseVerdict, ScenarioRef, UnknownClause,
+    clause_ids, is_clause_id, is_clause_tag, scenario_anchor, ClauseDef, ClauseMatrix, ClauseRow,
+    ClauseVerdict, ScenarioRef, UnknownClause,
 };
 pub use model::{
     BreakerTimeline, BreakerTransition, Counts, Exchange, FeatureReport, HistogramReport,

@@ -10,7 +10,9 @@
 
 pub mod collected;
 pub mod collector;
+pub mod files;
 pub mod gherkin_error;
+pub mod lint;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use cucumber::gherkin::tagexpr::TagOperation;
 use cucumber::{cli, parser, runner, World as _};
 use futures::FutureExt;
 
+use crate::clauses::Catalogue;
 use crate::clock::{real_wall_now, Stopwatch};
 use crate::config::{ConfigError, StackDef};
 use crate::report::model::HistogramReport;
@@ -130,6 +133,7 @@ pub async fn run_until(
     let started_at = real_wall_now();
     let stopwatch = Stopwatch::start();
     let stack = Arc::new(StackDef::load(&options.stack_dir)?);
+    let catalogue = Catalogue::for_features(&options.paths)?;
     let seed = options.seed.unwrap_or_else(rand::random);
     for path in &options.paths {
         if !path.exists() {
@@ -287,7 +291,7 @@ pub async fn run_until(
         seed,
         real_time: options.real_time,
         features,
-        clauses: report::catalogue(),
+        clauses: catalogue.report_rows(),
         histograms: histograms
             .lock()
             .map(|map| map.values().flatten().cloned().collect())
