@@ -23,8 +23,11 @@ use gauntlet::gateway::plugins::jwt::{decode_token, kong_base64_decode, retrieve
 use gauntlet::protocol::Protocol;
 use gauntlet::runner::lint::TextLinter;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name, for the stable seed runner.
-pub const TARGETS: [(&str, fn(&[u8])); 8] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("jwt_token", jwt_token),
     ("jwt_extract", jwt_extract),
     ("intentions_hcl", intentions_hcl),
