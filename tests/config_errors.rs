@@ -333,7 +333,14 @@ fn valueverse_loads_five_routes_with_their_acls() {
         .iter()
         .position(|r| r.name == "internal")
         .expect("route");
-    let acl = cfg.resolve_plugin("acl", internal, 1, None).expect("acl");
+    let acl = cfg
+        .resolve_plugin(
+            gauntlet::config::gateway::PluginKind::Acl,
+            internal,
+            1,
+            None,
+        )
+        .expect("acl");
     let PluginConfig::Acl(acl) = &acl.config else {
         panic!("not an acl config");
     };

@@ -222,6 +222,58 @@ impl PluginInstance {
     pub fn name(&self) -> &'static str {
         self.config.name()
     }
+
+    pub fn kind(&self) -> PluginKind {
+        self.config.kind()
+    }
+}
+
+/// The plugins Gauntlet emulates: what the pipeline and the admin API look plugins up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PluginKind {
+    Jwt,
+    Acl,
+    RateLimiting,
+    CircuitBreaker,
+    Bulkhead,
+}
+
+impl PluginKind {
+    /// Every kind, in the order of [`PluginKind::index`].
+    pub const ALL: [PluginKind; 5] = [
+        PluginKind::Jwt,
+        PluginKind::Acl,
+        PluginKind::RateLimiting,
+        PluginKind::CircuitBreaker,
+        PluginKind::Bulkhead,
+    ];
+
+    /// The plugin's name in `kong.yml` and the admin API.
+    pub fn name(self) -> &'static str {
+        match self {
+            PluginKind::Jwt => "jwt",
+            PluginKind::Acl => "acl",
+            PluginKind::RateLimiting => "rate-limiting",
+            PluginKind::CircuitBreaker => "circuit-breaker",
+            PluginKind::Bulkhead => "bulkhead",
+        }
+    }
+
+    /// The kind a `kong.yml` name stands for, when Gauntlet emulates it.
+    pub fn parse(name: &str) -> Option<PluginKind> {
+        PluginKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// A dense index (0..ALL.len()), for tables keyed by kind.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The plugins Gauntlet emulates, with their validated configuration.
@@ -235,14 +287,18 @@ pub enum PluginConfig {
 }
 
 impl PluginConfig {
-    pub fn name(&self) -> &'static str {
+    pub fn kind(&self) -> PluginKind {
         match self {
-            PluginConfig::Jwt(_) => "jwt",
-            PluginConfig::Acl(_) => "acl",
-            PluginConfig::RateLimiting(_) => "rate-limiting",
-            PluginConfig::CircuitBreaker(_) => "circuit-breaker",
-            PluginConfig::Bulkhead(_) => "bulkhead",
+            PluginConfig::Jwt(_) => PluginKind::Jwt,
+            PluginConfig::Acl(_) => PluginKind::Acl,
+            PluginConfig::RateLimiting(_) => PluginKind::RateLimiting,
+            PluginConfig::CircuitBreaker(_) => PluginKind::CircuitBreaker,
+            PluginConfig::Bulkhead(_) => PluginKind::Bulkhead,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
     }
 }
 
@@ -420,10 +476,10 @@ impl Default for BulkheadConfig {
 }
 
 impl GatewayConfig {
-    /// The most specific enabled instance of plugin `name` for a request (Kong's precedence).
+    /// The most specific enabled instance of plugin `kind` for a request (Kong's precedence).
     pub fn resolve_plugin(
         &self,
-        name: &str,
+        kind: PluginKind,
         route: usize,
         service: usize,
         consumer: Option<usize>,
@@ -431,7 +487,7 @@ impl GatewayConfig {
         self.plugins
             .iter()
             .filter(|p| {
-                p.enabled && p.name() == name && p.scope.applies_to(route, service, consumer)
+                p.enabled && p.kind() == kind && p.scope.applies_to(route, service, consumer)
             })
             .max_by_key(|p| p.scope.specificity())
     }
@@ -439,12 +495,12 @@ impl GatewayConfig {
     /// The enabled instance of a per-service plugin (`circuit-breaker`, `bulkhead`) that covers
     /// service `service`: the service's own, else the global one. Such plugins are never scoped
     /// to a route or consumer (the loader refuses that).
-    pub fn service_plugin(&self, name: &str, service: usize) -> Option<&PluginConfig> {
+    pub fn service_plugin(&self, kind: PluginKind, service: usize) -> Option<&PluginConfig> {
         self.plugins
             .iter()
             .filter(|p| {
                 p.enabled
-                    && p.name() == name
+                    && p.kind() == kind
                     && p.scope.route.is_none()
                     && p.scope.consumer.is_none()
                     && p.scope.service.is_none_or(|s| s == service)

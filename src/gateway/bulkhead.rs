@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::gateway::PluginConfig;
+use crate::config::gateway::{PluginConfig, PluginKind};
 use crate::config::GatewayConfig;
 
 /// A service's bulkhead is full.
@@ -44,7 +44,7 @@ impl Bulkheads {
     /// One bulkhead per service that a `bulkhead` plugin covers (on the service or global).
     pub fn new(config: &GatewayConfig) -> Self {
         let by_service = (0..config.services.len())
-            .map(|s| match config.service_plugin("bulkhead", s) {
+            .map(|s| match config.service_plugin(PluginKind::Bulkhead, s) {
                 Some(PluginConfig::Bulkhead(c)) => Some(Bulkhead {
                     service: config.services[s].name.clone(),
                     limit: c.max_concurrent_requests,

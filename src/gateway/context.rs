@@ -1,12 +1,18 @@
 //! What the gateway knows about one request as it moves through the pipeline.
 //!
-//! Plugins read the request from here and record what they decided (the consumer, headers for
-//! the upstream, headers for the client). Nothing in it is global configuration.
+//! Routing makes it: a context exists only for a request that matched a route, so every stage
+//! reads the one typed [`RouteMatch`]. Stages read the request from here and record what they
+//! decided (the consumer, headers for the upstream and for the client, the bulkhead place and
+//! breaker permit the request holds). Nothing in it is global configuration.
 
 use std::net::IpAddr;
 
 use http::{HeaderMap, Method, Uri};
 use uuid::Uuid;
+
+use super::breaker::{BreakerState, Permit};
+use super::bulkhead::Slot;
+use super::router::RouteMatch;
 
 /// Per-request state shared by the pipeline stages.
 #[derive(Debug)]
@@ -18,10 +24,8 @@ pub struct RequestContext {
     pub client_ip: IpAddr,
     /// Gateway-generated id for error bodies and logs (`request_id`).
     pub request_id: String,
-    /// Index of the matched route in `GatewayConfig::routes`.
-    pub route: usize,
-    /// Index of the matched route's service.
-    pub service: usize,
+    /// The route the request matched, its service and the upstream path.
+    pub matched: RouteMatch,
     /// The identified consumer, once an auth plugin ran.
     pub consumer: Option<usize>,
     /// The credential that identified the consumer.
@@ -31,6 +35,14 @@ pub struct RequestContext {
     /// Headers added to the client response (rate-limit headers and the like), whatever the
     /// outcome of the request.
     pub response_headers: HeaderMap,
+    /// The request's place in its service's bulkhead, held until the response is delivered.
+    pub bulkhead_slot: Option<Slot>,
+    /// Leave from the service's circuit breaker: every upstream attempt is recorded through it,
+    /// and it is held (a HALF-OPEN trial slot) until the response is delivered.
+    pub breaker_permit: Option<Permit>,
+    /// The breaker's state as of this request's last dealing with it (the rejection, or the
+    /// last recorded attempt), for `X-Circuit-Breaker-State`.
+    pub breaker_state: Option<BreakerState>,
 }
 
 /// The credential an auth plugin matched.
@@ -55,6 +67,7 @@ impl RequestContext {
         headers: HeaderMap,
         client_ip: IpAddr,
         request_id: String,
+        matched: RouteMatch,
     ) -> Self {
         RequestContext {
             method,
@@ -62,13 +75,25 @@ impl RequestContext {
             headers,
             client_ip,
             request_id,
-            route: 0,
-            service: 0,
+            matched,
             consumer: None,
             credential: None,
             upstream_headers: Vec::new(),
             response_headers: HeaderMap::new(),
+            bulkhead_slot: None,
+            breaker_permit: None,
+            breaker_state: None,
         }
+    }
+
+    /// Index of the matched route in `GatewayConfig::routes`.
+    pub fn route(&self) -> usize {
+        self.matched.route
+    }
+
+    /// Index of the matched route's service in `GatewayConfig::services`.
+    pub fn service(&self) -> usize {
+        self.matched.service
     }
 
     /// Sets an upstream header, replacing any client-sent copy.

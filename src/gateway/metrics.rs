@@ -304,11 +304,7 @@ fn render_breakers(out: &mut String, breakers: &Breakers) {
         "Circuit breaker state changes, by service, from and to.",
     );
     for (service, snap) in &snapshots {
-        let mut counts: BTreeMap<(BreakerState, BreakerState), u64> = BTreeMap::new();
-        for t in &snap.transitions {
-            *counts.entry((t.from, t.to)).or_default() += 1;
-        }
-        for ((from, to), n) in counts {
+        for &((from, to), n) in &snap.transition_totals {
             let _ = writeln!(
                 out,
                 "gauntlet_gateway_circuit_breaker_transitions_total{{service=\"{service}\",from=\"{from}\",to=\"{to}\"}} {n}"

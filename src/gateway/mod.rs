@@ -1,7 +1,8 @@
 //! The gateway (SPEC §4): a Kong-style proxy configured from `kong.yml`.
 //!
-//! - [`pipeline`] — the request path: route → jwt → acl → rate-limiting → bulkhead → circuit
-//!   breaker → upstream.
+//! - [`pipeline`] — the request path: route → the stages → upstream → the response.
+//! - [`stage`] — the one stage shape, and the stages assembled in Kong's priority order: jwt →
+//!   acl → rate-limiting → bulkhead → circuit breaker (how to add a plugin is written there).
 //! - [`router`], [`plugins`], [`bulkhead`], [`breaker`], [`upstream`] — the stages; [`rescue`] —
 //!   rejections to responses. Upstream attempts are classified by [`crate::outcome`].
 //! - [`metrics`] — the gateway's counters; the Kong-shaped admin API that shows them and the
@@ -15,6 +16,7 @@ pub mod pipeline;
 pub mod plugins;
 pub mod rescue;
 pub mod router;
+pub mod stage;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use breaker::Breakers;
 use bulkhead::Bulkheads;
 use metrics::Metrics;
 use plugins::rate_limit::RateLimiter;
+use plugins::PluginTable;
 use upstream::{Pool, UpstreamAddrs};
 
 /// Shared state of one gateway: configuration, clock, live counters.
@@ -43,6 +46,8 @@ pub struct Gateway {
     pub(crate) bulkheads: Bulkheads,
     pool: Pool,
     rate_limiter: RateLimiter,
+    /// Which plugin instances can apply on each route, resolved once.
+    plugins: PluginTable,
     /// The proxy's listening port, once started (`X-Forwarded-Port`).
     proxy_port: std::sync::atomic::AtomicU16,
 }
@@ -59,6 +64,7 @@ impl Gateway {
         Gateway {
             breakers: Breakers::new(&config, &clock),
             bulkheads: Bulkheads::new(&config),
+            plugins: PluginTable::new(&config),
             config,
             clock,
             upstreams,

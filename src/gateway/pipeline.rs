@@ -1,13 +1,16 @@
-//! The gateway's request pipeline, assembled in one place (SPEC §4).
+//! The gateway's request path (SPEC §4): routing, the stages in [`STAGES`], the upstream call,
+//! and the response.
 //!
 //! ```text
 //!  client ─► route ─► jwt ─► acl ─► rate-limiting ─► bulkhead ─► circuit breaker ─► upstream ─► service
 //!              │        │       │          │             │              │        (retries, timeouts)
 //!              └────────┴───────┴──────────┴─────────────┴── Rejection ─┴───────────┴──► rescue ─► client
 //! ```
-//! Every stage may end the request with a [`Rejection`]; `rescue` is the only place that turns one
-//! into a response. Headers a stage wants on the client response (rate-limit headers) go into
-//! `RequestContext::response_headers` and are added whatever the outcome.
+//! Routing runs first and makes the [`RequestContext`]; the stages (one shape, assembled in
+//! [`super::stage`]) run in Kong's priority order; any may end the request with a
+//! [`Rejection`], and `rescue` is the only place that turns one into a response. Every stage
+//! that ran then sees the response's headers; headers a stage left in
+//! `RequestContext::response_headers` (rate-limit headers) are added whatever the outcome.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,15 +21,14 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use super::breaker::{self, BreakerState};
 use super::context::RequestContext;
 use super::metrics::Source;
-use super::plugins::{acl, jwt};
 use super::rescue::{self, Rejection};
 use super::router;
+use super::stage::STAGES;
 use super::upstream::{self, CallPolicy};
 use super::Gateway;
-use crate::config::gateway::PluginConfig;
+use crate::config::gateway::{PluginConfig, PluginInstance, PluginKind};
 use crate::http::body::{self, Body};
 
 /// Largest request body the gateway buffers (it buffers so retries can resend).
@@ -34,15 +36,6 @@ pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
 /// How long a client may take to send its request body (nginx's `client_body_timeout`).
 pub const CLIENT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// What the pipeline learned about a request, for the response, the metrics and the logs.
-#[derive(Debug, Default)]
-struct Trace {
-    route: Option<usize>,
-    service: Option<usize>,
-    /// Realm of the jwt plugin that ran, for `WWW-Authenticate`.
-    jwt_realm: Option<String>,
-}
 
 impl Gateway {
     /// Handles one client request end to end.
@@ -52,123 +45,108 @@ impl Gateway {
         peer: SocketAddr,
     ) -> Response<Body> {
         let (mut parts, body) = request.into_parts();
-        // The headers live in the context while plugins read them; `forward` takes them back.
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        // Route: every stage is configured per route and service. Kong matches the normalized
+        // path, so `/a/../internal` cannot slip past a route's ACL.
+        let path = crate::http::path::normalize_path(parts.uri.path());
+        let Some(matched) =
+            router::match_route(&self.config, &parts.method, &path, parts.uri.query())
+        else {
+            let mut response = rescue::respond(&Rejection::NoRoute, &request_id);
+            mark_source(response.headers_mut(), Source::Gateway);
+            let status = response.status().as_u16();
+            self.metrics
+                .record_request(None, None, status, None, Source::Gateway);
+            return response;
+        };
+        // The headers live in the context while stages read them; `forward` takes them back.
         let mut ctx = RequestContext::new(
             parts.method.clone(),
             parts.uri.clone(),
             std::mem::take(&mut parts.headers),
             peer.ip(),
-            uuid::Uuid::new_v4().simple().to_string(),
+            request_id,
+            matched,
         );
-        let mut trace = Trace::default();
-        let result = self.run(&mut ctx, &mut trace, parts, body).await;
+
+        // The stages, in Kong's priority order; `reached` counts those whose access phase ran.
+        let mut reached = 0;
+        let mut decided = Ok(());
+        for stage in STAGES {
+            reached += 1;
+            decided = stage.access(&self, &mut ctx);
+            if let Err(rejection) = &decided {
+                tracing::debug!(
+                    request_id = %ctx.request_id,
+                    stage = stage.name(),
+                    priority = stage.priority(),
+                    reason = rejection.reason(),
+                    "rejected"
+                );
+                break;
+            }
+        }
+        let result = match decided {
+            Ok(()) => self.read_body_and_forward(&mut ctx, parts, body).await,
+            Err(rejection) => Err(rejection),
+        };
         let (mut response, source) = match result {
             Ok(response) => (response, Source::Service),
             Err(rejection) => {
-                self.record_rejection(&rejection, &ctx, &trace);
-                let response =
-                    rescue::respond(&rejection, &ctx.request_id, trace.jwt_realm.as_deref());
-                (response, Source::Gateway)
+                self.record_rejection(&rejection, &ctx);
+                (
+                    rescue::respond(&rejection, &ctx.request_id),
+                    Source::Gateway,
+                )
             }
         };
+        for stage in &STAGES[..reached] {
+            stage.respond(&self, &ctx, response.headers_mut());
+        }
         for (name, value) in ctx.response_headers.iter() {
             response.headers_mut().insert(name.clone(), value.clone());
         }
         mark_source(response.headers_mut(), source);
         self.metrics.record_request(
-            trace.service,
-            trace.route,
+            Some(ctx.service()),
+            Some(ctx.route()),
             response.status().as_u16(),
             ctx.consumer,
             source,
         );
-        response
+        // A proxied response holds the bulkhead place and the trial slot until it has been
+        // delivered; a gateway-made one frees them now.
+        let hold = (ctx.bulkhead_slot.take(), ctx.breaker_permit.take());
+        match (source, &hold) {
+            (Source::Service, (Some(_), _) | (_, Some(_))) => {
+                response.map(|b| body::hold_until_done(b, hold))
+            }
+            _ => response,
+        }
     }
 
-    /// The stages, in order. Each comment says why the stage sits where it does.
-    async fn run(
+    /// The most specific enabled instance of plugin `kind` for this request.
+    pub(crate) fn plugin_instance(
         &self,
-        ctx: &mut RequestContext,
-        trace: &mut Trace,
-        parts: http::request::Parts,
-        body: Incoming,
-    ) -> Result<Response<Body>, Rejection> {
-        // 1. Route: every later stage is configured per route and service. Kong matches the
-        //    normalized path, so `/a/../internal` cannot slip past a route's ACL.
-        let path = crate::http::path::normalize_path(parts.uri.path());
-        let matched = router::match_route(&self.config, &parts.method, &path, parts.uri.query())
-            .ok_or(Rejection::NoRoute)?;
-        ctx.route = matched.route;
-        ctx.service = matched.service;
-        trace.route = Some(matched.route);
-        trace.service = Some(matched.service);
-
-        // 2. jwt (Kong priority 1450): identifies the consumer that acl and rate-limiting key on.
-        if let Some(PluginConfig::Jwt(config)) = self.plugin("jwt", ctx) {
-            trace.jwt_realm = config.realm.clone();
-            jwt::apply(
-                config,
-                &self.config.consumers,
-                ctx,
-                self.clock.unix_seconds(),
-            )?;
-        }
-
-        // 3. acl (950): needs the consumer found by an auth plugin.
-        if let Some(PluginConfig::Acl(config)) = self.plugin("acl", ctx) {
-            let consumer = ctx.consumer.map(|c| &self.config.consumers[c]);
-            acl::check(config, ctx, consumer)?;
-        }
-
-        // 4. rate-limiting (910): after auth, so 401/403 consume no quota; may be overridden
-        //    per consumer (Kong's plugin precedence), hence resolved after the consumer is known.
-        if let Some(plugin) = self.plugin_instance("rate-limiting", ctx) {
-            if let PluginConfig::RateLimiting(config) = &plugin.config {
-                self.rate_limiter
-                    .check(plugin.id, config, ctx, &self.config, self.clock.wall())?;
-            }
-        }
-
-        // 5. bulkhead: after every check that can refuse a request for free, so only requests
-        //    that would really go upstream take a place; refused at once, never queued, and
-        //    before the breaker, so a full bulkhead is never a breaker failure.
-        let slot = self.bulkheads.enter(ctx.service)?;
-
-        // 6. circuit breaker: the last gate before the service, so everything it counts is a
-        //    real upstream attempt; while OPEN it answers the fallback without calling anyone.
-        let permit = match self.breakers.get(ctx.service) {
-            Some(breaker) => match breaker.admit() {
-                Ok(permit) => Some(permit),
-                Err(open) => {
-                    set_breaker_state(ctx, open.state);
-                    return Err(Rejection::BreakerOpen(open));
-                }
-            },
-            None => None,
-        };
-
-        // 7. Upstream: buffer the body (so a retry can resend it), then call with Kong's retries
-        //    and timeouts on the stack clock, every attempt's outcome feeding the breaker.
-        let result = self
-            .read_body_and_forward(ctx, parts, body, &matched, permit.as_ref())
-            .await;
-        if let Some(permit) = &permit {
-            // Every answer to a request that reached the breaker says its state (SPEC §5).
-            if !ctx.response_headers.contains_key(BREAKER_STATE) {
-                set_breaker_state(ctx, permit.state());
-            }
-        }
-        // The bulkhead place and the trial slot are held until the response has been delivered.
-        result.map(|response| response.map(|b| body::hold_until_done(b, (slot, permit))))
+        kind: PluginKind,
+        ctx: &RequestContext,
+    ) -> Option<&PluginInstance> {
+        self.plugins
+            .resolve(&self.config, kind, ctx.route(), ctx.consumer)
     }
 
+    /// The configuration of [`Gateway::plugin_instance`].
+    pub(crate) fn plugin(&self, kind: PluginKind, ctx: &RequestContext) -> Option<&PluginConfig> {
+        self.plugin_instance(kind, ctx).map(|p| &p.config)
+    }
+
+    /// Upstream: buffer the body (so a retry can resend it), then call with Kong's retries and
+    /// timeouts on the stack clock, every attempt's outcome feeding the breaker.
     async fn read_body_and_forward(
         &self,
         ctx: &mut RequestContext,
         parts: http::request::Parts,
         body: Incoming,
-        matched: &router::RouteMatch,
-        permit: Option<&breaker::Permit>,
     ) -> Result<Response<Body>, Rejection> {
         // nginx's `client_body_timeout` (60 s between reads; here for the whole body, on the
         // stack clock): a slow upload must not hold a bulkhead place or a trial slot forever.
@@ -190,34 +168,33 @@ impl Gateway {
                 }
             })?
             .to_bytes();
-        self.forward(ctx, parts, matched, body, permit).await
+        self.forward(ctx, parts, body).await
     }
 
     async fn forward(
         &self,
         ctx: &mut RequestContext,
         mut parts: http::request::Parts,
-        matched: &router::RouteMatch,
         body: Bytes,
-        permit: Option<&breaker::Permit>,
     ) -> Result<Response<Body>, Rejection> {
-        let service = &self.config.services[ctx.service];
+        let service = &self.config.services[ctx.service()];
         let addr =
             self.upstreams
                 .get(&service.name)
                 .ok_or_else(|| Rejection::NoUpstreamAddress {
                     service: service.name.clone(),
                 })?;
-        parts.uri = matched
+        parts.uri = ctx
+            .matched
             .upstream_path_and_query
             .parse()
             .map_err(|e: http::uri::InvalidUri| Rejection::BadRequestBody(e.to_string()))?;
         let forwarding = Forwarding {
-            preserve_host: self.config.routes[ctx.route].preserve_host,
+            preserve_host: self.config.routes[ctx.route()].preserve_host,
             upstream_host: &service.host,
             upstream_port: service.port,
             proxy_port: self.proxy_port(),
-            stripped_prefix: matched.stripped_prefix.as_deref(),
+            stripped_prefix: ctx.matched.stripped_prefix.as_deref(),
         };
         parts.headers = std::mem::take(&mut ctx.headers);
         prepare_upstream_headers(ctx, &mut parts, &forwarding);
@@ -226,60 +203,38 @@ impl Gateway {
             connect_timeout: service.connect_timeout,
             read_timeout: service.read_timeout,
         };
-        let mut state_after = None;
+        let permit = ctx.breaker_permit.as_ref();
+        let mut last_state = None;
         let result = upstream::call(&self.pool, &self.clock, &addr, &parts, body, policy, |o| {
-            let Some(permit) = permit else { return true };
-            let (state, may_retry) = permit.record_attempt(o);
-            state_after = Some(state);
-            may_retry
+            let recorded = permit?.record_attempt(o);
+            last_state = Some(recorded.state);
+            Some(recorded)
         })
         .await;
-        if let Some(state) = state_after {
-            set_breaker_state(ctx, state);
+        if last_state.is_some() {
+            ctx.breaker_state = last_state;
         }
         self.metrics
-            .record_upstream_call(ctx.service, &result.attempts);
+            .record_upstream_call(ctx.service(), &result.attempts);
         let mut response = result.response.map_err(Rejection::Upstream)?;
         strip_hop_by_hop(response.headers_mut());
         Ok(response)
     }
 
-    fn plugin(&self, name: &str, ctx: &RequestContext) -> Option<&PluginConfig> {
-        self.plugin_instance(name, ctx).map(|p| &p.config)
-    }
-
-    fn plugin_instance(
-        &self,
-        name: &str,
-        ctx: &RequestContext,
-    ) -> Option<&crate::config::gateway::PluginInstance> {
-        self.config
-            .resolve_plugin(name, ctx.route, ctx.service, ctx.consumer)
-    }
-
-    fn record_rejection(&self, rejection: &Rejection, ctx: &RequestContext, trace: &Trace) {
+    fn record_rejection(&self, rejection: &Rejection, ctx: &RequestContext) {
         match rejection {
-            Rejection::Jwt(e) => self.metrics.record_auth_failure("jwt", e.reason()),
-            Rejection::Acl(e) => self.metrics.record_auth_failure("acl", e.reason()),
-            Rejection::RateLimited(_) => {
-                self.metrics.record_rate_limited(trace.route, ctx.consumer)
+            Rejection::Jwt { error, .. } => {
+                self.metrics.record_auth_failure("jwt", error.reason());
             }
-            Rejection::BulkheadFull(_) => self.metrics.record_bulkhead_rejection(ctx.service),
-            Rejection::BreakerOpen(_) => self.metrics.record_breaker_fallback(ctx.service),
+            Rejection::Acl(e) => self.metrics.record_auth_failure("acl", e.reason()),
+            Rejection::RateLimited(_) => self
+                .metrics
+                .record_rate_limited(Some(ctx.route()), ctx.consumer),
+            Rejection::BulkheadFull(_) => self.metrics.record_bulkhead_rejection(ctx.service()),
+            Rejection::BreakerOpen(_) => self.metrics.record_breaker_fallback(ctx.service()),
             _ => {}
         }
-        tracing::debug!(request_id = %ctx.request_id, reason = rejection.reason(), "rejected");
     }
-}
-
-/// The response header carrying the breaker's state after this request (SPEC §5).
-pub const BREAKER_STATE: &str = "x-circuit-breaker-state";
-
-fn set_breaker_state(ctx: &mut RequestContext, state: BreakerState) {
-    ctx.response_headers.insert(
-        HeaderName::from_static(BREAKER_STATE),
-        HeaderValue::from_static(state.as_str()),
-    );
 }
 
 /// What the upstream request's `Host` and `X-Forwarded-*` headers are made from.

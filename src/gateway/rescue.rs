@@ -20,8 +20,12 @@ use crate::outcome::AttemptOutcome;
 pub enum Rejection {
     #[error("no route matched")]
     NoRoute,
-    #[error("jwt: {0}")]
-    Jwt(#[from] JwtError),
+    #[error("jwt: {error}")]
+    Jwt {
+        error: JwtError,
+        /// The plugin's `realm`, for `WWW-Authenticate`.
+        realm: Option<String>,
+    },
     #[error("acl: {0}")]
     Acl(#[from] AclError),
     #[error("rate limit: {0}")]
@@ -47,7 +51,7 @@ impl Rejection {
     pub fn reason(&self) -> &'static str {
         match self {
             Rejection::NoRoute => "no_route",
-            Rejection::Jwt(e) => e.reason(),
+            Rejection::Jwt { error, .. } => error.reason(),
             Rejection::Acl(e) => e.reason(),
             Rejection::RateLimited(e) => e.reason(),
             Rejection::BodyTooLarge { .. } => "body_too_large",
@@ -70,16 +74,16 @@ pub const MSG_UNAVAILABLE: &str = "The upstream server is currently unavailable"
 pub const MSG_NO_ROUTE: &str = "no Route matched with those values";
 
 /// Turns a rejection into the response Kong would send.
-pub fn respond(rejection: &Rejection, request_id: &str, realm: Option<&str>) -> Response<Body> {
+pub fn respond(rejection: &Rejection, request_id: &str) -> Response<Body> {
     match rejection {
-        Rejection::Jwt(e) => {
+        Rejection::Jwt { error: e, realm } => {
             // The jwt plugin's 401s use `kong.response.exit`; its two 500s use the error template.
             let mut response = match e.message() {
                 Some(message) if e.includes_request_id() => error(e.status(), &message, request_id),
                 _ => exit(e.status(), &e.body()),
             };
             if let Some(value) = e
-                .www_authenticate(realm)
+                .www_authenticate(realm.as_deref())
                 .and_then(|v| HeaderValue::from_str(&v).ok())
             {
                 response.headers_mut().insert(WWW_AUTHENTICATE, value);
@@ -186,7 +190,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_route_is_404_with_kongs_message_and_request_id() {
-        let response = respond(&Rejection::NoRoute, "abc", None);
+        let response = respond(&Rejection::NoRoute, "abc");
         assert_eq!(response.status(), 404);
         let body = body_json(response).await;
         assert_eq!(body["message"], MSG_NO_ROUTE);
@@ -195,13 +199,12 @@ mod tests {
 
     #[tokio::test]
     async fn timeouts_are_504_and_connection_failures_502() {
-        let timeout = respond(&Rejection::Upstream(AttemptOutcome::ReadTimeout), "x", None);
+        let timeout = respond(&Rejection::Upstream(AttemptOutcome::ReadTimeout), "x");
         assert_eq!(timeout.status(), 504);
         assert_eq!(body_json(timeout).await["message"], MSG_GATEWAY_TIMEOUT);
         let refused = respond(
             &Rejection::Upstream(AttemptOutcome::ConnectFailed("refused".into())),
             "x",
-            None,
         );
         assert_eq!(refused.status(), 502);
         assert_eq!(body_json(refused).await["message"], MSG_BAD_GATEWAY);
@@ -215,7 +218,7 @@ mod tests {
             retry_after: std::time::Duration::from_millis(14_200),
             fallback: crate::config::gateway::CircuitBreakerConfig::default().fallback,
         };
-        let response = respond(&Rejection::BreakerOpen(open), "r1", None);
+        let response = respond(&Rejection::BreakerOpen(open), "r1");
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()[RETRY_AFTER], "15");
         let body = body_json(response).await;

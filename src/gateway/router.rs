@@ -1,4 +1,5 @@
-//! Route matching (first pipeline stage): which Kong route, and so which service, gets a request.
+//! Route matching (before every stage): which Kong route, and so which service, gets a request.
+//! Its answer, a [`RouteMatch`], is the one record of the route on the request context.
 //!
 //! Kong semantics for the subset Gauntlet emulates: `paths` are prefixes (a `~` prefix marks a
 //! regex), `methods` restrict, and among matching routes the most specific wins: regex paths
@@ -18,6 +19,18 @@ pub struct RouteMatch {
     pub upstream_path_and_query: String,
     /// The prefix `strip_path` removed (Kong's `X-Forwarded-Prefix`), if any.
     pub stripped_prefix: Option<String>,
+}
+
+impl RouteMatch {
+    /// Route `route` of service `service`, sending `upstream_path_and_query` upstream.
+    pub fn new(route: usize, service: usize, upstream_path_and_query: impl Into<String>) -> Self {
+        RouteMatch {
+            route,
+            service,
+            upstream_path_and_query: upstream_path_and_query.into(),
+            stripped_prefix: None,
+        }
+    }
 }
 
 /// Matches `method` and `path` against the configured routes.

@@ -25,6 +25,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::breaker::{BreakerState, Recorded};
 use crate::clock::{StackClock, StackInstant};
 use crate::http::body::{full, Body, BoxError};
 use crate::outcome::{is_idempotent, AttemptOutcome};
@@ -120,10 +121,34 @@ impl Pool {
     }
 }
 
-/// Sends `parts` + `body` to `addr` with up to `policy.retries` retries.
+/// The one retry decision: whether another attempt follows a failed one.
 ///
-/// `observe` sees every attempt's outcome as it happens and answers whether another attempt may
-/// follow (the circuit breaker says no once it is open).
+/// - Kong's `proxy_next_upstream error timeout` ([`AttemptOutcome::is_retryable`]): connection
+///   errors and timeouts are retried, responses never, a non-idempotent request not once it
+///   may have been sent;
+/// - at most `retries` retries (`retries + 1` attempts);
+/// - with a circuit breaker (SPEC §5), not once it is OPEN, nor once it has left the state the
+///   request was admitted under (the retries of a request admitted while CLOSED must not
+///   bypass the HALF-OPEN trial limit).
+pub fn should_retry(
+    outcome: &AttemptOutcome,
+    method: &http::Method,
+    attempts_made: usize,
+    policy: &CallPolicy,
+    breaker: Option<Recorded>,
+) -> bool {
+    let breaker_allows =
+        breaker.is_none_or(|b| b.admission_current && b.state != BreakerState::Open);
+    let attempts_made = u32::try_from(attempts_made).unwrap_or(u32::MAX);
+    breaker_allows
+        && outcome.is_retryable(method)
+        && attempts_made < policy.retries.saturating_add(1)
+}
+
+/// Sends `parts` + `body` to `addr`, retrying as [`should_retry`] decides.
+///
+/// `record` sees every attempt's outcome as it happens and returns what the circuit breaker
+/// made of it, if the request has one.
 pub async fn call(
     pool: &Pool,
     clock: &StackClock,
@@ -131,15 +156,14 @@ pub async fn call(
     parts: &http::request::Parts,
     body: Bytes,
     policy: CallPolicy,
-    mut observe: impl FnMut(&AttemptOutcome) -> bool,
+    mut record: impl FnMut(&AttemptOutcome) -> Option<Recorded>,
 ) -> CallResult {
     let mut attempts = Vec::new();
-    let max_attempts = policy.retries.saturating_add(1);
     loop {
         match attempt(pool, clock, upstream, parts, &body, policy).await {
             Ok(response) => {
                 let outcome = AttemptOutcome::Response(response.status().as_u16());
-                observe(&outcome);
+                record(&outcome);
                 attempts.push(outcome);
                 return CallResult {
                     response: Ok(response),
@@ -147,12 +171,9 @@ pub async fn call(
                 };
             }
             Err(outcome) => {
-                let may_continue = observe(&outcome);
+                let breaker = record(&outcome);
                 attempts.push(outcome.clone());
-                let retry = may_continue
-                    && outcome.is_retryable(&parts.method)
-                    && u32::try_from(attempts.len()).unwrap_or(u32::MAX) < max_attempts;
-                if !retry {
+                if !should_retry(&outcome, &parts.method, attempts.len(), &policy, breaker) {
                     return CallResult {
                         response: Err(outcome),
                         attempts,
@@ -380,7 +401,7 @@ mod tests {
             &parts(method),
             Bytes::new(),
             policy(),
-            |_| true,
+            |_| None,
         )
         .await
     }

@@ -123,7 +123,7 @@ async fn went(world: &mut GauntletWorld, service: String, path: String) -> StepR
 async fn header_matches_admin(world: &mut GauntletWorld, service: String) -> StepResult {
     let header = world
         .last()?
-        .single_header(crate::gateway::pipeline::BREAKER_STATE)
+        .single_header(crate::gateway::stage::BREAKER_STATE)
         .map_err(StepError::new)?
         .map(str::to_string)
         .ok_or_else(|| StepError::new("the response has no X-Circuit-Breaker-State header"))?;
@@ -162,7 +162,7 @@ async fn send_until_open(
             }
         };
         let state = response
-            .header(crate::gateway::pipeline::BREAKER_STATE)
+            .header(crate::gateway::stage::BREAKER_STATE)
             .map(str::to_string);
         world.exchanges.push(Exchange {
             request,

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::catalogue::{classify, scope_rule, unknown_plugin_message, PluginKind};
+use super::catalogue::{classify, scope_rule, unknown_plugin_message, NameKind};
 use super::plugins::emulated_config;
 use super::raw::RawPlugin;
 use super::validate::Builder;
@@ -80,7 +80,7 @@ impl Builder<'_> {
         let Pending { key, raw, parent } = p;
         let name = raw.name.clone();
         let kind = classify(&name);
-        if kind == PluginKind::Unknown {
+        if kind == NameKind::Unknown {
             return Err(self.err(format!("{key}.name"), unknown_plugin_message(&name)));
         }
         let scope = self.plugin_scope(&key, &raw, parent)?;
@@ -131,13 +131,13 @@ impl Builder<'_> {
                 routes.clone(),
             );
         }
-        if matches!(kind, PluginKind::NotEmulated | PluginKind::Custom) {
+        if matches!(kind, NameKind::NotEmulated | NameKind::Custom) {
             if enabled {
                 let who = scope
                     .consumer
                     .map(|c| format!(" for consumer `{}`", self.cfg.consumers[c].display_name()))
                     .unwrap_or_default();
-                let what = if kind == PluginKind::Custom {
+                let what = if kind == NameKind::Custom {
                     "is not bundled with Kong OSS (a custom or Enterprise plugin?) and Gauntlet does not emulate it"
                 } else {
                     "is a real Kong plugin that Gauntlet does not emulate"

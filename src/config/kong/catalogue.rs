@@ -2,6 +2,7 @@
 //! are Gauntlet's own, and where each emulated plugin may be scoped.
 
 use super::yaml::closest;
+use crate::config::gateway::PluginKind;
 
 /// Plugins bundled with Kong OSS 3.x (`kong/constants.lua`), emulated or not.
 pub const KONG_BUNDLED: [&str; 46] = [
@@ -56,9 +57,9 @@ pub const KONG_BUNDLED: [&str; 46] = [
 /// Gauntlet's own plugins (not in Kong OSS), configured like any plugin.
 pub const GAUNTLET_PLUGINS: [&str; 2] = ["circuit-breaker", "bulkhead"];
 
-/// What Gauntlet does with a plugin name.
+/// What Gauntlet does with a plugin name (the kind of a *name*, before any config is read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PluginKind {
+pub(crate) enum NameKind {
     Emulated,
     /// A real Kong plugin Gauntlet does not emulate: warned about, never an error.
     NotEmulated,
@@ -69,16 +70,16 @@ pub(crate) enum PluginKind {
     Unknown,
 }
 
-pub(crate) fn classify(name: &str) -> PluginKind {
+pub(crate) fn classify(name: &str) -> NameKind {
     match name {
-        "jwt" | "acl" | "rate-limiting" | "circuit-breaker" | "bulkhead" => PluginKind::Emulated,
-        n if KONG_BUNDLED.contains(&n) => PluginKind::NotEmulated,
+        n if PluginKind::parse(n).is_some() => NameKind::Emulated,
+        n if KONG_BUNDLED.contains(&n) => NameKind::NotEmulated,
         n => {
             let known = KONG_BUNDLED.iter().chain(GAUNTLET_PLUGINS.iter()).copied();
             if closest(n, known).is_some() {
-                PluginKind::Unknown
+                NameKind::Unknown
             } else {
-                PluginKind::Custom
+                NameKind::Custom
             }
         }
     }
@@ -129,9 +130,9 @@ mod tests {
 
     #[test]
     fn classifies_plugins_and_suggests_the_closest_name() {
-        assert_eq!(classify("cors"), PluginKind::NotEmulated);
-        assert_eq!(classify("bulkhead"), PluginKind::Emulated);
-        assert_eq!(classify("jwtt"), PluginKind::Unknown);
+        assert_eq!(classify("cors"), NameKind::NotEmulated);
+        assert_eq!(classify("bulkhead"), NameKind::Emulated);
+        assert_eq!(classify("jwtt"), NameKind::Unknown);
         assert!(unknown_plugin_message("jwtt").contains("did you mean `jwt`?"));
         assert!(unknown_plugin_message("rate-limitng").contains("did you mean `rate-limiting`?"));
     }

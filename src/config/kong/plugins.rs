@@ -15,7 +15,7 @@ use super::catalogue::unknown_plugin_message;
 use super::resilience::{bulkhead, circuit_breaker};
 use super::yaml::Source;
 use crate::config::gateway::{
-    AclConfig, AclRule, JwtConfig, LimitBy, PluginConfig, RateLimitConfig, RatePeriod,
+    AclConfig, AclRule, JwtConfig, LimitBy, PluginConfig, PluginKind, RateLimitConfig, RatePeriod,
     RegisteredClaim,
 };
 use crate::config::ConfigError;
@@ -36,23 +36,27 @@ pub(crate) fn emulated_config(
         Some(v) => v,
     };
     let mut notes = Vec::new();
-    let cfg = match name {
-        "jwt" => PluginConfig::Jwt(jwt(src, &ckey, src.parse_value(&ckey, config)?)?),
-        "acl" => PluginConfig::Acl(acl(
+    let Some(kind) = PluginKind::parse(name) else {
+        return Err(src.error(format!("{key}.name"), unknown_plugin_message(name)));
+    };
+    let cfg = match kind {
+        PluginKind::Jwt => PluginConfig::Jwt(jwt(src, &ckey, src.parse_value(&ckey, config)?)?),
+        PluginKind::Acl => PluginConfig::Acl(acl(
             src,
             &ckey,
             src.parse_value(&ckey, config)?,
             &mut notes,
         )?),
-        "rate-limiting" => PluginConfig::RateLimiting(rate_limiting(
+        PluginKind::RateLimiting => PluginConfig::RateLimiting(rate_limiting(
             src,
             &ckey,
             src.parse_value(&ckey, config)?,
             &mut notes,
         )?),
-        "circuit-breaker" => PluginConfig::CircuitBreaker(circuit_breaker(src, &ckey, config)?),
-        "bulkhead" => PluginConfig::Bulkhead(bulkhead(src, &ckey, config)?),
-        other => return Err(src.error(format!("{key}.name"), unknown_plugin_message(other))),
+        PluginKind::CircuitBreaker => {
+            PluginConfig::CircuitBreaker(circuit_breaker(src, &ckey, config)?)
+        }
+        PluginKind::Bulkhead => PluginConfig::Bulkhead(bulkhead(src, &ckey, config)?),
     };
     Ok((cfg, notes))
 }

@@ -15,6 +15,7 @@
 //! outcome that arrives after the state it was admitted under has ended (a slow request admitted
 //! while CLOSED finishing after the breaker opened) changes nothing.
 
+use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -23,7 +24,8 @@ use crate::clock::StackInstant;
 use crate::config::gateway::CircuitBreakerConfig;
 use crate::outcome::AttemptOutcome;
 
-/// Transitions kept per breaker (the oldest half is dropped when full).
+/// Transitions kept per breaker; when full, each new one pushes out the oldest. The counts per
+/// (from, to) and the total are kept for the breaker's whole life.
 const MAX_HISTORY: usize = 1000;
 
 /// The three states, spelled as in `X-Circuit-Breaker-State`.
@@ -121,7 +123,12 @@ pub struct Machine {
     trial_successes: u32,
     trials_in_flight: u32,
     opened_at: Option<StackInstant>,
-    transitions: Vec<Transition>,
+    /// Wall time (stack clock) of the last transition to OPEN.
+    opened_wall: Option<SystemTime>,
+    /// The most recent transitions, oldest first (at most [`MAX_HISTORY`]).
+    history: VecDeque<Transition>,
+    /// Every transition ever made, counted by (from, to), indexed by [`state_index`].
+    totals: [[u64; 3]; 3],
 }
 
 /// What the admin API shows of a breaker.
@@ -133,7 +140,19 @@ pub struct Snapshot {
     pub trials_in_flight: u32,
     /// Wall time (stack clock) of the last transition to OPEN, while OPEN or HALF-OPEN.
     pub opened_at: Option<SystemTime>,
+    /// The most recent transitions, oldest first (at most the last 1000).
     pub transitions: Vec<Transition>,
+    /// Every transition of the breaker's life, by (from, to); unlike `transitions`, never
+    /// shortened (a Prometheus counter must not go down).
+    pub transition_totals: Vec<((BreakerState, BreakerState), u64)>,
+}
+
+fn state_index(state: BreakerState) -> usize {
+    match state {
+        BreakerState::Closed => 0,
+        BreakerState::Open => 1,
+        BreakerState::HalfOpen => 2,
+    }
 }
 
 impl Machine {
@@ -146,7 +165,9 @@ impl Machine {
             trial_successes: 0,
             trials_in_flight: 0,
             opened_at: None,
-            transitions: Vec::new(),
+            opened_wall: None,
+            history: VecDeque::new(),
+            totals: [[0; 3]; 3],
         }
     }
 
@@ -265,38 +286,47 @@ impl Machine {
         }
     }
 
-    /// How many transitions happened so far.
-    pub fn transition_count(&self) -> usize {
-        self.transitions.len()
+    /// How many transitions happened in the breaker's life.
+    pub fn transition_count(&self) -> u64 {
+        self.totals.iter().flatten().sum()
     }
 
-    /// The transitions after the first `count`.
-    pub fn transitions_since(&self, count: usize) -> &[Transition] {
-        self.transitions.get(count..).unwrap_or_default()
+    /// The transitions after the first `count` of the breaker's life (as many of them as the
+    /// history still holds).
+    pub fn transitions_since(&self, count: u64) -> impl Iterator<Item = &Transition> {
+        let dropped = self.transition_count() - self.history.len() as u64;
+        let skip = usize::try_from(count.saturating_sub(dropped)).unwrap_or(usize::MAX);
+        self.history.iter().skip(skip)
     }
 
     pub fn snapshot(&self) -> Snapshot {
         let opened_at = match self.state {
             BreakerState::Closed => None,
-            _ => self
-                .transitions
-                .iter()
-                .rev()
-                .find(|t| t.to == BreakerState::Open)
-                .map(|t| t.wall),
+            _ => self.opened_wall,
         };
+        let mut transition_totals = Vec::new();
+        for from in BreakerState::ALL {
+            for to in BreakerState::ALL {
+                let n = self.totals[state_index(from)][state_index(to)];
+                if n > 0 {
+                    transition_totals.push(((from, to), n));
+                }
+            }
+        }
         Snapshot {
             state: self.state,
             consecutive_failures: self.consecutive_failures,
             trial_successes: self.trial_successes,
             trials_in_flight: self.trials_in_flight,
             opened_at,
-            transitions: self.transitions.clone(),
+            transitions: self.history.iter().cloned().collect(),
+            transition_totals,
         }
     }
 
     fn open(&mut self, now: StackInstant, wall: SystemTime, reason: String) {
         self.opened_at = Some(now);
+        self.opened_wall = Some(wall);
         self.transition(BreakerState::Open, now, wall, reason);
     }
 
@@ -307,11 +337,12 @@ impl Machine {
         wall: SystemTime,
         reason: String,
     ) {
-        if self.transitions.len() >= MAX_HISTORY {
+        if self.history.len() >= MAX_HISTORY {
             // A flapping breaker in a long `up` session: keep the most recent history.
-            self.transitions.drain(..MAX_HISTORY / 2);
+            self.history.pop_front();
         }
-        self.transitions.push(Transition {
+        self.totals[state_index(self.state)][state_index(to)] += 1;
+        self.history.push_back(Transition {
             from: self.state,
             to,
             at: now,
@@ -325,6 +356,7 @@ impl Machine {
         self.trials_in_flight = 0;
         if to == BreakerState::Closed {
             self.opened_at = None;
+            self.opened_wall = None;
         }
     }
 }
@@ -539,6 +571,51 @@ mod tests {
                 (BreakerState::Closed, 61)
             ]
         );
+    }
+
+    #[test]
+    fn a_full_history_keeps_the_newest_transitions_and_every_count() {
+        let mut m = machine();
+        let mut now = 0;
+        // Each round is three transitions: CLOSED → OPEN → HALF-OPEN → OPEN … then one more.
+        opened(&mut m);
+        for _ in 0..MAX_HISTORY {
+            now += 60;
+            assert_eq!(fail(&mut m, at(now)), BreakerState::Open, "a trial fails");
+        }
+        let total = m.transition_count();
+        assert_eq!(total, 1 + 2 * MAX_HISTORY as u64);
+        now += 60;
+        let before = m.transition_count();
+        fail(&mut m, at(now));
+        let new: Vec<(BreakerState, BreakerState)> = m
+            .transitions_since(before)
+            .map(|t| (t.from, t.to))
+            .collect();
+        assert_eq!(
+            new,
+            [
+                (BreakerState::Open, BreakerState::HalfOpen),
+                (BreakerState::HalfOpen, BreakerState::Open)
+            ],
+            "the transitions of a full history are still seen as they happen"
+        );
+        let snap = m.snapshot();
+        assert_eq!(snap.transitions.len(), MAX_HISTORY);
+        assert_eq!(
+            snap.transitions.last().map(|t| t.at),
+            Some(at(now)),
+            "the newest is kept"
+        );
+        assert_eq!(
+            snap.transition_totals,
+            [
+                ((BreakerState::Closed, BreakerState::Open), 1),
+                ((BreakerState::Open, BreakerState::HalfOpen), 1001),
+                ((BreakerState::HalfOpen, BreakerState::Open), 1001),
+            ]
+        );
+        assert_eq!(snap.opened_at, Some(T0));
     }
 
     #[test]

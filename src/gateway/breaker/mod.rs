@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::clock::StackClock;
-use crate::config::gateway::{CircuitBreakerConfig, Fallback, PluginConfig};
+use crate::config::gateway::{CircuitBreakerConfig, Fallback, PluginConfig, PluginKind};
 use crate::config::GatewayConfig;
 use crate::outcome::AttemptOutcome;
 pub use machine::{Admission, BreakerState, Snapshot, Transition};
@@ -38,6 +38,15 @@ pub struct BreakerOpen {
     /// Time until the breaker lets a trial through (zero while HALF-OPEN is full of trials).
     pub retry_after: Duration,
     pub fallback: Fallback,
+}
+
+/// What the breaker says after recording an attempt: its state, and whether the state the
+/// request was admitted under still holds (both feed the retry decision, `upstream::should_retry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub state: BreakerState,
+    /// No transition happened since the request was admitted.
+    pub admission_current: bool,
 }
 
 /// Leave to send one request upstream; every attempt's outcome goes through [`Permit::record_attempt`].
@@ -99,7 +108,7 @@ impl Breaker {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn log_new_transitions(&self, machine: &machine::Machine, before: usize) {
+    fn log_new_transitions(&self, machine: &machine::Machine, before: u64) {
         for t in machine.transitions_since(before) {
             tracing::info!(service = %self.service, from = %t.from, to = %t.to, reason = %t.reason, "circuit breaker transition");
         }
@@ -107,10 +116,9 @@ impl Breaker {
 }
 
 impl Permit {
-    /// Records one attempt's outcome; returns the breaker's state after it and whether another
-    /// attempt may follow (SPEC §5: not once the breaker is OPEN, nor once it has moved on from
-    /// the state this request was admitted under — its retries would bypass the trial limit).
-    pub fn record_attempt(&self, outcome: &AttemptOutcome) -> (BreakerState, bool) {
+    /// Records one attempt's outcome; returns the breaker's state after it and whether the state
+    /// this request was admitted under still holds.
+    pub fn record_attempt(&self, outcome: &AttemptOutcome) -> Recorded {
         let breaker = &self.breaker;
         let mut machine = breaker.lock();
         let before = machine.transition_count();
@@ -121,8 +129,10 @@ impl Permit {
             breaker.clock.wall(),
         );
         breaker.log_new_transitions(&machine, before);
-        let current = machine.is_current(self.ticket);
-        (state, current && state != BreakerState::Open)
+        Recorded {
+            state,
+            admission_current: machine.is_current(self.ticket),
+        }
     }
 
     /// The breaker's current state (for responses that recorded no attempt).
@@ -147,14 +157,16 @@ impl Breakers {
     /// One breaker per service that a `circuit-breaker` plugin covers.
     pub fn new(config: &GatewayConfig, clock: &StackClock) -> Self {
         let by_service = (0..config.services.len())
-            .map(|s| match config.service_plugin("circuit-breaker", s) {
-                Some(PluginConfig::CircuitBreaker(c)) => Some(Arc::new(Breaker::new(
-                    config.services[s].name.clone(),
-                    c.clone(),
-                    clock.clone(),
-                ))),
-                _ => None,
-            })
+            .map(
+                |s| match config.service_plugin(PluginKind::CircuitBreaker, s) {
+                    Some(PluginConfig::CircuitBreaker(c)) => Some(Arc::new(Breaker::new(
+                        config.services[s].name.clone(),
+                        c.clone(),
+                        clock.clone(),
+                    ))),
+                    _ => None,
+                },
+            )
             .collect();
         Breakers { by_service }
     }

@@ -220,6 +220,7 @@ mod tests {
             headers,
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             "req-1".into(),
+            crate::gateway::router::RouteMatch::new(0, 0, "/"),
         )
     }
 

@@ -330,7 +330,10 @@ pub fn identifier(
             .or_else(credential),
         LimitBy::Credential => credential(),
         LimitBy::Ip => None,
-        LimitBy::Service => gateway.services.get(ctx.service).map(|s| s.id.to_string()),
+        LimitBy::Service => gateway
+            .services
+            .get(ctx.service())
+            .map(|s| s.id.to_string()),
         LimitBy::Header => config
             .header_name
             .as_deref()

@@ -69,6 +69,7 @@ fn request_from(ip: [u8; 4]) -> RequestContext {
         HeaderMap::new(),
         IpAddr::V4(Ipv4Addr::from(ip)),
         "req".into(),
+        crate::gateway::router::RouteMatch::new(0, 0, "/"),
     )
 }
 

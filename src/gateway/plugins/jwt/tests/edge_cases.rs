@@ -181,6 +181,7 @@ fn anonymous_does_not_override_an_earlier_credential() {
         HeaderMap::new(),
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         "r".into(),
+        crate::gateway::router::RouteMatch::new(0, 0, "/"),
     );
     ctx.credential = Some(CredentialRef {
         id: Uuid::nil(),

@@ -140,6 +140,7 @@ impl Req {
             self.headers.clone(),
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             "req-1".into(),
+            crate::gateway::router::RouteMatch::new(0, 0, "/"),
         );
         apply(config, &consumers(), &mut ctx, NOW).expect("passes");
         let mut upstream = self.headers.clone();
