@@ -18,6 +18,27 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
+use crate::units::Compact;
+
+/// How far ahead of real time a stack clock may be jumped in total: ten years. Every token,
+/// rate-limit window and certificate of the stack has long expired by then; further jumps only
+/// risk saturating the clock, after which nothing on the stack could recover until a restart.
+pub const MAX_OFFSET: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// A jump the clock refused (see [`StackClock::try_advance`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the stack clock may run at most {max} ahead of real time (10 years); it is {offset} ahead, \
+     so a jump of {by} is refused",
+    max = Compact(MAX_OFFSET),
+    offset = Compact(*offset),
+    by = Compact(*by)
+)]
+pub struct JumpRefused {
+    pub by: Duration,
+    pub offset: Duration,
+}
+
 /// A point on a stack clock: time elapsed since the stack started, jumps included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct StackInstant(Duration);
@@ -106,7 +127,32 @@ impl StackClock {
         Duration::from_nanos(self.inner.offset_ns.load(Ordering::Acquire))
     }
 
+    /// Jumps the clock forward by `by`, unless that would put it more than [`MAX_OFFSET`] ahead
+    /// of real time: then nothing moves and the refusal says why. The control API and the clock
+    /// steps jump through here, so an answer never reports a jump that was not made.
+    ///
+    /// # Errors
+    /// [`JumpRefused`] with the jump asked for and the offset it would have exceeded.
+    pub fn try_advance(&self, by: Duration) -> Result<Duration, JumpRefused> {
+        let max = u64::try_from(MAX_OFFSET.as_nanos()).unwrap_or(u64::MAX);
+        let refused = || JumpRefused {
+            by,
+            offset: self.offset(),
+        };
+        let ns = u64::try_from(by.as_nanos()).map_err(|_| refused())?;
+        let before = self
+            .inner
+            .offset_ns
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |offset| {
+                offset.checked_add(ns).filter(|total| *total <= max)
+            })
+            .map_err(|_| refused())?;
+        self.inner.jumped.notify_waiters();
+        Ok(Duration::from_nanos(before + ns))
+    }
+
     /// Jumps the clock forward by `by` and wakes every sleeper whose deadline has now passed.
+    /// For tests and internal jumps; input from users goes through [`StackClock::try_advance`].
     pub fn advance(&self, by: Duration) {
         let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
         // Saturate: an absurd jump must never wrap the clock backwards.
@@ -251,5 +297,29 @@ mod tests {
             .timeout(Duration::from_secs(30), std::future::pending::<()>())
             .await;
         assert!(out.is_none());
+    }
+
+    #[test]
+    fn a_jump_past_ten_years_ahead_is_refused_and_moves_nothing() {
+        let clock = StackClock::new();
+        assert_eq!(
+            clock.try_advance(Duration::from_secs(3600)),
+            Ok(Duration::from_secs(3600))
+        );
+        let err = clock
+            .try_advance(MAX_OFFSET)
+            .expect_err("ten years on top of an hour");
+        assert_eq!(clock.offset(), Duration::from_secs(3600));
+        assert_eq!(
+            err.to_string(),
+            "the stack clock may run at most 3650d ahead of real time (10 years); it is 1h ahead, \
+             so a jump of 3650d is refused"
+        );
+        assert!(clock.try_advance(Duration::MAX).is_err());
+        assert_eq!(
+            clock.try_advance(MAX_OFFSET - Duration::from_secs(3600)),
+            Ok(MAX_OFFSET)
+        );
+        assert!(clock.try_advance(Duration::from_nanos(1)).is_err());
     }
 }

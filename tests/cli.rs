@@ -880,3 +880,70 @@ async fn up_writes_mesh_identities_that_act_as_any_service() {
     );
     assert!(interrupt(&mut child).success());
 }
+
+/// `gauntlet up --api-token`: the control, admin and catalog APIs answer only requests carrying
+/// the token (bearer, or Consul's X-Consul-Token on the catalog); the proxy is unaffected, and
+/// `gauntlet chaos` sends the token from --api-token or GAUNTLET_API_TOKEN.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_token_guards_the_control_admin_and_catalog_apis() {
+    let _ports = UP_PORTS.lock().await;
+    let (_dir, stack) = stack_on_free_ports("valueverse");
+    let (_child, summary) = gauntlet_up_with(&stack, &["--api-token", "ci-runner-secret"]);
+    let url = |v: &serde_json::Value| v.as_str().expect("url").to_string();
+    let admin = format!("{}/status", url(&summary["gateway"]["admin"]));
+    let control = format!("{}/", url(&summary["control"]));
+    let catalog = format!("{}/v1/catalog/services", url(&summary["mesh"]["catalog"]));
+    let bearer = [("Authorization", "Bearer ci-runner-secret")];
+
+    for api in [&admin, &control] {
+        let refused = get(api, &[]).await;
+        assert_eq!(refused.status, 401, "{api}");
+        assert_eq!(refused.text(), r#"{"message":"Unauthorized"}"#);
+        let wrong = get(api, &[("Authorization", "Bearer guess")]).await;
+        assert_eq!(wrong.status, 401, "{api}");
+        assert_eq!(get(api, &bearer).await.status, 200, "{api}");
+    }
+    let anonymous = get(&catalog, &[]).await;
+    assert_eq!(
+        (anonymous.status, anonymous.text()),
+        (403, "Permission denied".to_string())
+    );
+    let unknown = get(&catalog, &[("X-Consul-Token", "guess")]).await;
+    assert_eq!(
+        (unknown.status, unknown.text()),
+        (403, "ACL not found".to_string())
+    );
+    let consul = get(&catalog, &[("X-Consul-Token", "ci-runner-secret")]).await;
+    assert_eq!(consul.status, 200);
+
+    // The gateway's own path is not behind the API token.
+    let token = format!("Bearer {}", url(&summary["tokens"]["admin-user"]));
+    let proxied = get(
+        &format!("{}/api/v1/value-models", url(&summary["gateway"]["proxy"])),
+        &[("Authorization", &token)],
+    )
+    .await;
+    assert_eq!(proxied.status, 200);
+
+    let out = Command::new(gauntlet_bin())
+        .args(["chaos", "--stack", stack.to_str().unwrap(), "status"])
+        .env_remove("GAUNTLET_API_TOKEN")
+        .output()
+        .expect("run gauntlet chaos");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "refused without the token");
+    assert!(stderr.contains("Unauthorized"), "{stderr}");
+    let (code, stdout, stderr) = chaos(&stack, &["--api-token", "ci-runner-secret", "status"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("value-architect"), "{stdout}");
+    let out = Command::new(gauntlet_bin())
+        .args(["chaos", "--stack", stack.to_str().unwrap(), "status"])
+        .env("GAUNTLET_API_TOKEN", "ci-runner-secret")
+        .output()
+        .expect("run gauntlet chaos");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -654,3 +654,63 @@ fn a_disabled_service_takes_its_routes_away_like_kong() {
     let miss = gauntlet::gateway::router::match_route(&cfg, &http::Method::GET, "/a", None);
     assert!(miss.is_none(), "a disabled service's route must not match");
 }
+
+/// A valueverse copy with `text` appended to `file`.
+fn valueverse_with(file: &str, text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["kong.yml", "stack.yml", "intentions.hcl"] {
+        std::fs::copy(valueverse().join(name), dir.path().join(name)).expect("copy");
+    }
+    let path = dir.path().join(file);
+    let mut content = std::fs::read_to_string(&path).expect("read");
+    content.push_str(text);
+    std::fs::write(&path, content).expect("write");
+    let err = match StackDef::load(dir.path()) {
+        Ok(_) => panic!("{file} with {} bytes appended loaded", text.len()),
+        Err(e) => e.to_string(),
+    };
+    (dir, err)
+}
+
+#[test]
+fn deeply_nested_yaml_is_a_clean_error_naming_its_line() {
+    let depth = 200_000;
+    let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    // Under a key Kong knows (its value is read), and under one it does not (refused at the key).
+    for (file, text, what) in [
+        (
+            "kong.yml",
+            format!("_comment: {nested}\n"),
+            "invalid YAML: nested deeper than 64 levels",
+        ),
+        ("stack.yml", format!("x: {nested}\n"), "x: unknown key `x`"),
+        ("kong.yml", format!("x: {nested}\n"), "x: unknown key `x`"),
+    ] {
+        let (dir, err) = valueverse_with(file, &text);
+        let lines = std::fs::read_to_string(dir.path().join(file))
+            .expect("read")
+            .lines()
+            .count();
+        assert!(err.contains(&format!("{file}:{lines}:")), "{err}");
+        assert!(err.contains(what), "{err}");
+    }
+}
+
+#[test]
+fn deeply_nested_intentions_are_a_clean_error_not_a_stack_overflow() {
+    // The reproduction: 20,000 nested lists appended to a copy of valueverse's intentions.hcl.
+    let depth = 20_000;
+    let (dir, err) = valueverse_with(
+        "intentions.hcl",
+        &format!("\nx = {}{}\n", "[".repeat(depth), "]".repeat(depth)),
+    );
+    let lines = std::fs::read_to_string(dir.path().join("intentions.hcl"))
+        .expect("read")
+        .lines()
+        .count();
+    assert!(err.contains(&format!("intentions.hcl:{lines}:")), "{err}");
+    assert!(
+        err.contains("nested deeper than 64 levels of objects, blocks and lists"),
+        "{err}"
+    );
+}

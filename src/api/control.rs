@@ -212,13 +212,61 @@ async fn advance(State(t): Shared, body: axum::body::Bytes) -> Result<Json<Value
         (None, Some(d)) => parse_duration(&d).map_err(|e| bad(e.to_string()))?,
         _ => return Err(bad("give exactly one of `seconds` and `duration`".into())),
     };
-    t.clock.advance(by);
+    let offset = t.clock.try_advance(by).map_err(|e| bad(e.to_string()))?;
     tracing::info!(
         by_seconds = by.as_secs_f64(),
         "clock advanced by the control API"
     );
     Ok(Json(json!({
         "advanced_seconds": by.as_secs_f64(),
-        "offset_seconds": t.clock.offset().as_secs_f64(),
+        "offset_seconds": offset.as_secs_f64(),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    async fn advance(clock: &StackClock, body: &str) -> (StatusCode, Value) {
+        let target = ControlTarget {
+            stack: "test".into(),
+            seed: 1,
+            clock: clock.clone(),
+            services: BTreeMap::new(),
+        };
+        let request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri("/clock/advance")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        let (status, _, body) = crate::api::call_router(router(target), request).await;
+        (status, serde_json::from_str(&body).expect("JSON"))
+    }
+
+    #[tokio::test]
+    async fn a_clock_jump_past_ten_years_is_refused_with_the_reason_and_nothing_moves() {
+        let clock = StackClock::new();
+        let (status, answer) = advance(&clock, r#"{"duration": "1h"}"#).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(answer["advanced_seconds"], 3600.0);
+        assert_eq!(answer["offset_seconds"], 3600.0);
+        for body in [
+            r#"{"seconds": 1e19}"#,
+            r#"{"duration": "5000000000000h"}"#,
+            r#"{"seconds": 315360000}"#,
+        ] {
+            let (status, answer) = advance(&clock, body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+            let message = answer["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("at most 3650d ahead of real time (10 years)")
+                    || message.contains("not a duration"),
+                "{body}: {message}"
+            );
+            assert_eq!(clock.offset(), Duration::from_secs(3600), "{body}");
+        }
+        let (status, answer) = advance(&clock, r#"{"seconds": -1}"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    }
 }

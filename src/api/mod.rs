@@ -13,6 +13,7 @@
 //! part it shows (gateway, mesh, services) and never holds a stack alive: dropping the
 //! [`crate::http::server::ServerHandle`] closes the port and its connections.
 
+pub mod access;
 pub mod admin;
 pub mod catalog;
 pub mod control;

@@ -18,6 +18,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::Exit;
+use crate::api::access::ApiToken;
 use crate::chaos::fault::{Delay, FaultAction, FaultRule};
 use crate::config::StackDef;
 use crate::http::client::{HttpClient, OutgoingRequest};
@@ -31,6 +32,10 @@ pub struct ChaosArgs {
     /// Control API base URL (overrides --stack), e.g. http://127.0.0.1:8099.
     #[arg(long, global = true)]
     pub control: Option<String>,
+    /// The API token `gauntlet up` was started with (default: GAUNTLET_API_TOKEN), sent as
+    /// `Authorization: Bearer`.
+    #[arg(long, global = true, hide_env_values = true)]
+    pub api_token: Option<String>,
     #[command(subcommand)]
     pub action: ChaosAction,
 }
@@ -129,6 +134,7 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
     let api = Api {
         client: HttpClient::new(Duration::from_secs(30)),
         base,
+        token: ApiToken::from_arg_or_env(args.api_token.as_deref()),
     };
     match args.action {
         ChaosAction::Stop { service } => api.process(&service, "stop").await,
@@ -300,6 +306,7 @@ fn parse_delay(text: &str) -> Result<Delay, ChaosError> {
 struct Api {
     client: HttpClient,
     base: String,
+    token: Option<ApiToken>,
 }
 
 impl Api {
@@ -310,6 +317,11 @@ impl Api {
         body: Option<Value>,
     ) -> Result<Value, ChaosError> {
         let mut request = OutgoingRequest::new(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request
+                .header("authorization", &format!("Bearer {}", token.expose()))
+                .map_err(|_| ChaosError("the API token is not a valid header value".into()))?;
+        }
         if let Some(body) = &body {
             request = request.json_body(body);
         }

@@ -9,6 +9,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::Exit;
+use crate::api::access::{self, ApiToken};
 use crate::api::control;
 use crate::config::StackDef;
 use crate::http::server::{bind_loopback, serve_router};
@@ -30,6 +31,11 @@ pub struct UpArgs {
     /// `openssl s_client` and `curl --cert`.
     #[arg(long, default_value = "target/gauntlet-up")]
     pub certs_dir: PathBuf,
+    /// Require this token on the control, admin and catalog APIs (default: GAUNTLET_API_TOKEN;
+    /// off when neither is set): `Authorization: Bearer <token>`, or Consul's `X-Consul-Token`
+    /// on the catalog. For shared machines, where any local process could reach the APIs.
+    #[arg(long, hide_env_values = true)]
+    pub api_token: Option<String>,
 }
 
 pub async fn execute(args: UpArgs) -> Exit {
@@ -45,7 +51,8 @@ pub async fn execute(args: UpArgs) -> Exit {
     }
     let seed = args.seed.unwrap_or_else(rand::random);
     let control_port = def.topology.ports.control;
-    let stack = match Stack::start(def, PortPlan::Fixed, seed).await {
+    let token = ApiToken::from_arg_or_env(args.api_token.as_deref());
+    let stack = match Stack::start_guarded(def, PortPlan::Fixed, seed, token.clone()).await {
         Ok(stack) => stack,
         Err(e) => {
             eprintln!("error: {e}");
@@ -53,10 +60,14 @@ pub async fn execute(args: UpArgs) -> Exit {
         }
     };
     // The control API (faults, process faults, clock) for `gauntlet chaos` and curl.
-    let control = match bind_loopback(control_port)
-        .await
-        .and_then(|listener| serve_router(listener, control::router(stack.control_target())))
-    {
+    let control = match bind_loopback(control_port).await.and_then(|listener| {
+        let router = access::guard(
+            control::router(stack.control_target()),
+            token.as_ref(),
+            access::Scheme::Bearer,
+        );
+        serve_router(listener, router)
+    }) {
         Ok(control) => control,
         Err(e) => {
             eprintln!("error: cannot serve the control API on 127.0.0.1:{control_port}: {e}");

@@ -43,6 +43,16 @@ pub fn load(path: &Path, gateway: &GatewayConfig) -> Result<Topology, ConfigErro
     validate(&src, raw, gateway)
 }
 
+/// [`load`] on text already read; `path` names it in messages.
+///
+/// # Errors
+/// As [`load`].
+pub fn parse(path: &Path, text: &str, gateway: &GatewayConfig) -> Result<Topology, ConfigError> {
+    let src = Source::from_text(path, text)?;
+    let raw: RawStack = src.parse()?;
+    validate(&src, raw, gateway)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStack {

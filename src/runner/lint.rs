@@ -156,6 +156,55 @@ pub fn lint(
     lint
 }
 
+/// The step library's matcher, built once, for feature text held in memory (the `gherkin_steps`
+/// fuzz target drives it).
+pub struct TextLinter {
+    collection: cucumber::step::Collection<GauntletWorld>,
+}
+
+impl Default for TextLinter {
+    fn default() -> Self {
+        TextLinter::new()
+    }
+}
+
+impl TextLinter {
+    pub fn new() -> Self {
+        TextLinter {
+            collection: GauntletWorld::collection(),
+        }
+    }
+
+    /// Parses `text` as the feature file `file` and checks it as [`lint`] checks files.
+    pub fn lint(&self, file: &std::path::Path, text: &str, catalogue: &Catalogue) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        match gherkin::Feature::parse(text, gherkin::GherkinEnv::default()) {
+            Ok(feature) => {
+                let parsed = Parsed {
+                    file: file.to_path_buf(),
+                    feature,
+                };
+                check_tags(&parsed, text, catalogue, &mut findings);
+                check_descriptions(&parsed, text, &mut findings);
+                check_steps(
+                    &parsed,
+                    &self.collection,
+                    &Selection::default(),
+                    None,
+                    &mut findings,
+                );
+            }
+            Err(e) => findings.push(Finding {
+                severity: Severity::Error,
+                kind: Kind::Syntax,
+                location: file.display().to_string(),
+                message: e.to_string(),
+            }),
+        }
+        findings
+    }
+}
+
 /// The line of the last `@tag` at or before `before` (1-based), for a finding about a tag.
 fn tag_line(text: &str, tag: &str, before: usize) -> usize {
     let wanted = format!("@{tag}");

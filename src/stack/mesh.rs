@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use super::{bind, ServiceHandle, StackError};
+use crate::api::access::{self, ApiToken};
 use crate::api::catalog::{self, CatalogService, CatalogState, CatalogUpstream};
 use crate::api::sidecar_admin::{self, SidecarAdminState};
 use crate::clock::StackClock;
@@ -154,6 +155,7 @@ pub(super) async fn start_catalog(
     outbounds: &[Outbound],
     clock: &StackClock,
     port: &impl Fn(u16) -> u16,
+    token: Option<&ApiToken>,
 ) -> Result<ServerHandle, StackError> {
     let listener = bind("catalog API", port(def.topology.ports.catalog)).await?;
     let entries = def
@@ -192,7 +194,8 @@ pub(super) async fn start_catalog(
         ca: mesh.ca.clone(),
         clock: clock.clone(),
     };
-    serve_router(listener, catalog::router(state)).map_err(|source| StackError::Serve {
+    let router = access::guard(catalog::router(state), token, access::Scheme::Consul);
+    serve_router(listener, router).map_err(|source| StackError::Serve {
         what: "catalog API".into(),
         source,
     })

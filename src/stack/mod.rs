@@ -96,6 +96,20 @@ impl Stack {
     /// # Errors
     /// A port cannot be bound, or a service cannot be started.
     pub async fn start(def: Arc<StackDef>, plan: PortPlan, seed: u64) -> Result<Stack, StackError> {
+        Stack::start_guarded(def, plan, seed, None).await
+    }
+
+    /// [`Stack::start`] with the admin and catalog APIs behind `token` when there is one
+    /// ([`api::access`]; `gauntlet up --api-token`).
+    ///
+    /// # Errors
+    /// As [`Stack::start`].
+    pub async fn start_guarded(
+        def: Arc<StackDef>,
+        plan: PortPlan,
+        seed: u64,
+        token: Option<api::access::ApiToken>,
+    ) -> Result<Stack, StackError> {
         let stopwatch = Stopwatch::start();
         let clock = StackClock::new();
         let ports = &def.topology.ports;
@@ -157,8 +171,16 @@ impl Stack {
                 let admins =
                     mesh::start_sidecar_admins(&def, mesh, &services, &stats, &clock, &port)
                         .await?;
-                let catalog =
-                    mesh::start_catalog(&def, mesh, &services, &outbounds, &clock, &port).await?;
+                let catalog = mesh::start_catalog(
+                    &def,
+                    mesh,
+                    &services,
+                    &outbounds,
+                    &clock,
+                    &port,
+                    token.as_ref(),
+                )
+                .await?;
                 (admins, Some(catalog))
             }
         };
@@ -199,13 +221,18 @@ impl Stack {
                 port: 0,
                 source,
             })?;
-        let admin =
-            serve_router(admin, api::admin::router(gateway.state.clone())).map_err(|source| {
-                StackError::Serve {
-                    what: "gateway admin API".into(),
-                    source,
-                }
-            })?;
+        let admin = serve_router(
+            admin,
+            api::access::guard(
+                api::admin::router(gateway.state.clone()),
+                token.as_ref(),
+                api::access::Scheme::Bearer,
+            ),
+        )
+        .map_err(|source| StackError::Serve {
+            what: "gateway admin API".into(),
+            source,
+        })?;
         Ok(Stack {
             def,
             clock,

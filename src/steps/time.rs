@@ -13,7 +13,9 @@ async fn time_passes(world: &mut GauntletWorld, d: DurationParam) -> StepResult 
     if real_time {
         tokio::time::sleep(d.0).await;
     } else {
-        clock.advance(d.0);
+        clock
+            .try_advance(d.0)
+            .map_err(|e| super::world::StepError::new(e.to_string()))?;
     }
     Ok(())
 }
@@ -51,7 +53,9 @@ async fn clock_to_boundary(world: &mut GauntletWorld, unit: String) -> StepResul
     if real_time {
         tokio::time::sleep(jump).await;
     } else {
-        clock.advance(jump);
+        clock
+            .try_advance(jump)
+            .map_err(|e| super::world::StepError::new(e.to_string()))?;
     }
     Ok(())
 }

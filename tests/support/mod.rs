@@ -103,11 +103,19 @@ impl Drop for ChildGuard {
 /// `gauntlet up --json` on `stack`; returns the child and the JSON summary it printed.
 /// The mesh certificates go to `certs` beside the stack folder (see [`certs_dir`]).
 pub fn gauntlet_up(stack: &Path) -> (ChildGuard, serde_json::Value) {
+    gauntlet_up_with(stack, &[])
+}
+
+/// [`gauntlet_up`] with more arguments.
+pub fn gauntlet_up_with(stack: &Path, args: &[&str]) -> (ChildGuard, serde_json::Value) {
     let mut child = Command::new(gauntlet_bin())
         .args(["up", "--json", "--stack"])
         .arg(stack)
         .arg("--certs-dir")
         .arg(certs_dir(stack))
+        .args(args)
+        // Hermetic: a token set for the machine's own stacks must not guard the test's.
+        .env_remove("GAUNTLET_API_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -485,3 +485,45 @@ fn the_state_debug_output_shows_no_key() {
     assert!(shown.contains("CatalogState"));
     assert!(!shown.contains("PRIVATE KEY"));
 }
+
+#[tokio::test]
+async fn a_put_is_held_to_consuls_limits_and_its_precedence_is_never_taken() {
+    let f = fixture();
+    let exact = "/v1/connect/intentions/exact?source=value-committer&destination=postgres";
+    let refused = [
+        (
+            format!(r#"{{"Action":"allow","Description":"{}"}}"#, "x".repeat(1 << 20)),
+            "Description: exceeds maximum length 512",
+        ),
+        (
+            r#"{"Action":"allow","Precedence":99999999999999999999}"#.to_string(),
+            "Precedence: expected an integer (a read-only field Consul computes), found `99999999999999999999`",
+        ),
+        (
+            r#"{"Action":"allow","Precedence":"9"}"#.to_string(),
+            "Precedence: expected an integer (a read-only field Consul computes), found a string",
+        ),
+        (
+            format!(r#"{{"Action":"allow","Meta":{{"k":"{}"}}}}"#, "v".repeat(513)),
+            "Meta.k: value exceeds maximum length 512",
+        ),
+    ];
+    for (body, message) in refused {
+        let put = f.call(Method::PUT, exact, &body).await;
+        assert_eq!(put.status, StatusCode::BAD_REQUEST, "{}", put.body);
+        assert!(put.body.contains(message), "{message}: {}", put.body);
+        assert!(!f.allowed("value-committer", "postgres").await);
+    }
+    let at_the_limit = format!(
+        r#"{{"Action":"allow","Description":"{}","Precedence":1}}"#,
+        "d".repeat(512)
+    );
+    let put = f.call(Method::PUT, exact, &at_the_limit).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let view = f.get(exact).await.json();
+    assert_eq!(
+        view["Precedence"], 9,
+        "computed from the names, not the client's 1"
+    );
+    assert_eq!(view["Description"].as_str().map(str::len), Some(512));
+}

@@ -119,11 +119,17 @@ pub(crate) fn parse_json(text: &str) -> Result<Node, SyntaxError> {
     Ok(node)
 }
 
+/// The deepest nesting of objects, blocks and lists read. Consul's own entries need under ten
+/// levels; the bound keeps a hostile file from overflowing the reader's stack (it recurses).
+pub(crate) const MAX_DEPTH: usize = 64;
+
 struct Parser {
     chars: Vec<char>,
     i: usize,
     line: usize,
     col: usize,
+    /// Objects, blocks and lists open around the current position.
+    depth: usize,
 }
 
 impl Parser {
@@ -133,7 +139,24 @@ impl Parser {
             i: 0,
             line: 1,
             col: 1,
+            depth: 0,
         }
+    }
+
+    /// Reads one nested object, block or list with `read`, refusing to go past [`MAX_DEPTH`].
+    fn nested<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<T, SyntaxError>,
+    ) -> Result<T, SyntaxError> {
+        if self.depth >= MAX_DEPTH {
+            return self.error(format!(
+                "nested deeper than {MAX_DEPTH} levels of objects, blocks and lists"
+            ));
+        }
+        self.depth += 1;
+        let out = read(self);
+        self.depth -= 1;
+        out
     }
 
     fn pos(&self) -> Pos {
@@ -251,7 +274,7 @@ impl Parser {
                     let pos = self.pos();
                     self.bump();
                     Node {
-                        value: Value::Object(self.body(Some('}'))?),
+                        value: Value::Object(self.nested(|p| p.body(Some('}')))?),
                         pos,
                     }
                 }
@@ -336,11 +359,11 @@ impl Parser {
             Some('<') if self.peek_at(1) == Some('<') => Value::Str(self.heredoc()?),
             Some('[') => {
                 self.bump();
-                Value::List(self.list()?)
+                Value::List(self.nested(Self::list)?)
             }
             Some('{') => {
                 self.bump();
-                Value::Object(self.body(Some('}'))?)
+                Value::Object(self.nested(|p| p.body(Some('}')))?)
             }
             Some(c) if c == '-' || c.is_ascii_digit() => {
                 let mut num = String::new();
@@ -571,6 +594,41 @@ Sources = [
         let err = parse_hcl("Name = \"a\"\nname = \"b\"\n").unwrap_err();
         assert_eq!(err.pos.line, 2);
         assert!(err.message.contains("first defined at line 1"), "{err}");
+    }
+
+    #[test]
+    fn nesting_past_the_bound_is_an_error_at_the_first_level_too_deep() {
+        let depth = 20_000;
+        let text = format!("x = {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        let err = parse_hcl(&text).unwrap_err();
+        assert_eq!(
+            err.pos,
+            Pos {
+                line: 1,
+                col: 5 + MAX_DEPTH + 1
+            }
+        );
+        assert!(
+            err.message
+                .contains("nested deeper than 64 levels of objects, blocks and lists"),
+            "{err}"
+        );
+        let blocks = format!("{}{}", "a {\n".repeat(depth), "}\n".repeat(depth));
+        assert!(parse_hcl(&blocks).is_err());
+        let objects = format!("x = {}1{}", "{ a = ".repeat(depth), "}".repeat(depth));
+        assert!(parse_hcl(&objects).is_err());
+    }
+
+    #[test]
+    fn nesting_up_to_the_bound_is_read() {
+        let text = format!("x = {}{}\n", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_hcl(&text).is_ok());
+        let json = format!(
+            "{{\"x\": {}{}}}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert!(parse_json(&json).is_ok());
     }
 
     #[test]

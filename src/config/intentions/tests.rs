@@ -234,3 +234,15 @@ fn both_an_hcl_and_a_json_file_is_an_error() {
     std::fs::write(dir.path().join("intentions.hcl"), "").unwrap();
     assert!(find_file(dir.path()).is_err());
 }
+
+#[test]
+fn a_description_over_consuls_512_bytes_is_an_error_at_its_line() {
+    let text = format!(
+        "Kind = \"service-intentions\"\nName = \"value-architect\"\nSources = [\n  {{\n    Name = \"value-committer\"\n    Action = \"allow\"\n    Description = \"{}\"\n  }}\n]\n",
+        "x".repeat(513)
+    );
+    assert_eq!(
+        err(&text),
+        "intentions.hcl:7:19: Sources[0].Description: exceeds maximum length 512"
+    );
+}

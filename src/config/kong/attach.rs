@@ -271,7 +271,7 @@ impl Builder<'_> {
     }
 
     /// Emits the warnings that needed every route and plugin to be known.
-    pub fn finish(&mut self, sections: Vec<(&'static str, serde_yaml::Value)>) {
+    pub fn finish(&mut self, sections: Vec<(&'static str, serde_json::Value)>) {
         for (service, key, msg) in std::mem::take(&mut self.service_notes) {
             let routes = self.routes_of_service(service);
             self.warn(key, msg, routes);
@@ -299,7 +299,7 @@ impl Builder<'_> {
             let (msg, routes) = match section {
                 "upstreams" => {
                     let names: Vec<&str> = value
-                        .as_sequence()
+                        .as_array()
                         .into_iter()
                         .flatten()
                         .filter_map(|u| u.get("name").and_then(|n| n.as_str()))

@@ -39,6 +39,14 @@ pub fn load(path: &Path) -> Result<(GatewayConfig, Vec<ConfigWarning>), ConfigEr
     load_source(&src)
 }
 
+/// [`load`] on text already read; `path` names it in messages.
+///
+/// # Errors
+/// As [`load`].
+pub fn parse(path: &Path, text: &str) -> Result<(GatewayConfig, Vec<ConfigWarning>), ConfigError> {
+    load_source(&yaml::Source::from_text(path, text)?)
+}
+
 fn load_source(src: &yaml::Source) -> Result<(GatewayConfig, Vec<ConfigWarning>), ConfigError> {
     let raw: raw::RawKongFile = src.parse()?;
     validate::build(src, raw)

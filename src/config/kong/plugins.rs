@@ -9,7 +9,7 @@
 //! ```
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::catalogue::unknown_plugin_message;
 use super::resilience::{bulkhead, circuit_breaker};
@@ -32,7 +32,7 @@ pub(crate) fn emulated_config(
 ) -> Result<(PluginConfig, Vec<Note>), ConfigError> {
     let ckey = format!("{key}.config");
     let config = match config {
-        None | Some(Value::Null) => Value::Mapping(Default::default()),
+        None | Some(Value::Null) => Value::Object(Default::default()),
         Some(v) => v,
     };
     let mut notes = Vec::new();
@@ -362,7 +362,7 @@ pub(super) mod test_support {
             file: "kong.yml".into(),
             text: text.clone(),
         };
-        let doc: Value = serde_yaml::from_str(&text).map_err(|e| src.error("", e.to_string()))?;
+        let doc: Value = serde_saphyr::from_str(&text).map_err(|e| src.error("", e.to_string()))?;
         let value = doc["plugins"][0]["config"].clone();
         emulated_config(&src, "plugins[0]", name, Some(value))
     }

@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -350,8 +350,8 @@ impl<'de> Visitor<'de> for RefVisitor {
 pub(crate) fn is_set(v: &Value) -> bool {
     match v {
         Value::Null => false,
-        Value::Sequence(s) => !s.is_empty(),
-        Value::Mapping(m) => !m.is_empty(),
+        Value::Array(s) => !s.is_empty(),
+        Value::Object(m) => !m.is_empty(),
         Value::String(s) => !s.is_empty(),
         _ => true,
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::yaml::Source;
 use crate::config::gateway::{BulkheadConfig, CircuitBreakerConfig, Fallback};

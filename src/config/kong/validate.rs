@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_yaml::Value;
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::attach::Pending;

@@ -1,25 +1,42 @@
 //! YAML source handling shared by the stack-definition loaders (`kong.yml`, `stack.yml`).
 //!
 //! ```text
-//!   file ─► Source::read ─► Source::parse::<Raw DTO>  (serde_path_to_error over serde_yaml:
-//!                                                      key path + line/column of the failure)
-//!           Source::error(key, msg)  ─► locate(key) ─► ConfigError { file, line, column, key }
+//!   file ─► Source::read (at most MAX_DOCUMENT_BYTES)
+//!        ─► Source::parse::<Raw DTO>   serde_path_to_error over serde-saphyr, under a budget
+//!                                       (depth, nodes, events): key path + line/column
+//!           Source::error(key, msg) ─► locate(key) ─► ConfigError { file, line, column, key }
 //! ```
 //!
+//! The parser is serde-saphyr (pure Rust, on the granit/saphyr YAML parser). It works in time
+//! linear in the input and refuses a document nested deeper than [`MAX_DEPTH`] levels or
+//! holding more than [`MAX_NODES`] nodes as soon as it gets there, so a hostile or broken file
+//! cannot stall `check`, `run` or `up` (the archived serde_yaml/libyaml pair took time
+//! quadratic in the nesting depth: 6 s for 50,000 nested `[`).
+//!
 //! Semantic errors found after deserialization only know their key path. [`locate`] finds that
-//! path's line and column by deserializing the text once more with a probe that fails exactly at
-//! the wanted key: serde_yaml stamps its errors with the position of the node being read, so the
-//! probe's error carries the key's position. This works for block and flow style alike.
+//! path's line and column by walking the parser's events (each carries its span) down the path.
+//! This works for block and flow style alike.
 
-use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, Visitor};
+use serde::de::DeserializeOwned;
+use serde_saphyr::granit_parser::{Event, Parser, Span};
 
 use crate::config::{ConfigError, ConfigWarning};
 
 /// Keys whose values are secrets: their values never appear in a message.
 const SECRET_KEYS: [&str; 4] = ["secret", "password", "redis_password", "sentinel_password"];
+
+/// The largest stack file read (a decK dump of thousands of routes is a few MiB).
+pub const MAX_DOCUMENT_BYTES: u64 = 16 << 20;
+
+/// The deepest nesting of mappings and sequences accepted. Kong's deepest real structure
+/// (`services[].routes[].plugins[].config.<field>[]`) is under ten levels.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most nodes (scalars, mappings, sequences) one file may hold.
+pub const MAX_NODES: usize = 2_000_000;
 
 /// One YAML file being loaded: its path (for messages) and text (for locating keys).
 pub(crate) struct Source {
@@ -28,67 +45,98 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    /// Reads `path`.
+    /// Reads `path`, refusing a file larger than [`MAX_DOCUMENT_BYTES`] before reading it.
     pub fn read(path: &Path) -> Result<Source, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, format!("cannot read file: {e}")))?;
+        let cannot = |e: std::io::Error| ConfigError::new(path, format!("cannot read file: {e}"));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let mut text = String::new();
+        // `take` also bounds files whose metadata has no size (a pipe, /dev/zero).
+        file.take(MAX_DOCUMENT_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(cannot)?;
+        Source::from_string(path, text)
+    }
+
+    /// Text already read, named `path` in messages.
+    pub fn from_text(path: &Path, text: &str) -> Result<Source, ConfigError> {
+        if text.len() as u64 > MAX_DOCUMENT_BYTES {
+            return Err(too_large(path));
+        }
+        Source::from_string(path, text.to_string())
+    }
+
+    fn from_string(path: &Path, text: String) -> Result<Source, ConfigError> {
+        if text.len() as u64 > MAX_DOCUMENT_BYTES {
+            return Err(too_large(path));
+        }
         Ok(Source {
             file: path.to_path_buf(),
             text,
         })
     }
 
-    /// Deserializes the whole file into `T`, first checking that it is valid YAML at all.
+    /// Deserializes the whole file into `T`.
     ///
     /// # Errors
-    /// Invalid YAML (with its line), or the first key that does not fit `T` (unknown key, wrong
-    /// type, missing required key), with key path, line and column.
+    /// Invalid YAML (with its line), a document over the size limits, or the first key that does
+    /// not fit `T` (unknown key, wrong type, missing required key), with key path, line and column.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(&self.text) {
-            let msg = strip_location(&e.to_string(), &e);
-            // Structural errors (duplicate keys) come prefixed with the path of their mapping.
-            let (key, msg) = match msg.split_once(": ") {
-                Some((p, rest)) if !p.is_empty() && p.bytes().all(is_path_byte) => {
-                    (Some(p.to_string()), rest.to_string())
-                }
-                _ => (None, msg),
-            };
-            let mut err = ConfigError::new(&self.file, format!("invalid YAML: {msg}"));
-            if let Some(key) = key {
-                err = err.at_key(key);
-            }
-            if let Some(loc) = e.location() {
-                err = err.at_line(loc.line(), Some(loc.column()));
-            }
-            return Err(err);
-        }
-        let de = serde_yaml::Deserializer::from_str(&self.text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let (key, message) = describe(&path, &inner);
-            let mut err = ConfigError::new(&self.file, message);
-            if let Some(key) = key {
-                err = err.at_key(key);
-            }
-            if let Some(loc) = inner.location() {
-                err = err.at_line(loc.line(), Some(loc.column()));
-            }
-            err
-        })
+        let mut path = String::new();
+        let parsed =
+            serde_saphyr::with_deserializer_from_str_with_options(&self.text, options(), |de| {
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    path = e.path().to_string();
+                    e.into_inner()
+                })
+            });
+        parsed.map_err(|e| self.parse_error(&path, &e))
     }
 
-    /// Deserializes a sub-tree already read as a [`serde_yaml::Value`] (a plugin's `config`),
-    /// reporting errors at `prefix` + the path inside the value, located in the source text.
+    /// The error for a failed [`Source::parse`] at key `path`.
+    fn parse_error(&self, path: &str, err: &serde_saphyr::Error) -> ConfigError {
+        let at = err
+            .location()
+            .filter(|l| l.line() > 0)
+            .map(|l| (l.line() as usize, l.column() as usize));
+        // A parser error inside a mapping leaves a `?` for the key it could not read.
+        let path = path.trim_end_matches(".?").trim_end_matches('?');
+        let (key, message, at) = match classify(err, &self.text) {
+            Failure::Serde(msg) => {
+                let (key, message) = describe(path, &msg);
+                let at = match (&key, message.as_str()) {
+                    // A missing key has no position of its own: point at its mapping.
+                    (Some(k), "required field missing") => self.position(k).or(at),
+                    (Some(k), _) => at.or_else(|| self.position(k)),
+                    (None, _) => at,
+                };
+                (key, message, at)
+            }
+            Failure::Duplicate(msg) => (key_of(path), msg, at),
+            Failure::Limit(msg) | Failure::Syntax(msg) => {
+                (None, format!("invalid YAML: {msg}"), at)
+            }
+        };
+        let mut e = ConfigError::new(&self.file, message);
+        if let Some(key) = key {
+            e = e.at_key(key);
+        }
+        if let Some((line, column)) = at {
+            e = e.at_line(line, Some(column));
+        }
+        e
+    }
+
+    /// Deserializes a sub-tree already read as a JSON value (a plugin's `config`), reporting
+    /// errors at `prefix` + the path inside the value, located in the source text.
     pub fn parse_value<T: DeserializeOwned>(
         &self,
         prefix: &str,
-        value: serde_yaml::Value,
+        value: serde_json::Value,
     ) -> Result<T, ConfigError> {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let inner_path = e.path().to_string();
             let path = join_key(prefix, &inner_path);
-            let (key, message) = describe(&path, e.inner());
+            let (key, message) = describe(&path, &e.inner().to_string());
             self.error(key.unwrap_or_else(|| prefix.to_string()), message)
         })
     }
@@ -104,7 +152,8 @@ impl Source {
         err.at_key(key)
     }
 
-    /// Where `key` (or its nearest enclosing key that exists) is in the text.
+    /// Where `key` (or its nearest enclosing key that exists) is in the text; the document's
+    /// first node for a top-level key that is absent.
     fn position(&self, key: &str) -> Option<(usize, usize)> {
         let mut key = key;
         loop {
@@ -112,8 +161,10 @@ impl Source {
                 return Some(found);
             }
             // Drop the last `.field` or `[n]` segment and try the parent.
-            let cut = key.rfind(['.', '['])?;
-            key = &key[..cut];
+            match key.rfind(['.', '[']) {
+                Some(cut) => key = &key[..cut],
+                None => return locate(&self.text, ""),
+            }
         }
     }
 
@@ -135,8 +186,152 @@ impl Source {
     }
 }
 
-fn is_path_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"_-.[]".contains(&b)
+fn too_large(path: &Path) -> ConfigError {
+    ConfigError::new(
+        path,
+        format!(
+            "file too large: a stack file is at most {} MiB",
+            MAX_DOCUMENT_BYTES >> 20
+        ),
+    )
+}
+
+/// The parser's limits: linear-time refusal of over-deep or oversized documents.
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            flow_nesting_limit: MAX_DEPTH,
+            max_nodes: MAX_NODES,
+            max_events: 2 * MAX_NODES,
+            max_documents: 1,
+        },
+    }
+}
+
+/// What went wrong while parsing, sorted for the message.
+enum Failure {
+    /// A serde error in serde's standard wording (so [`describe`] reads it like any other).
+    Serde(String),
+    /// The same key twice in one mapping.
+    Duplicate(String),
+    /// Over a size or depth limit.
+    Limit(String),
+    /// Not YAML.
+    Syntax(String),
+}
+
+fn classify(err: &serde_saphyr::Error, text: &str) -> Failure {
+    use serde_saphyr::budget::BudgetBreach;
+    use serde_saphyr::Error as E;
+    let quoted = |list: &[&str]| {
+        list.iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match err {
+        E::AliasError { error, .. } => classify(error, text),
+        E::WithSnippet { error, .. } => classify(error, text),
+        E::Message { msg, .. } => Failure::Serde(msg.clone()),
+        E::SerdeUnknownField {
+            field, expected, ..
+        } if expected.is_empty() => {
+            Failure::Serde(format!("unknown field `{field}`, there are no fields"))
+        }
+        E::SerdeUnknownField {
+            field, expected, ..
+        } => Failure::Serde(format!(
+            "unknown field `{field}`, expected one of {}",
+            quoted(expected)
+        )),
+        E::SerdeUnknownVariant {
+            variant, expected, ..
+        } => Failure::Serde(format!(
+            "unknown variant `{variant}`, expected one of {}",
+            quoted(expected)
+        )),
+        E::SerdeMissingField { field, .. } => Failure::Serde(format!("missing field `{field}`")),
+        E::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        } => Failure::Serde(format!("invalid type: {unexpected}, expected {expected}")),
+        E::SerdeInvalidValue {
+            unexpected,
+            expected,
+            ..
+        } => Failure::Serde(format!("invalid value: {unexpected}, expected {expected}")),
+        E::SerdeInvalidLength { len, expected, .. } => {
+            Failure::Serde(format!("invalid length {len}, expected {expected}"))
+        }
+        E::Unexpected { expected, .. } => {
+            let expected = match *expected {
+                "string scalar" | "scalar" | "string" => "a string",
+                "mapping start" | "map" => "a mapping",
+                "sequence start" | "seq" => "a list",
+                other => other,
+            };
+            Failure::Serde(format!("invalid type: expected {expected}"))
+        }
+        E::InvalidScalar { ty, location } => {
+            let scalar = scalar_at(text, location.line() as usize, location.column() as usize);
+            Failure::Serde(format!("invalid type: {scalar}, expected {ty}"))
+        }
+        E::DuplicateMappingKey { key, .. } => Failure::Duplicate(match key {
+            Some(k) => format!("duplicate entry with key \"{k}\""),
+            None => "duplicate entry".to_string(),
+        }),
+        E::Budget { breach, .. } => Failure::Limit(match breach {
+            BudgetBreach::Depth { .. } => {
+                format!("nested deeper than {MAX_DEPTH} levels")
+            }
+            BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => {
+                format!("more than {MAX_NODES} nodes")
+            }
+            BudgetBreach::Documents { .. } => "more than one document".to_string(),
+            other => format!("over a parser limit ({other:?})"),
+        }),
+        other => {
+            let msg = serde_saphyr::MessageFormatter::format_message(
+                &serde_saphyr::UserMessageFormatter,
+                other,
+            )
+            .into_owned();
+            if msg.contains("recursion limit") {
+                Failure::Limit(format!("nested deeper than {MAX_DEPTH} levels"))
+            } else {
+                Failure::Syntax(msg)
+            }
+        }
+    }
+}
+
+/// The scalar written at 1-based (`line`, `column`), for a type error's message: a quoted
+/// scalar with its quotes, a plain one up to the next flow indicator, comment or line end.
+fn scalar_at(text: &str, line: usize, column: usize) -> String {
+    let Some(rest) = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .and_then(|l| l.get(l.char_indices().nth(column.saturating_sub(1))?.0..))
+    else {
+        return "a scalar".to_string();
+    };
+    let scalar = match rest.chars().next() {
+        Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or_default(),
+        _ => rest
+            .split([',', ']', '}', '#'])
+            .next()
+            .unwrap_or(rest)
+            .trim_end(),
+    };
+    let scalar: String = scalar.chars().take(60).collect();
+    format!("string {scalar:?}")
+}
+
+fn key_of(path: &str) -> Option<String> {
+    (path != "." && !path.is_empty()).then(|| path.to_string())
 }
 
 /// `prefix` + `inner` as one key path (`plugins[0].config` + `minute`).
@@ -149,25 +344,10 @@ pub(crate) fn join_key(prefix: &str, inner: &str) -> String {
     }
 }
 
-/// Turns a serde_yaml error at `path` into (key path, lowercase message without position).
-fn describe(path: &str, inner: &serde_yaml::Error) -> (Option<String>, String) {
-    let mut msg = strip_location(&inner.to_string(), inner);
-    // serde_yaml prefixes its own idea of the path ("services[0].routes[0]: ..."); drop it.
-    if let Some((prefix, rest)) = msg.split_once(": ") {
-        // A document that is a list: serde_yaml writes `.[0]` where the key path has `[0]`.
-        let prefix = prefix
-            .strip_prefix('.')
-            .filter(|p| p.starts_with('['))
-            .unwrap_or(prefix);
-        let is_path = !prefix.contains(char::is_whitespace)
-            && (path == prefix
-                || path.starts_with(&format!("{prefix}."))
-                || path.starts_with(&format!("{prefix}[")));
-        if is_path {
-            msg = rest.to_string();
-        }
-    }
-    let mut key = (path != "." && !path.is_empty()).then(|| path.to_string());
+/// Turns a serde message at `path` into (key path, lowercase message without position).
+fn describe(path: &str, msg: &str) -> (Option<String>, String) {
+    let mut msg = msg.to_string();
+    let mut key = key_of(path);
     if let Some(field) = backticked(&msg, "missing field `") {
         key = Some(join_key(path, &field));
         msg = "required field missing".to_string();
@@ -239,18 +419,6 @@ fn friendly_types(msg: &str) -> String {
     out
 }
 
-/// Removes serde_yaml's " at line L column C" (it goes into the error's own line/column).
-fn strip_location(msg: &str, err: &serde_yaml::Error) -> String {
-    match err.location() {
-        Some(loc) => msg.replacen(
-            &format!(" at line {} column {}", loc.line(), loc.column()),
-            "",
-            1,
-        ),
-        None => msg.to_string(),
-    }
-}
-
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seg {
@@ -279,175 +447,97 @@ fn segments(key: &str) -> Option<Vec<Seg>> {
 }
 
 /// The 1-based (line, column) of `key` in `text`: the key itself for a mapping key, the element
-/// for a sequence index. `None` when the path does not exist in the text.
+/// for a sequence index, the document's first node for the empty path. `None` when the path does
+/// not exist in the text (or the text is not YAML).
 pub(crate) fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
     let path = segments(key)?;
-    if path.is_empty() {
-        return None;
-    }
-    let de = serde_yaml::Deserializer::from_str(text);
-    match (Probe { path: &path }).deserialize(de) {
-        Ok(()) => None,
-        Err(e) if e.to_string().contains(FOUND) => e.location().map(|l| (l.line(), l.column())),
-        Err(_) => None,
-    }
-}
-
-/// The probe's own error text; any other error means "not found".
-const FOUND: &str = "\u{1}probe-found";
-
-struct Probe<'p> {
-    path: &'p [Seg],
-}
-
-impl<'de> DeserializeSeed<'de> for Probe<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        match self.path.first() {
-            None => d.deserialize_any(Fail),
-            Some(Seg::Key(_)) => d.deserialize_map(self),
-            Some(Seg::Index(_)) => d.deserialize_seq(self),
+    let mut events = Events(Parser::new_from_str(text));
+    loop {
+        match events.next()? {
+            (Event::StreamStart | Event::DocumentStart(..), _) => continue,
+            node => return events.find(&path, node),
         }
     }
 }
 
-impl<'de> Visitor<'de> for Probe<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a mapping or sequence on the probed path")
+/// The parser's events, ending at the first error.
+struct Events<'t>(Parser<'t, serde_saphyr::granit_parser::StrInput<'t>>);
+
+impl<'t> Events<'t> {
+    fn next(&mut self) -> Option<(Event<'t>, Span)> {
+        self.0.next()?.ok()
     }
 
-    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Some((Seg::Key(target), rest)) = self.path.split_first() else {
-            return Ok(());
-        };
-        while let Some(hit) = map.next_key_seed(KeyProbe {
-            target,
-            last: rest.is_empty(),
-        })? {
-            if hit {
-                map.next_value_seed(Probe { path: rest })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let Some((Seg::Index(target), rest)) = self.path.split_first() else {
-            return Ok(());
-        };
-        let mut index = 0;
+    /// Walks down `path` from the node that starts with `node`.
+    fn find(&mut self, path: &[Seg], node: (Event<'t>, Span)) -> Option<(usize, usize)> {
+        let mut path = path;
+        let mut node = node;
         loop {
-            let found = if index == *target {
-                seq.next_element_seed(Probe { path: rest })?
-            } else {
-                seq.next_element::<IgnoredAny>()?.map(|_| ())
+            let Some((step, rest)) = path.split_first() else {
+                return Some(position(&node.1));
             };
-            if found.is_none() {
-                return Ok(());
+            match (step, &node.0) {
+                (Seg::Key(target), Event::MappingStart(..)) => loop {
+                    let key = self.next()?;
+                    let value = match &key.0 {
+                        Event::MappingEnd => return None,
+                        Event::Scalar(text, ..) if text.as_ref() == target => {
+                            if rest.is_empty() {
+                                return Some(position(&key.1));
+                            }
+                            self.next()?
+                        }
+                        _ => {
+                            self.skip(&key.0)?;
+                            let value = self.next()?;
+                            self.skip(&value.0)?;
+                            continue;
+                        }
+                    };
+                    node = value;
+                    break;
+                },
+                (Seg::Index(target), Event::SequenceStart(..)) => {
+                    let mut index = 0;
+                    loop {
+                        let element = self.next()?;
+                        if matches!(element.0, Event::SequenceEnd) {
+                            return None;
+                        }
+                        if index == *target {
+                            node = element;
+                            break;
+                        }
+                        self.skip(&element.0)?;
+                        index += 1;
+                    }
+                }
+                _ => return None,
             }
-            index += 1;
+            path = rest;
         }
     }
-}
 
-/// Reads a mapping key: `Ok(true)` when it is the target, the FOUND error when it is the last
-/// step of the path (so the error carries the key's position).
-struct KeyProbe<'p> {
-    target: &'p str,
-    last: bool,
-}
-
-impl KeyProbe<'_> {
-    fn check<E: de::Error>(&self, key: &str) -> Result<bool, E> {
-        match (key == self.target, self.last) {
-            (true, true) => Err(E::custom(FOUND)),
-            (hit, _) => Ok(hit),
+    /// Consumes the rest of the node that started with `first` (nothing for a scalar).
+    fn skip(&mut self, first: &Event<'t>) -> Option<()> {
+        let mut depth = usize::from(matches!(
+            first,
+            Event::MappingStart(..) | Event::SequenceStart(..)
+        ));
+        while depth > 0 {
+            match self.next()?.0 {
+                Event::MappingStart(..) | Event::SequenceStart(..) => depth += 1,
+                Event::MappingEnd | Event::SequenceEnd => depth -= 1,
+                _ => {}
+            }
         }
+        Some(())
     }
 }
 
-impl<'de> DeserializeSeed<'de> for KeyProbe<'_> {
-    type Value = bool;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyProbe<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a scalar key")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        self.check(v)
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
-        self.check(&v.to_string())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
-        self.check(&v.to_string())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
-        self.check(&v.to_string())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
-        self.check(&v.to_string())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-}
-
-/// Fails on whatever node it is given, so the error carries that node's position.
-struct Fail;
-
-impl<'de> Visitor<'de> for Fail {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("anything")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Err(E::custom(FOUND))
-    }
-    fn visit_some<D: de::Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
-        Err(de::Error::custom(FOUND))
-    }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(de::Error::custom(FOUND))
-    }
-    fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(de::Error::custom(FOUND))
-    }
-    fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(de::Error::custom(FOUND))
-    }
+/// A span's start as 1-based (line, column).
+fn position(span: &Span) -> (usize, usize) {
+    (span.start.line(), span.start.col() + 1)
 }
 
 #[cfg(test)]
@@ -547,5 +637,91 @@ plugins: [{name: jwt, config: {maximum_expiration: 5}}]
             "{err}"
         );
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Doc {
+        name: Option<String>,
+        anything: Option<serde_json::Value>,
+    }
+
+    fn parse_error(text: &str) -> String {
+        let src = Source {
+            file: "x.yml".into(),
+            text: text.into(),
+        };
+        match src.parse::<Doc>() {
+            Ok(_) => "<no error>".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn refuses_deep_flow_nesting_at_once_with_its_line() {
+        let depth = 200_000;
+        let text = format!(
+            "name: a\nanything: {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let err = parse_error(&text);
+        assert!(err.starts_with("x.yml:2:"), "{err}");
+        assert!(
+            err.contains("invalid YAML: nested deeper than 64 levels"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_deep_block_nesting() {
+        let mut text = String::from("anything:\n");
+        for level in 1..=100 {
+            text.push_str(&format!("{}k:\n", "  ".repeat(level)));
+        }
+        let err = parse_error(&text);
+        assert!(
+            err.contains("invalid YAML: nested deeper than 64 levels"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn accepts_nesting_up_to_the_limit() {
+        let depth = MAX_DEPTH - 2;
+        let text = format!("anything: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(parse_error(&text), "<no error>");
+    }
+
+    #[test]
+    fn refuses_a_file_over_the_size_limit_before_parsing_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("big.yml");
+        let line = "# padding padding padding padding padding padding padding padding\n";
+        let text = line.repeat((MAX_DOCUMENT_BYTES as usize / line.len()) + 1);
+        std::fs::write(&path, text).expect("write");
+        let err = Source::read(&path).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("file too large: a stack file is at most 16 MiB")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_collection_where_a_string_belongs_is_a_type_error_at_its_key() {
+        let err = parse_error("name: [x]\n");
+        assert_eq!(err, "x.yml:1:7: name: invalid type: expected a string");
+    }
+
+    #[test]
+    fn a_duplicate_key_is_named_at_its_second_occurrence() {
+        let err = parse_error("name: a\nname: b\n");
+        assert_eq!(err, "x.yml:2:1: duplicate entry with key \"name\"");
+    }
+
+    #[test]
+    fn the_empty_path_locates_the_document() {
+        assert_eq!(locate("# c\n\nname: a\n", ""), Some((3, 1)));
     }
 }

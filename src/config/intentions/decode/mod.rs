@@ -29,6 +29,12 @@ use crate::protocol::Protocol;
 const KIND: &str = "service-intentions";
 const READ_ONLY: &str = "a read-only field Consul fills in itself; ignored";
 
+/// Consul's limits on opaque values (`agent/structs`: `metaValueMaxLength`, `metaKeyMaxLength`,
+/// `metaMaxKeyPairs`), applied to `Description` and `Meta` as Consul's intention validation does.
+const META_VALUE_MAX_LENGTH: usize = 512;
+const META_KEY_MAX_LENGTH: usize = 128;
+const META_MAX_PAIRS: usize = 64;
+
 pub(crate) struct Decoder<'a> {
     file: &'a Path,
     services: &'a MeshServices,
@@ -362,13 +368,77 @@ impl<'a> Decoder<'a> {
         }))
     }
 
+    /// `Meta`: string values, within Consul's limits (`validateConfigEntryMeta`: 64 pairs,
+    /// keys of at most 128 bytes, values of at most 512).
     fn meta(&self, node: &Node, path: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+        let items = self.object(node, path)?;
+        if items.len() > META_MAX_PAIRS {
+            return Err(self.err(
+                node.pos,
+                path,
+                format!("exceeds maximum element count {META_MAX_PAIRS}"),
+            ));
+        }
         let mut out = BTreeMap::new();
-        for item in self.object(node, path)? {
-            let value = self.string(&item.value, &join(path, &item.key))?;
+        for item in items {
+            let key = join(path, &item.key);
+            if item.key.len() > META_KEY_MAX_LENGTH {
+                return Err(self.err(
+                    item.key_pos,
+                    &key,
+                    format!("key exceeds maximum length {META_KEY_MAX_LENGTH}"),
+                ));
+            }
+            let value = self.string(&item.value, &key)?;
+            if value.len() > META_VALUE_MAX_LENGTH {
+                return Err(self.err(
+                    item.value.pos,
+                    &key,
+                    format!("value exceeds maximum length {META_VALUE_MAX_LENGTH}"),
+                ));
+            }
             out.insert(item.key.clone(), value.to_string());
         }
         Ok(out)
+    }
+
+    /// `Description`: a string of at most 512 bytes (Consul's `metaValueMaxLength`).
+    fn description(&self, items: &[Item], path: &str) -> Result<Option<String>, ConfigError> {
+        let Some(item) = get(items, "Description") else {
+            return Ok(None);
+        };
+        let key = join(path, &item.key);
+        let text = self.string(&item.value, &key)?;
+        if text.len() > META_VALUE_MAX_LENGTH {
+            return Err(self.err(
+                item.value.pos,
+                &key,
+                format!("exceeds maximum length {META_VALUE_MAX_LENGTH}"),
+            ));
+        }
+        Ok(Some(text.to_string()))
+    }
+
+    /// A client-sent `Precedence`: Consul decodes it into an integer and then recomputes it, so
+    /// anything but an integer that fits is refused and the value itself is never used.
+    fn precedence_type(&self, items: &[Item], path: &str) -> Result<(), ConfigError> {
+        let Some(item) = get(items, "Precedence") else {
+            return Ok(());
+        };
+        match &item.value.value {
+            Value::Num(n) if n.parse::<i64>().is_ok() => Ok(()),
+            other => Err(self.err(
+                item.value.pos,
+                &join(path, &item.key),
+                format!(
+                    "expected an integer (a read-only field Consul computes), found {}",
+                    match other {
+                        Value::Num(n) => format!("`{n}`"),
+                        v => v.kind().to_string(),
+                    }
+                ),
+            )),
+        }
     }
 
     fn source(
@@ -413,6 +483,7 @@ impl<'a> Decoder<'a> {
                 ));
             }
         }
+        self.precedence_type(items, path)?;
         if let Some(item) = get(items, "Precedence") {
             let computed = super::model::precedence(&source, destination);
             self.warn(
@@ -421,13 +492,7 @@ impl<'a> Decoder<'a> {
                 format!("read-only: Consul computes it from the names (here {computed}); ignored"),
             );
         }
-        let description = match get(items, "Description") {
-            Some(item) => Some(
-                self.string(&item.value, &join(path, &item.key))?
-                    .to_string(),
-            ),
-            None => None,
-        };
+        let description = self.description(items, path)?;
         let rule = self.rule(items, path, node.pos, destination)?;
         if !self.in_local_scope(items, path, "source")? {
             return Ok(None);
@@ -540,10 +605,11 @@ impl<'a> Decoder<'a> {
                 ));
             }
         }
-        let description = match get(items, "Description") {
-            Some(item) => Some(self.string(&item.value, &item.key)?.to_string()),
-            None => None,
-        };
+        let description = self.description(items, "")?;
+        self.precedence_type(items, "")?;
+        if let Some(item) = get(items, "Meta") {
+            self.meta(&item.value, &item.key)?;
+        }
         let rule = self.rule(items, "", root.pos, destination)?;
         Ok(SourceIntention {
             source: source.clone(),
