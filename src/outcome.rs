@@ -135,7 +135,7 @@ impl std::fmt::Display for StatusRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.from == self.to {
             write!(f, "{}", self.from)
-        } else if self.from % 100 == 0 && self.to == self.from + 99 {
+        } else if self.from.is_multiple_of(100) && self.to == self.from + 99 {
             write!(f, "{}xx", self.from / 100)
         } else {
             write!(f, "{}-{}", self.from, self.to)
