@@ -67,6 +67,8 @@ async fn compare(
 ) {
     round(client, a.0, a.1, &mut Vec::new()).await;
     round(client, b.0, b.1, &mut Vec::new()).await;
+    a.2.clock.advance(Duration::from_secs(60));
+    b.2.clock.advance(Duration::from_secs(60));
     let (mut sa, mut sb) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         round(client, a.0, a.1, &mut sa).await;
