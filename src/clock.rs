@@ -81,8 +81,14 @@ struct Inner {
     started_wall: SystemTime,
     /// Total jump offset in nanoseconds.
     offset_ns: AtomicU64,
+    /// Real time since `started` at which the clock stopped following real time, in
+    /// nanoseconds, or [`RUNNING`] while it does.
+    stood_still_at_ns: AtomicU64,
     jumped: Notify,
 }
+
+/// `Inner::stood_still_at_ns` while the clock follows real time.
+const RUNNING: u64 = u64::MAX;
 
 impl Default for StackClock {
     fn default() -> Self {
@@ -98,6 +104,7 @@ impl StackClock {
                 started: Instant::now(),
                 started_wall: SystemTime::now(),
                 offset_ns: AtomicU64::new(0),
+                stood_still_at_ns: AtomicU64::new(RUNNING),
                 jumped: Notify::new(),
             }),
         }
@@ -105,7 +112,30 @@ impl StackClock {
 
     /// Monotonic stack time.
     pub fn now(&self) -> StackInstant {
-        StackInstant(self.inner.started.elapsed() + self.offset())
+        let real = match self.inner.stood_still_at_ns.load(Ordering::Acquire) {
+            RUNNING => self.inner.started.elapsed(),
+            at => Duration::from_nanos(at),
+        };
+        StackInstant(real + self.offset())
+    }
+
+    /// Stops the clock following real time: from now on it moves only by jumps. A scenario that
+    /// checks exact window arithmetic (a `RateLimit-Reset` of 60 after 100 requests) then does
+    /// not depend on how fast a loaded machine sends those requests. Sleepers keep waiting for
+    /// a jump past their deadline. There is no way back: a stack that stood still stays so.
+    pub fn stand_still(&self) {
+        let at = u64::try_from(self.inner.started.elapsed().as_nanos()).unwrap_or(RUNNING - 1);
+        let _ = self.inner.stood_still_at_ns.compare_exchange(
+            RUNNING,
+            at,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Whether [`StackClock::stand_still`] was called.
+    pub fn stands_still(&self) -> bool {
+        self.inner.stood_still_at_ns.load(Ordering::Acquire) != RUNNING
     }
 
     /// Wall-clock time on this stack (real wall time at start + elapsed + jumps). Used for JWT
@@ -238,6 +268,44 @@ mod tests {
         clock.advance(Duration::from_secs(60));
         assert!(clock.now().saturating_duration_since(before_now) >= Duration::from_secs(60));
         assert!(clock.unix_seconds() >= before_wall + 60);
+    }
+
+    #[tokio::test]
+    async fn a_clock_standing_still_moves_only_by_jumps() {
+        let clock = StackClock::new();
+        clock.stand_still();
+        let before = clock.now();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(clock.now(), before, "real time must not move it");
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            clock.now().saturating_duration_since(before),
+            Duration::from_secs(60)
+        );
+        assert!(clock.stands_still());
+    }
+
+    #[tokio::test]
+    async fn a_sleeper_on_a_clock_standing_still_wakes_only_on_a_jump() {
+        let clock = StackClock::new();
+        clock.stand_still();
+        let woke = tokio::time::timeout(
+            Duration::from_millis(50),
+            clock.sleep(Duration::from_millis(10)),
+        )
+        .await;
+        assert!(woke.is_err(), "10 ms of real time is no stack time");
+        let jumper = clock.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            jumper.advance(Duration::from_millis(10));
+        });
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            clock.sleep(Duration::from_millis(10)),
+        )
+        .await
+        .expect("the jump ends the sleep");
     }
 
     #[test]

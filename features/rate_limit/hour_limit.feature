@@ -7,6 +7,7 @@ Feature: 10,000 requests an hour per consumer
 
   Background:
     Given the stack is running
+    And the stack clock stands still
     And the clock reaches the start of the next hour
     And I have a valid token for "admin-user"
 

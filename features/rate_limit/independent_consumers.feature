@@ -6,6 +6,7 @@ Feature: Consumers are limited independently, and refused requests cost nothing
 
   Background:
     Given the stack is running
+    And the stack clock stands still
     And the clock reaches the start of the next minute
 
   @RATE-3

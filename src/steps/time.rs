@@ -20,6 +20,18 @@ async fn time_passes(world: &mut GauntletWorld, d: DurationParam) -> StepResult 
     Ok(())
 }
 
+/// Under `--real-time` the clock keeps following real time, as the platform's does; the
+/// scenario's tolerances must then allow for it.
+#[given(expr = "the stack clock stands still")]
+async fn clock_stands_still(world: &mut GauntletWorld) -> StepResult {
+    let real_time = world.settings()?.real_time;
+    let clock = world.stack().await?.clock.clone();
+    if !real_time {
+        clock.stand_still();
+    }
+    Ok(())
+}
+
 /// Seconds from `unix` to the next multiple of `period`.
 fn until_boundary(unix: u64, period: u64) -> u64 {
     period - unix % period
