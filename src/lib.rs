@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod link;
 pub mod load;
 pub mod mesh;
 pub mod outcome;

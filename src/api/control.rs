@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 
 use crate::chaos::fault::FaultRule;
 use crate::clock::StackClock;
+use crate::link::Links;
 use crate::service::{ProcessFaultError, ServiceHandle};
 use crate::units::parse_duration;
 
@@ -38,6 +39,8 @@ pub struct ControlTarget {
     pub seed: u64,
     pub clock: StackClock,
     pub services: BTreeMap<String, Arc<ServiceHandle>>,
+    /// The stack's links, served with Toxiproxy's API at the root ([`super::toxiproxy`]).
+    pub links: Links,
 }
 
 /// An error answer: its status and message.
@@ -63,6 +66,7 @@ impl From<ProcessFaultError> for ApiError {
 type Shared = State<Arc<ControlTarget>>;
 
 pub fn router(target: ControlTarget) -> Router {
+    let toxiproxy = super::toxiproxy::router(target.links.clone());
     Router::new()
         .route("/", get(overview))
         .route("/services/{name}/stop", post(stop))
@@ -77,6 +81,7 @@ pub fn router(target: ControlTarget) -> Router {
         .route("/clock/advance", post(advance))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(Arc::new(target))
+        .merge(toxiproxy)
 }
 
 fn service<'a>(t: &'a ControlTarget, name: &str) -> Result<&'a Arc<ServiceHandle>, ApiError> {
@@ -234,6 +239,7 @@ mod tests {
             seed: 1,
             clock: clock.clone(),
             services: BTreeMap::new(),
+            links: Links::new(1, clock.clone()),
         };
         let request = http::Request::builder()
             .method(http::Method::POST)

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod catalog;
 pub mod control;
 pub mod sidecar_admin;
+pub mod toxiproxy;
 
 /// Calls an axum router in process, for the API modules' tests.
 #[cfg(test)]

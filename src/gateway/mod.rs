@@ -85,15 +85,29 @@ impl Gateway {
     /// # Errors
     /// When the listener's address cannot be read.
     pub fn start(self, proxy: TcpListener) -> std::io::Result<RunningGateway> {
+        self.start_linked(proxy, None)
+    }
+
+    /// [`Gateway::start`] with every client connection through `link` (`client->gateway`).
+    ///
+    /// # Errors
+    /// When the listener's address cannot be read.
+    pub fn start_linked(
+        self,
+        proxy: TcpListener,
+        link: Option<Arc<crate::link::Link>>,
+    ) -> std::io::Result<RunningGateway> {
         self.proxy_port.store(
             proxy.local_addr()?.port(),
             std::sync::atomic::Ordering::Relaxed,
         );
         let state = Arc::new(self);
         let handler_state = state.clone();
-        let proxy = server::serve(proxy, move |request, peer| {
-            handler_state.clone().handle(request, peer)
-        })?;
+        let handler = move |request, peer| handler_state.clone().handle(request, peer);
+        let proxy = match link {
+            None => server::serve(proxy, handler)?,
+            Some(link) => server::serve_linked(proxy, link, handler)?,
+        };
         Ok(RunningGateway { state, proxy })
     }
 }

@@ -25,6 +25,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::link::LinkStream;
+
 use super::breaker::{BreakerState, Recorded};
 use crate::clock::{StackClock, StackInstant};
 use crate::http::body::{full, Body, BoxError};
@@ -36,6 +38,8 @@ use crate::outcome::{is_idempotent, AttemptOutcome};
 pub struct Upstream {
     pub addr: SocketAddr,
     pub tls: Option<MeshTls>,
+    /// The hop `gateway-><service>` (SPEC §7.1): its toxics act on the bytes under TLS.
+    pub link: Option<Arc<crate::link::Link>>,
 }
 
 /// A TLS client config for one destination, and the SNI to send.
@@ -333,12 +337,22 @@ async fn connect(
     timeout: Duration,
 ) -> Result<SendRequest<Body>, AttemptOutcome> {
     let connecting = async {
-        let stream = TcpStream::connect(upstream.addr)
-            .await
-            .map_err(|e| AttemptOutcome::ConnectFailed(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Io> = match &upstream.link {
+            None => {
+                let stream = TcpStream::connect(upstream.addr)
+                    .await
+                    .map_err(|e| AttemptOutcome::ConnectFailed(e.to_string()))?;
+                let _ = stream.set_nodelay(true);
+                Box::new(stream)
+            }
+            Some(link) => Box::new(
+                LinkStream::connect(link.clone(), upstream.addr)
+                    .await
+                    .map_err(|e| AttemptOutcome::ConnectFailed(e.to_string()))?,
+            ),
+        };
         match &upstream.tls {
-            None => Ok(Box::new(stream) as Box<dyn Io>),
+            None => Ok(stream),
             Some(tls) => tokio_rustls::TlsConnector::from(tls.config.clone())
                 .connect(tls.server_name.clone(), stream)
                 .await
@@ -397,7 +411,11 @@ mod tests {
         call(
             pool,
             clock,
-            &Upstream { addr, tls: None },
+            &Upstream {
+                addr,
+                tls: None,
+                link: None,
+            },
             &parts(method),
             Bytes::new(),
             policy(),

@@ -66,6 +66,40 @@ where
     Ok(ServerHandle { addr, task })
 }
 
+/// [`serve`] with every accepted connection through `link` (its accepting end): the hop
+/// `client->gateway`. While the link is down, connections are closed as they arrive.
+pub fn serve_linked<H, F>(
+    listener: TcpListener,
+    link: std::sync::Arc<crate::link::Link>,
+    handler: H,
+) -> std::io::Result<ServerHandle>
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let addr = listener.local_addr()?;
+    let handler = Arc::new(handler);
+    let task = accept_loop(listener, move |stream, peer| {
+        let handler = handler.clone();
+        let link = link.clone();
+        async move {
+            let Ok(stream) =
+                crate::link::LinkStream::new(link, stream, crate::link::Side::Acceptor)
+            else {
+                return;
+            };
+            let service = service_fn(move |req| {
+                let handler = handler.clone();
+                async move { Ok::<_, std::convert::Infallible>(handler(req, peer).await) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        }
+    });
+    Ok(ServerHandle { addr, task })
+}
+
 /// Accepts connections on `listener` and runs `connection` for each (`TCP_NODELAY` set). The
 /// connections live in the returned task: aborting it closes the port and cuts them all. An
 /// accept error (out of file descriptors and the like) backs off instead of spinning.

@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::http::server::accept_loop;
+use crate::link::LinkStream;
 use crate::mesh::stats::{SidecarStats, UpstreamOutcome};
 use crate::mesh::tls::identity_mismatch;
 use crate::protocol::Protocol;
@@ -37,6 +38,8 @@ pub struct UpstreamTarget {
     pub addr: SocketAddr,
     pub tls: Arc<ClientConfig>,
     pub server_name: ServerName<'static>,
+    /// The hop `<source>-><destination>` (SPEC §7.1), on the mTLS bytes.
+    pub link: Option<Arc<crate::link::Link>>,
 }
 
 /// A running upstream listener; dropping it closes the port and every connection.
@@ -96,12 +99,23 @@ impl Drop for Outbound {
 }
 
 async fn relay(mut plain: TcpStream, target: Arc<UpstreamTarget>, stats: Arc<SidecarStats>) {
-    let connected = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await;
+    let connecting = async {
+        match &target.link {
+            Some(link) => LinkStream::connect(link.clone(), target.addr)
+                .await
+                .map(|s| Box::new(s) as Box<dyn Io>),
+            None => {
+                let tcp = TcpStream::connect(target.addr).await?;
+                let _ = tcp.set_nodelay(true);
+                Ok(Box::new(tcp) as Box<dyn Io>)
+            }
+        }
+    };
+    let connected = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await;
     let Ok(Ok(tcp)) = connected else {
         stats.record_upstream_connection(&target.destination, UpstreamOutcome::Refused);
         return local_reply(&mut plain, &target, None).await;
     };
-    let _ = tcp.set_nodelay(true);
     let connector = tokio_rustls::TlsConnector::from(target.tls.clone());
     let handshake = tokio::time::timeout(
         CONNECT_TIMEOUT,
@@ -129,6 +143,10 @@ async fn relay(mut plain: TcpStream, target: Arc<UpstreamTarget>, stats: Arc<Sid
     stats.record_upstream_connection(&target.destination, UpstreamOutcome::Ok);
     let _ = tokio::io::copy_bidirectional(&mut plain, &mut tls).await;
 }
+
+/// The dialled byte stream: through the hop's link, or plain.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// Envoy's answer to an http caller whose upstream connection failed (mesh.md §5): 503 with
 /// the reset reason, after the caller's request head has arrived (closing on unread bytes would

@@ -14,6 +14,7 @@ use crate::clock::StackClock;
 use crate::config::topology::ServiceDef;
 use crate::config::StackDef;
 use crate::http::server::{serve_router, ServerHandle};
+use crate::link::{link_name, Links};
 use crate::mesh::runtime::StackMesh;
 use crate::mesh::stats::SidecarStats;
 use crate::protocol::Protocol;
@@ -50,6 +51,7 @@ pub(super) async fn start_outbounds(
     public: &BTreeMap<String, SocketAddr>,
     stats: &BTreeMap<String, Arc<SidecarStats>>,
     port: &impl Fn(u16) -> u16,
+    links: Option<&Links>,
 ) -> Result<(Vec<Outbound>, Reach), StackError> {
     let mut outbounds = Vec::new();
     let mut reach_all = Reach::new();
@@ -73,12 +75,21 @@ pub(super) async fn start_outbounds(
                 .topology
                 .service(&upstream.service)
                 .map_or(Protocol::Http, |s| s.protocol);
+            let link = match (links, listener.local_addr()) {
+                (Some(links), Ok(local)) => Some(links.declare(
+                    &link_name(&service.name, &upstream.service),
+                    local,
+                    destination,
+                )),
+                _ => None,
+            };
             let target = UpstreamTarget {
                 destination: upstream.service.clone(),
                 protocol,
                 addr: destination,
                 tls,
                 server_name,
+                link,
             };
             let outbound = Outbound::start(
                 listener,

@@ -25,11 +25,21 @@ use crate::config::StackDef;
 use crate::gateway::upstream::{MeshTls, Upstream, UpstreamAddrs};
 use crate::gateway::{Gateway, RunningGateway};
 use crate::http::server::{bind_loopback, serve_router, ServerHandle};
+use crate::link::{link_name, Links};
 use crate::mesh::runtime::{MeshError, StackMesh};
 use crate::mesh::stats::SidecarStats;
 use crate::seed::derive_seed;
 pub use crate::service::{LaunchError, ProcessFaultError, ServiceHandle};
 use crate::sidecar::Outbound;
+
+/// Whether a stack's hops go through links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMode {
+    /// Every hop is a link (always, but to measure what links cost).
+    Linked,
+    /// Plain sockets: no link, no toxic possible.
+    Bypassed,
+}
 
 /// Which ports a stack binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +93,8 @@ pub struct Stack {
     pub catalog: Option<ServerHandle>,
     /// The services' upstream listeners (mesh only); dropping the stack closes them.
     pub outbounds: Vec<Outbound>,
+    /// Every hop as a link with its toxics (SPEC §7.1).
+    pub links: Links,
     /// The seed of this stack's random fault choices.
     pub seed: u64,
     /// How long `start` took.
@@ -110,8 +122,25 @@ impl Stack {
         seed: u64,
         token: Option<api::access::ApiToken>,
     ) -> Result<Stack, StackError> {
+        Stack::start_with(def, plan, seed, token, LinkMode::Linked).await
+    }
+
+    /// [`Stack::start_guarded`], choosing whether the hops are links ([`LinkMode::Bypassed`]
+    /// only to measure what links cost, `benches/links.rs`).
+    ///
+    /// # Errors
+    /// As [`Stack::start`].
+    pub async fn start_with(
+        def: Arc<StackDef>,
+        plan: PortPlan,
+        seed: u64,
+        token: Option<api::access::ApiToken>,
+        mode: LinkMode,
+    ) -> Result<Stack, StackError> {
         let stopwatch = Stopwatch::start();
         let clock = StackClock::new();
+        let links = Links::new(derive_seed(seed, &["links"]), clock.clone());
+        let linked = (mode == LinkMode::Linked).then_some(&links);
         let ports = &def.topology.ports;
         let port = |fixed: u16| if plan == PortPlan::Fixed { fixed } else { 0 };
 
@@ -144,7 +173,7 @@ impl Stack {
         // Upstream listeners (mesh only): a service reaches its upstreams through its own
         // sidecar; before the services, which are told these addresses.
         let (outbounds, mut service_upstreams) =
-            mesh::start_outbounds(&def, mesh.as_deref(), &addrs, &stats, &port).await?;
+            mesh::start_outbounds(&def, mesh.as_deref(), &addrs, &stats, &port, linked).await?;
 
         // The services, each behind its inbound stage (mTLS and intentions with a mesh).
         let mut services = BTreeMap::new();
@@ -206,16 +235,30 @@ impl Stack {
                     })
                 }
             };
+            let link = linked.map(|links| {
+                links.declare(
+                    &link_name("gateway", &service.name),
+                    handle.addr(),
+                    handle.addr(),
+                )
+            });
             upstreams.set(
                 &kong_service.name,
                 Upstream {
                     addr: handle.addr(),
                     tls,
+                    link,
                 },
             );
         }
+        let client_link = match (linked, proxy.local_addr()) {
+            (Some(links), Ok(addr)) => {
+                Some(links.declare(&link_name("client", "gateway"), addr, addr))
+            }
+            _ => None,
+        };
         let gateway = Gateway::new(Arc::new(def.gateway.clone()), clock.clone(), upstreams)
-            .start(proxy)
+            .start_linked(proxy, client_link)
             .map_err(|source| StackError::Bind {
                 what: "gateway".into(),
                 port: 0,
@@ -244,6 +287,7 @@ impl Stack {
             sidecar_admins,
             catalog,
             outbounds,
+            links,
             seed,
             startup: stopwatch.elapsed(),
         })
@@ -266,6 +310,7 @@ impl Stack {
             seed: self.seed,
             clock: self.clock.clone(),
             services: self.services.clone(),
+            links: self.links.clone(),
         }
     }
 
