@@ -266,7 +266,7 @@ pub fn summary(e: &Exploration) -> Vec<String> {
 
 fn write_report(e: &Exploration, root: &std::path::Path) -> Result<PathBuf, String> {
     let id = crate::report::run_id(
-        std::time::SystemTime::now(),
+        crate::clock::real_wall_now(),
         &format!("explore-{}", e.stack),
     );
     let dir = root.join(id);
