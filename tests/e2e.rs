@@ -37,7 +37,7 @@ const NEGATIVE_CONTROLS: &[NegativeControl] = &[
     },
     NegativeControl {
         stack: "scenarios/broken-breaker",
-        fails: &["CB-2", "CB-4", "CB-5"],
+        fails: &["CB-2", "CB-4", "CB-5", "NET-2"],
         because: "expected header X-Circuit-Breaker-State: \"OPEN\", got \"CLOSED\"",
     },
     NegativeControl {
@@ -47,7 +47,7 @@ const NEGATIVE_CONTROLS: &[NegativeControl] = &[
     },
     NegativeControl {
         stack: "scenarios/broken-retry",
-        fails: &["RETRY-1"],
+        fails: &["RETRY-1", "NET-2"],
         because: "expected value-architect to have received 4 requests, it received 1",
     },
 ];

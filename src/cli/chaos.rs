@@ -17,6 +17,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::toxics::{self, LinkAction, ToxicAction};
 use super::Exit;
 use crate::api::access::ApiToken;
 use crate::chaos::fault::{Delay, FaultAction, FaultRule};
@@ -66,6 +67,12 @@ pub enum ChaosAction {
     },
     /// Print every service with its state and faults, the seed and the clock offset.
     Status,
+    /// Toxics on the stack's links (Toxiproxy's, through its API on the control port).
+    #[command(subcommand)]
+    Toxic(ToxicAction),
+    /// Take links down and up, list them, reset them.
+    #[command(subcommand)]
+    Link(LinkAction),
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +215,8 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
             }
             Ok(lines)
         }
+        ChaosAction::Toxic(action) => toxic(&api, action).await,
+        ChaosAction::Link(action) => link(&api, action).await,
         ChaosAction::Status => {
             let answer = api.call(http::Method::GET, "/", None).await?;
             let mut lines = vec![format!(
@@ -241,6 +250,101 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
                 ));
             }
             Ok(lines)
+        }
+    }
+}
+
+async fn toxic(api: &Api, action: ToxicAction) -> Result<Vec<String>, ChaosError> {
+    let path = |link: &str| format!("/proxies/{}/toxics", toxics::segment(link));
+    match action {
+        ToxicAction::Add(args) => {
+            let body = toxics::add_body(&args).map_err(ChaosError)?;
+            let made = api
+                .call(http::Method::POST, &path(&args.link), Some(body))
+                .await?;
+            Ok(vec![format!(
+                "{}: added{}",
+                args.link,
+                toxics::toxic_line(&made)
+            )])
+        }
+        ToxicAction::Update(args) => {
+            let body = toxics::update_body(&args).map_err(ChaosError)?;
+            let at = format!("{}/{}", path(&args.link), toxics::segment(&args.name));
+            let made = api.call(http::Method::PATCH, &at, Some(body)).await?;
+            Ok(vec![format!(
+                "{}: updated{}",
+                args.link,
+                toxics::toxic_line(&made)
+            )])
+        }
+        ToxicAction::Remove { link, name } => {
+            let at = format!("{}/{}", path(&link), toxics::segment(&name));
+            api.call(http::Method::DELETE, &at, None).await?;
+            Ok(vec![format!("{link}: removed {name}")])
+        }
+        ToxicAction::List { link, json } => {
+            let proxies = match &link {
+                Some(l) => {
+                    let one = api
+                        .call(
+                            http::Method::GET,
+                            &format!("/proxies/{}", toxics::segment(l)),
+                            None,
+                        )
+                        .await?;
+                    vec![one]
+                }
+                None => api
+                    .call(http::Method::GET, "/proxies", None)
+                    .await?
+                    .as_object()
+                    .map(|o| o.values().cloned().collect())
+                    .unwrap_or_default(),
+            };
+            if json {
+                return Ok(vec![Value::Array(proxies).to_string()]);
+            }
+            Ok(proxies.iter().flat_map(toxics::link_lines).collect())
+        }
+    }
+}
+
+async fn link(api: &Api, action: LinkAction) -> Result<Vec<String>, ChaosError> {
+    let toggle = |link: &str, enabled: bool| {
+        (
+            format!("/proxies/{}", toxics::segment(link)),
+            json!({"enabled": enabled}),
+        )
+    };
+    match action {
+        LinkAction::Disable { link } => {
+            let (path, body) = toggle(&link, false);
+            api.call(http::Method::POST, &path, Some(body)).await?;
+            Ok(vec![format!(
+                "{link} is down: new connections refused, open ones closed"
+            )])
+        }
+        LinkAction::Enable { link } => {
+            let (path, body) = toggle(&link, true);
+            api.call(http::Method::POST, &path, Some(body)).await?;
+            Ok(vec![format!("{link} is up")])
+        }
+        LinkAction::List { json } => {
+            let answer = api.call(http::Method::GET, "/proxies", None).await?;
+            if json {
+                return Ok(vec![answer.to_string()]);
+            }
+            Ok(answer
+                .as_object()
+                .into_iter()
+                .flatten()
+                .flat_map(|(_, p)| toxics::link_lines(p))
+                .collect())
+        }
+        LinkAction::Reset => {
+            api.call(http::Method::POST, "/reset", None).await?;
+            Ok(vec!["every link is up, every toxic removed".into()])
         }
     }
 }
@@ -336,6 +440,7 @@ impl Api {
             return Err(ChaosError(
                 answer["message"]
                     .as_str()
+                    .or_else(|| answer["error"].as_str())
                     .map_or_else(|| response.text(), str::to_string),
             ));
         }

@@ -14,6 +14,7 @@ pub mod load;
 pub mod run;
 pub mod steps;
 pub mod token;
+pub mod toxics;
 pub mod up;
 
 use std::path::PathBuf;

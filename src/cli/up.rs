@@ -167,6 +167,9 @@ pub fn describe(stack: &Stack, control_url: &str) -> serde_json::Value {
         "services": services,
         "tokens": tokens,
         "token_lifetime_seconds": lifetime,
+        "links": stack.links.all().iter().map(|l| json!({
+            "name": l.name(), "listen": l.listen(), "upstream": l.upstream(),
+        })).collect::<Vec<_>>(),
         "startup_ms": stack.startup.as_secs_f64() * 1000.0,
     })
 }
@@ -208,6 +211,12 @@ fn print_human(summary: &serde_json::Value) {
             s(&summary["mesh"]["certs_dir"])
         );
     }
+    if let Some(links) = summary["links"].as_array().filter(|l| !l.is_empty()) {
+        println!("links (Toxiproxy API on the control port; gauntlet chaos toxic|link …):");
+        for link in links {
+            println!("  {}", s(&link["name"]));
+        }
+    }
     println!("tokens (valid {} s):", summary["token_lifetime_seconds"]);
     if let Some(tokens) = summary["tokens"].as_object() {
         for (consumer, jwt) in tokens {
@@ -225,6 +234,7 @@ fn print_human(summary: &serde_json::Value) {
         "  gauntlet chaos stop value-architect   # then watch the breaker: curl {}/breakers",
         s(&summary["gateway"]["admin"])
     );
+    println!("  gauntlet chaos toxic add gateway->value-architect -t latency -a latency=200   # a slow link");
     println!("Ctrl-C stops the stack.");
 }
 

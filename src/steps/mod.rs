@@ -10,6 +10,7 @@
 //! - [`breaker`] — the circuit breaker's state through the admin API.
 //! - [`inflight`] — requests left running in the background.
 //! - [`mesh`] — calls over the mesh as any identity, intentions, sidecar metrics, tracing.
+//! - [`network`] — toxics on the stack's links, links down and up (SPEC §7.1).
 //! - [`load`] — load at a rate or from concurrent clients, latency objectives (LAT-1).
 //! - [`observability`] — the gateway's Prometheus metrics.
 //! - [`time`] — moving the stack clock.
@@ -24,6 +25,7 @@ pub mod inflight;
 pub mod load;
 pub mod mesh;
 pub mod names;
+pub mod network;
 pub mod observability;
 pub mod params;
 pub mod rate_limit;
