@@ -309,7 +309,7 @@ mod tests {
     #[test]
     fn the_built_in_catalogue_holds_every_clause_of_the_spec_once_with_its_domain() {
         let c = Catalogue::built_in();
-        assert_eq!(c.clauses.len(), 31);
+        assert_eq!(c.clauses.len(), 38);
         assert_eq!(c.clauses[12].id, "CB-1");
         assert_eq!(c.clauses[12].text, "A breaker starts CLOSED.");
         assert_eq!(
@@ -321,7 +321,8 @@ mod tests {
                 "resilience",
                 "mesh",
                 "observability",
-                "latency"
+                "latency",
+                "network"
             ]
         );
         assert_eq!(c.get("LAT-1").map(|c| c.domain.as_str()), Some("latency"));
@@ -348,7 +349,10 @@ mod tests {
     #[test]
     fn each_policy_value_of_valueverse_is_governed_by_its_clauses() {
         let cb = "kong.yml:services[value-committer].plugins[circuit-breaker].config";
-        assert_eq!(governed_by(&format!("{cb}.failure_threshold")), ["CB-2"]);
+        assert_eq!(
+            governed_by(&format!("{cb}.failure_threshold")),
+            ["CB-2", "NET-2"]
+        );
         assert_eq!(
             governed_by(&format!("{cb}.open_timeout")),
             ["CB-3", "CB-4", "CB-5"]
@@ -372,11 +376,11 @@ mod tests {
         );
         assert_eq!(
             governed_by("kong.yml:services[value-committer].retries"),
-            ["RETRY-1"]
+            ["RETRY-1", "NET-2"]
         );
         assert_eq!(
             governed_by("kong.yml:services[value-architect].read_timeout"),
-            ["TIMEOUT-1"]
+            ["TIMEOUT-1", "NET-3"]
         );
         assert_eq!(
             governed_by("kong.yml:services[value-architect].plugins[bulkhead].config.max_concurrent_requests"),
