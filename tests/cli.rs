@@ -257,7 +257,7 @@ fn clauses_lists_the_catalogue_with_its_scenarios_and_what_governs_a_value() {
     let (code, stdout, stderr) = run_gauntlet(&["clauses"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.starts_with("31 clauses from features/clauses.yml"),
+        stdout.starts_with("38 clauses from features/clauses.yml"),
         "{stdout}"
     );
     for clause in &catalogue.clauses {
