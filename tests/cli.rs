@@ -300,7 +300,10 @@ fn clauses_lists_the_catalogue_with_its_scenarios_and_what_governs_a_value() {
     let (code, stdout, stderr) = run_gauntlet(&["clauses"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.starts_with("31 clauses from features/clauses.yml"),
+        stdout.starts_with(&format!(
+            "{} clauses from features/clauses.yml",
+            catalogue.clauses.len()
+        )),
         "{stdout}"
     );
     for clause in &catalogue.clauses {
