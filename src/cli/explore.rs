@@ -45,6 +45,9 @@ pub struct ExploreArgs {
     /// Length of one window of steady load (each window is judged on its own).
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub window: Duration,
+    /// Shrink at most this many broken schedules into reproducers (repro-<n>.feature).
+    #[arg(long, default_value_t = 5)]
+    pub max_repros: usize,
     /// Where reports/<run-id>/ is written.
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,
@@ -62,6 +65,17 @@ impl Observer for Progress {
             line.truncate(110);
             eprint!("\r\x1b[2K{line}");
             let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn shrinking(&mut self, n: usize, from: &str) {
+        if self.terminal {
+            let mut line = format!("shrinking reproducer {n}: {from}");
+            line.truncate(110);
+            eprint!("\r\x1b[2K{line}");
+            let _ = std::io::stderr().flush();
+        } else {
+            eprintln!("shrinking reproducer {n}: {from}");
         }
     }
 
@@ -123,6 +137,7 @@ pub async fn execute(args: ExploreArgs) -> Exit {
         budget: args.budget,
         max_schedules: args.max_schedules,
         pairs: args.pairs,
+        max_repros: args.max_repros,
     };
     let planned = explore::plan(&settings).len();
     println!(
@@ -236,6 +251,24 @@ pub fn summary(e: &Exploration) -> Vec<String> {
             }
         }
     }
+    if !e.repros.is_empty() {
+        out.push("reproducers (shrunk; `gauntlet run` fails each on its objective):".into());
+        for r in &e.repros {
+            out.push(format!(
+                "  {}: {} breaks {} of {} ({} replays{})",
+                r.file,
+                r.description,
+                r.objective,
+                r.hypothesis,
+                r.replays,
+                if r.alone {
+                    ""
+                } else {
+                    "; not broken by this hypothesis alone: unshrunk"
+                }
+            ));
+        }
+    }
     let broken = e
         .results
         .iter()
@@ -275,5 +308,10 @@ fn write_report(e: &Exploration, root: &std::path::Path) -> Result<PathBuf, Stri
     let json = serde_json::to_string_pretty(e).map_err(|err| err.to_string())?;
     let path = dir.join("exploration.json");
     std::fs::write(&path, json).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    for r in &e.repros {
+        let path = dir.join(&r.file);
+        std::fs::write(&path, &r.feature)
+            .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    }
     Ok(dir)
 }

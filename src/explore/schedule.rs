@@ -187,6 +187,8 @@ pub enum Phase {
 pub struct WindowRecord {
     pub index: usize,
     pub phase: Phase,
+    /// Rate-limit periods (`minute`) whose next window the clock moved to before this one.
+    pub clock_to_next: Vec<&'static str>,
     pub verdicts: Vec<Verdict>,
 }
 
@@ -229,7 +231,7 @@ pub struct PlaySettings {
 }
 
 /// The longest breaker `open_timeout` of the stack (what recovery waits for, by a jump).
-fn longest_open_timeout(def: &StackDef) -> Duration {
+pub fn longest_open_timeout(def: &StackDef) -> Duration {
     (0..def.gateway.services.len())
         .filter_map(
             |i| match def.gateway.service_plugin(PluginKind::CircuitBreaker, i) {
@@ -297,18 +299,19 @@ pub async fn play(
                 }
             }
         }
-        let measured = match run_window(&stack, hypotheses, settings.window, &mut quotas).await {
+        let run = match run_window(&stack, hypotheses, settings.window, &mut quotas).await {
             Ok(m) => m,
             Err(e) => {
                 played.error = Some(e);
                 break;
             }
         };
-        let verdicts = verdicts(hypotheses, &measured);
+        let verdicts = verdicts(hypotheses, &run.measured);
         let broken = verdicts.iter().any(|v| !v.held);
         played.windows.push(WindowRecord {
             index,
             phase,
+            clock_to_next: run.clock_to_next.iter().map(|p| p.key()).collect(),
             verdicts,
         });
         if let Some(w) = w {

@@ -162,8 +162,15 @@ impl Quotas {
     }
 
     /// Moves the stack clock to the start of the next rate-limit window wherever this window's
-    /// requests would overrun what is left, then counts them in.
-    pub fn make_room(&mut self, hypotheses: &[Hypothesis], stack: &Stack, window: Duration) {
+    /// requests would overrun what is left, then counts them in. Returns the periods whose next
+    /// window the clock moved to (`minute`), so a reproducer can do the same.
+    pub fn make_room(
+        &mut self,
+        hypotheses: &[Hypothesis],
+        stack: &Stack,
+        window: Duration,
+    ) -> Vec<RatePeriod> {
+        let mut jumped = Vec::new();
         let mut need: BTreeMap<(usize, RatePeriod), (u64, u64)> = BTreeMap::new();
         for h in hypotheses {
             for (plugin, period, limit) in quotas(h, &stack.def) {
@@ -193,7 +200,9 @@ impl Quotas {
                     .unwrap_or_default();
                 let jump = Duration::from_secs(secs - wall.as_secs() % secs)
                     .saturating_sub(Duration::from_nanos(u64::from(wall.subsec_nanos())));
-                let _ = stack.clock.try_advance(jump);
+                if stack.clock.try_advance(jump).is_ok() {
+                    jumped.push(key.1);
+                }
             }
         }
         for key in keys {
@@ -208,6 +217,10 @@ impl Quotas {
             }
             entry.1 += needed;
         }
+        jumped.sort();
+        jumped.dedup();
+        jumped.reverse();
+        jumped
     }
 }
 
@@ -238,6 +251,13 @@ fn longest_attempt(def: &StackDef) -> Duration {
         .unwrap_or(Duration::from_secs(60))
 }
 
+/// What one window of load measured, and the rate-limit windows the clock moved to first.
+#[derive(Debug, Clone)]
+pub struct WindowRun {
+    pub measured: Vec<Measured>,
+    pub clock_to_next: Vec<RatePeriod>,
+}
+
 /// Sends one window of every hypothesis to `stack` and returns what each measured.
 ///
 /// # Errors
@@ -247,8 +267,8 @@ pub async fn run_window(
     hypotheses: &[Hypothesis],
     window: Duration,
     quotas: &mut Quotas,
-) -> Result<Vec<Measured>, String> {
-    quotas.make_room(hypotheses, stack, window);
+) -> Result<WindowRun, String> {
+    let clock_to_next = quotas.make_room(hypotheses, stack, window);
     let target = crate::load::plan::parse_target(&stack.proxy_url()).map_err(|e| e.to_string())?;
     let mut tasks = Vec::new();
     for h in hypotheses {
@@ -291,7 +311,10 @@ pub async fn run_window(
         let summary = summarize(&result);
         out.push(Measured { result, summary });
     }
-    Ok(out)
+    Ok(WindowRun {
+        measured: out,
+        clock_to_next,
+    })
 }
 
 fn plan_for(
