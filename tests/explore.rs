@@ -239,3 +239,58 @@ async fn a_shrunk_reproducer_fails_under_run_on_the_same_objective() {
         );
     }
 }
+
+/// The explorer's negative control (SPEC §11): on `scenarios/broken-retry` (`retries: 0`) a
+/// reset on a small share of connections breaks the success ratio, and shrinking finds that
+/// small share; valueverse (`retries: 3`) survives it and only breaks when far more of its
+/// connections are reset. Fixed seed, fixed schedule: the same answer every run.
+#[cfg(feature = "e2e")]
+#[tokio::test]
+async fn shrinking_finds_the_reset_share_that_breaks_a_stack_without_retries() {
+    let shrunk_probability = |stack: &'static str| async move {
+        let def = Arc::new(StackDef::load(&root().join(stack)).expect("stack loads"));
+        let mut s = settings(5);
+        s.def = def.clone();
+        s.window = Duration::from_secs(1);
+        let play_settings = PlaySettings {
+            def,
+            window: s.window,
+            seed: s.seed,
+            stop_at_first_break: true,
+        };
+        let found = Schedule::single(Action::Fault {
+            service: "value-architect".into(),
+            fault: HttpFault::Reset,
+            probability: 1.0,
+        });
+        let shrunk = gauntlet::explore::shrink::shrink(
+            &found,
+            &s.hypotheses[0],
+            1,
+            &play_settings,
+            gauntlet::explore::shrink::Limits::default(),
+        )
+        .await;
+        assert!(shrunk.alone, "{stack}");
+        match shrunk.schedule.actions[0].action {
+            Action::Fault {
+                probability,
+                fault: HttpFault::Reset,
+                ..
+            } => probability,
+            ref other => panic!("{stack}: shrunk to {other:?}"),
+        }
+    };
+    let without_retries = shrunk_probability("scenarios/broken-retry").await;
+    let valueverse = shrunk_probability("scenarios/valueverse").await;
+    eprintln!("reset share that breaks: retries 0 {without_retries}, valueverse {valueverse}");
+    assert!(
+        without_retries <= 0.5,
+        "retries 0: a reset on {without_retries} of connections (with the reproducer's margin) \
+         is the least that breaks"
+    );
+    assert!(
+        valueverse > without_retries,
+        "valueverse survives resets on {without_retries} of connections, breaks at {valueverse}"
+    );
+}

@@ -179,7 +179,7 @@ pub async fn execute(args: ExploreArgs) -> Exit {
     for line in summary(&exploration) {
         println!("{line}");
     }
-    let code = match write_report(&exploration, &args.report_dir) {
+    let code = match write_report(&exploration, &args.report_dir, &args.stack) {
         Ok(dir) => {
             println!("report: {}", dir.display());
             None
@@ -206,6 +206,24 @@ pub async fn execute(args: ExploreArgs) -> Exit {
 /// The console summary: the matrix, then the verdict line.
 pub fn summary(e: &Exploration) -> Vec<String> {
     let mut out = Vec::new();
+    let violations = e.violations();
+    if !violations.is_empty() {
+        out.push(format!(
+            "INVARIANT VIOLATIONS ({}): defects of Gauntlet itself, not of the stack",
+            violations.len()
+        ));
+        for (schedule, v) in violations.iter().take(20) {
+            let at = if *schedule == 0 {
+                "baseline".to_string()
+            } else {
+                format!("schedule {schedule}")
+            };
+            out.push(format!("  {} ({at}): {}", v.invariant, v.what));
+            for line in v.evidence.iter().take(6) {
+                out.push(format!("      {line}"));
+            }
+        }
+    }
     if let Some(u) = &e.unreachable {
         out.push(format!("UNREACHABLE HYPOTHESIS: {u}"));
         out.push("nothing explored".into());
@@ -297,7 +315,11 @@ pub fn summary(e: &Exploration) -> Vec<String> {
     out
 }
 
-fn write_report(e: &Exploration, root: &std::path::Path) -> Result<PathBuf, String> {
+fn write_report(
+    e: &Exploration,
+    root: &std::path::Path,
+    stack_dir: &std::path::Path,
+) -> Result<PathBuf, String> {
     let id = crate::report::run_id(
         crate::clock::real_wall_now(),
         &format!("explore-{}", e.stack),
@@ -305,9 +327,18 @@ fn write_report(e: &Exploration, root: &std::path::Path) -> Result<PathBuf, Stri
     let dir = root.join(id);
     std::fs::create_dir_all(&dir)
         .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-    let json = serde_json::to_string_pretty(e).map_err(|err| err.to_string())?;
-    let path = dir.join("exploration.json");
-    std::fs::write(&path, json).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    let run_id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let json = crate::report::explore::render_json(e).map_err(|err| err.to_string())?;
+    let html = crate::report::explore::render_html(e, &run_id, &stack_dir.display().to_string())
+        .map_err(|err| err.to_string())?;
+    for (name, text) in [("results.json", &json), ("index.html", &html)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    }
     for r in &e.repros {
         let path = dir.join(&r.file);
         std::fs::write(&path, &r.feature)

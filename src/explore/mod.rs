@@ -17,6 +17,7 @@
 
 pub mod action;
 pub mod hypothesis;
+pub mod invariants;
 pub mod repro;
 pub mod schedule;
 pub mod shrink;
@@ -163,9 +164,25 @@ pub struct Exploration {
 }
 
 impl Exploration {
-    /// Whether any hypothesis broke (or was unreachable).
+    /// Every invariant violation, with the schedule (0: the baseline) that showed it.
+    pub fn violations(&self) -> Vec<(usize, &invariants::Violation)> {
+        let baseline = self
+            .baseline
+            .iter()
+            .flat_map(|b| b.violations.iter().map(|v| (0, v)));
+        baseline
+            .chain(
+                self.results
+                    .iter()
+                    .flat_map(|r| r.played.violations.iter().map(move |v| (r.id, v))),
+            )
+            .collect()
+    }
+
+    /// Whether any hypothesis broke (or was unreachable), or an invariant.
     pub fn broken(&self) -> bool {
-        self.unreachable.is_some()
+        !self.violations().is_empty()
+            || self.unreachable.is_some()
             || self
                 .results
                 .iter()

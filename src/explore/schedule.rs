@@ -198,6 +198,8 @@ pub struct Played {
     pub windows: Vec<WindowRecord>,
     /// The stack refused an action, or the load could not run.
     pub error: Option<String>,
+    /// Invariants (SPEC §11) the play broke: defects of Gauntlet itself.
+    pub violations: Vec<super::invariants::Violation>,
     #[serde(serialize_with = "crate::explore::serialize_duration")]
     pub wall: Duration,
 }
@@ -255,6 +257,7 @@ pub async fn play(
     let mut played = Played {
         windows: Vec::new(),
         error: None,
+        violations: Vec::new(),
         wall: Duration::ZERO,
     };
     let stack = match Stack::start(
@@ -274,6 +277,7 @@ pub async fn play(
     // Only the explorer's jumps move policy time: windows and quotas are exact.
     stack.clock.stand_still();
     let mut quotas = Quotas::default();
+    let (mut sent, mut responses, mut errors) = (0u64, 0u64, 0u64);
     let fault_windows = schedule.fault_windows();
     let total = baseline + schedule.total_windows();
     for index in 0..total {
@@ -306,6 +310,11 @@ pub async fn play(
                 break;
             }
         };
+        for m in &run.measured {
+            sent += m.summary.requests;
+            responses += m.summary.responses();
+            errors += m.summary.error_count();
+        }
         let verdicts = verdicts(hypotheses, &run.measured);
         let broken = verdicts.iter().any(|v| !v.held);
         played.windows.push(WindowRecord {
@@ -330,6 +339,7 @@ pub async fn play(
             break;
         }
     }
+    played.violations = super::invariants::Trace::collect(&stack, sent, responses, errors).check();
     drop(stack);
     played.wall = stopwatch.elapsed();
     played

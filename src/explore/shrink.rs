@@ -49,7 +49,7 @@ impl Default for Limits {
 /// Plays of a candidate with a random action (probability below 1) on differently seeded
 /// stacks: a reproducer runs under `gauntlet run` with other random draws, so a gentler
 /// candidate is kept only when it breaks the objective under every one of them.
-const ROBUST_PLAYS: u64 = 4;
+const ROBUST_PLAYS: u64 = 6;
 
 fn is_random(schedule: &Schedule) -> bool {
     schedule.actions.iter().any(|t| {
@@ -181,7 +181,22 @@ pub async fn shrink(
         }
     }
 
-    // 4. Confirm: a minimal schedule sits at the edge, so it must break once more.
+    // 4. Margin: a share found by shrinking sits at the edge of what breaks; the reproducer
+    //    runs with other random draws, so it keeps one notch above it (double the share, never
+    //    above what was found) and fails run after run.
+    for (i, t) in best.actions.iter_mut().enumerate() {
+        if let super::action::Action::Fault { probability, .. } = &mut t.action {
+            let found = match &schedule.actions.get(i).map(|o| &o.action) {
+                Some(super::action::Action::Fault { probability, .. }) => *probability,
+                _ => 1.0,
+            };
+            if *probability < found {
+                *probability = (*probability * 2.0).min(found);
+            }
+        }
+    }
+
+    // 5. Confirm: the result must break once more.
     if best != *schedule {
         let again = play(&best, alone, settings, 0).await;
         replays += 1;
