@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod http;
 pub mod load;
 pub mod mesh;
+pub mod mutate;
 pub mod outcome;
 pub mod prometheus;
 pub mod protocol;

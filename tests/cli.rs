@@ -947,3 +947,83 @@ async fn an_api_token_guards_the_control_admin_and_catalog_apis() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn mutate_refuses_bad_input_with_exit_2_and_no_score() {
+    let (code, _, stderr) = run_gauntlet(&["mutate", "features/no-such-folder"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("features/no-such-folder: no such feature file or folder"),
+        "{stderr}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let empty_path = empty.path().display().to_string();
+    let (code, _, stderr) = run_gauntlet(&["mutate", &empty_path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no scenario to run"), "{stderr}");
+
+    // The unmutated suite must pass first: a broken stack gets no score.
+    let reports = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run_gauntlet(&[
+        "mutate",
+        "--stack",
+        "scenarios/broken-retry",
+        "features/resilience/retries_and_timeouts.feature",
+        "--report-dir",
+        &reports.path().display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("fails its own suite"), "{stderr}");
+    assert!(stderr.contains("RETRY-1"), "{stderr}");
+    assert!(!stdout.contains("mutation score"), "{stdout}");
+}
+
+#[test]
+fn mutate_reports_each_mutant_and_gates_on_the_score() {
+    let reports = tempfile::tempdir().unwrap();
+    let dir = reports.path().display().to_string();
+    let (code, stdout, stderr) = run_gauntlet(&[
+        "mutate",
+        "features/resilience/retries_and_timeouts.feature",
+        "--only",
+        "kong.yml:services[value-architect].retries",
+        "--min-score",
+        "100",
+        "--report-dir",
+        &dir,
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("killed    #"),
+        "a table line per mutant: {stdout}"
+    );
+    assert!(
+        stdout.contains("mutation score 100.0%: 4 killed"),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "step panics are not printed: {stderr}"
+    );
+    let run = std::fs::read_dir(reports.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["format"], "gauntlet-mutation");
+    assert_eq!(results["score"], 100.0);
+    let first = &results["mutants"][0];
+    assert_eq!(first["path"], "kong.yml:services[value-architect].retries");
+    assert_eq!(first["old"], "3");
+    assert_eq!(first["status"], "killed");
+    assert!(first["governing_clauses"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("RETRY-1")));
+}

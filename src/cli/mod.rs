@@ -10,6 +10,7 @@ pub mod chaos;
 pub mod check;
 pub mod clauses;
 pub mod load;
+pub mod mutate;
 pub mod run;
 pub mod steps;
 pub mod token;
@@ -103,6 +104,9 @@ pub enum Command {
     Chaos(chaos::ChaosArgs),
     /// Send load to a loopback URL and print HDR latency percentiles (open model with --rate).
     Load(load::LoadArgs),
+    /// Mutation testing: run the features against every single-value change of the stack's
+    /// config and report which mistakes the suite catches, and for the right clause.
+    Mutate(mutate::MutateArgs),
 }
 
 /// Completes on Ctrl-C (SIGINT), SIGTERM (what CI sends on a timeout) or SIGHUP (a closed
@@ -142,5 +146,6 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Check(args) => check::execute(args),
         Command::Chaos(args) => chaos::execute(args).await,
         Command::Load(args) => load::execute(args).await,
+        Command::Mutate(args) => mutate::execute(args).await,
     }
 }
