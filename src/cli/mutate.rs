@@ -19,7 +19,10 @@ consumer; limit_by; intentions flipped, removed, widened to `*`; L7 permission o
 intention) is run against the features tagged with a clause that governs the changed value
 (features/clauses.yml `governs`). A mutant is killed when one of them fails.
 
-Exit status: 0 the score reaches --min-score (or none was given); 1 below it; 2 a usage or
+Mutants declared in the stack's equivalent-mutants.yml are run too: one that is killed is an error.
+
+Exit status: 0 the score reaches --min-score (or none was given); 1 below it, or a declared
+equivalent was killed; 2 a usage or
 configuration error: a missing path, no scenarios, or a stack that fails its own suite (no score
 is given then).")]
 pub struct MutateArgs {
@@ -100,11 +103,13 @@ pub async fn execute(args: MutateArgs) -> Exit {
                 println!("{line}");
             }
             match options.min_score {
-                Some(min) if report.score() < min => {
-                    println!("below --min-score {min}");
-                    Exit::Failures
-                }
-                _ => Exit::Success,
+                Some(min) if report.score() < min => println!("below --min-score {min}"),
+                _ => {}
+            }
+            if report.passed() {
+                Exit::Success
+            } else {
+                Exit::Failures
             }
         }
         Err(e) => {

@@ -14,8 +14,11 @@
 //! Which scenarios run against a mutant: SPEC §12 counts a mutant as killed only when a scenario
 //! tagged with a clause governing the mutated value fails, so scenarios with no such clause cannot
 //! change its verdict and are not run (`--all-scenarios` runs them too, to find kills for the
-//! wrong reason). The mapping is the catalogue's `governs` patterns, never a guess.
+//! wrong reason). The mapping is the catalogue's `governs` patterns, never a guess. For the same
+//! reason the baseline runs the scenarios tagged with a clause that governs some mutant: the
+//! `@serial` latency scenarios (LAT-1 governs no config value) are not part of it.
 
+pub mod equivalent;
 pub mod files;
 pub mod generate;
 
@@ -32,6 +35,7 @@ use crate::report::clause_ids;
 use crate::report::mutation::{FailedScenario, MutantResult, MutantStatus, MutationReport};
 use crate::report::RunReport;
 use crate::runner::{self, RunError, RunOptions};
+use equivalent::Equivalents;
 use files::StackFiles;
 pub use generate::{generate, Mutant};
 
@@ -82,18 +86,26 @@ pub enum MutateError {
     MissingPath(PathBuf),
     #[error("no scenario to run under {0}: mutation testing needs a suite")]
     NoScenarios(String),
-    #[error("the unmutated stack {stack} fails its own suite ({failed} scenario(s) failed, clauses {clauses}); mutation testing needs a passing baseline, so no score is given (`gauntlet run --stack {stack}` shows why)")]
+    #[error("the unmutated stack {stack} fails its own suite ({failed} scenario(s) failed, clauses {clauses}); mutation testing needs a passing baseline, so no score is given (`gauntlet run --stack {stack}` shows more):{}", failures.iter().map(|f| format!("\n  {f}")).collect::<String>())]
     Baseline {
         stack: String,
         failed: usize,
         clauses: String,
+        /// `location name: reason` of each failed scenario.
+        failures: Vec<String>,
     },
+    #[error(
+        "no mutant's path matches --only `{0}` (a `*` is a whole segment: `kong.yml:**.retries`)"
+    )]
+    NoMutants(String),
     #[error(transparent)]
     Run(RunError),
     #[error("cannot write a mutant's stack folder: {0}")]
     Io(#[from] std::io::Error),
     #[error("writing the report: {0}")]
     Report(String),
+    #[error("{file}: {} entr{} match no mutant of the stack (the list must stay true; remove or correct them): {}", entries.len(), if entries.len() == 1 { "y" } else { "ies" }, entries.join(", "))]
+    UnusedEquivalents { file: String, entries: Vec<String> },
 }
 
 impl MutateError {
@@ -103,7 +115,9 @@ impl MutateError {
             MutateError::Config(_)
             | MutateError::MissingPath(_)
             | MutateError::NoScenarios(_)
-            | MutateError::Baseline { .. } => true,
+            | MutateError::Baseline { .. }
+            | MutateError::UnusedEquivalents { .. }
+            | MutateError::NoMutants(_) => true,
             MutateError::Run(e) => matches!(
                 e,
                 RunError::Config(_)
@@ -116,9 +130,16 @@ impl MutateError {
     }
 }
 
+/// `kong.yml:57:9: ` in a message about a written-back file.
+static LINE_COLUMN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"((?:kong|stack)\.yml|intentions\.\w+):\d+(?::\d+)?: ")
+        .expect("a valid regex")
+});
+
 /// What every mutant's run shares.
 struct Shared<'a> {
     options: &'a MutateOptions,
+    equivalents: &'a Equivalents,
     files: &'a StackFiles,
     catalogue: &'a Catalogue,
     seed: u64,
@@ -143,15 +164,59 @@ pub async fn run(options: &MutateOptions) -> Result<MutationReport, MutateError>
     let stack = StackDef::load(&options.stack_dir)?;
     let files = StackFiles::read(&options.stack_dir)?;
     let catalogue = Catalogue::for_features(&options.paths)?;
+    let equivalents = Equivalents::load(&options.stack_dir)?;
     let seed = options.seed.unwrap_or_else(rand::random);
     let stack_label = options.stack_dir.display().to_string();
 
-    // The baseline runs on the written-back copy, which is what every mutant differs from.
+    let mut mutants = generate(&files);
+    let unused = equivalents.unused(&mutants);
+    if !unused.is_empty() {
+        return Err(MutateError::UnusedEquivalents {
+            file: equivalents
+                .file
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default(),
+            entries: unused,
+        });
+    }
+    if let Some(only) = &options.only {
+        mutants.retain(|m| only.matches(&m.path));
+        if mutants.is_empty() {
+            return Err(MutateError::NoMutants(only.to_string()));
+        }
+    }
+    // The baseline runs on the written-back copy, which is what every mutant differs from. It
+    // runs the scenarios that can kill a mutant: those tagged with a clause governing one (all
+    // of them with --all-scenarios). A scenario whose clauses govern no mutant never runs
+    // against one, so its verdict (a latency objective on a loaded machine) cannot change a
+    // score.
+    let baseline_tags = if options.all_scenarios {
+        None
+    } else {
+        let governing: Vec<String> = catalogue
+            .clauses
+            .iter()
+            .filter(|c| mutants.iter().any(|m| c.governs(&m.path)))
+            .map(|c| format!("@{}", c.id))
+            .collect();
+        if governing.is_empty() {
+            return Err(MutateError::NoScenarios(
+                "the catalogue: no clause governs any mutant".to_string(),
+            ));
+        }
+        Some(governing.join(" or "))
+    };
     let baseline_dir = files.write(None)?;
     let baseline_watch = Stopwatch::start();
-    let baseline = runner::run(&run_options(options, &baseline_dir.path, None, seed))
-        .await
-        .map_err(MutateError::Run)?;
+    let baseline = runner::run(&run_options(
+        options,
+        &baseline_dir.path,
+        baseline_tags,
+        seed,
+    ))
+    .await
+    .map_err(MutateError::Run)?;
     let baseline_duration = baseline_watch.elapsed();
     drop(baseline_dir);
     let counts = baseline.report.counts().scenarios;
@@ -168,6 +233,18 @@ pub async fn run(options: &MutateOptions) -> Result<MutationReport, MutateError>
             stack: stack_label,
             failed: counts.failed + counts.undefined,
             clauses: baseline.failed_clauses().join(", "),
+            failures: failed_scenarios(&baseline.report, &[])
+                .into_iter()
+                .map(|f| {
+                    format!(
+                        "{} {} [{}]: {}",
+                        f.location,
+                        f.name,
+                        f.clauses.join(", "),
+                        f.reason
+                    )
+                })
+                .collect(),
         });
     }
     let verified = scenario_clauses(&baseline.report);
@@ -175,10 +252,6 @@ pub async fn run(options: &MutateOptions) -> Result<MutationReport, MutateError>
         .timeout
         .unwrap_or_else(|| baseline_duration * 3 + Duration::from_secs(30));
 
-    let mut mutants = generate(&files);
-    if let Some(only) = &options.only {
-        mutants.retain(|m| only.matches(&m.path));
-    }
     if !options.quiet {
         println!(
             "gauntlet mutate: stack {stack_label}, seed {seed}: baseline {} scenarios passed in {:.1} s; {} mutants, {} at once, {:.0} s timeout each",
@@ -191,6 +264,7 @@ pub async fn run(options: &MutateOptions) -> Result<MutationReport, MutateError>
     }
     let shared = Shared {
         options,
+        equivalents: &equivalents,
         files: &files,
         catalogue: &catalogue,
         seed,
@@ -277,6 +351,42 @@ fn scenario_clauses(report: &RunReport) -> BTreeSet<String> {
         .collect()
 }
 
+/// The failed scenarios of a run, with their clauses (own and feature tags) and the failing
+/// step's first line, each `(from, to)` replaced in it.
+fn failed_scenarios(report: &RunReport, replace: &[(&str, &str)]) -> Vec<FailedScenario> {
+    let mut out = Vec::new();
+    for feature in &report.features {
+        let feature_clauses = clause_ids(&feature.tags);
+        for scenario in &feature.scenarios {
+            if !scenario.status.is_failure() {
+                continue;
+            }
+            let mut clauses = scenario.clauses.clone();
+            for id in &feature_clauses {
+                if !clauses.contains(id) {
+                    clauses.push(id.clone());
+                }
+            }
+            let mut reason = scenario
+                .failing_step()
+                .and_then(|s| s.error.as_deref())
+                .and_then(|e| e.lines().next())
+                .unwrap_or("failed")
+                .to_string();
+            for (from, to) in replace {
+                reason = reason.replace(from, to);
+            }
+            out.push(FailedScenario {
+                location: format!("{}:{}", feature.path, scenario.line),
+                name: scenario.name.clone(),
+                clauses,
+                reason,
+            });
+        }
+    }
+    out
+}
+
 /// Runs one mutant.
 async fn evaluate(shared: &Shared<'_>, mutant: &Mutant) -> Result<MutantResult, MutateError> {
     let watch = Stopwatch::start();
@@ -301,10 +411,13 @@ async fn evaluate(shared: &Shared<'_>, mutant: &Mutant) -> Result<MutantResult, 
         duration: Duration::ZERO,
     };
     let dir = shared.files.write(Some((mutant.file, &mutant.tree)))?;
+    // Messages name the file as the user wrote it; line numbers would be those of the
+    // written-back JSON, so they go.
     let in_dir = |message: String| {
-        message
+        let message = message
             .replace(&format!("{}/", dir.path.display()), "")
-            .replace("intentions.json", shared.files.name(mutant.file))
+            .replace("intentions.json", shared.files.name(mutant.file));
+        LINE_COLUMN.replace_all(&message, "$1: ").into_owned()
     };
     if let Err(e) = StackDef::load(&dir.path) {
         result.status = MutantStatus::Invalid;
@@ -325,7 +438,7 @@ async fn evaluate(shared: &Shared<'_>, mutant: &Mutant) -> Result<MutantResult, 
                 format!("no scenario verifies {}", governing.join(", "))
             });
             result.duration = watch.elapsed();
-            return Ok(result);
+            return Ok(declared(shared, mutant, result));
         }
         Some(
             tested
@@ -344,7 +457,7 @@ async fn evaluate(shared: &Shared<'_>, mutant: &Mutant) -> Result<MutantResult, 
                 shared.timeout.as_secs_f64()
             ));
             result.duration = watch.elapsed();
-            return Ok(result);
+            return Ok(declared(shared, mutant, result));
         }
         Ok(Err(RunError::Config(e))) => {
             result.status = MutantStatus::Invalid;
@@ -368,32 +481,8 @@ async fn evaluate(shared: &Shared<'_>, mutant: &Mutant) -> Result<MutantResult, 
     };
     result.duration = watch.elapsed();
     result.scenarios_run = outcome.report.counts().scenarios.total;
-    for feature in &outcome.report.features {
-        let feature_clauses = clause_ids(&feature.tags);
-        for scenario in &feature.scenarios {
-            if !scenario.status.is_failure() {
-                continue;
-            }
-            let mut clauses = scenario.clauses.clone();
-            for id in &feature_clauses {
-                if !clauses.contains(id) {
-                    clauses.push(id.clone());
-                }
-            }
-            let reason = scenario
-                .failing_step()
-                .and_then(|s| s.error.as_deref())
-                .and_then(|e| e.lines().next())
-                .unwrap_or("failed")
-                .to_string();
-            result.failed_scenarios.push(FailedScenario {
-                location: format!("{}:{}", feature.path, scenario.line),
-                name: scenario.name.clone(),
-                clauses,
-                reason: in_dir(reason),
-            });
-        }
-    }
+    let dir_text = format!("{}/", dir.path.display());
+    result.failed_scenarios = failed_scenarios(&outcome.report, &[(&dir_text, "")]);
     let mut failed: Vec<String> = result
         .failed_scenarios
         .iter()
@@ -422,5 +511,29 @@ async fn evaluate(shared: &Shared<'_>, mutant: &Mutant) -> Result<MutantResult, 
     } else {
         MutantStatus::KilledForWrongReason
     };
-    Ok(result)
+    Ok(declared(shared, mutant, result))
+}
+
+/// Applies `equivalent-mutants.yml`: a declared equivalent that survived is `equivalent` (not
+/// scored); one that was killed or timed out is `equivalent-killed`, an error.
+fn declared(shared: &Shared<'_>, mutant: &Mutant, mut result: MutantResult) -> MutantResult {
+    let Some(entry) = shared.equivalents.find(mutant) else {
+        return result;
+    };
+    match result.status {
+        MutantStatus::Survived | MutantStatus::KilledForWrongReason => {
+            result.status = MutantStatus::Equivalent;
+            result.note = Some(format!("declared equivalent: {}", entry.reason));
+        }
+        MutantStatus::Killed | MutantStatus::TimedOut => {
+            result.status = MutantStatus::EquivalentKilled;
+            result.note = Some(format!(
+                "declared equivalent in {} ({}), but the suite tells it apart: remove it from the list",
+                equivalent::FILE_NAME,
+                entry.reason
+            ));
+        }
+        MutantStatus::Invalid | MutantStatus::Equivalent | MutantStatus::EquivalentKilled => {}
+    }
+    result
 }

@@ -25,6 +25,9 @@ pub const VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MutantStatus {
+    /// Declared equivalent in `equivalent-mutants.yml`, yet killed: the list is wrong (an
+    /// error whatever the score).
+    EquivalentKilled,
     /// No scenario verifying a governing clause failed (the suite missed the mistake).
     Survived,
     /// Scenarios failed, but none tagged with a clause that governs the mutated value.
@@ -33,7 +36,7 @@ pub enum MutantStatus {
     TimedOut,
     /// A scenario tagged with a governing clause failed.
     Killed,
-    /// Declared equivalent in `equivalent-mutants.yml` (not run, not scored).
+    /// Declared equivalent in `equivalent-mutants.yml` and not killed (not scored).
     Equivalent,
     /// `check` rejects the mutated stack (not scored).
     Invalid,
@@ -42,6 +45,7 @@ pub enum MutantStatus {
 impl MutantStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            MutantStatus::EquivalentKilled => "equivalent-killed",
             MutantStatus::Survived => "survived",
             MutantStatus::KilledForWrongReason => "killed-for-wrong-reason",
             MutantStatus::TimedOut => "timed-out",
@@ -58,7 +62,10 @@ impl MutantStatus {
 
     /// Counts towards the score's denominator.
     pub fn is_scored(self) -> bool {
-        !matches!(self, MutantStatus::Equivalent | MutantStatus::Invalid)
+        !matches!(
+            self,
+            MutantStatus::Equivalent | MutantStatus::EquivalentKilled | MutantStatus::Invalid
+        )
     }
 }
 
@@ -113,6 +120,8 @@ pub struct MutantCounts {
     pub survived: usize,
     pub killed_for_wrong_reason: usize,
     pub equivalent: usize,
+    /// Declared equivalent but killed: each one is an error.
+    pub equivalent_killed: usize,
     pub invalid: usize,
 }
 
@@ -156,6 +165,7 @@ impl MutationReport {
                 MutantStatus::Survived => c.survived += 1,
                 MutantStatus::KilledForWrongReason => c.killed_for_wrong_reason += 1,
                 MutantStatus::Equivalent => c.equivalent += 1,
+                MutantStatus::EquivalentKilled => c.equivalent_killed += 1,
                 MutantStatus::Invalid => c.invalid += 1,
             }
         }
@@ -175,6 +185,12 @@ impl MutationReport {
         } else {
             detected as f64 * 100.0 / scored as f64
         }
+    }
+
+    /// Whether the run meets its objective: no declared equivalent was killed, and the score
+    /// reaches `--min-score` when one was given.
+    pub fn passed(&self) -> bool {
+        self.counts().equivalent_killed == 0 && self.min_score.is_none_or(|min| self.score() >= min)
     }
 
     /// Mutants run (not invalid or equivalent) per second of the whole run.
@@ -228,7 +244,7 @@ pub fn render_json(report: &MutationReport) -> Result<String, ReportError> {
         format: FORMAT,
         version: VERSION,
         score: (score * 100.0).round() / 100.0,
-        passed: report.min_score.is_none_or(|min| score >= min),
+        passed: report.passed(),
         counts: report.counts(),
         mutants_per_second: (report.mutants_per_second() * 100.0).round() / 100.0,
         report: &report,
@@ -256,6 +272,11 @@ pub fn console_table(report: &MutationReport) -> Vec<String> {
             MutantStatus::Killed | MutantStatus::KilledForWrongReason => {
                 format!("failed {}", m.failed_clauses.join(", "))
             }
+            MutantStatus::EquivalentKilled => format!(
+                "failed {}; {}",
+                m.failed_clauses.join(", "),
+                m.note.clone().unwrap_or_default()
+            ),
             _ => m.note.clone().unwrap_or_else(|| {
                 if m.governing_clauses.is_empty() {
                     String::new()
@@ -289,6 +310,12 @@ pub fn console_table(report: &MutationReport) -> Vec<String> {
         c.invalid,
         c.total,
     ));
+    if c.equivalent_killed > 0 {
+        lines.push(format!(
+            "error: {} mutant(s) declared equivalent in equivalent-mutants.yml were killed: the list must stay true",
+            c.equivalent_killed
+        ));
+    }
     lines.push(format!(
         "{:.1} s, {:.2} mutants/s (baseline: {} scenarios in {:.1} s)",
         report.duration.as_secs_f64(),
