@@ -9,6 +9,7 @@
 pub mod chaos;
 pub mod check;
 pub mod clauses;
+pub mod explore;
 pub mod load;
 pub mod mutate;
 pub mod run;
@@ -107,6 +108,9 @@ pub enum Command {
     /// Mutation testing: run the features against every single-value change of the stack's
     /// config and report which mistakes the suite catches, and for the right clause.
     Mutate(mutate::MutateArgs),
+    /// Search for the smallest schedules of failures that break the steady-state hypotheses
+    /// of experiments/ (seeded; prints the resilience matrix, writes reports/<run-id>/).
+    Explore(explore::ExploreArgs),
 }
 
 /// Completes on Ctrl-C (SIGINT), SIGTERM (what CI sends on a timeout) or SIGHUP (a closed
@@ -147,5 +151,6 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Chaos(args) => chaos::execute(args).await,
         Command::Load(args) => load::execute(args).await,
         Command::Mutate(args) => mutate::execute(args).await,
+        Command::Explore(args) => explore::execute(args).await,
     }
 }
