@@ -390,11 +390,11 @@ fn run_repeats_every_failure_before_the_last_line_and_reruns_them_by_location() 
             .any(|l| l.starts_with("    line 14: expected status 401, got 200")),
         "{stdout}"
     );
-    assert_eq!(tail.last().copied(), Some("1 passed, 5 failed"), "{stdout}");
+    assert_eq!(tail.last().copied(), Some("1 passed, 6 failed"), "{stdout}");
     let rerun = reports.path().join("latest/rerun.txt");
     assert_eq!(
         std::fs::read_to_string(&rerun).unwrap(),
-        "features/auth/token_lifetime.feature:11:22:35:48:64\n"
+        "features/auth/token_lifetime.feature:11:22:35:48:58:77\n"
     );
     assert!(
         stdout.contains(&format!(
@@ -414,7 +414,7 @@ fn run_repeats_every_failure_before_the_last_line_and_reruns_them_by_location() 
         report_dir,
     ]);
     assert_eq!(code, 1);
-    assert!(stdout.ends_with("0 passed, 5 failed\n"), "{stdout}");
+    assert!(stdout.ends_with("0 passed, 6 failed\n"), "{stdout}");
     let (code, stdout, _) = run_gauntlet(&[
         "run",
         "features/auth/token_lifetime.feature:22",
