@@ -138,9 +138,6 @@ pub struct Inbound {
     clock: StackClock,
     client: Client<HttpConnector, Body>,
     listening: Mutex<Option<Listening>>,
-    /// While the port is closed, a socket bound to it but not listening: callers still get
-    /// connection refused, and no other socket of the machine can take the port before a start.
-    reserved: Mutex<Option<tokio::net::TcpSocket>>,
 }
 
 impl Inbound {
@@ -172,7 +169,6 @@ impl Inbound {
             clock,
             client: Client::builder(TokioExecutor::new()).build(connector),
             listening: Mutex::new(None),
-            reserved: Mutex::new(None),
         });
         inbound.listen(listener);
         Ok(inbound)
@@ -213,32 +209,9 @@ impl Inbound {
         if self.is_listening() {
             return Ok(());
         }
-        let reserved = self
-            .reserved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        let listener = match reserved.map(|socket| socket.listen(1024)) {
-            Some(Ok(listener)) => listener,
-            _ => bind_loopback(self.port).await?,
-        };
+        let listener = bind_loopback(self.port).await?;
         self.listen(listener);
         Ok(())
-    }
-
-    /// Holds the closed public port (see [`Inbound::reserved`]); best effort.
-    fn reserve(&self) {
-        let socket = tokio::net::TcpSocket::new_v4().and_then(|socket| {
-            socket.set_reuseaddr(true)?;
-            socket.bind(self.addr())?;
-            Ok(socket)
-        });
-        if let Ok(socket) = socket {
-            *self
-                .reserved
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(socket);
-        }
     }
 
     /// Closes the public port. With `kill`, every open connection is reset at once and this
@@ -256,7 +229,6 @@ impl Inbound {
         if let Some(closed) = listening.closed.take() {
             let _ = closed.await;
         }
-        self.reserve();
         if !kill {
             // The task ends once every connection has drained (or the grace period is over).
             let _ = (&mut listening.task).await;
