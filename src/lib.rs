@@ -22,6 +22,7 @@ pub mod jws;
 pub mod link;
 pub mod load;
 pub mod mesh;
+pub mod mutate;
 pub mod outcome;
 pub mod prometheus;
 pub mod protocol;

@@ -436,11 +436,11 @@ fn run_repeats_every_failure_before_the_last_line_and_reruns_them_by_location() 
             .any(|l| l.starts_with("    line 14: expected status 401, got 200")),
         "{stdout}"
     );
-    assert_eq!(tail.last().copied(), Some("1 passed, 5 failed"), "{stdout}");
+    assert_eq!(tail.last().copied(), Some("1 passed, 6 failed"), "{stdout}");
     let rerun = reports.path().join("latest/rerun.txt");
     assert_eq!(
         std::fs::read_to_string(&rerun).unwrap(),
-        "features/auth/token_lifetime.feature:11:22:35:48:64\n"
+        "features/auth/token_lifetime.feature:11:22:35:48:58:77\n"
     );
     assert!(
         stdout.contains(&format!(
@@ -460,7 +460,7 @@ fn run_repeats_every_failure_before_the_last_line_and_reruns_them_by_location() 
         report_dir,
     ]);
     assert_eq!(code, 1);
-    assert!(stdout.ends_with("0 passed, 5 failed\n"), "{stdout}");
+    assert!(stdout.ends_with("0 passed, 6 failed\n"), "{stdout}");
     let (code, stdout, _) = run_gauntlet(&[
         "run",
         "features/auth/token_lifetime.feature:22",
@@ -992,4 +992,84 @@ async fn an_api_token_guards_the_control_admin_and_catalog_apis() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn mutate_refuses_bad_input_with_exit_2_and_no_score() {
+    let (code, _, stderr) = run_gauntlet(&["mutate", "features/no-such-folder"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("features/no-such-folder: no such feature file or folder"),
+        "{stderr}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let empty_path = empty.path().display().to_string();
+    let (code, _, stderr) = run_gauntlet(&["mutate", &empty_path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no scenario to run"), "{stderr}");
+
+    // The unmutated suite must pass first: a broken stack gets no score.
+    let reports = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run_gauntlet(&[
+        "mutate",
+        "--stack",
+        "scenarios/broken-retry",
+        "features/resilience/retries_and_timeouts.feature",
+        "--report-dir",
+        &reports.path().display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("fails its own suite"), "{stderr}");
+    assert!(stderr.contains("RETRY-1"), "{stderr}");
+    assert!(!stdout.contains("mutation score"), "{stdout}");
+}
+
+#[test]
+fn mutate_reports_each_mutant_and_gates_on_the_score() {
+    let reports = tempfile::tempdir().unwrap();
+    let dir = reports.path().display().to_string();
+    let (code, stdout, stderr) = run_gauntlet(&[
+        "mutate",
+        "features/resilience/retries_and_timeouts.feature",
+        "--only",
+        "kong.yml:services[value-architect].retries",
+        "--min-score",
+        "100",
+        "--report-dir",
+        &dir,
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("killed    #"),
+        "a table line per mutant: {stdout}"
+    );
+    assert!(
+        stdout.contains("mutation score 100.0%: 4 killed"),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "step panics are not printed: {stderr}"
+    );
+    let run = std::fs::read_dir(reports.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["format"], "gauntlet-mutation");
+    assert_eq!(results["score"], 100.0);
+    let first = &results["mutants"][0];
+    assert_eq!(first["path"], "kong.yml:services[value-architect].retries");
+    assert_eq!(first["old"], "3");
+    assert_eq!(first["status"], "killed");
+    assert!(first["governing_clauses"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("RETRY-1")));
 }

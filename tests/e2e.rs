@@ -4,11 +4,16 @@
 //!
 //! A suite that passes on a broken stack proves nothing, and one that blames the wrong clause
 //! misleads the platform engineer reading it, so both are checked here with the same runner
-//! `gauntlet run` uses.
+//! `gauntlet run` uses. Beyond the hand-made negative controls, `gauntlet mutate` must score
+//! 100 on valueverse: every single-value config mistake that is not declared equivalent (with
+//! its reason, in `scenarios/valueverse/equivalent-mutants.yml`) is killed by a scenario tagged
+//! with a clause that governs the mistaken value.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use gauntlet::mutate::{self, MutateOptions};
+use gauntlet::report::mutation::MutantStatus;
 use gauntlet::runner::{self, RunOptions};
 
 /// A deliberately broken stack: the clauses the full suite must fail on it (no more, no fewer)
@@ -117,12 +122,60 @@ async fn broken_stack_fails(control: &NegativeControl) -> Result<String, String>
     ))
 }
 
+async fn every_mutant_is_killed_for_the_right_reason() -> Result<String, String> {
+    let options = MutateOptions {
+        min_score: Some(100.0),
+        report_dir: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-mutation")),
+        quiet: true,
+        seed: Some(20_261_202),
+        ..MutateOptions::default()
+    };
+    let report = mutate::run(&options).await.map_err(|e| e.to_string())?;
+    let counts = report.counts();
+    let summary = format!(
+        "mutate valueverse: score {:.1}% ({} killed, {} timed out, {} survived, {} killed for the wrong reason, {} equivalent, {} invalid) in {:.0} s",
+        report.score(),
+        counts.killed,
+        counts.timed_out,
+        counts.survived,
+        counts.killed_for_wrong_reason,
+        counts.equivalent,
+        counts.invalid,
+        report.duration.as_secs_f64()
+    );
+    if report.passed() {
+        return Ok(summary);
+    }
+    let missed: Vec<String> = report
+        .mutants
+        .iter()
+        .filter(|m| {
+            matches!(
+                m.status,
+                MutantStatus::Survived
+                    | MutantStatus::KilledForWrongReason
+                    | MutantStatus::EquivalentKilled
+            )
+        })
+        .map(|m| {
+            let why = if m.failed_clauses.is_empty() {
+                format!("governed by {}", m.governing_clauses.join(", "))
+            } else {
+                format!("failed {}", m.failed_clauses.join(", "))
+            };
+            format!("\n  {} {} ({why})", m.status.as_str(), m.describe())
+        })
+        .collect();
+    Err(format!("{summary}; not killed:{}", missed.concat()))
+}
+
 fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let mut results = vec![runtime.block_on(conformant_stack_passes())];
     for control in NEGATIVE_CONTROLS {
         results.push(runtime.block_on(broken_stack_fails(control)));
     }
+    results.push(runtime.block_on(every_mutant_is_killed_for_the_right_reason()));
     let mut failed = 0;
     for result in &results {
         match result {

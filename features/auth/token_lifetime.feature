@@ -55,8 +55,21 @@ Feature: Token lifetime is enforced on the stack clock
       """
 
   @AUTH-4
+  Scenario: A token living one second longer than maximum_expiration is refused
+    # The clock stands still, so no second passes between signing and checking.
+    Given the stack clock stands still
+    And I have a token for "admin-user" that lives for 86401 seconds
+    When I send a GET request to "/api/v1/value-models"
+    Then the response status is 401
+    And the response JSON is:
+      """
+      {"exp": "exceeds maximum allowed expiration"}
+      """
+
+  @AUTH-4
   Scenario: A token living exactly maximum_expiration is accepted
-    Given I have a token for "admin-user" that lives for 1 day
+    Given the stack clock stands still
+    And I have a token for "admin-user" that lives for 1 day
     When I send a GET request to "/api/v1/value-models"
     Then the response status is 200
 

@@ -11,6 +11,7 @@ pub mod check;
 pub mod clauses;
 pub mod explore;
 pub mod load;
+pub mod mutate;
 pub mod run;
 pub mod steps;
 pub mod token;
@@ -105,6 +106,9 @@ pub enum Command {
     Chaos(chaos::ChaosArgs),
     /// Send load to a loopback URL and print HDR latency percentiles (open model with --rate).
     Load(load::LoadArgs),
+    /// Mutation testing: run the features against every single-value change of the stack's
+    /// config and report which mistakes the suite catches, and for the right clause.
+    Mutate(mutate::MutateArgs),
     /// Search for the smallest schedules of failures that break the steady-state hypotheses
     /// of experiments/ (seeded; prints the resilience matrix, writes reports/<run-id>/).
     Explore(explore::ExploreArgs),
@@ -147,6 +151,7 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Check(args) => check::execute(args),
         Command::Chaos(args) => chaos::execute(args).await,
         Command::Load(args) => load::execute(args).await,
+        Command::Mutate(args) => mutate::execute(args).await,
         Command::Explore(args) => explore::execute(args).await,
     }
 }

@@ -20,6 +20,7 @@ mod format;
 pub mod html;
 pub mod junit;
 pub mod model;
+pub mod mutation;
 mod plot;
 pub mod redact;
 pub mod rerun;

@@ -262,7 +262,7 @@ pub const CATALOG: &[StepDoc] = &[
         "Sends N requests in the background at once.",
         "I start 100 GET requests to \"/api/v1/value-models\""),
     step!("in flight", "When", "the started requests finish",
-        "Waits for every started request; their responses become the last responses, in start order.",
+        "Waits for every started request; their responses become the last responses, in start order. Once the scenario moved the stack clock, waits at most 5 s of real time: a request still waiting then failed its policy deadline on the stack clock.",
         "the started requests finish"),
     step!("in flight", "When", "the started requests have reached {string}",
         "Waits (up to 5 s real time) until every started request the gateway routes to this service has reached its inbound stage.",

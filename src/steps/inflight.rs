@@ -93,6 +93,34 @@ async fn finish(world: &mut GauntletWorld) -> StepResult {
         ));
     }
     let total = started.len();
+    // Once the scenario moves the stack clock, the requests' policy deadlines are on it: a jump
+    // past a deadline ends the wait at once. Waiting in real time for an answer the policy
+    // should already have given would let real time stand in for policy time (a 60 s timeout
+    // would pass a scenario about 30 s), so then the wait is bounded.
+    let clock = world.stack().await?.clock.clone();
+    let clock_in_use =
+        !world.settings()?.real_time && (clock.stands_still() || clock.offset() > Duration::ZERO);
+    if clock_in_use {
+        let all_done = async {
+            while !started.iter().all(|r| r.task.is_finished()) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        if tokio::time::timeout(FINISH_PATIENCE, all_done)
+            .await
+            .is_err()
+        {
+            let waiting = started.iter().filter(|r| !r.task.is_finished()).count();
+            for in_flight in &started {
+                in_flight.task.abort();
+            }
+            return Err(StepError::new(format!(
+                "{waiting} of {total} started requests still have no answer after {} s of real time, with the stack clock moved {} s ahead: the answer due by now on the stack clock (a timeout, a fallback) did not come (only --real-time waits for answers in real time)",
+                FINISH_PATIENCE.as_secs(),
+                clock.offset().as_secs_f64()
+            )));
+        }
+    }
     let mut failures = Vec::new();
     for in_flight in started {
         match in_flight.task.await {
@@ -118,6 +146,10 @@ async fn finish(world: &mut GauntletWorld) -> StepResult {
         ))),
     }
 }
+
+/// How long "the started requests finish" waits in real time once the scenario has moved the
+/// stack clock: enough for answers the gateway already decided on to arrive on a loaded machine.
+const FINISH_PATIENCE: Duration = Duration::from_secs(5);
 
 /// How long "still waiting" watches for an answer (real time): long enough for a response the
 /// gateway already decided on to arrive over loopback.

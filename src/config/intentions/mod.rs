@@ -129,6 +129,25 @@ pub fn parse(
     Ok((entries, decoder.warnings))
 }
 
+/// An intentions file as a plain JSON tree, as `intentions.json` would hold it (HCL blocks become
+/// objects, repeated blocks lists), for `gauntlet mutate`, which mutates the tree and writes it
+/// back as JSON.
+///
+/// # Errors
+/// The file cannot be read or parsed, as [`load`] says it.
+pub fn read_tree(path: &Path) -> Result<serde_json::Value, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(path, format!("cannot read file: {e}")))?;
+    let is_json = path.extension().is_some_and(|e| e == "json");
+    let tree = if is_json {
+        syntax::parse_json(&text)
+    } else {
+        syntax::parse_hcl(&text)
+    }
+    .map_err(|e| ConfigError::new(path, e.message).at_line(e.pos.line, Some(e.pos.col)))?;
+    Ok(syntax::to_json(&tree))
+}
+
 /// The body of `PUT /v1/connect/intentions/exact?source=..&destination=..` (JSON): the one
 /// source intention it sets on `destination`.
 ///

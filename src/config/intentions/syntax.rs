@@ -97,6 +97,26 @@ pub(crate) fn parse_hcl(text: &str) -> Result<Node, SyntaxError> {
     })
 }
 
+/// The tree as plain JSON (positions dropped; numbers kept as written when JSON can hold them).
+pub(crate) fn to_json(node: &Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &node.value {
+        Value::Str(s) => J::String(s.clone()),
+        Value::Num(n) => serde_json::from_str::<serde_json::Number>(n)
+            .map(J::Number)
+            .unwrap_or_else(|_| J::String(n.clone())),
+        Value::Bool(b) => J::Bool(*b),
+        Value::Null => J::Null,
+        Value::List(items) => J::Array(items.iter().map(to_json).collect()),
+        Value::Object(items) => J::Object(
+            items
+                .iter()
+                .map(|item| (item.key.clone(), to_json(&item.value)))
+                .collect(),
+        ),
+    }
+}
+
 /// Parses a JSON file: strict JSON syntax first (serde_json), then the positional tree.
 pub(crate) fn parse_json(text: &str) -> Result<Node, SyntaxError> {
     if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
