@@ -7,6 +7,7 @@
 //!                                                   ├─► results_json::render  ──► results.json
 //!                                                   └─► hlog texts            ──► histograms/*.hlog
 //!   write_all(report, reports/<run-id>/)  then  refresh_latest(reports/, reports/<run-id>/)
+//!   publish::publish = both, then history.jsonl (history.rs), --keep, reports/index.html (trend.rs)
 //! ```
 //!
 //! Redaction happens in one place ([`redact`]): the model keeps the stack's secrets in
@@ -16,13 +17,16 @@
 pub mod clauses;
 pub mod cucumber_json;
 mod format;
+pub mod history;
 pub mod html;
 pub mod junit;
 pub mod model;
 mod plot;
+pub mod publish;
 pub mod redact;
 pub mod rerun;
 pub mod results_json;
+pub mod trend;
 
 use std::fs;
 use std::io;

@@ -13,14 +13,14 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::clauses::ClauseDef;
 use super::format::{serialize_millis, serialize_opt_millis, serialize_rfc3339};
 use super::redact::{redact_headers, redact_table, redact_text};
 
 /// Outcome of a step or a scenario, as Cucumber reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Passed,

@@ -55,6 +55,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Only scenarios whose name matches this regex (`--name`).
     pub name: Option<String>,
+    /// Run directories kept under `report_dir` (`--keep`); the history keeps every run.
+    pub keep: usize,
     /// Feature files of `paths` restricted to the scenarios at these lines
     /// (`features/x.feature:22`); a file not listed runs whole.
     pub lines: BTreeMap<PathBuf, Vec<usize>>,
@@ -73,6 +75,7 @@ impl Default for RunOptions {
             report_dir: Some(PathBuf::from("reports")),
             quiet: false,
             name: None,
+            keep: report::history::DEFAULT_KEEP,
             lines: BTreeMap::new(),
         }
     }
@@ -89,8 +92,6 @@ pub enum RunError {
     Features { findings: Vec<lint::Finding> },
     #[error("{0}: no such feature file or folder")]
     MissingPath(PathBuf),
-    #[error("writing the report: {0}")]
-    Report(String),
     #[error("report directory {path}: {message}")]
     ReportDir { path: PathBuf, message: String },
 }
@@ -105,6 +106,10 @@ pub struct RunOutcome {
     pub problems: Vec<collected::Problem>,
     /// The run was stopped by a signal before every scenario finished.
     pub interrupted: bool,
+    /// Report files that could not be written, and skipped history lines: printed, but they
+    /// never change the verdict.
+    pub report_errors: Vec<String>,
+    pub report_warnings: Vec<String>,
 }
 
 impl RunOutcome {
@@ -315,8 +320,12 @@ pub async fn run_until(
         })
         .unwrap_or_default();
 
+    let run_id = report::run_id(started_at, stack.name());
     let report = RunReport {
-        run_id: report::run_id(started_at, stack.name()),
+        run_id: match &options.report_dir {
+            Some(root) => report::history::unique_run_id(root, &run_id),
+            None => run_id,
+        },
         started_at,
         duration: stopwatch.elapsed(),
         stack: StackInfo {
@@ -341,20 +350,21 @@ pub async fn run_until(
             .unwrap_or_default(),
         secrets: Secrets(secrets),
     };
-    let report_path = match &options.report_dir {
+    let (report_path, report_errors, report_warnings) = match &options.report_dir {
         Some(root) => {
-            let dir = root.join(&report.run_id);
-            report::write_all(&report, &dir).map_err(|e| RunError::Report(e.to_string()))?;
-            report::refresh_latest(root, &dir).map_err(|e| RunError::Report(e.to_string()))?;
-            Some(dir)
+            let provenance = report::history::Provenance::current(&stack.dir);
+            let published = report::publish::publish(&report, root, &provenance, options.keep);
+            (published.run_dir, published.errors, published.warnings)
         }
-        None => None,
+        None => (None, Vec::new(), Vec::new()),
     };
     Ok(RunOutcome {
         report,
         report_path,
         problems,
         interrupted,
+        report_errors,
+        report_warnings,
     })
 }
 
