@@ -69,7 +69,7 @@ fn runs_append_history_keep_n_directories_and_skip_corrupt_lines() {
         .starts_with("sha256:"));
     assert_eq!(
         line["scenarios"]
-            ["features/auth/token_lifetime.feature:22 A token that is not yet valid is refused"],
+            ["features/auth/token_lifetime.feature:22 A token stops working the moment it expires"],
         serde_json::json!(["passed"]),
         "{line}"
     );
