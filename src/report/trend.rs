@@ -387,10 +387,8 @@ fn time_plot(
     series: &[Option<f64>],
     label: impl Fn(f64) -> String,
 ) -> Option<TimePlot> {
+    series.iter().flatten().next()?;
     let max = series.iter().flatten().copied().fold(0.0_f64, f64::max);
-    if series.iter().flatten().next().is_none() {
-        return None;
-    }
     let step = nice_step(if max > 0.0 { max } else { 1.0 });
     let top_value = (max / step).ceil().max(1.0) * step;
     let n = series.len();
