@@ -122,8 +122,7 @@ pub fn entry(report: &RunReport, provenance: &Provenance) -> HistoryEntry {
         })
         .collect();
     let histograms = report
-        .histograms
-        .iter()
+        .histograms()
         .map(|h| {
             let at = |p: f64| {
                 h.percentiles

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!   runner (cucumber events) ──builds──► RunReport ─┬─► html::render          ──► index.html
-//!   breaker history, histograms ──────────┘         ├─► junit::render         ──► junit.xml
+//!   each scenario's Evidence ─────────────┘         ├─► junit::render         ──► junit.xml
 //!                                                   ├─► cucumber_json::render ──► cucumber.json
 //!                                                   ├─► results_json::render  ──► results.json
 //!                                                   └─► hlog texts            ──► histograms/*.hlog
@@ -16,6 +16,7 @@
 
 pub mod clauses;
 pub mod cucumber_json;
+pub mod evidence;
 mod format;
 pub mod history;
 pub mod html;
@@ -37,10 +38,13 @@ pub use clauses::{
     clause_ids, is_clause_id, is_clause_tag, scenario_anchor, ClauseDef, ClauseMatrix, ClauseRow,
     ClauseVerdict, ScenarioRef, UnknownClause,
 };
+pub use evidence::{
+    BreakerState, BreakerTimeline, BreakerTransition, Evidence, JournalRecord, ServiceJournal,
+};
 pub use model::{
-    BreakerTimeline, BreakerTransition, Counts, Exchange, FeatureReport, HistogramReport,
-    HttpRecord, HttpResponseRecord, PercentileValue, RunCounts, RunReport, ScenarioReport, Secrets,
-    StackInfo, Status, StepReport, Verdict,
+    Counts, Exchange, FeatureReport, HistogramReport, HttpRecord, HttpResponseRecord,
+    PercentileValue, RunCounts, RunReport, ScenarioReport, Secrets, StackInfo, Status, StepReport,
+    Verdict,
 };
 pub use redact::{redact_headers, redact_table, redact_text};
 
@@ -117,7 +121,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<ReportPaths, ReportEr
     let results = results_json::render(report)?;
     let rerun = rerun::render(report);
     let mut logs = Vec::new();
-    for h in &report.histograms {
+    for h in report.histograms() {
         if let (Some(name), Some(text)) = (&h.hlog_file, &h.hlog) {
             if !is_plain_file_name(name) {
                 return Err(ReportError::HistogramName { name: name.clone() });
