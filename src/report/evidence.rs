@@ -175,7 +175,7 @@ mod tests {
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(json["from"], "HALF-OPEN");
         assert_eq!(json["to"], "OPEN");
-        assert_eq!(json["at_ms"], 1500);
+        assert_eq!(json["at_ms"], 1500.0);
         assert_eq!(BreakerState::HalfOpen.class(), "half-open");
     }
 
