@@ -17,6 +17,7 @@
 pub mod clauses;
 pub mod cucumber_json;
 pub mod evidence;
+pub mod explore;
 mod format;
 pub mod history;
 pub mod html;
