@@ -55,7 +55,7 @@ async fn a_met_objective_fails_the_missed_step_with_the_measured_value_and_is_re
         errors[0]
     );
     assert!(errors[0].contains("over 20 requests"), "{}", errors[0]);
-    let histograms = &report.histograms;
+    let histograms: Vec<_> = report.histograms().collect();
     assert_eq!(histograms.len(), 1, "one histogram per load step");
     assert_eq!(histograms[0].count, 20);
     assert!(histograms[0]

@@ -11,9 +11,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use gauntlet::report::{
     clause_ids, cucumber_json, html, junit, refresh_latest, results_json, run_id, write_all,
-    BreakerTimeline, BreakerTransition, ClauseVerdict, Exchange, FeatureReport, HistogramReport,
-    HttpRecord, HttpResponseRecord, PercentileValue, RunReport, ScenarioReport, Secrets, StackInfo,
-    Status, StepReport, Verdict,
+    BreakerState, BreakerTimeline, BreakerTransition, ClauseVerdict, Evidence, Exchange,
+    FeatureReport, HistogramReport, HttpRecord, HttpResponseRecord, JournalRecord, PercentileValue,
+    RunReport, ScenarioReport, Secrets, ServiceJournal, StackInfo, Status, StepReport, Verdict,
 };
 
 /// The stack's JWT secret in the fixture; must never appear in an output.
@@ -48,7 +48,7 @@ fn scenario(name: &str, line: usize, tags: &[&str], steps: Vec<StepReport>) -> S
         status: Status::aggregate(steps.iter().map(|s| s.status)),
         duration: steps.iter().map(|s| s.duration).sum(),
         steps,
-        stack_startup: None,
+        evidence: Evidence::default(),
     }
 }
 
@@ -82,6 +82,32 @@ fn fixture() -> RunReport {
             ),
         ],
     );
+
+    let mut passing = passing;
+    passing.evidence.histograms = vec![HistogramReport {
+        name: "GET /api/v1/value-models".into(),
+        count: 1000,
+        min_ms: 0.8,
+        mean_ms: 2.5,
+        max_ms: 41.0,
+        percentiles: [
+            (0.0, 0.8),
+            (50.0, 2.1),
+            (90.0, 3.9),
+            (99.0, 12.5),
+            (99.9, 30.2),
+            (99.99, 41.0),
+            (100.0, 41.0),
+        ]
+        .into_iter()
+        .map(|(percentile, value_ms)| PercentileValue {
+            percentile,
+            value_ms,
+        })
+        .collect(),
+        hlog_file: Some("value-models-read.hlog".into()),
+        hlog: Some("#[StartTime: 1795863823.000 (seconds since epoch)]\n".into()),
+    }];
 
     let mut send = step(
         "When ",
@@ -141,7 +167,46 @@ fn fixture() -> RunReport {
             ),
         ],
     );
-    failing.stack_startup = Some(Duration::from_millis(250));
+    failing.evidence.stack_startup = Some(Duration::from_millis(250));
+    failing.evidence.breakers = vec![BreakerTimeline {
+        service: "value-architect".into(),
+        transitions: vec![
+            BreakerTransition {
+                from: BreakerState::Closed,
+                to: BreakerState::Open,
+                at: Duration::from_millis(1_500),
+                reason: "5 consecutive failures".into(),
+            },
+            BreakerTransition {
+                from: BreakerState::Open,
+                to: BreakerState::HalfOpen,
+                at: Duration::from_millis(61_500),
+                reason: "open_timeout elapsed".into(),
+            },
+        ],
+    }];
+    failing.evidence.journals = vec![ServiceJournal {
+        service: "value-architect".into(),
+        received: 2,
+        entries: vec![
+            JournalRecord {
+                seq: 1,
+                at: Duration::from_millis(1_200),
+                source: Some("spiffe://valueverse.local/ns/default/dc/dc1/svc/api-gateway".into()),
+                method: "GET".into(),
+                path: "/api/v1/value-models?jwt=…".into(),
+                fault: Some("abort 503".into()),
+            },
+            JournalRecord {
+                seq: 2,
+                at: Duration::from_millis(1_300),
+                source: None,
+                method: "GET".into(),
+                path: format!("/api/v1/value-models/{SECRET}"),
+                fault: None,
+            },
+        ],
+    }];
 
     let typo = scenario(
         "A tag with a typo",
@@ -186,49 +251,6 @@ fn fixture() -> RunReport {
             .into_iter()
             .filter(|c| ["AUTH-1", "AUTH-4", "CB-2"].contains(&c.id.as_str()))
             .collect(),
-        histograms: vec![HistogramReport {
-            name: "GET /api/v1/value-models".into(),
-            count: 1000,
-            min_ms: 0.8,
-            mean_ms: 2.5,
-            max_ms: 41.0,
-            percentiles: [
-                (0.0, 0.8),
-                (50.0, 2.1),
-                (90.0, 3.9),
-                (99.0, 12.5),
-                (99.9, 30.2),
-                (99.99, 41.0),
-                (100.0, 41.0),
-            ]
-            .into_iter()
-            .map(|(percentile, value_ms)| PercentileValue {
-                percentile,
-                value_ms,
-            })
-            .collect(),
-            hlog_file: Some("value-models-read.hlog".into()),
-            hlog: Some("#[StartTime: 1795863823.000 (seconds since epoch)]\n".into()),
-        }],
-        breakers: vec![BreakerTimeline {
-            scenario: "features/resilience/breaker.feature:12 a stopped service opens the breaker"
-                .into(),
-            service: "value-architect".into(),
-            transitions: vec![
-                BreakerTransition {
-                    from: "CLOSED".into(),
-                    to: "OPEN".into(),
-                    at: Duration::from_millis(1_500),
-                    reason: "5 consecutive failures".into(),
-                },
-                BreakerTransition {
-                    from: "OPEN".into(),
-                    to: "HALF-OPEN".into(),
-                    at: Duration::from_millis(61_500),
-                    reason: "open_timeout elapsed".into(),
-                },
-            ],
-        }],
         secrets: Secrets(vec![SECRET.to_string()]),
     }
 }

@@ -49,9 +49,13 @@ pub struct RunArgs {
     /// "N seconds pass" sleeps for real instead of jumping the stack clock.
     #[arg(long)]
     pub real_time: bool,
-    /// Where reports/<run-id>/ and latest/ are written.
+    /// Where reports/<run-id>/, latest/, history.jsonl and the history index.html are written.
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,
+    /// Run directories kept under the report directory (older ones are removed; history.jsonl
+    /// keeps every run).
+    #[arg(long, value_name = "N", default_value_t = crate::report::history::DEFAULT_KEEP, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub keep: usize,
 }
 
 /// Scenario lines wanted per feature file.
@@ -124,6 +128,7 @@ pub async fn execute(args: RunArgs) -> Exit {
         fail_fast: args.fail_fast,
         real_time: args.real_time,
         report_dir: Some(args.report_dir),
+        keep: args.keep,
         quiet: false,
     };
     let signal: Arc<Mutex<Option<Signal>>> = Arc::default();
@@ -138,6 +143,12 @@ pub async fn execute(args: RunArgs) -> Exit {
     };
     match runner::run_until(&options, interrupt).await {
         Ok(outcome) => {
+            for warning in &outcome.report_warnings {
+                eprintln!("warning: {warning}");
+            }
+            for error in &outcome.report_errors {
+                eprintln!("error: writing the report: {error}");
+            }
             for line in console::final_summary(&outcome, options.tags.as_deref()) {
                 println!("{line}");
             }
@@ -166,10 +177,6 @@ pub async fn execute(args: RunArgs) -> Exit {
         ) => {
             eprintln!("error: {e}");
             Exit::Usage
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Exit::Failures
         }
     }
 }

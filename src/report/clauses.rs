@@ -222,7 +222,7 @@ mod tests {
             status,
             duration: Duration::ZERO,
             steps: vec![],
-            stack_startup: None,
+            evidence: Default::default(),
         }
     }
 
@@ -241,8 +241,6 @@ mod tests {
                 ..FeatureReport::default()
             }],
             clauses: catalogue(),
-            histograms: vec![],
-            breakers: vec![],
             secrets: Secrets::default(),
         }
     }

@@ -163,6 +163,28 @@ struct ScenarioView {
     duration: String,
     stack_startup: Option<String>,
     steps: Vec<StepView>,
+    /// The evidence of a failing scenario: its breakers and what reached its services.
+    evidence: Option<EvidenceView>,
+}
+
+struct EvidenceView {
+    breakers: Vec<BreakerView>,
+    journals: Vec<JournalView>,
+}
+
+struct JournalView {
+    service: String,
+    received: u64,
+    shown: usize,
+    entries: Vec<JournalRow>,
+}
+
+struct JournalRow {
+    seq: u64,
+    at: String,
+    request: String,
+    source: String,
+    fault: String,
 }
 
 struct StepView {
@@ -179,16 +201,17 @@ struct StepView {
 
 struct BreakerView {
     scenario: String,
+    anchor: String,
     service: String,
     transitions: Vec<TransitionView>,
 }
 
 struct TransitionView {
     at: String,
-    from: String,
-    from_class: String,
-    to: String,
-    to_class: String,
+    from: &'static str,
+    from_class: &'static str,
+    to: &'static str,
+    to_class: &'static str,
     reason: String,
 }
 
@@ -293,34 +316,26 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
                             status: s.status.as_str(),
                             open: s.status.is_failure(),
                             duration: human_duration(s.duration),
-                            stack_startup: s.stack_startup.map(human_duration),
+                            stack_startup: s.evidence.stack_startup.map(human_duration),
                             steps: s.steps.iter().map(|st| step_view(st, secrets)).collect(),
+                            evidence: evidence_view(s, &scenario_anchor(fi, si)),
                         })
                         .collect(),
                 }
             })
             .collect(),
         breakers: report
-            .breakers
+            .features
             .iter()
-            .map(|b| BreakerView {
-                scenario: b.scenario.clone(),
-                service: b.service.clone(),
-                transitions: b
-                    .transitions
+            .enumerate()
+            .flat_map(|(fi, f)| {
+                f.scenarios
                     .iter()
-                    .map(|t| TransitionView {
-                        at: format!("+{:.3} s", t.at.as_secs_f64()),
-                        from: t.from.clone(),
-                        from_class: state_class(&t.from),
-                        to: t.to.clone(),
-                        to_class: state_class(&t.to),
-                        reason: t.reason.clone(),
-                    })
-                    .collect(),
+                    .enumerate()
+                    .flat_map(move |(si, s)| breaker_views(s, &scenario_anchor(fi, si)))
             })
             .collect(),
-        histograms: report.histograms.iter().map(histogram_view).collect(),
+        histograms: report.histograms().map(histogram_view).collect(),
     };
     Ok(page.render()?)
 }
@@ -444,7 +459,7 @@ fn startup_view(features: &[FeatureReport]) -> Option<StartupView> {
     let mut times: Vec<(Duration, String, &ScenarioReport)> = Vec::new();
     for (fi, f) in features.iter().enumerate() {
         for (si, s) in f.scenarios.iter().enumerate() {
-            if let Some(d) = s.stack_startup {
+            if let Some(d) = s.evidence.stack_startup {
                 times.push((d, scenario_anchor(fi, si), s));
             }
         }
@@ -505,12 +520,64 @@ fn histogram_view(h: &HistogramReport) -> HistogramView {
     }
 }
 
-/// `HALF-OPEN` → `half-open`, for the state chip's colour.
-fn state_class(state: &str) -> String {
-    match state.to_ascii_lowercase().replace('_', "-").as_str() {
-        s @ ("closed" | "open" | "half-open") => s.to_string(),
-        _ => "other".to_string(),
+fn breaker_views(s: &ScenarioReport, anchor: &str) -> Vec<BreakerView> {
+    s.evidence
+        .breakers
+        .iter()
+        .map(|b| BreakerView {
+            scenario: s.name.clone(),
+            anchor: anchor.to_string(),
+            service: b.service.clone(),
+            transitions: b
+                .transitions
+                .iter()
+                .map(|t| TransitionView {
+                    at: stack_time(t.at),
+                    from: t.from.as_str(),
+                    from_class: t.from.class(),
+                    to: t.to.as_str(),
+                    to_class: t.to.class(),
+                    reason: t.reason.clone(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// `+61.500 s`: stack-clock time since the stack started.
+fn stack_time(at: Duration) -> String {
+    format!("+{:.3} s", at.as_secs_f64())
+}
+
+/// The evidence shown inside a failing scenario (a passing one shows none).
+fn evidence_view(s: &ScenarioReport, anchor: &str) -> Option<EvidenceView> {
+    let ev = &s.evidence;
+    if !s.status.is_failure() || (ev.breakers.is_empty() && ev.journals.is_empty()) {
+        return None;
     }
+    Some(EvidenceView {
+        breakers: breaker_views(s, anchor),
+        journals: ev
+            .journals
+            .iter()
+            .map(|j| JournalView {
+                service: j.service.clone(),
+                received: j.received,
+                shown: j.entries.len(),
+                entries: j
+                    .entries
+                    .iter()
+                    .map(|e| JournalRow {
+                        seq: e.seq,
+                        at: stack_time(e.at),
+                        request: format!("{} {}", e.method, e.path).trim().to_string(),
+                        source: e.source.clone().unwrap_or_default(),
+                        fault: e.fault.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
 }
 
 /// Splits clause text at backticks: "gets 401 `Unauthorized`" → [gets 401 ][Unauthorized (code)].
@@ -543,13 +610,6 @@ mod tests {
                 (".", false)
             ]
         );
-    }
-
-    #[test]
-    fn maps_breaker_states_to_known_classes() {
-        assert_eq!(state_class("HALF-OPEN"), "half-open");
-        assert_eq!(state_class("half_open"), "half-open");
-        assert_eq!(state_class("weird"), "other");
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //!
 //! ```text
 //!   runner (cucumber events) ──builds──► RunReport ─┬─► html::render          ──► index.html
-//!   breaker history, histograms ──────────┘         ├─► junit::render         ──► junit.xml
+//!   each scenario's Evidence ─────────────┘         ├─► junit::render         ──► junit.xml
 //!                                                   ├─► cucumber_json::render ──► cucumber.json
 //!                                                   ├─► results_json::render  ──► results.json
 //!                                                   └─► hlog texts            ──► histograms/*.hlog
 //!   write_all(report, reports/<run-id>/)  then  refresh_latest(reports/, reports/<run-id>/)
+//!   publish::publish = both, then history.jsonl (history.rs), --keep, reports/index.html (trend.rs)
 //! ```
 //!
 //! Redaction happens in one place ([`redact`]): the model keeps the stack's secrets in
@@ -15,16 +16,20 @@
 
 pub mod clauses;
 pub mod cucumber_json;
+pub mod evidence;
 pub mod explore;
 mod format;
+pub mod history;
 pub mod html;
 pub mod junit;
 pub mod model;
 pub mod mutation;
 mod plot;
+pub mod publish;
 pub mod redact;
 pub mod rerun;
 pub mod results_json;
+pub mod trend;
 
 use std::fs;
 use std::io;
@@ -35,10 +40,13 @@ pub use clauses::{
     clause_ids, is_clause_id, is_clause_tag, scenario_anchor, ClauseDef, ClauseMatrix, ClauseRow,
     ClauseVerdict, ScenarioRef, UnknownClause,
 };
+pub use evidence::{
+    BreakerState, BreakerTimeline, BreakerTransition, Evidence, JournalRecord, ServiceJournal,
+};
 pub use model::{
-    BreakerTimeline, BreakerTransition, Counts, Exchange, FeatureReport, HistogramReport,
-    HttpRecord, HttpResponseRecord, PercentileValue, RunCounts, RunReport, ScenarioReport, Secrets,
-    StackInfo, Status, StepReport, Verdict,
+    Counts, Exchange, FeatureReport, HistogramReport, HttpRecord, HttpResponseRecord,
+    PercentileValue, RunCounts, RunReport, ScenarioReport, Secrets, StackInfo, Status, StepReport,
+    Verdict,
 };
 pub use redact::{redact_headers, redact_table, redact_text};
 
@@ -115,7 +123,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<ReportPaths, ReportEr
     let results = results_json::render(report)?;
     let rerun = rerun::render(report);
     let mut logs = Vec::new();
-    for h in &report.histograms {
+    for h in report.histograms() {
         if let (Some(name), Some(text)) = (&h.hlog_file, &h.hlog) {
             if !is_plain_file_name(name) {
                 return Err(ReportError::HistogramName { name: name.clone() });

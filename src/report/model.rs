@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!   cucumber events ──(runner builds)──► RunReport ──► redacted() ──► html / junit / cucumber json / results json
-//!   breaker history, load histograms ───────┘
+//!   each scenario's Evidence (evidence.rs) ──┘   (stack start-up, breakers, histograms, journals)
 //! ```
 //!
 //! The model holds what happened, unredacted; [`RunReport::secrets`] carries the stack's secrets
@@ -13,14 +13,15 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::clauses::ClauseDef;
-use super::format::{serialize_millis, serialize_opt_millis, serialize_rfc3339};
+use super::evidence::Evidence;
+use super::format::{serialize_millis, serialize_rfc3339};
 use super::redact::{redact_headers, redact_table, redact_text};
 
 /// Outcome of a step or a scenario, as Cucumber reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Passed,
@@ -118,8 +119,6 @@ pub struct RunReport {
     pub features: Vec<FeatureReport>,
     /// The clause catalogue the matrix is built against (`crate::clauses::Catalogue::report_rows`).
     pub clauses: Vec<ClauseDef>,
-    pub histograms: Vec<HistogramReport>,
-    pub breakers: Vec<BreakerTimeline>,
     /// Redacted from every output; see the module docs.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -164,13 +163,10 @@ pub struct ScenarioReport {
     #[serde(rename = "duration_ms", serialize_with = "serialize_millis")]
     pub duration: Duration,
     pub steps: Vec<StepReport>,
-    /// Time spent starting the stack for this scenario, when it had its own.
-    #[serde(
-        rename = "stack_startup_ms",
-        serialize_with = "serialize_opt_millis",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub stack_startup: Option<Duration>,
+    /// What the scenario's own stack recorded: start-up time, breaker timelines, histograms,
+    /// journals.
+    #[serde(skip_serializing_if = "Evidence::is_empty")]
+    pub evidence: Evidence,
 }
 
 impl ScenarioReport {
@@ -269,26 +265,6 @@ pub struct PercentileValue {
     pub value_ms: f64,
 }
 
-/// One service's circuit-breaker history during one scenario.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct BreakerTimeline {
-    /// The scenario whose stack the breaker belonged to (`path:line name`).
-    pub scenario: String,
-    pub service: String,
-    pub transitions: Vec<BreakerTransition>,
-}
-
-/// One state change (SPEC §5): states as the header spells them (`CLOSED`, `OPEN`, `HALF-OPEN`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BreakerTransition {
-    pub from: String,
-    pub to: String,
-    /// Stack-clock time since the stack started (jumps included).
-    #[serde(rename = "at_ms", serialize_with = "serialize_millis")]
-    pub at: Duration,
-    pub reason: String,
-}
-
 /// How many of something ended in each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -355,6 +331,18 @@ impl RunReport {
         total
     }
 
+    /// Every scenario with its feature, in report order.
+    pub fn scenarios(&self) -> impl Iterator<Item = (&FeatureReport, &ScenarioReport)> {
+        self.features
+            .iter()
+            .flat_map(|f| f.scenarios.iter().map(move |s| (f, s)))
+    }
+
+    /// Every scenario's latency histograms, in report order.
+    pub fn histograms(&self) -> impl Iterator<Item = &HistogramReport> {
+        self.scenarios().flat_map(|(_, s)| &s.evidence.histograms)
+    }
+
     /// Scenario counts only (`counts().scenarios`).
     pub fn scenario_counts(&self) -> Counts {
         self.counts().scenarios
@@ -372,7 +360,7 @@ impl RunReport {
 
     /// A copy with every secret, JWT and credential header removed from everything a writer may
     /// print: names, descriptions, tags, step text, errors, docstrings, tables, exchanges,
-    /// warnings, breaker reasons. Writers call this themselves; it is idempotent.
+    /// warnings, each scenario's evidence. Writers call this themselves; it is idempotent.
     pub fn redacted(&self) -> RunReport {
         let secrets = self.secrets.as_slice();
         let text = |s: &str| redact_text(s, secrets);
@@ -385,6 +373,7 @@ impl RunReport {
             for scenario in &mut feature.scenarios {
                 scenario.name = text(&scenario.name);
                 scenario.tags = scenario.tags.iter().map(|t| text(t)).collect();
+                scenario.evidence.redact(secrets);
                 for step in &mut scenario.steps {
                     step.text = text(&step.text);
                     step.error = step.error.as_deref().map(text);
@@ -404,11 +393,6 @@ impl RunReport {
                         }
                     }
                 }
-            }
-        }
-        for breaker in &mut out.breakers {
-            for t in &mut breaker.transitions {
-                t.reason = text(&t.reason);
             }
         }
         out
@@ -443,7 +427,7 @@ mod tests {
             status,
             duration: Duration::from_millis(2),
             steps,
-            stack_startup: None,
+            evidence: Evidence::default(),
         }
     }
 
@@ -460,8 +444,6 @@ mod tests {
                 ..FeatureReport::default()
             }],
             clauses: vec![],
-            histograms: vec![],
-            breakers: vec![],
             secrets: Secrets(vec!["topsecret".into()]),
         }
     }

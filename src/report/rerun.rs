@@ -43,7 +43,7 @@ mod tests {
             status,
             duration: Duration::ZERO,
             steps: vec![],
-            stack_startup: None,
+            evidence: Default::default(),
         }
     }
 
@@ -57,8 +57,6 @@ mod tests {
             real_time: false,
             features,
             clauses: vec![],
-            histograms: vec![],
-            breakers: vec![],
             secrets: Default::default(),
         }
     }

@@ -147,7 +147,7 @@ fn problem_entry(path: &str, feature: &str, name: &str, message: &str) -> Featur
             status: Status::Failed,
             duration: Duration::ZERO,
             steps: vec![step("", "", 1, Status::Failed, Some(message))],
-            stack_startup: None,
+            evidence: Default::default(),
         }],
     }
 }
@@ -188,7 +188,7 @@ mod tests {
             status,
             duration: Duration::ZERO,
             steps: Vec::new(),
-            stack_startup: None,
+            evidence: Default::default(),
         }
     }
 

@@ -17,19 +17,14 @@ use cucumber::gherkin;
 use cucumber::{cli, parser, step, Event, Writer};
 
 use super::collected::{add_unrun_steps, Collected, ExpectedStep, Running, ScenarioKey};
+use crate::report::evidence::Evidence;
 use crate::report::model::{FeatureReport, ScenarioReport, Status, StepReport};
 use crate::report::{self, model};
 use crate::steps::world::Exchange;
 use crate::steps::GauntletWorld;
 
-/// What the `after` hook learns from a finished scenario's World.
-#[derive(Debug, Default, Clone)]
-pub struct ScenarioExtras {
-    pub stack_startup: Option<Duration>,
-}
-
-/// Shared between the `after` hook (writer side) and the collector.
-pub type ExtrasMap = Arc<Mutex<BTreeMap<ScenarioKey, ScenarioExtras>>>;
+/// Each finished scenario's evidence, from the `after` hook (the World's side) to the collector.
+pub type ExtrasMap = Arc<Mutex<BTreeMap<ScenarioKey, Evidence>>>;
 
 pub fn scenario_key(feature: &gherkin::Feature, scenario: &gherkin::Scenario) -> ScenarioKey {
     (
@@ -164,7 +159,7 @@ impl Collector {
                         status: Status::Passed,
                         duration: Duration::ZERO,
                         steps: Vec::new(),
-                        stack_startup: None,
+                        evidence: Evidence::default(),
                     },
                     started: at,
                     step_started: at,
@@ -260,7 +255,7 @@ impl Collector {
         let Some(Some(mut running)) = self.with_state(|state| state.running.remove(&key)) else {
             return;
         };
-        let extras = self
+        let mut evidence = self
             .extras
             .lock()
             .ok()
@@ -269,13 +264,17 @@ impl Collector {
         let hook_failed = running.report.status == Status::Failed;
         add_unrun_steps(&mut running);
         let report = &mut running.report;
-        report.stack_startup = extras.stack_startup;
         report.duration = at.duration_since(running.started).unwrap_or_default();
         report.status = if hook_failed {
             Status::Failed
         } else {
             Status::aggregate(report.steps.iter().map(|s| s.status))
         };
+        // What reached the services explains a failure; a passing scenario does not keep it.
+        if !report.status.is_failure() {
+            evidence.journals.clear();
+        }
+        report.evidence = evidence;
         // A failed attempt that `@retry` will run again is not a result yet.
         if report.status.is_failure() && running.retries_left > 0 {
             return;

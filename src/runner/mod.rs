@@ -3,14 +3,15 @@
 //! ```text
 //!   StackDef ─► RunSettings ─┐
 //!   features/ ─► cucumber ───┼─ before hook: each World gets the settings (its stack starts lazily)
-//!                            ├─ after hook: stack start-up time and last exchange → extras,
-//!                            │              load runs → histograms
+//!                            ├─ after hook: the scenario's evidence (start-up, breakers,
+//!                            │              histograms, journals) → extras
 //!                            └─ Collector ─► RunReport ─► report::write_all ─► reports/<run-id>/
 //! ```
 
 pub mod collected;
 pub mod collector;
 pub mod console;
+pub mod evidence;
 pub mod files;
 pub mod gherkin_error;
 pub mod lint;
@@ -26,15 +27,12 @@ use futures::FutureExt;
 use crate::clauses::Catalogue;
 use crate::clock::{real_wall_now, Stopwatch};
 use crate::config::{ConfigError, StackDef};
-use crate::report::model::HistogramReport;
-use crate::report::model::{BreakerTimeline, BreakerTransition};
 use crate::report::{self, model::RunReport, model::Secrets, model::StackInfo};
 use crate::seed::derive_seed;
-use crate::stack::Stack;
 use crate::steps::world::RunSettings;
 use crate::steps::GauntletWorld;
 use collected::Collected;
-use collector::{scenario_key, Collector, ExtrasMap, ScenarioExtras};
+use collector::{scenario_key, Collector, ExtrasMap};
 use selection::{Selection, SelectionError};
 
 /// Everything `gauntlet run` can be told.
@@ -55,6 +53,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Only scenarios whose name matches this regex (`--name`).
     pub name: Option<String>,
+    /// Run directories kept under `report_dir` (`--keep`); the history keeps every run.
+    pub keep: usize,
     /// Feature files of `paths` restricted to the scenarios at these lines
     /// (`features/x.feature:22`); a file not listed runs whole.
     pub lines: BTreeMap<PathBuf, Vec<usize>>,
@@ -73,6 +73,7 @@ impl Default for RunOptions {
             report_dir: Some(PathBuf::from("reports")),
             quiet: false,
             name: None,
+            keep: report::history::DEFAULT_KEEP,
             lines: BTreeMap::new(),
         }
     }
@@ -89,8 +90,6 @@ pub enum RunError {
     Features { findings: Vec<lint::Finding> },
     #[error("{0}: no such feature file or folder")]
     MissingPath(PathBuf),
-    #[error("writing the report: {0}")]
-    Report(String),
     #[error("report directory {path}: {message}")]
     ReportDir { path: PathBuf, message: String },
 }
@@ -105,6 +104,10 @@ pub struct RunOutcome {
     pub problems: Vec<collected::Problem>,
     /// The run was stopped by a signal before every scenario finished.
     pub interrupted: bool,
+    /// Report files that could not be written, and skipped history lines: printed, but they
+    /// never change the verdict.
+    pub report_errors: Vec<String>,
+    pub report_warnings: Vec<String>,
 }
 
 impl RunOutcome {
@@ -215,10 +218,8 @@ pub async fn run_until(
         }
     }
 
+    // Each scenario's evidence, by scenario (a retried scenario keeps its last attempt's).
     let extras: ExtrasMap = Arc::new(Mutex::new(BTreeMap::new()));
-    // Each scenario's load histograms, by scenario (a retried scenario keeps its last attempt's).
-    let histograms: Arc<Mutex<BTreeMap<collected::ScenarioKey, Vec<HistogramReport>>>> =
-        Arc::default();
     let secrets = stack.gateway.jwt_secrets();
 
     // Options are given here, never parsed from the process arguments (those are gauntlet's).
@@ -233,8 +234,6 @@ pub async fn run_until(
         };
 
     let collected = Arc::new(Mutex::new(Collected::default()));
-    // Breaker timelines of every scenario whose breakers changed state.
-    let timelines: Arc<Mutex<Vec<BreakerTimeline>>> = Arc::default();
     let suite = async {
         for path in &paths {
             let failed = collected.lock().map(|c| c.has_failure()).unwrap_or(false);
@@ -243,8 +242,6 @@ pub async fn run_until(
             }
             let before_settings = settings.clone();
             let after_extras = extras.clone();
-            let after_timelines = timelines.clone();
-            let after_histograms = histograms.clone();
             let collector = Collector::new(
                 extras.clone(),
                 secrets.clone(),
@@ -265,28 +262,9 @@ pub async fn run_until(
                 // Keep what the report needs from the World before it (and its stack) is dropped.
                 .after(move |feature, _, scenario, _, world| {
                     let key = scenario_key(feature, scenario);
-                    if let (Some(stack), Ok(mut timelines)) = (
-                        world.as_ref().and_then(|w| w.started_stack()),
-                        after_timelines.lock(),
-                    ) {
-                        let label = format!("{}:{} {}", key.0, key.1, key.2);
-                        timelines.extend(breaker_timelines(stack, &label));
-                    }
-                    let extras = ScenarioExtras {
-                        stack_startup: world
-                            .as_ref()
-                            .and_then(|w| w.started_stack().map(|s| s.startup)),
-                    };
-                    let recorded = world.as_ref().map(|w| {
-                        crate::steps::load::histogram_reports(&key.0, &key.2, key.1, &w.load_runs)
-                    });
-                    if let (Some(recorded), Ok(mut map)) = (recorded, after_histograms.lock()) {
-                        if !recorded.is_empty() {
-                            map.insert(key.clone(), recorded);
-                        }
-                    }
-                    if let Ok(mut map) = after_extras.lock() {
-                        map.insert(key, extras);
+                    let evidence = world.as_ref().map(|w| evidence::of(w, &key));
+                    if let (Some(evidence), Ok(mut map)) = (evidence, after_extras.lock()) {
+                        map.insert(key, evidence);
                     }
                     async {}.boxed_local()
                 })
@@ -315,8 +293,12 @@ pub async fn run_until(
         })
         .unwrap_or_default();
 
+    let run_id = report::run_id(started_at, stack.name());
     let report = RunReport {
-        run_id: report::run_id(started_at, stack.name()),
+        run_id: match &options.report_dir {
+            Some(root) => report::history::unique_run_id(root, &run_id),
+            None => run_id,
+        },
         started_at,
         duration: stopwatch.elapsed(),
         stack: StackInfo {
@@ -328,68 +310,22 @@ pub async fn run_until(
         real_time: options.real_time,
         features,
         clauses: catalogue.report_rows(),
-        histograms: histograms
-            .lock()
-            .map(|map| map.values().flatten().cloned().collect())
-            .unwrap_or_default(),
-        breakers: timelines
-            .lock()
-            .map(|mut t| {
-                t.sort_by_cached_key(|b| (scenario_order(&b.scenario), b.service.clone()));
-                std::mem::take(&mut *t)
-            })
-            .unwrap_or_default(),
         secrets: Secrets(secrets),
     };
-    let report_path = match &options.report_dir {
+    let (report_path, report_errors, report_warnings) = match &options.report_dir {
         Some(root) => {
-            let dir = root.join(&report.run_id);
-            report::write_all(&report, &dir).map_err(|e| RunError::Report(e.to_string()))?;
-            report::refresh_latest(root, &dir).map_err(|e| RunError::Report(e.to_string()))?;
-            Some(dir)
+            let provenance = report::history::Provenance::current(&stack.dir);
+            let published = report::publish::publish(&report, root, &provenance, options.keep);
+            (published.run_dir, published.errors, published.warnings)
         }
-        None => None,
+        None => (None, Vec::new(), Vec::new()),
     };
     Ok(RunOutcome {
         report,
         report_path,
         problems,
         interrupted,
+        report_errors,
+        report_warnings,
     })
-}
-
-/// The history of every breaker of `stack` that changed state, for the report.
-fn breaker_timelines(stack: &Stack, scenario: &str) -> Vec<BreakerTimeline> {
-    stack
-        .gateway
-        .state
-        .breakers
-        .iter()
-        .map(|(_, b)| (b.service().to_string(), b.snapshot().transitions))
-        .filter(|(_, transitions)| !transitions.is_empty())
-        .map(|(service, transitions)| BreakerTimeline {
-            scenario: scenario.to_string(),
-            service,
-            transitions: transitions
-                .into_iter()
-                .map(|t| BreakerTransition {
-                    from: t.from.to_string(),
-                    to: t.to.to_string(),
-                    at: t.at.since_start(),
-                    reason: t.reason,
-                })
-                .collect(),
-        })
-        .collect()
-}
-
-/// `(path, line, name)` of a `path:line name` scenario label, so line 22 sorts before line 102.
-fn scenario_order(label: &str) -> (String, usize, String) {
-    let (location, name) = label.split_once(' ').unwrap_or((label, ""));
-    let (path, line) = location.rsplit_once(':').unwrap_or((location, "0"));
-    (
-        path.to_string(),
-        line.parse().unwrap_or(0),
-        name.to_string(),
-    )
 }
