@@ -45,7 +45,11 @@ impl Gateway {
         peer: SocketAddr,
     ) -> Response<Body> {
         let (mut parts, body) = request.into_parts();
-        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        // A random (v4) UUID from the thread's generator: `Uuid::new_v4` asks the kernel.
+        let request_id = uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .simple()
+            .to_string();
         // Route: every stage is configured per route and service. Kong matches the normalized
         // path, so `/a/../internal` cannot slip past a route's ACL.
         let path = crate::http::path::normalize_path(parts.uri.path());

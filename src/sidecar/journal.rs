@@ -29,8 +29,11 @@ pub const KEPT_HEADERS: [&str; 11] = [
     "x-real-ip",
 ];
 
-/// Entries kept per service; older ones are dropped (the count goes on).
-const CAPACITY: usize = 10_000;
+/// Entries kept per service; older ones are dropped (the count goes on). An entry with its kept
+/// headers is about 1.5 KB of heap, so a full journal holds about 1.5 MB: a scenario reads the
+/// last few entries and the count, and a long-running `up` (benches/soak.sh) must not grow by
+/// the size of a journal of every service (10,000 entries grew `up` by ~18 MB).
+pub const CAPACITY: usize = 1_000;
 
 /// One request as it reached a service's inbound stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -158,6 +161,16 @@ impl Journal {
         self.lock().iter().cloned().collect()
     }
 
+    /// The last `n` kept entries, oldest first.
+    pub fn last(&self, n: usize) -> Vec<JournalEntry> {
+        let entries = self.lock();
+        entries
+            .iter()
+            .skip(entries.len().saturating_sub(n))
+            .cloned()
+            .collect()
+    }
+
     /// Waits (real time, at most `patience`) until at least `n` requests have arrived; returns
     /// the count reached.
     pub async fn wait_for(&self, n: u64, patience: Duration) -> u64 {
@@ -200,5 +213,21 @@ mod tests {
         assert_eq!(entries[0].headers["traceparent"], "00-abc-def-01");
         assert_eq!(journal.wait_for(1, Duration::from_millis(1)).await, 1);
         assert_eq!(journal.wait_for(2, Duration::from_millis(5)).await, 1);
+    }
+
+    #[test]
+    fn keeps_the_last_entries_and_counts_them_all() {
+        let journal = Journal::default();
+        let total = CAPACITY as u64 + 5;
+        for _ in 0..total {
+            journal.record_connection(StackInstant::default(), None, None);
+        }
+        assert_eq!(journal.count(), total);
+        let entries = journal.entries();
+        assert_eq!(entries.len(), CAPACITY);
+        assert_eq!(entries.first().map(|e| e.seq), Some(6));
+        assert_eq!(entries.last().map(|e| e.seq), Some(total));
+        let last: Vec<u64> = journal.last(2).iter().map(|e| e.seq).collect();
+        assert_eq!(last, vec![total - 1, total]);
     }
 }

@@ -160,11 +160,8 @@ async fn received(world: &mut GauntletWorld, name: String, expected: u64) -> Ste
         return Ok(());
     }
     let recent: Vec<String> = journal
-        .entries()
+        .last(10)
         .iter()
-        .rev()
-        .take(10)
-        .rev()
         .map(|e| {
             format!(
                 "  #{} {} {} at +{:.3} s{}",

@@ -344,7 +344,7 @@ async fn sidecar_metric(
 async fn last_trace_id(world: &mut GauntletWorld, service: &str) -> Result<String, StepError> {
     let journal = &world.stack().await?.service(service)?.inbound().journal;
     let entry = journal
-        .entries()
+        .last(1)
         .pop()
         .ok_or_else(|| StepError::new(format!("no request reached {service}")))?;
     let traceparent = entry.headers.get("traceparent").ok_or_else(|| {

@@ -79,9 +79,9 @@ pub fn retrieve_tokens(config: &JwtConfig, uri: &Uri, headers: &HeaderMap) -> Fo
         let Some(value) = first_header(headers, name) else {
             continue;
         };
-        if let Some(token) = BEARER.captures(value).and_then(|c| c.get(1)) {
-            if !token.as_bytes().is_empty() {
-                add(Candidate::Text(token.as_bytes().to_vec()));
+        if let Some(token) = bearer_token(value) {
+            if !token.is_empty() {
+                add(Candidate::Text(token.to_vec()));
             }
         }
     }
@@ -92,6 +92,37 @@ pub fn retrieve_tokens(config: &JwtConfig, uri: &Uri, headers: &HeaderMap) -> Fo
         [Candidate::Flag] => Found::Unrecognizable,
         _ => Found::Multiple,
     }
+}
+
+/// The capture of [`BEARER`] in `value`: what follows the leftmost `[Bb]earer` and its run of
+/// whitespace. A value without a line feed (every value hyper accepts) is matched by hand, with
+/// the regex's leftmost-first semantics: `.` then matches any byte, so the capture is the rest of
+/// the value after the run, or, when the run reaches the end, its last byte (the greedy run
+/// gives one back so that `.+` matches). Anything else goes to the regex.
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    if value.contains(&b'\n') {
+        return BEARER
+            .captures(value)
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_bytes());
+    }
+    let space = |b: &u8| matches!(b, b'\t' | b'\x0B' | b'\x0C' | b'\r' | b' ');
+    let len = value.len();
+    let mut at = 0;
+    while at + 6 <= len {
+        if matches!(value[at], b'B' | b'b') && &value[at + 1..at + 6] == b"earer" {
+            let run = value[at + 6..].iter().take_while(|b| space(b)).count();
+            let rest = at + 6 + run;
+            if run >= 1 && rest < len {
+                return Some(&value[rest..]);
+            }
+            if run >= 2 {
+                return Some(&value[len - 1..]);
+            }
+        }
+        at += 1;
+    }
+    None
 }
 
 /// The first value of a configured header. Names are case-insensitive; like the metatable of
@@ -225,6 +256,57 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &[u8]) -> Option<&'a [u8]> {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn the_hand_matched_bearer_is_the_regex_capture() {
+        let regex = |v: &[u8]| {
+            BEARER
+                .captures(v)
+                .and_then(|c| c.get(1))
+                .map(|m| m.as_bytes().to_vec())
+        };
+        let fixed: [&[u8]; 16] = [
+            b"Bearer abc",
+            b"bearer abc",
+            b"  \tBearer \t abc def ",
+            b"Bearer",
+            b"Bearer ",
+            b"Bearer  ",
+            b"Bearer \t",
+            b"Bearerabc",
+            b"xBearer abc",
+            b"Basic x, Bearer abc",
+            b"BEARER abc",
+            b"Bearer Bearer abc",
+            b"Bearer\x0B\x0Cabc",
+            b"Bearer \r\n abc",
+            b"Bearer \n",
+            b"",
+        ];
+        for value in fixed {
+            assert_eq!(
+                bearer_token(value).map(<[u8]>::to_vec),
+                regex(value),
+                "{value:?}"
+            );
+        }
+        // Every string of up to 8 bytes over the bytes that matter, and some random longer ones.
+        let alphabet = b"Bbear \t\rx";
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        for len in 0..=8usize {
+            for _ in 0..3000 {
+                let value: Vec<u8> = (0..len)
+                    .map(|_| alphabet[rand::Rng::random_range(&mut rng, 0..alphabet.len())])
+                    .collect();
+                let mut with_bearer = value.clone();
+                let at = rand::Rng::random_range(&mut rng, 0..=value.len());
+                with_bearer.splice(at..at, b"Bearer".iter().copied());
+                for v in [value, with_bearer] {
+                    assert_eq!(bearer_token(&v).map(<[u8]>::to_vec), regex(&v), "{v:?}");
+                }
+            }
+        }
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -84,32 +84,45 @@ pub fn decode_token(token: &[u8]) -> Result<DecodedJwt, JwtError> {
 
 /// Kong's `jwt_parser.base64_decode` (also used for `secret_is_base64` secrets).
 pub fn kong_base64_decode(input: &[u8]) -> Option<Vec<u8>> {
-    fn sextet(b: u8) -> Option<u32> {
-        Some(match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    }
+    /// Each byte's sextet (standard and URL-safe alphabets), or `INVALID`.
+    const INVALID: u8 = 0xFF;
+    const SEXTETS: [u8; 256] = {
+        let mut table = [INVALID; 256];
+        let mut i = 0;
+        while i < 26 {
+            table[b'A' as usize + i] = i as u8;
+            table[b'a' as usize + i] = i as u8 + 26;
+            i += 1;
+        }
+        let mut d = 0;
+        while d < 10 {
+            table[b'0' as usize + d] = d as u8 + 52;
+            d += 1;
+        }
+        table[b'+' as usize] = 62;
+        table[b'-' as usize] = 62;
+        table[b'/' as usize] = 63;
+        table[b'_' as usize] = 63;
+        table
+    };
     let data = match input.iter().position(|&b| b == b'=') {
         Some(eq) => &input[..eq],
         None => input,
     };
-    let values: Vec<u32> = data.iter().map(|&b| sextet(b)).collect::<Option<_>>()?;
-    if values.len() % 4 == 1 {
+    if data.len() % 4 == 1 {
         return None;
     }
-    let mut out = Vec::with_capacity(values.len() / 4 * 3 + 2);
-    for chunk in values.chunks(4) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, v)| acc | v << (18 - 6 * i));
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
+    let mut out = Vec::with_capacity(data.len() / 4 * 3 + 2);
+    for chunk in data.chunks(4) {
+        let mut n = 0u32;
+        for (i, &b) in chunk.iter().enumerate() {
+            let sextet = SEXTETS[usize::from(b)];
+            if sextet == INVALID {
+                return None;
+            }
+            n |= u32::from(sextet) << (18 - 6 * i);
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
     }
     Some(out)
 }
