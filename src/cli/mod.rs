@@ -9,11 +9,15 @@
 pub mod chaos;
 pub mod check;
 pub mod clauses;
+pub mod container;
+pub mod docker;
+pub mod image;
 pub mod load;
 pub mod run;
 pub mod steps;
 pub mod token;
 pub mod up;
+pub mod up_docker;
 
 use std::path::PathBuf;
 
@@ -103,6 +107,13 @@ pub enum Command {
     Chaos(chaos::ChaosArgs),
     /// Send load to a loopback URL and print HDR latency percentiles (open model with --rate).
     Load(load::LoadArgs),
+    /// Gauntlet's container image for `--target docker`: `gauntlet image build`.
+    Image(image::ImageArgs),
+    /// The container target's leftovers: `gauntlet docker prune`.
+    Docker(docker::DockerArgs),
+    /// What the binary runs inside a container of `--target docker` (internal).
+    #[command(hide = true)]
+    Container(container::ContainerArgs),
 }
 
 /// Completes on Ctrl-C (SIGINT), SIGTERM (what CI sends on a timeout) or SIGHUP (a closed
@@ -142,5 +153,8 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Check(args) => check::execute(args),
         Command::Chaos(args) => chaos::execute(args).await,
         Command::Load(args) => load::execute(args).await,
+        Command::Image(args) => image::execute(args).await,
+        Command::Docker(args) => docker::execute(args).await,
+        Command::Container(args) => container::execute(args).await,
     }
 }
