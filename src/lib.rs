@@ -16,6 +16,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod docker;
+pub mod explore;
 pub mod gateway;
 pub mod http;
 pub mod load;

@@ -11,6 +11,7 @@ pub mod check;
 pub mod clauses;
 pub mod container;
 pub mod docker;
+pub mod explore;
 pub mod image;
 pub mod load;
 pub mod run;
@@ -114,6 +115,9 @@ pub enum Command {
     /// What the binary runs inside a container of `--target docker` (internal).
     #[command(hide = true)]
     Container(container::ContainerArgs),
+    /// Search for the smallest schedules of failures that break the steady-state hypotheses
+    /// of experiments/ (seeded; prints the resilience matrix, writes reports/<run-id>/).
+    Explore(explore::ExploreArgs),
 }
 
 /// Completes on Ctrl-C (SIGINT), SIGTERM (what CI sends on a timeout) or SIGHUP (a closed
@@ -156,5 +160,6 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Image(args) => image::execute(args).await,
         Command::Docker(args) => docker::execute(args).await,
         Command::Container(args) => container::execute(args).await,
+        Command::Explore(args) => explore::execute(args).await,
     }
 }
