@@ -275,8 +275,11 @@ impl DockerStack {
             }
         }
         // Aliases: the network DNS answers the service's names with its pod.
-        for (name, _, aliases) in &started {
-            if let Err(e) = self.connect(name, aliases, true).await {
+        let reconnects = started
+            .iter()
+            .map(|(name, _, aliases)| self.connect(name, aliases, true));
+        for result in join_all(reconnects).await {
+            if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
         }
