@@ -308,9 +308,11 @@ pub async fn service(stack: &Path, service: &str, seed: u64) -> Result<(), RoleE
         MockKind::Postgres => mock_services::MockKind::Postgres,
         MockKind::Redis => mock_services::MockKind::Redis,
     };
+    // The clock endpoint first: once the service listens (and its sidecar opens the pod's
+    // port), a clock jump reaches this container too.
+    let _control = serve_control(&def, &clock, seed, BTreeMap::new(), SERVICE_CONTROL).await?;
     let listener = listen("service port", Ipv4Addr::LOCALHOST, APP_PORT).await?;
     let _mock = mock_services::start_with(kind, listener, config, options).await;
-    let _control = serve_control(&def, &clock, seed, BTreeMap::new(), SERVICE_CONTROL).await?;
     eprintln!("{service} ready on 127.0.0.1:{APP_PORT}");
     std::future::pending::<()>().await;
     Ok(())
