@@ -19,6 +19,7 @@ pub mod docker;
 pub mod explore;
 pub mod gateway;
 pub mod http;
+pub mod jws;
 pub mod load;
 pub mod mesh;
 pub mod outcome;

@@ -134,7 +134,9 @@ pub fn describe(stack: &Stack, control_url: &str) -> serde_json::Value {
         .consumers
         .iter()
         .filter_map(|c| {
-            let credential = c.jwt_secrets.first()?;
+            // Asymmetric credentials sign with a private key Gauntlet does not hold
+            // (`gauntlet token --consumer NAME --key-file PEM`).
+            let credential = c.jwt_secrets.first().filter(|c| c.algorithm.is_hmac())?;
             let jwt = token::issue(
                 &credential.key,
                 &credential.secret,
