@@ -9,7 +9,10 @@
 pub mod chaos;
 pub mod check;
 pub mod clauses;
+pub mod container;
+pub mod docker;
 pub mod explore;
+pub mod image;
 pub mod load;
 pub mod mutate;
 pub mod run;
@@ -17,6 +20,7 @@ pub mod steps;
 pub mod token;
 pub mod toxics;
 pub mod up;
+pub mod up_docker;
 
 use std::path::PathBuf;
 
@@ -109,6 +113,13 @@ pub enum Command {
     /// Mutation testing: run the features against every single-value change of the stack's
     /// config and report which mistakes the suite catches, and for the right clause.
     Mutate(mutate::MutateArgs),
+    /// Gauntlet's container image for `--target docker`: `gauntlet image build`.
+    Image(image::ImageArgs),
+    /// The container target's leftovers: `gauntlet docker prune`.
+    Docker(docker::DockerArgs),
+    /// What the binary runs inside a container of `--target docker` (internal).
+    #[command(hide = true)]
+    Container(container::ContainerArgs),
     /// Search for the smallest schedules of failures that break the steady-state hypotheses
     /// of experiments/ (seeded; prints the resilience matrix, writes reports/<run-id>/).
     Explore(explore::ExploreArgs),
@@ -152,6 +163,9 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Chaos(args) => chaos::execute(args).await,
         Command::Load(args) => load::execute(args).await,
         Command::Mutate(args) => mutate::execute(args).await,
+        Command::Image(args) => image::execute(args).await,
+        Command::Docker(args) => docker::execute(args).await,
+        Command::Container(args) => container::execute(args).await,
         Command::Explore(args) => explore::execute(args).await,
     }
 }

@@ -36,6 +36,18 @@ pub struct UpArgs {
     /// on the catalog. For shared machines, where any local process could reach the APIs.
     #[arg(long, hide_env_values = true)]
     pub api_token: Option<String>,
+    /// Where the stack runs: in this process, or as containers on a Docker network (SPEC §13).
+    #[arg(long, value_enum, default_value_t = Target::Process)]
+    pub target: Target,
+}
+
+/// Where a stack runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// Every component in this process, on loopback.
+    Process,
+    /// Each service, sidecar and the gateway in its own container (Docker Engine).
+    Docker,
 }
 
 pub async fn execute(args: UpArgs) -> Exit {
@@ -48,6 +60,9 @@ pub async fn execute(args: UpArgs) -> Exit {
     };
     for warning in &def.warnings {
         eprintln!("warning: {warning}");
+    }
+    if args.target == Target::Docker {
+        return super::up_docker::execute(args, def).await;
     }
     let seed = args.seed.unwrap_or_else(rand::random);
     let control_port = def.topology.ports.control;

@@ -49,6 +49,8 @@ pub const ROOT_TTL: Duration = Duration::from_secs(87_600 * 3600);
 pub enum IdentityError {
     #[error("invalid mesh identity: {0}")]
     Spiffe(#[from] SpiffeError),
+    #[error("mesh certificate or key: {0}")]
+    Pem(String),
     #[error("cannot generate the {what}: {source}")]
     Rcgen {
         what: &'static str,
@@ -163,6 +165,55 @@ impl MeshCa {
             not_after,
             next_serial: AtomicU64::new(2),
         })
+    }
+
+    /// The CA a running stack exported ([`super::bundle`]): the same certificate and key,
+    /// rebuilt in another process (a container of the same stack).
+    ///
+    /// # Errors
+    /// A key or certificate that does not parse.
+    pub(crate) fn from_parts(
+        cluster_id: Uuid,
+        common_name: String,
+        cert_pem: String,
+        key_pem: &str,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Result<MeshCa, IdentityError> {
+        let rcgen_err = |source| IdentityError::Rcgen {
+            what: "mesh CA",
+            source,
+        };
+        let trust_domain = format!("{cluster_id}.consul").to_ascii_lowercase();
+        let key = KeyPair::from_pem(key_pem).map_err(rcgen_err)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name.clone());
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let signing_id = format!("spiffe://{trust_domain}");
+        params.subject_alt_names = vec![SanType::URI(signing_id.try_into().map_err(rcgen_err)?)];
+        params.not_before = OffsetDateTime::from(not_before);
+        params.not_after = OffsetDateTime::from(not_after);
+        let cert_der = pem_certificate(&cert_pem)?;
+        Ok(MeshCa {
+            cluster_id,
+            trust_domain,
+            common_name,
+            cert_pem,
+            cert_der,
+            params,
+            key,
+            not_before,
+            not_after,
+            next_serial: AtomicU64::new(1_000),
+        })
+    }
+
+    /// The CA's private key (PEM), for [`super::bundle`] only.
+    pub(crate) fn key_pem(&self) -> String {
+        self.key.serialize_pem()
     }
 
     /// The cluster UUID the trust domain is made of.
@@ -281,6 +332,12 @@ impl MeshCa {
     }
 }
 
+/// The DER of a PEM certificate.
+fn pem_certificate(pem: &str) -> Result<CertificateDer<'static>, IdentityError> {
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| IdentityError::Pem(e.to_string()))
+}
+
 /// A service's leaf certificate and private key.
 #[derive(Clone)]
 pub struct LeafCert {
@@ -313,6 +370,35 @@ impl fmt::Debug for LeafCert {
 }
 
 impl LeafCert {
+    /// A leaf a running stack exported ([`super::bundle`]).
+    ///
+    /// # Errors
+    /// A certificate, key or SPIFFE ID that does not parse.
+    pub(crate) fn from_parts(
+        id: &str,
+        serial: u64,
+        cert_pem: String,
+        key_pem: String,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Result<LeafCert, IdentityError> {
+        use rustls_pki_types::pem::PemObject;
+        let cert_der = pem_certificate(&cert_pem)?;
+        let der = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| IdentityError::Pem(e.to_string()))?
+            .secret_pkcs8_der()
+            .to_vec();
+        Ok(LeafCert {
+            id: SpiffeId::parse(id)?,
+            serial,
+            cert_pem,
+            cert_der,
+            key: LeafKey { pem: key_pem, der },
+            not_before,
+            not_after,
+        })
+    }
+
     /// The SPIFFE ID in the certificate's URI SAN.
     pub fn spiffe_id(&self) -> &SpiffeId {
         &self.id

@@ -33,6 +33,7 @@
 //! The APIs over a running mesh — the Consul-shaped catalog and each sidecar's Envoy-shaped admin
 //! API — are in [`crate::api`].
 
+pub mod bundle;
 pub mod identity;
 pub mod intentions;
 pub mod probe;

@@ -71,6 +71,23 @@ impl StackMesh {
         })
     }
 
+    /// A mesh from material made elsewhere ([`super::bundle`]), with `def`'s intentions.
+    pub(crate) fn from_parts(
+        ca: MeshCa,
+        leaves: BTreeMap<String, LeafCert>,
+        def: &MeshDef,
+        clock: &StackClock,
+    ) -> StackMesh {
+        let intentions = Intentions::new(def.entries.clone(), def.default);
+        let store = IntentionStore::new(intentions, def.services.clone(), clock.wall());
+        StackMesh {
+            ca: Arc::new(ca),
+            store: Arc::new(store),
+            clock: clock.clone(),
+            leaves: leaves.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+        }
+    }
+
     /// The leaf of `identity`.
     ///
     /// # Errors

@@ -131,6 +131,8 @@ pub struct Inbound {
     mesh: Option<MeshGuard>,
     /// The public port; stays the same across stop and start.
     port: u16,
+    /// The address it listens on: loopback, or every interface in a container's pod.
+    ip: std::net::IpAddr,
     /// Where the local service listens now.
     app: RwLock<SocketAddr>,
     pub faults: FaultSet,
@@ -156,6 +158,7 @@ impl Inbound {
         mesh: Option<MeshGuard>,
     ) -> std::io::Result<Arc<Inbound>> {
         let port = listener.local_addr()?.port();
+        let ip = listener.local_addr()?.ip();
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let inbound = Arc::new(Inbound {
@@ -163,6 +166,7 @@ impl Inbound {
             protocol,
             mesh,
             port,
+            ip,
             app: RwLock::new(app),
             faults: FaultSet::new(seed),
             journal: Journal::default(),
@@ -209,7 +213,11 @@ impl Inbound {
         if self.is_listening() {
             return Ok(());
         }
-        let listener = bind_loopback(self.port).await?;
+        let listener = if self.ip.is_loopback() {
+            bind_loopback(self.port).await?
+        } else {
+            tokio::net::TcpListener::bind((self.ip, self.port)).await?
+        };
         self.listen(listener);
         Ok(())
     }

@@ -107,7 +107,7 @@ pub(super) async fn start_outbounds(
 }
 
 /// The mesh side of `service`'s public listener: its leaf, TLS config, the live intentions.
-pub(super) fn guard(
+pub(crate) fn guard(
     mesh: &StackMesh,
     service: &ServiceDef,
     stats: Arc<SidecarStats>,

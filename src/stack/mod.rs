@@ -12,7 +12,7 @@
 //! Scenarios each start their own stack on ephemeral ports, so they run concurrently and never
 //! share breaker or rate-limit state. Dropping a [`Stack`] stops everything it started.
 
-mod mesh;
+pub(crate) mod mesh;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

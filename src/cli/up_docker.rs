@@ -1,0 +1,201 @@
+//! `gauntlet up --target docker`: the stack as containers on a run network ([`crate::docker`]),
+//! with the gateway proxy, its admin API and the control API forwarded to the fixed loopback
+//! ports of `stack.yml`, until Ctrl-C; then every container and the network are removed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::up::UpArgs;
+use super::Exit;
+use crate::config::StackDef;
+use crate::docker::{self, engine, image, DockerStack};
+use crate::http::server::{accept_loop, bind_loopback, serve_router};
+use crate::token;
+
+pub async fn execute(args: UpArgs, def: Arc<StackDef>) -> Exit {
+    // The engine first: without one nothing is started.
+    let engine = match engine::connect().await {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let ports = def.topology.ports.clone();
+    // The loopback ports too, before any container exists.
+    let (proxy, admin, control) = match (
+        bind_loopback(ports.gateway_proxy).await,
+        bind_loopback(ports.gateway_admin).await,
+        bind_loopback(ports.control).await,
+    ) {
+        (Ok(p), Ok(a), Ok(c)) => (p, a, c),
+        (p, a, c) => {
+            for (port, result) in [
+                (ports.gateway_proxy, p.err()),
+                (ports.gateway_admin, a.err()),
+                (ports.control, c.err()),
+            ] {
+                if let Some(e) = result {
+                    eprintln!("error: cannot bind 127.0.0.1:{port}: {e}");
+                }
+            }
+            return Exit::Usage;
+        }
+    };
+    let binary = match image::own_binary() {
+        Ok(binary) => binary,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let built = match image::ensure(&engine, &binary, false).await {
+        Ok(built) => built,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let run = docker::run_name();
+    let stack = match DockerStack::start(&engine, &built, def.clone(), &run, seed).await {
+        Ok(stack) => Arc::new(stack),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return if e.is_setup() {
+                Exit::Usage
+            } else {
+                Exit::Failures
+            };
+        }
+    };
+    let proxy_forward = forward(proxy, stack.proxy_addr());
+    let admin_forward = forward(admin, stack.admin_addr());
+    let control_server = match serve_router(control, docker::control::router(stack.clone())) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: cannot serve the control API: {e}");
+            stack.shutdown().await;
+            return Exit::Usage;
+        }
+    };
+    let summary = describe(&stack, &ports, &built.reference());
+    if args.json {
+        println!("{summary}");
+    } else {
+        print_human(&summary);
+    }
+    let _ = super::interrupted().await;
+    eprintln!("stopping {} (removing run {run})", def.name());
+    proxy_forward.abort();
+    admin_forward.abort();
+    drop(control_server);
+    stack.shutdown().await;
+    Exit::Success
+}
+
+/// Forwards every connection on `listener` to `target` on the run network.
+fn forward(listener: tokio::net::TcpListener, target: SocketAddr) -> tokio::task::JoinHandle<()> {
+    accept_loop(listener, move |mut inbound, _| async move {
+        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+            let _ = outbound.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+        }
+    })
+}
+
+fn describe(
+    stack: &DockerStack,
+    ports: &crate::config::topology::FixedPorts,
+    image: &str,
+) -> serde_json::Value {
+    let now = crate::clock::StackClock::new().unix_seconds();
+    let lifetime = stack
+        .def
+        .gateway
+        .usable_token_lifetime(Duration::from_secs(3600));
+    let tokens: serde_json::Map<String, serde_json::Value> = stack
+        .def
+        .gateway
+        .consumers
+        .iter()
+        .filter_map(|c| {
+            let credential = c.jwt_secrets.first()?;
+            let jwt = token::issue(&credential.key, &credential.secret, now, lifetime);
+            Some((c.display_name(), json!(jwt)))
+        })
+        .collect();
+    let containers: serde_json::Map<String, serde_json::Value> = stack
+        .pod_ips
+        .iter()
+        .map(|(name, ip)| {
+            (
+                name.clone(),
+                json!({
+                    "container": docker::stack::container_name(&stack.run, name),
+                    "sidecar": format!("{}-sidecar", docker::stack::container_name(&stack.run, name)),
+                    "address": format!("{ip}:{}", docker::role::public_port(&stack.def, name)),
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "stack": stack.def.name(),
+        "target": "docker",
+        "run": stack.run,
+        "network": stack.network,
+        "image": image,
+        "gateway": {
+            "proxy": format!("http://127.0.0.1:{}", ports.gateway_proxy),
+            "admin": format!("http://127.0.0.1:{}", ports.gateway_admin),
+            "container": docker::stack::container_name(&stack.run, "gateway"),
+        },
+        "control": format!("http://127.0.0.1:{}", ports.control),
+        "seed": stack.seed,
+        "services": containers,
+        "tokens": tokens,
+        "token_lifetime_seconds": lifetime.as_secs(),
+        "startup_ms": stack.startup.as_secs_f64() * 1000.0,
+    })
+}
+
+fn print_human(summary: &serde_json::Value) {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    println!(
+        "stack {} is up in containers ({:.0} ms), run {} on network {} (image {})",
+        s(&summary["stack"]),
+        summary["startup_ms"].as_f64().unwrap_or(0.0),
+        s(&summary["run"]),
+        s(&summary["network"]),
+        s(&summary["image"]),
+    );
+    println!("  gateway proxy  {}", s(&summary["gateway"]["proxy"]));
+    println!("  gateway admin  {}", s(&summary["gateway"]["admin"]));
+    println!(
+        "  control        {}   (gauntlet chaos …; fault seed {})",
+        s(&summary["control"]),
+        summary["seed"]
+    );
+    if let Some(services) = summary["services"].as_object() {
+        for (name, pod) in services {
+            println!(
+                "  {name:<15} container {} (sidecar {}, {})",
+                s(&pod["container"]),
+                s(&pod["sidecar"]),
+                s(&pod["address"])
+            );
+        }
+    }
+    println!("tokens (valid {} s):", summary["token_lifetime_seconds"]);
+    if let Some(tokens) = summary["tokens"].as_object() {
+        for (consumer, jwt) in tokens {
+            println!("  {consumer}: {}", s(jwt));
+        }
+    }
+    let run = s(&summary["run"]);
+    println!("try:\n  docker stop {run}-value-architect   # the breaker opens after 5 failures\n  docker start {run}-value-architect");
+    println!("Ctrl-C stops and removes every container.");
+}

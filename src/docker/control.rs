@@ -1,0 +1,202 @@
+//! The host's control API over a container stack (`gauntlet up --target docker`): the same
+//! paths as [`crate::api::control`], so `gauntlet chaos` and curl work unchanged. Process faults
+//! go to the engine; faults and the journal go to the service's sidecar, whose control API *is*
+//! [`crate::api::control`]; a clock jump goes to every container and answers once all moved.
+//!
+//! | Request | Effect |
+//! |---|---|
+//! | `GET /` | run, network, every service pod's address |
+//! | `POST /services/{name}/stop`, `start`, `kill`, `pause`, `unpause`, `disconnect`, `connect` | the engine acts on `<run>-<name>` (partition: the pod leaves the network) |
+//! | `/services/{name}/faults`, `/services/{name}/journal` | forwarded to the sidecar |
+//! | `DELETE /faults` | every sidecar |
+//! | `POST /clock/advance` | every sidecar, service and the gateway |
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use futures::future::join_all;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+
+use super::{DockerError, DockerStack, EngineFault};
+
+type Shared = State<Arc<DockerStack>>;
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({"message": message}))).into_response()
+}
+
+pub fn router(stack: Arc<DockerStack>) -> Router {
+    Router::new()
+        .route("/", get(overview))
+        .route(
+            "/services/{name}/faults",
+            get(forward_service)
+                .post(forward_service)
+                .delete(forward_service),
+        )
+        .route("/services/{name}/journal", get(forward_service))
+        .route("/services/{name}/{action}", post(engine_fault))
+        .route("/faults", delete(clear_all))
+        .route("/clock/advance", post(advance))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .with_state(stack)
+}
+
+async fn overview(State(stack): Shared) -> Json<serde_json::Value> {
+    let pods: serde_json::Map<String, serde_json::Value> = stack
+        .pod_ips
+        .iter()
+        .map(|(name, ip)| {
+            (
+                name.clone(),
+                json!({
+                    "container": super::stack::container_name(&stack.run, name),
+                    "address": ip.to_string(),
+                }),
+            )
+        })
+        .collect();
+    Json(json!({
+        "stack": stack.def.name(),
+        "target": "docker",
+        "run": stack.run,
+        "network": stack.network,
+        "image": stack.image.reference(),
+        "seed": stack.seed,
+        "services": pods,
+        "gateway": stack.gateway_ip.to_string(),
+    }))
+}
+
+async fn engine_fault(
+    State(stack): Shared,
+    Path((name, action)): Path<(String, String)>,
+) -> Response {
+    let Some(fault) = EngineFault::parse(&action) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no action {action}: stop, start, kill, pause, unpause, disconnect or connect"),
+        );
+    };
+    match stack.fault(&name, fault).await {
+        Ok(()) => {
+            let running = matches!(
+                fault,
+                EngineFault::Start | EngineFault::Unpause | EngineFault::Connect
+            );
+            let container = super::stack::container_name(&stack.run, &name);
+            Json(json!({
+                "name": name,
+                "action": action,
+                "running": running,
+                "url": format!("container {container}"),
+            }))
+            .into_response()
+        }
+        Err(DockerError::UnknownService(..)) => {
+            error(StatusCode::NOT_FOUND, format!("no service named {name}"))
+        }
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+async fn forward_service(
+    State(stack): Shared,
+    Path(name): Path<String>,
+    method: Method,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let Some(addr) = stack.sidecar_control(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("no service named {name}"));
+    };
+    match send(addr, method, uri.path(), body).await {
+        Ok((status, body)) => {
+            (status, [("content-type", "application/json")], body).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_GATEWAY, format!("sidecar of {name}: {e}")),
+    }
+}
+
+async fn clear_all(State(stack): Shared) -> Response {
+    let sends = stack
+        .pod_ips
+        .keys()
+        .filter_map(|name| stack.sidecar_control(name))
+        .map(|addr| send(addr, Method::DELETE, "/faults", Bytes::new()));
+    for result in join_all(sends).await {
+        if let Err(e) = result {
+            return error(StatusCode::BAD_GATEWAY, e);
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn advance(State(stack): Shared, body: Bytes) -> Response {
+    match advance_all(&stack, body).await {
+        Ok(answer) => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            answer,
+        )
+            .into_response(),
+        Err((status, message)) => error(status, message),
+    }
+}
+
+/// Sends one clock jump (the control API's JSON body) to every container of `stack`; returns
+/// the gateway's answer once every container has moved.
+///
+/// # Errors
+/// The first refusal (its status and message), or a container that does not answer.
+pub async fn advance_all(stack: &DockerStack, body: Bytes) -> Result<Bytes, (StatusCode, String)> {
+    let endpoints = stack.control_endpoints();
+    let sends = endpoints
+        .iter()
+        .map(|addr| send(*addr, Method::POST, "/clock/advance", body.clone()));
+    let mut last = Bytes::new();
+    for (addr, result) in endpoints.iter().zip(join_all(sends).await) {
+        match result {
+            Ok((status, answer)) if status.is_success() => last = answer,
+            Ok((status, answer)) => {
+                return Err((status, String::from_utf8_lossy(&answer).to_string()));
+            }
+            Err(e) => return Err((StatusCode::BAD_GATEWAY, format!("{addr}: {e}"))),
+        }
+    }
+    Ok(last)
+}
+
+/// One request to a container's control API.
+pub async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    body: Bytes,
+) -> Result<(StatusCode, Bytes), String> {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())?;
+    let response = client.request(request).await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
+}

@@ -1,0 +1,371 @@
+//! What Gauntlet's binary runs inside a container of the container target (SPEC §13), one role
+//! per container (`gauntlet container <role>`, hidden from the help):
+//!
+//! ```text
+//!   <run>-<service>-sidecar  (owns the pod's network namespace; network alias = the service)
+//!     sidecar: public port (mTLS, intentions, faults, journal) ──► 127.0.0.1:APP_PORT
+//!              upstream listeners 127.0.0.1:<local_port> ──► <destination>:<its public port>
+//!              control API :SIDECAR_CONTROL (faults, journal, clock)
+//!   <run>-<service>          (joins the sidecar's namespace: `--network container:`)
+//!     service: the mock on 127.0.0.1:APP_PORT, its clock on :SERVICE_CONTROL
+//!   <run>-gateway            (network alias `gateway`)
+//!     gateway: proxy :8000, admin :8001, clock on :GATEWAY_CONTROL
+//! ```
+//! Every role reads the stack definition copied to [`STACK_DIR`] and, with a mesh, the stack's
+//! CA and leaves from [`MESH_FILE`] ([`crate::mesh::bundle`]). Each has its own stack clock; the
+//! host moves them all together through their control endpoints.
+//!
+//! The sidecar owns the namespace (as a pod's pause container does) so that `docker stop` and
+//! `docker start` of the service container leave the pod's address and public port in place:
+//! the restarted service joins the same namespace, and meanwhile callers get the sidecar's
+//! Envoy-style 503 `upstream connect error`.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::api;
+use crate::clock::StackClock;
+use crate::config::topology::{MockKind, ServiceDef, ServiceRuntime};
+use crate::config::StackDef;
+use crate::gateway::upstream::{MeshTls, Upstream, UpstreamAddrs};
+use crate::gateway::Gateway;
+use crate::http::server::serve_router;
+use crate::mesh::bundle::MeshBundle;
+use crate::mesh::runtime::StackMesh;
+use crate::mesh::stats::SidecarStats;
+use crate::protocol::Protocol;
+use crate::service::ServiceHandle;
+use crate::sidecar::{Outbound, UpstreamTarget};
+
+/// Where the stack definition is copied in each container.
+pub const STACK_DIR: &str = "/etc/gauntlet/stack";
+/// Where the mesh material is copied in each container of a stack with a mesh.
+pub const MESH_FILE: &str = "/etc/gauntlet/mesh.json";
+/// Where a service listens inside its pod (loopback only: the sidecar owns the public port).
+pub const APP_PORT: u16 = 9000;
+/// The service container's clock endpoint.
+pub const SERVICE_CONTROL: u16 = 9098;
+/// The sidecar's control API (faults, journal, clock).
+pub const SIDECAR_CONTROL: u16 = 9099;
+/// The gateway's proxy, admin API and clock endpoint.
+pub const GATEWAY_PROXY: u16 = 8000;
+pub const GATEWAY_ADMIN: u16 = 8001;
+pub const GATEWAY_CONTROL: u16 = 8099;
+/// A service's public port when kong.yml names none.
+pub const DEFAULT_PUBLIC_PORT: u16 = 8080;
+/// How often a sidecar checks that its service listens.
+const LIVENESS_EVERY: Duration = Duration::from_millis(20);
+/// How long a role waits for a peer's name to resolve (its container may start later).
+const RESOLVE_WITHIN: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on {what} :{port}: {source}")]
+    Bind {
+        what: String,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} did not resolve within 20 s")]
+    Resolve(String),
+}
+
+/// The port a service's sidecar listens on: the one kong.yml calls it on, else 8080.
+pub fn public_port(def: &StackDef, service: &str) -> u16 {
+    def.gateway
+        .services
+        .iter()
+        .find(|k| {
+            def.topology
+                .service_for_host(&k.host)
+                .is_some_and(|s| s.name == service)
+        })
+        .map_or(DEFAULT_PUBLIC_PORT, |k| k.port)
+}
+
+fn load(stack: &Path) -> Result<StackDef, RoleError> {
+    StackDef::load(stack).map_err(|e| RoleError::Config(e.to_string()))
+}
+
+fn service_def<'a>(def: &'a StackDef, name: &str) -> Result<&'a ServiceDef, RoleError> {
+    def.topology
+        .service(name)
+        .ok_or_else(|| RoleError::Config(format!("no service named {name} in stack.yml")))
+}
+
+fn mesh(def: &StackDef, bundle: &Path, clock: &StackClock) -> Result<Option<StackMesh>, RoleError> {
+    let Some(mesh_def) = &def.mesh else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(bundle)
+        .map_err(|e| RoleError::Config(format!("{}: {e}", bundle.display())))?;
+    let bundle: MeshBundle = serde_json::from_str(&text)
+        .map_err(|e| RoleError::Config(format!("{}: {e}", bundle.display())))?;
+    bundle
+        .into_mesh(mesh_def, clock)
+        .map(Some)
+        .map_err(|e| RoleError::Config(e.to_string()))
+}
+
+async fn listen(what: &str, ip: Ipv4Addr, port: u16) -> Result<TcpListener, RoleError> {
+    TcpListener::bind((ip, port))
+        .await
+        .map_err(|source| RoleError::Bind {
+            what: what.to_string(),
+            port,
+            source,
+        })
+}
+
+/// Resolves `host:port` through the network's DNS, waiting for a peer still starting.
+pub async fn resolve(host: &str, port: u16) -> Result<SocketAddr, RoleError> {
+    let deadline = tokio::time::Instant::now() + RESOLVE_WITHIN;
+    loop {
+        if let Ok(mut addrs) = tokio::net::lookup_host((host, port)).await {
+            if let Some(addr) = addrs.find(SocketAddr::is_ipv4) {
+                return Ok(addr);
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RoleError::Resolve(format!("{host}:{port}")));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The control API of a role: the one control router over the role's services (none for the
+/// service and gateway roles: only the clock).
+async fn serve_control(
+    stack: &StackDef,
+    clock: &StackClock,
+    seed: u64,
+    services: BTreeMap<String, Arc<ServiceHandle>>,
+    port: u16,
+) -> Result<crate::http::server::ServerHandle, RoleError> {
+    let listener = listen("control API", Ipv4Addr::UNSPECIFIED, port).await?;
+    let target = api::control::ControlTarget {
+        stack: stack.name().to_string(),
+        seed,
+        clock: clock.clone(),
+        services,
+    };
+    serve_router(listener, api::control::router(target)).map_err(|source| RoleError::Bind {
+        what: "control API".into(),
+        port,
+        source,
+    })
+}
+
+/// The sidecar of `service`: runs until the container stops.
+///
+/// # Errors
+/// A bad definition, a port that cannot be bound, a peer that never resolves.
+pub async fn sidecar(
+    stack: &Path,
+    bundle: &Path,
+    service: &str,
+    seed: u64,
+) -> Result<(), RoleError> {
+    let def = load(stack)?;
+    let clock = StackClock::new();
+    let mesh = mesh(&def, bundle, &clock)?;
+    let me = service_def(&def, service)?.clone();
+    let stats = Arc::new(SidecarStats::default());
+
+    // Upstream listeners on the pod's loopback, towards each destination's public port.
+    let mut outbounds = Vec::new();
+    if let Some(mesh) = &mesh {
+        for upstream in &me.upstreams {
+            let addr = resolve(&upstream.service, public_port(&def, &upstream.service)).await?;
+            let (tls, server_name) = mesh
+                .client_config(&me.name, &upstream.service)
+                .map_err(|e| RoleError::Config(e.to_string()))?;
+            let protocol = def
+                .topology
+                .service(&upstream.service)
+                .map_or(Protocol::Http, |s| s.protocol);
+            let listener = listen(
+                "upstream listener",
+                Ipv4Addr::LOCALHOST,
+                upstream.local_port,
+            )
+            .await?;
+            let target = UpstreamTarget {
+                destination: upstream.service.clone(),
+                protocol,
+                addr,
+                tls,
+                server_name,
+            };
+            outbounds.push(
+                Outbound::start(listener, &me.name, target, stats.clone()).map_err(|source| {
+                    RoleError::Bind {
+                        what: "upstream listener".into(),
+                        port: upstream.local_port,
+                        source,
+                    }
+                })?,
+            );
+        }
+    }
+
+    // The public port, in front of the service on the pod's loopback.
+    let port = public_port(&def, &me.name);
+    let public = listen("public port", Ipv4Addr::UNSPECIFIED, port).await?;
+    let guard = match &mesh {
+        None => None,
+        Some(mesh) => Some(
+            crate::stack::mesh::guard(mesh, &me, stats.clone())
+                .map_err(|e| RoleError::Config(e.to_string()))?,
+        ),
+    };
+    let mut behind = me.clone();
+    // The service runs in its own container: process faults go to the engine, not here.
+    behind.runtime = ServiceRuntime::External {
+        url: format!("http://127.0.0.1:{APP_PORT}"),
+    };
+    let handle = ServiceHandle::launch(
+        &behind,
+        public,
+        BTreeMap::new(),
+        &clock,
+        crate::seed::derive_seed(seed, &[&me.name]),
+        guard,
+    )
+    .await
+    .map_err(|e| RoleError::Config(e.to_string()))?;
+    let handle = Arc::new(handle);
+    let _liveness = tokio::spawn(mirror_liveness(handle.clone()));
+    let services = BTreeMap::from([(me.name.clone(), handle)]);
+    let _control = serve_control(&def, &clock, seed, services, SIDECAR_CONTROL).await?;
+    eprintln!("sidecar of {} ready on :{port}", me.name);
+    std::future::pending::<()>().await;
+    drop(outbounds);
+    Ok(())
+}
+
+/// Keeps the public port in step with the service container: closed while the service is
+/// down (`docker stop`/`kill`: callers get connection refused, as in process), open again once
+/// it listens. A paused service still accepts connections in the kernel: the port stays open
+/// and requests hang, which is what pause means.
+async fn mirror_liveness(handle: Arc<ServiceHandle>) {
+    let app = SocketAddr::from((Ipv4Addr::LOCALHOST, APP_PORT));
+    loop {
+        let up = tokio::net::TcpStream::connect(app).await.is_ok();
+        let listening = handle.inbound().is_listening();
+        if up && !listening {
+            let _ = handle.inbound().reopen().await;
+        } else if !up && listening {
+            handle.inbound().close(false).await;
+        }
+        tokio::time::sleep(LIVENESS_EVERY).await;
+    }
+}
+
+/// The service itself (a mock), on the pod's loopback.
+///
+/// # Errors
+/// A bad definition or a runtime the container target cannot run.
+pub async fn service(stack: &Path, service: &str, seed: u64) -> Result<(), RoleError> {
+    let def = load(stack)?;
+    let clock = StackClock::new();
+    let me = service_def(&def, service)?.clone();
+    let ServiceRuntime::Mock(kind) = &me.runtime else {
+        return Err(RoleError::Config(format!(
+            "{service}: only mock services run in containers (this one is {:?})",
+            me.runtime
+        )));
+    };
+    let upstream_url = |destination: &str| {
+        let declared = me.upstreams.iter().find(|u| u.service == destination)?;
+        Some(if def.mesh.is_some() {
+            // Through the sidecar's upstream listener on the shared loopback.
+            format!("http://127.0.0.1:{}", declared.local_port)
+        } else {
+            format!("http://{destination}:{}", public_port(&def, destination))
+        })
+    };
+    let config = mock_services::MockConfig {
+        architect_url: upstream_url("value-architect"),
+        committer_url: upstream_url("value-committer"),
+    };
+    let wall = clock.clone();
+    let options = mock_services::MockOptions {
+        wall_clock: mock_services::WallClock::from_fn(move || wall.wall()),
+        ..Default::default()
+    };
+    let kind = match kind {
+        MockKind::ValueArchitect => mock_services::MockKind::ValueArchitect,
+        MockKind::ValueCommitter => mock_services::MockKind::ValueCommitter,
+        MockKind::Postgres => mock_services::MockKind::Postgres,
+        MockKind::Redis => mock_services::MockKind::Redis,
+    };
+    // The clock endpoint first: once the service listens (and its sidecar opens the pod's
+    // port), a clock jump reaches this container too.
+    let _control = serve_control(&def, &clock, seed, BTreeMap::new(), SERVICE_CONTROL).await?;
+    let listener = listen("service port", Ipv4Addr::LOCALHOST, APP_PORT).await?;
+    let _mock = mock_services::start_with(kind, listener, config, options).await;
+    eprintln!("{service} ready on 127.0.0.1:{APP_PORT}");
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// The gateway: kong.yml's services reached by their host names on the network.
+///
+/// # Errors
+/// A bad definition, a port that cannot be bound, a service host that never resolves.
+pub async fn gateway(stack: &Path, bundle: &Path, seed: u64) -> Result<(), RoleError> {
+    let def = load(stack)?;
+    let clock = StackClock::new();
+    let mesh = mesh(&def, bundle, &clock)?;
+    let upstreams = UpstreamAddrs::default();
+    for kong_service in &def.gateway.services {
+        let Some(service) = def.topology.service_for_host(&kong_service.host) else {
+            continue;
+        };
+        let addr = resolve(&kong_service.host, kong_service.port).await?;
+        let tls = match &mesh {
+            None => None,
+            Some(mesh) => {
+                let (config, server_name) = mesh
+                    .client_config(&def.topology.gateway_identity, &service.name)
+                    .map_err(|e| RoleError::Config(e.to_string()))?;
+                Some(MeshTls {
+                    config,
+                    server_name,
+                })
+            }
+        };
+        upstreams.set(&kong_service.name, Upstream { addr, tls });
+    }
+    let proxy = listen("gateway proxy", Ipv4Addr::UNSPECIFIED, GATEWAY_PROXY).await?;
+    let admin = listen("gateway admin", Ipv4Addr::UNSPECIFIED, GATEWAY_ADMIN).await?;
+    let gateway = Gateway::new(Arc::new(def.gateway.clone()), clock.clone(), upstreams)
+        .start(proxy)
+        .map_err(|source| RoleError::Bind {
+            what: "gateway proxy".into(),
+            port: GATEWAY_PROXY,
+            source,
+        })?;
+    let _admin =
+        serve_router(admin, api::admin::router(gateway.state.clone())).map_err(|source| {
+            RoleError::Bind {
+                what: "gateway admin".into(),
+                port: GATEWAY_ADMIN,
+                source,
+            }
+        })?;
+    let _control = serve_control(&def, &clock, seed, BTreeMap::new(), GATEWAY_CONTROL).await?;
+    eprintln!("gateway ready on :{GATEWAY_PROXY}");
+    std::future::pending::<()>().await;
+    drop(gateway);
+    Ok(())
+}
