@@ -156,6 +156,9 @@ async fn serve_control(
         seed,
         clock: clock.clone(),
         services,
+        // Links (network toxics) are not wired into the container target yet: a container's
+        // control API lists none, so a toxic request is refused as naming an unknown link.
+        links: crate::link::Links::new(seed, clock.clone()),
     };
     serve_router(listener, api::control::router(target)).map_err(|source| RoleError::Bind {
         what: "control API".into(),
@@ -204,6 +207,7 @@ pub async fn sidecar(
                 addr,
                 tls,
                 server_name,
+                link: None,
             };
             outbounds.push(
                 Outbound::start(listener, &me.name, target, stats.clone()).map_err(|source| {
@@ -344,7 +348,14 @@ pub async fn gateway(stack: &Path, bundle: &Path, seed: u64) -> Result<(), RoleE
                 })
             }
         };
-        upstreams.set(&kong_service.name, Upstream { addr, tls });
+        upstreams.set(
+            &kong_service.name,
+            Upstream {
+                addr,
+                tls,
+                link: None,
+            },
+        );
     }
     let proxy = listen("gateway proxy", Ipv4Addr::UNSPECIFIED, GATEWAY_PROXY).await?;
     let admin = listen("gateway admin", Ipv4Addr::UNSPECIFIED, GATEWAY_ADMIN).await?;
