@@ -89,7 +89,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Start the stack on its fixed ports for exploration with curl; Ctrl-C stops it.
     Up(up::UpArgs),
-    /// Print a signed JWT (last line): `--consumer NAME`, or `<key> <secret> [minutes]`.
+    /// Print a signed JWT (last line): `--consumer NAME`, or `<key> <secret> [minutes]`, on the
+    /// running `up` stack's clock (stderr says which clock).
     Token(token::TokenArgs),
     /// Print the step catalog and what each parameter accepts (`--json` for editors).
     Steps(steps::StepsArgs),
@@ -98,8 +99,8 @@ pub enum Command {
     Clauses(clauses::ClausesArgs),
     /// Validate the stack and the features without running them.
     Check(check::CheckArgs),
-    /// Act on a running `gauntlet up` stack: stop|start|kill a service, add or clear faults,
-    /// advance the clock, read a service's journal.
+    /// Act on a running `gauntlet up` stack (`--control URL` or GAUNTLET_CONTROL): stop|start|kill
+    /// a service, add or clear faults, advance the clock, read a service's journal, status.
     Chaos(chaos::ChaosArgs),
     /// Send load to a loopback URL and print HDR latency percentiles (open model with --rate).
     Load(load::LoadArgs),
@@ -136,7 +137,7 @@ pub async fn execute(cli: Cli) -> Exit {
     match cli.command {
         Command::Run(args) => run::execute(args).await,
         Command::Up(args) => up::execute(args).await,
-        Command::Token(args) => token::execute(args),
+        Command::Token(args) => token::execute(args).await,
         Command::Steps(args) => steps::execute(args),
         Command::Clauses(args) => clauses::execute(args),
         Command::Check(args) => check::execute(args),
