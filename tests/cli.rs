@@ -1052,7 +1052,7 @@ async fn chaos_names_faults_by_id_and_tokens_follow_the_stack_clock() {
         "{stderr}"
     );
     let minted = stdout.lines().last().unwrap().to_string();
-    let now = std::time::SystemTime::now()
+    let now = gauntlet::clock::real_wall_now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
