@@ -321,7 +321,7 @@ impl<'a> Decoder<'a> {
         let kind_path = join(path, &kind_item.key);
         let kind = self.string(&kind_item.value, &kind_path)?;
         if kind != KIND {
-            let real = OTHER_CONSUL_KINDS.contains(&&*kind);
+            let real = OTHER_CONSUL_KINDS.contains(&kind);
             if in_bootstrap && real {
                 self.warn(
                     kind_item.key_pos,
@@ -335,7 +335,7 @@ impl<'a> Decoder<'a> {
                 format!("must be \"{KIND}\", found \"{kind}\" (one entry per file; other kinds go in a config_entries bootstrap list, where Gauntlet skips them)")
             } else {
                 let candidates = std::iter::once(KIND).chain(OTHER_CONSUL_KINDS.iter().copied());
-                match closest(&kind, candidates) {
+                match closest(kind, candidates) {
                     Some(best) => {
                         format!("unknown config entry kind \"{kind}\" (did you mean \"{best}\"?)")
                     }
