@@ -15,6 +15,7 @@ pub mod clauses;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod explore;
 pub mod gateway;
 pub mod http;
 pub mod load;

@@ -9,6 +9,7 @@
 pub mod chaos;
 pub mod check;
 pub mod clauses;
+pub mod explore;
 pub mod load;
 pub mod run;
 pub mod steps;
@@ -104,6 +105,9 @@ pub enum Command {
     Chaos(chaos::ChaosArgs),
     /// Send load to a loopback URL and print HDR latency percentiles (open model with --rate).
     Load(load::LoadArgs),
+    /// Search for the smallest schedules of failures that break the steady-state hypotheses
+    /// of experiments/ (seeded; prints the resilience matrix, writes reports/<run-id>/).
+    Explore(explore::ExploreArgs),
 }
 
 /// Completes on Ctrl-C (SIGINT), SIGTERM (what CI sends on a timeout) or SIGHUP (a closed
@@ -143,5 +147,6 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Check(args) => check::execute(args),
         Command::Chaos(args) => chaos::execute(args).await,
         Command::Load(args) => load::execute(args).await,
+        Command::Explore(args) => explore::execute(args).await,
     }
 }

@@ -1,0 +1,279 @@
+//! `gauntlet explore` (SPEC §11): the steady-state hypotheses of `experiments/` (or the given
+//! paths) against every action, alone and in pairs, from a seed; prints the resilience matrix
+//! and writes `reports/<run-id>/`.
+//!
+//! Exit codes ([`Exit`]): 0 every hypothesis held under every schedule tried; 1 one broke (or
+//! does not even hold on the healthy stack); 2 usage errors (unknown consumer or route, an
+//! unreadable hypothesis: file and line named); 130/143 interrupted, after writing the partial
+//! matrix.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{Exit, Signal};
+use crate::config::StackDef;
+use crate::explore::{
+    self, hypothesis, window, Exploration, ExploreSettings, Observer, Outcome, ScheduleResult,
+};
+use crate::units::parse_duration;
+
+#[derive(Debug, Args)]
+pub struct ExploreArgs {
+    /// Feature files or folders with steady-state hypotheses (default: experiments/).
+    pub paths: Vec<PathBuf>,
+    /// Stack definition folder.
+    #[arg(long, default_value = "scenarios/valueverse")]
+    pub stack: PathBuf,
+    /// Seed of every random choice (printed and reported; the same seed replays the same
+    /// schedules).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Start no new schedule after this much wall time (e.g. 10m).
+    #[arg(long, value_parser = parse_duration)]
+    pub budget: Option<Duration>,
+    /// Play at most this many schedules (singles first).
+    #[arg(long)]
+    pub max_schedules: Option<usize>,
+    /// After every single action, try pairs of actions within the budget.
+    #[arg(long)]
+    pub pairs: bool,
+    /// Length of one window of steady load (each window is judged on its own).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub window: Duration,
+    /// Where reports/<run-id>/ is written.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+}
+
+/// The progress line: on a terminal one line rewritten in place, else one line per schedule.
+struct Progress {
+    terminal: bool,
+}
+
+impl Observer for Progress {
+    fn starting(&mut self, done: usize, planned: usize, description: &str, broken: usize) {
+        if self.terminal {
+            let mut line = format!("[{done}/{planned}] {broken} broken · {description}");
+            line.truncate(110);
+            eprint!("\r\x1b[2K{line}");
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn finished(&mut self, result: &ScheduleResult) {
+        if self.terminal {
+            return;
+        }
+        let verdict = match &result.outcome {
+            Outcome::Held => "held".to_string(),
+            Outcome::Broken(b) => format!(
+                "BROKEN {} {}: {}",
+                b.hypothesis_name, b.objective_text, b.by
+            ),
+            Outcome::Error { message } => format!("error: {message}"),
+        };
+        eprintln!(
+            "schedule {} ({:.1}s): {} → {verdict}",
+            result.id,
+            result.played.wall.as_secs_f64(),
+            result.description
+        );
+    }
+}
+
+pub async fn execute(args: ExploreArgs) -> Exit {
+    let def = match StackDef::load(&args.stack) {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("experiments")]
+    } else {
+        args.paths.clone()
+    };
+    let hypotheses = match hypothesis::load(&paths, &def) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    if args.window.is_zero() {
+        eprintln!("error: --window must be above zero");
+        return Exit::Usage;
+    }
+    if let Err(e) = window::Quotas::check(&hypotheses, &def, args.window) {
+        eprintln!("error: {e}");
+        return Exit::Usage;
+    }
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let settings = ExploreSettings {
+        def: def.clone(),
+        hypotheses,
+        seed,
+        window: args.window,
+        budget: args.budget,
+        max_schedules: args.max_schedules,
+        pairs: args.pairs,
+    };
+    let planned = explore::plan(&settings).len();
+    println!(
+        "gauntlet explore: stack {} ({}), seed {seed}, {} hypotheses, {planned} schedules planned, \
+         windows of {}",
+        def.name(),
+        def.dir.display(),
+        settings.hypotheses.len(),
+        crate::units::format_duration(args.window)
+    );
+    for h in &settings.hypotheses {
+        println!("  hypothesis {} ({})", h, h.location());
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let signal: Arc<Mutex<Option<Signal>>> = Arc::default();
+    let watcher = {
+        let (stop, signal) = (stop.clone(), signal.clone());
+        tokio::spawn(async move {
+            let which = super::interrupted().await;
+            if let Ok(mut s) = signal.lock() {
+                *s = Some(which);
+            }
+            stop.store(true, Ordering::Relaxed);
+            eprintln!(
+                "\n{}: finishing the current schedule, then writing the partial matrix",
+                which.name()
+            );
+        })
+    };
+    let mut progress = Progress {
+        terminal: std::io::stderr().is_terminal(),
+    };
+    let exploration = explore::explore(&settings, &mut progress, &stop).await;
+    watcher.abort();
+    if progress.terminal {
+        eprint!("\r\x1b[2K");
+    }
+    for line in summary(&exploration) {
+        println!("{line}");
+    }
+    let code = match write_report(&exploration, &args.report_dir) {
+        Ok(dir) => {
+            println!("report: {}", dir.display());
+            None
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Some(Exit::Failures)
+        }
+    };
+    let stopped_by = signal.lock().ok().and_then(|s| *s);
+    if let Some(signal) = stopped_by {
+        return Exit::Interrupted(signal);
+    }
+    if let Some(code) = code {
+        return code;
+    }
+    if exploration.broken() {
+        Exit::Failures
+    } else {
+        Exit::Success
+    }
+}
+
+/// The console summary: the matrix, then the verdict line.
+pub fn summary(e: &Exploration) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(u) = &e.unreachable {
+        out.push(format!("UNREACHABLE HYPOTHESIS: {u}"));
+        out.push("nothing explored".into());
+        return out;
+    }
+    out.push(String::new());
+    out.push("resilience matrix (each action alone):".into());
+    let matrix = e.matrix();
+    let kind_w = matrix
+        .iter()
+        .map(|c| c.kind.len())
+        .max()
+        .unwrap_or(4)
+        .max(6);
+    let target_w = matrix
+        .iter()
+        .map(|c| c.target.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    for cell in &matrix {
+        out.push(format!(
+            "  {:kind_w$}  {:target_w$}  {:6}  {}",
+            cell.kind,
+            cell.target,
+            cell.verdict,
+            cell.detail.clone().unwrap_or_default()
+        ));
+    }
+    let pairs: Vec<&ScheduleResult> = e
+        .results
+        .iter()
+        .filter(|r| r.schedule.actions.len() > 1 && matches!(r.outcome, Outcome::Broken(_)))
+        .collect();
+    if !pairs.is_empty() {
+        out.push(format!("pairs that broke a hypothesis: {}", pairs.len()));
+        for r in pairs.iter().take(20) {
+            if let Outcome::Broken(b) = &r.outcome {
+                out.push(format!(
+                    "  #{} {}: {} {} {}",
+                    r.id, r.description, b.hypothesis_name, b.objective_text, b.by
+                ));
+            }
+        }
+    }
+    let broken = e
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Broken(_)))
+        .count();
+    let errors = e
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Error { .. }))
+        .count();
+    if let Some(why) = &e.stopped_early {
+        out.push(format!("stopped early: {why}"));
+    }
+    out.push(format!(
+        "{} of {} schedules played in {:.1}s: {} held, {broken} broke a hypothesis{}",
+        e.results.len(),
+        e.planned,
+        e.wall.as_secs_f64(),
+        e.results.len() - broken - errors,
+        if errors > 0 {
+            format!(", {errors} could not be played")
+        } else {
+            String::new()
+        }
+    ));
+    out
+}
+
+fn write_report(e: &Exploration, root: &std::path::Path) -> Result<PathBuf, String> {
+    let id = crate::report::run_id(
+        crate::clock::real_wall_now(),
+        &format!("explore-{}", e.stack),
+    );
+    let dir = root.join(id);
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    let json = serde_json::to_string_pretty(e).map_err(|err| err.to_string())?;
+    let path = dir.join("exploration.json");
+    std::fs::write(&path, json).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    Ok(dir)
+}

@@ -1,0 +1,160 @@
+//! `gauntlet explore` (SPEC §11) on the valueverse stack: hypotheses read from experiments/,
+//! schedules that are the same for the same seed, schedules played window by window against a
+//! fresh stack, and the command's exit codes.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gauntlet::config::StackDef;
+use gauntlet::explore::action::{Action, HttpFault};
+use gauntlet::explore::schedule::{play, PlaySettings, Schedule};
+use gauntlet::explore::{hypothesis, outcome_of, plan, ExploreSettings, Outcome};
+use support::*;
+
+fn valueverse() -> Arc<StackDef> {
+    Arc::new(StackDef::load(&root().join("scenarios/valueverse")).expect("valueverse loads"))
+}
+
+/// Hypotheses with latency objectives a loaded 2-core machine meets in a debug build: these
+/// tests are about what breaks the success ratio.
+const TOLERANT: &str = r#"Feature: tolerant steady state
+  Scenario: reads and writes
+    Given the steady state: "frontend-app" reads "/api/v1/value-models" at 20/s with p99 below 5 s and success ratio at least 99%
+    And the steady state: "frontend-app" reads "/api/v1/commitments" at 10/s with p99 below 5 s and success ratio at least 99%
+"#;
+
+fn settings(seed: u64) -> ExploreSettings {
+    let def = valueverse();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tolerant.feature");
+    std::fs::write(&file, TOLERANT).unwrap();
+    let hypotheses = hypothesis::load(&[file], &def).expect("hypotheses load");
+    // The shipped experiments load too.
+    hypothesis::load(&[root().join("experiments")], &def).expect("experiments load");
+    ExploreSettings {
+        def,
+        hypotheses,
+        seed,
+        window: Duration::from_millis(500),
+        budget: None,
+        max_schedules: None,
+        pairs: true,
+    }
+}
+
+#[test]
+fn the_same_seed_plans_the_same_schedules() {
+    let a: Vec<String> = plan(&settings(42)).iter().map(Schedule::describe).collect();
+    let b: Vec<String> = plan(&settings(42)).iter().map(Schedule::describe).collect();
+    let c: Vec<String> = plan(&settings(43)).iter().map(Schedule::describe).collect();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    // Every HTTP fault kind on both http services, stop and kill on every service, clock jumps
+    // and the intention flips: all of them alone before any pair.
+    let singles: Vec<&String> = a.iter().filter(|d| !d.contains(" + ")).collect();
+    assert!(singles.len() >= 12 + 8 + 2, "{singles:?}");
+    assert!(a[..singles.len()].iter().all(|d| !d.contains(" + ")));
+}
+
+#[tokio::test]
+async fn an_abort_on_a_service_breaks_its_routes_and_a_clock_jump_does_not() {
+    let s = settings(7);
+    let play_settings = PlaySettings {
+        def: s.def.clone(),
+        window: s.window,
+        seed: s.seed,
+        stop_at_first_break: true,
+    };
+    let abort = Schedule::single(Action::Fault {
+        service: "value-committer".into(),
+        fault: HttpFault::Abort { status: 503 },
+        probability: 1.0,
+    });
+    let played = play(&abort, &s.hypotheses, &play_settings, 0).await;
+    match outcome_of(&played, &s.hypotheses, 0) {
+        Outcome::Broken(b) => {
+            assert!(b.hypothesis_name.contains("commitments"), "{b:?}");
+            assert_eq!(b.objective_text, "success ratio at least 99%");
+        }
+        other => panic!("expected a broken hypothesis, got {other:?}"),
+    }
+    let jump = Schedule::single(Action::ClockJump {
+        by: Duration::from_secs(61),
+    });
+    let played = play(&jump, &s.hypotheses, &play_settings, 0).await;
+    assert!(
+        matches!(outcome_of(&played, &s.hypotheses, 0), Outcome::Held),
+        "{:?}",
+        played.first_broken()
+    );
+}
+
+#[test]
+fn unknown_consumers_and_routes_are_usage_errors_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.feature");
+    std::fs::write(
+        &file,
+        "Feature: x\n  Scenario: y\n    Given the steady state: \"frontend-ap\" reads \"/api/v1/value-models\" at 5/s with p99 below 250 ms\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(gauntlet_bin())
+        .args(["explore", "--max-schedules", "1"])
+        .arg(&file)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad.feature:3"), "{stderr}");
+    assert!(stderr.contains("did you mean \"frontend-app\""), "{stderr}");
+
+    std::fs::write(
+        &file,
+        "Feature: x\n  Scenario: y\n    Given the steady state: \"frontend-app\" reads \"/nowhere\" at 5/s with p99 below 250 ms\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(gauntlet_bin())
+        .args(["explore"])
+        .arg(&file)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no route"), "{stderr}");
+}
+
+#[test]
+fn a_hypothesis_the_healthy_stack_cannot_meet_stops_exploration_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("unreachable.feature");
+    // frontend-app may not write value models (ACL): every request is a 403.
+    std::fs::write(
+        &file,
+        "Feature: x\n  Scenario: y\n    Given the steady state: \"frontend-app\" writes \"/api/v1/value-models\" at 5/s with success ratio at least 99%\n",
+    )
+    .unwrap();
+    let reports = dir.path().join("reports");
+    let out = std::process::Command::new(gauntlet_bin())
+        .args([
+            "explore",
+            "--seed",
+            "1",
+            "--window",
+            "200ms",
+            "--report-dir",
+        ])
+        .arg(&reports)
+        .arg(&file)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("UNREACHABLE HYPOTHESIS"), "{stdout}");
+    assert!(stdout.contains("unreachable.feature:3"), "{stdout}");
+    assert!(stdout.contains("nothing explored"), "{stdout}");
+}
