@@ -131,6 +131,48 @@ pub async fn interrupted() -> Signal {
     Signal::Interrupt
 }
 
+/// SIGINT, SIGTERM and SIGHUP caught from the moment [`Interrupts::listen`] returns (where
+/// [`interrupted`] catches them only once first polled): `up` listens before it prints the
+/// addresses a caller then acts on, so a Ctrl-C right after them is never the default kill.
+pub struct Interrupts {
+    #[cfg(unix)]
+    streams: Option<[tokio::signal::unix::Signal; 3]>,
+}
+
+impl Interrupts {
+    /// Starts catching the signals (falls back to [`interrupted`] where it cannot).
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(int), Ok(term), Ok(hup)) => Some([int, term, hup]),
+                _ => None,
+            };
+            Interrupts { streams }
+        }
+        #[cfg(not(unix))]
+        Interrupts {}
+    }
+
+    /// The next signal.
+    pub async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        if let Some([int, term, hup]) = &mut self.streams {
+            return tokio::select! {
+                _ = int.recv() => Signal::Interrupt,
+                _ = term.recv() => Signal::Terminate,
+                _ = hup.recv() => Signal::Hangup,
+            };
+        }
+        interrupted().await
+    }
+}
+
 /// Default stack directory.
 pub fn default_stack() -> PathBuf {
     PathBuf::from("scenarios/valueverse")

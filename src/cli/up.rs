@@ -62,6 +62,8 @@ pub async fn execute(args: UpArgs) -> Exit {
     let seed = args.seed.unwrap_or_else(rand::random);
     let control_port = def.topology.ports.control;
     let token = ApiToken::from_arg_or_env(args.api_token.as_deref());
+    // Caught from here on: whoever reads the addresses below may send Ctrl-C at once.
+    let mut signals = super::Interrupts::listen();
     let stack = match Stack::start_guarded(def.clone(), PortPlan::Fixed, seed, token.clone()).await
     {
         Ok(stack) => stack,
@@ -124,7 +126,7 @@ pub async fn execute(args: UpArgs) -> Exit {
     let mut seen = stack.clock.offset();
     loop {
         tokio::select! {
-            _ = super::interrupted() => break,
+            _ = signals.next() => break,
             () = stack.clock.jumped_since(seen) => {
                 seen = stack.clock.offset();
                 let tokens = json!({
