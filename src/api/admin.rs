@@ -91,7 +91,7 @@ async fn service_routes(State(g): Shared, Path(name): Path<String>) -> Response 
         .config
         .routes
         .iter()
-        .filter(|r| r.service == index)
+        .filter(|r| r.service == Some(index))
         .map(|r| route_json(&g.config, r));
     list(routes).into_response()
 }
@@ -285,7 +285,7 @@ fn route_json(config: &GatewayConfig, r: &Route) -> Value {
         "strip_path": r.strip_path,
         "preserve_host": r.preserve_host,
         "protocols": ["http", "https"],
-        "service": {"id": config.services[r.service].id},
+        "service": r.service.map(|s| json!({"id": config.services[s].id})),
     })
 }
 

@@ -40,8 +40,9 @@ pub struct Service {
 pub struct Route {
     pub id: Uuid,
     pub name: String,
-    /// Index into `GatewayConfig::services`.
-    pub service: usize,
+    /// Index into `GatewayConfig::services`; `None` for a route without a service, which Kong
+    /// matches, runs its plugins for, then answers 503 `no Service found with those values`.
+    pub service: Option<usize>,
     /// Prefix paths (Kong 3.0 semantics: a `~` prefix marks a regex).
     pub paths: Vec<RoutePath>,
     /// Empty means every method.
@@ -202,9 +203,14 @@ impl PluginScope {
     }
 
     /// Whether this scope covers a request on `route` of `service` by `consumer`.
-    pub fn applies_to(&self, route: usize, service: usize, consumer: Option<usize>) -> bool {
+    pub fn applies_to(
+        &self,
+        route: usize,
+        service: Option<usize>,
+        consumer: Option<usize>,
+    ) -> bool {
         self.route.is_none_or(|r| r == route)
-            && self.service.is_none_or(|s| s == service)
+            && self.service.is_none_or(|s| Some(s) == service)
             && self.consumer.is_none_or(|c| Some(c) == consumer)
     }
 }
@@ -481,7 +487,7 @@ impl GatewayConfig {
         &self,
         kind: PluginKind,
         route: usize,
-        service: usize,
+        service: Option<usize>,
         consumer: Option<usize>,
     ) -> Option<&PluginInstance> {
         self.plugins

@@ -419,7 +419,7 @@ pub fn service_of(h: &Hypothesis, stack: &StackDef) -> Option<String> {
     let gateway = &stack.gateway;
     let path = h.path.split('?').next().unwrap_or(&h.path);
     let route = crate::gateway::router::match_route(gateway, &h.method, path, None)?;
-    Some(gateway.services[route.service].name.clone())
+    Some(gateway.services[route.service?].name.clone())
 }
 
 #[cfg(test)]

@@ -91,8 +91,9 @@ impl RequestContext {
         self.matched.route
     }
 
-    /// Index of the matched route's service in `GatewayConfig::services`.
-    pub fn service(&self) -> usize {
+    /// Index of the matched route's service in `GatewayConfig::services` (`None`: the route has
+    /// no service, and the request ends in 503 after the plugins ran).
+    pub fn service(&self) -> Option<usize> {
         self.matched.service
     }
 

@@ -86,9 +86,14 @@ impl Gateway {
                 break;
             }
         }
-        let result = match decided {
-            Ok(()) => self.read_body_and_forward(&mut ctx, parts, body).await,
-            Err(rejection) => Err(rejection),
+        let result = match (decided, ctx.service()) {
+            (Ok(()), Some(service)) => {
+                self.read_body_and_forward(&mut ctx, service, parts, body)
+                    .await
+            }
+            // Kong runs a service-less route's plugins, then answers 503.
+            (Ok(()), None) => Err(Rejection::NoService),
+            (Err(rejection), _) => Err(rejection),
         };
         let (mut response, source) = match result {
             Ok(response) => (response, Source::Service),
@@ -108,7 +113,7 @@ impl Gateway {
         }
         mark_source(response.headers_mut(), source);
         self.metrics.record_request(
-            Some(ctx.service()),
+            ctx.service(),
             Some(ctx.route()),
             response.status().as_u16(),
             ctx.consumer,
@@ -145,6 +150,7 @@ impl Gateway {
     async fn read_body_and_forward(
         &self,
         ctx: &mut RequestContext,
+        service: usize,
         parts: http::request::Parts,
         body: Incoming,
     ) -> Result<Response<Body>, Rejection> {
@@ -168,16 +174,17 @@ impl Gateway {
                 }
             })?
             .to_bytes();
-        self.forward(ctx, parts, body).await
+        self.forward(ctx, service, parts, body).await
     }
 
     async fn forward(
         &self,
         ctx: &mut RequestContext,
+        service_index: usize,
         mut parts: http::request::Parts,
         body: Bytes,
     ) -> Result<Response<Body>, Rejection> {
-        let service = &self.config.services[ctx.service()];
+        let service = &self.config.services[service_index];
         let addr =
             self.upstreams
                 .get(&service.name)
@@ -215,7 +222,7 @@ impl Gateway {
             ctx.breaker_state = last_state;
         }
         self.metrics
-            .record_upstream_call(ctx.service(), &result.attempts);
+            .record_upstream_call(service_index, &result.attempts);
         let mut response = result.response.map_err(Rejection::Upstream)?;
         strip_hop_by_hop(response.headers_mut());
         Ok(response)
@@ -230,8 +237,16 @@ impl Gateway {
             Rejection::RateLimited(_) => self
                 .metrics
                 .record_rate_limited(Some(ctx.route()), ctx.consumer),
-            Rejection::BulkheadFull(_) => self.metrics.record_bulkhead_rejection(ctx.service()),
-            Rejection::BreakerOpen(_) => self.metrics.record_breaker_fallback(ctx.service()),
+            Rejection::BulkheadFull(_) => {
+                if let Some(service) = ctx.service() {
+                    self.metrics.record_bulkhead_rejection(service);
+                }
+            }
+            Rejection::BreakerOpen(_) => {
+                if let Some(service) = ctx.service() {
+                    self.metrics.record_breaker_fallback(service);
+                }
+            }
             _ => {}
         }
     }

@@ -20,6 +20,12 @@ use crate::outcome::AttemptOutcome;
 pub enum Rejection {
     #[error("no route matched")]
     NoRoute,
+    /// The matched route has no service: Kong answers after the plugins' access phase
+    /// (`kong/init.lua` `Kong.access`: `kong.response.exit(503, { message = "no Service found
+    /// with those values" })`; test "responds 503 if no service found",
+    /// `spec/02-integration/05-proxy/02-router_spec.lua`).
+    #[error("the matched route has no service")]
+    NoService,
     #[error("jwt: {error}")]
     Jwt {
         error: JwtError,
@@ -51,6 +57,7 @@ impl Rejection {
     pub fn reason(&self) -> &'static str {
         match self {
             Rejection::NoRoute => "no_route",
+            Rejection::NoService => "no_service",
             Rejection::Jwt { error, .. } => error.reason(),
             Rejection::Acl(e) => e.reason(),
             Rejection::RateLimited(e) => e.reason(),
@@ -72,6 +79,7 @@ pub const MSG_BAD_GATEWAY: &str = "An invalid response was received from the ups
 pub const MSG_GATEWAY_TIMEOUT: &str = "The upstream server is timing out";
 pub const MSG_UNAVAILABLE: &str = "The upstream server is currently unavailable";
 pub const MSG_NO_ROUTE: &str = "no Route matched with those values";
+pub const MSG_NO_SERVICE: &str = "no Service found with those values";
 
 /// Turns a rejection into the response Kong would send.
 pub fn respond(rejection: &Rejection, request_id: &str) -> Response<Body> {
@@ -96,6 +104,11 @@ pub fn respond(rejection: &Rejection, request_id: &str) -> Response<Body> {
             error(status, e.message(), request_id)
         }
         Rejection::NoRoute => error(StatusCode::NOT_FOUND, MSG_NO_ROUTE, request_id),
+        // `kong.response.exit`: compact, no request_id.
+        Rejection::NoService => exit(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({ "message": MSG_NO_SERVICE }),
+        ),
         Rejection::BodyTimeout => error(StatusCode::REQUEST_TIMEOUT, "Request timeout", request_id),
         Rejection::BodyTooLarge { .. } => error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -195,6 +208,17 @@ mod tests {
         let body = body_json(response).await;
         assert_eq!(body["message"], MSG_NO_ROUTE);
         assert_eq!(body["request_id"], "abc");
+    }
+
+    #[tokio::test]
+    async fn a_route_without_service_is_503_with_kongs_compact_body() {
+        let response = respond(&Rejection::NoService, "abc");
+        assert_eq!(response.status(), 503);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            &bytes[..],
+            br#"{"message":"no Service found with those values"}"#
+        );
     }
 
     #[tokio::test]

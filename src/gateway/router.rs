@@ -14,7 +14,8 @@ use crate::config::gateway::{GatewayConfig, Route, RoutePath};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteMatch {
     pub route: usize,
-    pub service: usize,
+    /// `None` for a route without a service (answered 503 after its plugins ran).
+    pub service: Option<usize>,
     /// Path (and query) to send upstream, after `strip_path` and the service `path`.
     pub upstream_path_and_query: String,
     /// The prefix `strip_path` removed (Kong's `X-Forwarded-Prefix`), if any.
@@ -26,7 +27,7 @@ impl RouteMatch {
     pub fn new(route: usize, service: usize, upstream_path_and_query: impl Into<String>) -> Self {
         RouteMatch {
             route,
-            service,
+            service: Some(service),
             upstream_path_and_query: upstream_path_and_query.into(),
             stripped_prefix: None,
         }
@@ -54,13 +55,15 @@ pub fn match_route(
     }
     let (_, index, matched_len) = best?;
     let route = &config.routes[index];
-    let service = &config.services[route.service];
+    let service_path = route
+        .service
+        .and_then(|s| config.services[s].path.as_deref());
     let remainder = if route.strip_path {
         &path[matched_len..]
     } else {
         path
     };
-    let mut upstream = join_paths(service.path.as_deref().unwrap_or("/"), remainder);
+    let mut upstream = join_paths(service_path.unwrap_or("/"), remainder);
     if let Some(q) = query {
         upstream.push('?');
         upstream.push_str(q);
@@ -160,7 +163,7 @@ mod tests {
         Route {
             id: Uuid::nil(),
             name: name.into(),
-            service,
+            service: Some(service),
             paths: paths
                 .iter()
                 .map(|p| RoutePath::Prefix(p.to_string()))

@@ -167,7 +167,10 @@ impl Stage for Bulkhead {
     }
 
     fn access(&self, gateway: &Gateway, ctx: &mut RequestContext) -> Result<(), Rejection> {
-        ctx.bulkhead_slot = gateway.bulkheads.enter(ctx.service())?;
+        let Some(service) = ctx.service() else {
+            return Ok(());
+        };
+        ctx.bulkhead_slot = gateway.bulkheads.enter(service)?;
         Ok(())
     }
 }
@@ -184,7 +187,7 @@ impl Stage for CircuitBreaker {
     }
 
     fn access(&self, gateway: &Gateway, ctx: &mut RequestContext) -> Result<(), Rejection> {
-        let Some(breaker) = gateway.breakers.get(ctx.service()) else {
+        let Some(breaker) = ctx.service().and_then(|s| gateway.breakers.get(s)) else {
             return Ok(());
         };
         match breaker.admit() {

@@ -33,7 +33,7 @@ fn target_service(
         &crate::http::path::normalize_path(path_only),
         query,
     )?;
-    let host = &def.gateway.services[matched.service].host;
+    let host = &def.gateway.services[matched.service?].host;
     def.topology.service_for_host(host).map(|s| s.name.clone())
 }
 

@@ -272,3 +272,28 @@ fn a_description_over_consuls_512_bytes_is_an_error_at_its_line() {
         "intentions.hcl:7:19: Sources[0].Description: exceeds maximum length 512"
     );
 }
+
+#[test]
+fn an_agent_config_file_gives_its_config_entries_and_one_warning_for_agent_keys() {
+    let text = "datacenter = \"dc1\"\nenable_central_service_config = true\nacl {\n  enabled = true\n  default_policy = \"deny\"\n}\nconfig_entries {\n  bootstrap {\n    kind = \"proxy-defaults\"\n    name = \"global\"\n  }\n  bootstrap {\n    kind = \"service-intentions\"\n    name = \"redis\"\n    sources = [{ name = \"web\", action = \"allow\" }]\n  }\n}\n";
+    let (entries, warnings) = crate::config::intentions::parse(
+        std::path::Path::new("consul.hcl"),
+        text,
+        &crate::config::intentions::MeshServices::default(),
+    )
+    .unwrap_or_else(|e| panic!("an agent config was refused: {e}"));
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].destination.to_string(), "redis");
+    let agent: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.message.contains("agent settings"))
+        .collect();
+    assert_eq!(agent.len(), 1, "{warnings:?}");
+    assert!(
+        agent[0]
+            .message
+            .contains("`datacenter`, `enable_central_service_config`, `acl`"),
+        "{}",
+        agent[0].message
+    );
+}

@@ -138,7 +138,7 @@ impl Builder<'_> {
                     .map(|c| format!(" for consumer `{}`", self.cfg.consumers[c].display_name()))
                     .unwrap_or_default();
                 let what = if kind == NameKind::Custom {
-                    "is not bundled with Kong OSS (a custom or Enterprise plugin?) and Gauntlet does not emulate it"
+                    "is not on Kong's plugin hub (a custom plugin?) and Gauntlet does not emulate it"
                 } else {
                     "is a real Kong plugin that Gauntlet does not emulate"
                 };
@@ -264,7 +264,8 @@ impl Builder<'_> {
             .iter()
             .enumerate()
             .filter(|(i, r)| {
-                scope.route.is_none_or(|x| x == *i) && scope.service.is_none_or(|s| s == r.service)
+                scope.route.is_none_or(|x| x == *i)
+                    && scope.service.is_none_or(|s| Some(s) == r.service)
             })
             .map(|(_, r)| r.name.clone())
             .collect()
@@ -308,7 +309,11 @@ impl Builder<'_> {
                         .cfg
                         .routes
                         .iter()
-                        .filter(|r| names.contains(&self.cfg.services[r.service].host.as_str()))
+                        .filter(|r| {
+                            r.service.is_some_and(|s| {
+                                names.contains(&self.cfg.services[s].host.as_str())
+                            })
+                        })
                         .map(|r| r.name.clone())
                         .collect();
                     (

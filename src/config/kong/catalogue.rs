@@ -54,6 +54,167 @@ pub const KONG_BUNDLED: [&str; 46] = [
     "redirect",
 ];
 
+/// Every plugin name of Kong's plugin hub (Kong OSS, Kong Enterprise and partner plugins): the
+/// directory names of `app/_kong_plugins/` in `Kong/developer.konghq.com` (commit
+/// `bc1cd74260f0bddb06dcf004c9c34b53bb870c1a`, 2026-08-21, with names renamed or removed in its
+/// history), plus [`KONG_BUNDLED`]. A name in this list is real: Gauntlet warns about it when it
+/// does not emulate it, and never calls it a typo. See `docs/reference/kong-fidelity.md`.
+pub const KONG_PLUGIN_HUB: [&str; 153] = [
+    "ace",
+    "acl",
+    "acme",
+    "ai-a2a-proxy",
+    "ai-aws-guardrails",
+    "ai-azure-content-safety",
+    "ai-custom-guardrail",
+    "ai-gcp-model-armor",
+    "ai-lakera-guard",
+    "ai-llm-as-judge",
+    "ai-mcp",
+    "ai-mcp-oauth2",
+    "ai-mcp-proxy",
+    "ai-prompt-compressor",
+    "ai-prompt-decorator",
+    "ai-prompt-guard",
+    "ai-prompt-template",
+    "ai-proxy",
+    "ai-proxy-advanced",
+    "ai-rag-injector",
+    "ai-rate-limiting-advanced",
+    "ai-request-transformer",
+    "ai-response-transformer",
+    "ai-routing-provider",
+    "ai-sanitizer",
+    "ai-semantic-cache",
+    "ai-semantic-prompt-guard",
+    "ai-semantic-response-guard",
+    "akamai-api-security",
+    "amberflo",
+    "app-dynamics",
+    "application-registration",
+    "appsentinels",
+    "argus-redact-bridge",
+    "aws-lambda",
+    "aws-request-signing",
+    "azure-functions",
+    "basic-auth",
+    "bot-detection",
+    "canary",
+    "confluent",
+    "confluent-consume",
+    "consumer-consistency",
+    "correlation-id",
+    "cors",
+    "crowdstrike-aidr-mcp",
+    "crowdstrike-aidr-request",
+    "crowdstrike-aidr-response",
+    "datadog",
+    "datadome",
+    "datakit",
+    "degraphql",
+    "entitlement-enforcement",
+    "exit-transformer",
+    "file-log",
+    "forward-proxy",
+    "governance",
+    "graphql-proxy-cache-advanced",
+    "graphql-rate-limiting-advanced",
+    "grpc-gateway",
+    "grpc-web",
+    "harness-waap",
+    "header-cert-auth",
+    "hmac-auth",
+    "http-log",
+    "imp-appsec-connector",
+    "impart",
+    "inigo",
+    "injection-protection",
+    "ip-restriction",
+    "jq",
+    "json-threat-protection",
+    "jwe-decrypt",
+    "jwt",
+    "jwt-signer",
+    "kafka-consume",
+    "kafka-log",
+    "kafka-upstream",
+    "key-auth",
+    "key-auth-enc",
+    "kong-plugin-amberflo",
+    "kong-plugin-datadome",
+    "kong-plugin-impart",
+    "kong-plugin-moesif",
+    "kong-response-size-limiting",
+    "kong-service-virtualization",
+    "kong-spec-expose",
+    "kong-splunk-log",
+    "kong-upstream-jwt",
+    "ldap-auth",
+    "ldap-auth-advanced",
+    "loggly",
+    "metering-and-billing",
+    "mocking",
+    "moesif",
+    "mtls-auth",
+    "noma-runtime-protection",
+    "nonamesecurity",
+    "nonamesecurity-kongtrafficsource",
+    "oas-validation",
+    "oauth2",
+    "oauth2-introspection",
+    "opa",
+    "openid-connect",
+    "opentelemetry",
+    "panw-apisec-http-log",
+    "post-function",
+    "pre-function",
+    "prisma-airs-intercept",
+    "prometheus",
+    "proxy-cache",
+    "proxy-cache-advanced",
+    "proxy-wasm",
+    "rate-limiting",
+    "rate-limiting-advanced",
+    "redirect",
+    "request-callout",
+    "request-size-limiting",
+    "request-termination",
+    "request-transformer",
+    "request-transformer-advanced",
+    "request-validator",
+    "response-ratelimiting",
+    "response-transformer",
+    "response-transformer-advanced",
+    "route-by-header",
+    "route-transformer-advanced",
+    "salt",
+    "salt-agent",
+    "saml",
+    "service-protection",
+    "session",
+    "skyflow-ai-data-control",
+    "solace-consume",
+    "solace-log",
+    "solace-upstream",
+    "standard-webhooks",
+    "statsd",
+    "statsd-advanced",
+    "syslog",
+    "tcp-log",
+    "tls-handshake-modifier",
+    "tls-metadata-headers",
+    "traceableai",
+    "trend-micro-kong-plugin-aps",
+    "udp-log",
+    "upstream-oauth",
+    "upstream-timeout",
+    "vault-auth",
+    "websocket-size-limit",
+    "websocket-validator",
+    "xml-threat-protection",
+    "zipkin",
+];
+
 /// Gauntlet's own plugins (not in Kong OSS), configured like any plugin.
 pub const GAUNTLET_PLUGINS: [&str; 2] = ["circuit-breaker", "bulkhead"];
 
@@ -61,21 +222,25 @@ pub const GAUNTLET_PLUGINS: [&str; 2] = ["circuit-breaker", "bulkhead"];
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NameKind {
     Emulated,
-    /// A real Kong plugin Gauntlet does not emulate: warned about, never an error.
+    /// A real Kong plugin (in [`KONG_PLUGIN_HUB`]) Gauntlet does not emulate: warned about,
+    /// never an error.
     NotEmulated,
-    /// Not bundled with Kong OSS and not close to any known name: a custom or Kong Enterprise
-    /// plugin. Warned about like `NotEmulated`.
+    /// In no list and not close to any known name: a custom plugin. Warned about like
+    /// `NotEmulated`.
     Custom,
-    /// Close to a known name: a typo, which is an error.
+    /// In no list but close to a known name: a typo, which is an error.
     Unknown,
 }
 
 pub(crate) fn classify(name: &str) -> NameKind {
     match name {
         n if PluginKind::parse(n).is_some() => NameKind::Emulated,
-        n if KONG_BUNDLED.contains(&n) => NameKind::NotEmulated,
+        n if KONG_PLUGIN_HUB.binary_search(&n).is_ok() => NameKind::NotEmulated,
         n => {
-            let known = KONG_BUNDLED.iter().chain(GAUNTLET_PLUGINS.iter()).copied();
+            let known = KONG_PLUGIN_HUB
+                .iter()
+                .chain(GAUNTLET_PLUGINS.iter())
+                .copied();
             if closest(n, known).is_some() {
                 NameKind::Unknown
             } else {
@@ -87,13 +252,16 @@ pub(crate) fn classify(name: &str) -> NameKind {
 
 /// The message for an unknown plugin name, with the closest known one.
 pub(crate) fn unknown_plugin_message(name: &str) -> String {
-    let known = KONG_BUNDLED.iter().chain(GAUNTLET_PLUGINS.iter()).copied();
+    let known = KONG_PLUGIN_HUB
+        .iter()
+        .chain(GAUNTLET_PLUGINS.iter())
+        .copied();
     match closest(name, known) {
         Some(best) => format!(
-            "unknown plugin `{name}` (neither a Kong bundled plugin nor a Gauntlet plugin); did you mean `{best}`?"
+            "unknown plugin `{name}` (neither on Kong's plugin hub nor a Gauntlet plugin); did you mean `{best}`?"
         ),
         None => format!(
-            "unknown plugin `{name}` (neither a Kong bundled plugin nor a Gauntlet plugin)"
+            "unknown plugin `{name}` (neither on Kong's plugin hub nor a Gauntlet plugin)"
         ),
     }
 }
@@ -129,8 +297,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_hub_list_is_sorted_unique_and_holds_every_bundled_plugin() {
+        assert!(KONG_PLUGIN_HUB.windows(2).all(|w| w[0] < w[1]));
+        for name in KONG_BUNDLED {
+            assert!(KONG_PLUGIN_HUB.binary_search(&name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
     fn classifies_plugins_and_suggests_the_closest_name() {
         assert_eq!(classify("cors"), NameKind::NotEmulated);
+        // Enterprise and partner plugins are real names, never typos of a bundled one.
+        for real in [
+            "key-auth-enc",
+            "request-transformer-advanced",
+            "response-transformer-advanced",
+            "exit-transformer",
+            "ai-mcp-proxy",
+            "datadome",
+            "rate-limiting-advanced",
+            "openid-connect",
+        ] {
+            assert_eq!(classify(real), NameKind::NotEmulated, "{real}");
+        }
+        assert_eq!(classify("my-company-auth"), NameKind::Custom);
         assert_eq!(classify("bulkhead"), NameKind::Emulated);
         assert_eq!(classify("jwtt"), NameKind::Unknown);
         assert!(unknown_plugin_message("jwtt").contains("did you mean `jwt`?"));

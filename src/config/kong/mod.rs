@@ -27,7 +27,7 @@ use std::path::Path;
 
 use super::{ConfigError, ConfigWarning, GatewayConfig};
 
-pub use catalogue::{GAUNTLET_PLUGINS, KONG_BUNDLED};
+pub use catalogue::{GAUNTLET_PLUGINS, KONG_BUNDLED, KONG_PLUGIN_HUB};
 
 /// Reads and validates a Kong declarative file.
 ///
@@ -115,9 +115,39 @@ mod tests {
              consumers:\n  - username: alice\nplugins:\n  - name: rate-limiting\n    route: top\n    consumer: alice\n    config: {{minute: 3}}\n"
         );
         let (cfg, _) = load_text(&text).expect("loads");
-        assert_eq!(cfg.routes[1].service, 0);
+        assert_eq!(cfg.routes[1].service, Some(0));
         let p = &cfg.plugins[0];
         assert_eq!((p.scope.route, p.scope.consumer), (Some(1), Some(0)));
+    }
+
+    #[test]
+    fn url_wins_over_the_fields_it_abbreviates_as_in_kong() {
+        let text = BASE.replace(
+            "url: http://svc:8080",
+            "url: http://svc:8080/v1\n    protocol: http\n    host: other\n    port: 8080\n    path: /v2",
+        );
+        let (cfg, warnings) = load_text(&text).expect("kong accepts url beside its parts");
+        let s = &cfg.services[0];
+        assert_eq!(
+            (s.host.as_str(), s.port, s.path.as_deref()),
+            ("svc", 8080, Some("/v1"))
+        );
+        let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["services[0].host", "services[0].path"],
+            "{warnings:?}"
+        );
+        assert!(warnings[0].message.contains("overridden by `url`"));
+    }
+
+    #[test]
+    fn a_route_may_have_no_service() {
+        let text = format!("{BASE}routes:\n  - name: orphan\n    paths: [/orphan]\n");
+        let (cfg, warnings) = load_text(&text).expect("a route without service loads");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(cfg.routes[1].service, None);
+        assert!(cfg.routes[1].matchable);
     }
 
     #[test]

@@ -19,8 +19,8 @@ impl Builder<'_> {
         nested_in: Option<usize>,
     ) -> Result<(), ConfigError> {
         let service = match (nested_in, raw.service.as_ref()) {
-            (Some(s), None) => s,
-            (Some(s), Some(r)) if self.find_service(r) == Some(s) => s,
+            (Some(s), None) => Some(s),
+            (Some(s), Some(r)) if self.find_service(r) == Some(s) => Some(s),
             (Some(s), Some(r)) => {
                 return Err(self.err(
                     format!("{key}.service"),
@@ -30,18 +30,16 @@ impl Builder<'_> {
                     ),
                 ))
             }
-            (None, Some(r)) => self.find_service(r).ok_or_else(|| {
+            (None, Some(r)) => Some(self.find_service(r).ok_or_else(|| {
                 self.err(
                     format!("{key}.service"),
                     format!("invalid reference 'service: {r}' (no such entry in 'services')"),
                 )
-            })?,
-            (None, None) => {
-                return Err(self.err(
-                    format!("{key}.service"),
-                    "required field missing: Gauntlet needs every route to name its service",
-                ))
-            }
+            })?),
+            // Optional in Kong (`routes.lua`: `service` is a foreign key without `required`):
+            // such a route matches, runs its plugins, then answers 503 `no Service found with
+            // those values` (`kong/init.lua` `Kong.access`).
+            (None, None) => None,
         };
         if let Some(name) = raw.name.as_deref() {
             if let Some(prev) = self.cfg.routes.iter().position(|r| r.name == name) {
@@ -107,7 +105,7 @@ impl Builder<'_> {
         // Matching on hosts/headers alone: Gauntlet cannot tell which requests are meant, and
         // matching every request would swallow other routes' traffic, so it matches none.
         let criteria = !(paths.is_empty() && methods.is_empty());
-        let matchable = criteria && !self.disabled_services.contains(&service);
+        let matchable = criteria && service.is_none_or(|s| !self.disabled_services.contains(&s));
         if !criteria {
             self.warn(
                 key.clone(),

@@ -171,7 +171,7 @@ impl<'s> Builder<'s> {
         self.cfg
             .routes
             .iter()
-            .filter(|r| r.service == service)
+            .filter(|r| r.service == Some(service))
             .map(|r| r.name.clone())
             .collect()
     }
@@ -194,7 +194,7 @@ impl<'s> Builder<'s> {
         };
         let id = self.entity_id("services", &key, raw.id.as_deref(), &seed)?;
         let index = self.cfg.services.len();
-        let (protocol, host, port, path) = self.service_target(&key, &raw)?;
+        let (protocol, host, port, path) = self.service_target(&key, &raw, index)?;
         if protocol != "http" {
             self.service_notes.push((
                 index,
@@ -257,23 +257,45 @@ impl<'s> Builder<'s> {
     }
 
     /// (protocol, host, port, path) from `url` or from the separate fields.
+    ///
+    /// `url` is a shorthand field in Kong's services schema
+    /// (`kong/db/schema/entities/services.lua` `shorthand_fields`): it expands into all four
+    /// fields, overwriting any given beside it (a url without a path sets `path` to null). Kong
+    /// accepts both; a field the url overrides with another value is a warning, since the file
+    /// then says something Kong does not do.
     fn service_target(
-        &self,
+        &mut self,
         key: &str,
         raw: &RawService,
+        index: usize,
     ) -> Result<(String, String, u16, Option<String>), ConfigError> {
         if let Some(url) = raw.url.as_deref() {
-            if raw.protocol.is_some()
-                || raw.host.is_some()
-                || raw.port.is_some()
-                || raw.path.is_some()
-            {
-                return Err(self.err(
-                    format!("{key}.url"),
-                    "`url` is shorthand for protocol, host, port and path: set either `url` or those fields",
-                ));
+            let target = parse_service_url(url).map_err(|m| self.err(format!("{key}.url"), m))?;
+            let (protocol, host, port, path) = &target;
+            let overridden = [
+                ("protocol", raw.protocol.clone(), Some(protocol.clone())),
+                ("host", raw.host.clone(), Some(host.clone())),
+                (
+                    "port",
+                    raw.port.map(|p| p.to_string()),
+                    Some(port.to_string()),
+                ),
+                ("path", raw.path.clone(), path.clone()),
+            ];
+            for (field, given, from_url) in overridden {
+                if given.is_some() && given != from_url {
+                    let shown = from_url.unwrap_or_else(|| "null".into());
+                    self.service_notes.push((
+                        index,
+                        format!("{key}.{field}"),
+                        format!(
+                            "`{field}` is overridden by `url` (Kong's shorthand sets protocol, host, \
+                             port and path from it): the service's {field} is {shown}"
+                        ),
+                    ));
+                }
             }
-            return parse_service_url(url).map_err(|m| self.err(format!("{key}.url"), m));
+            return Ok(target);
         }
         let protocol = raw.protocol.clone().unwrap_or_else(|| "http".into());
         if !KONG_PROTOCOLS.contains(&protocol.as_str()) {

@@ -38,7 +38,7 @@ impl PluginTable {
                             p.enabled
                                 && p.kind() == kind
                                 && p.scope.route.is_none_or(|x| x == route)
-                                && p.scope.service.is_none_or(|x| x == r.service)
+                                && p.scope.service.is_none_or(|x| Some(x) == r.service)
                         })
                         .map(|(i, _)| i)
                         .collect();

@@ -275,7 +275,28 @@ impl<'a> Decoder<'a> {
         let items = self.object(root, "")?;
         let mut entries: Vec<(IntentionEntry, Pos, String)> = Vec::new();
         if let Some(ce) = get(items, "config_entries") {
-            self.check_keys(items, "", &["config_entries"], &[])?;
+            // A Consul agent configuration file: `config_entries.bootstrap` sits beside agent
+            // settings (`acl`, `enable_central_service_config`, `ports`, …; Consul's agent
+            // config reference). Gauntlet reads the entries and says once which keys it ignores.
+            let others: Vec<&Item> = items
+                .iter()
+                .filter(|i| normalize_key(&i.key) != normalize_key("config_entries"))
+                .collect();
+            if let Some(first) = others.first() {
+                let names: Vec<&str> = others.iter().map(|i| i.key.as_str()).collect();
+                self.warn(
+                    first.key_pos,
+                    &first.key,
+                    format!(
+                        "a Consul agent configuration: Gauntlet reads only its `config_entries` and ignores the agent settings {}",
+                        names
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
             let ce_path = ce.key.clone();
             let ce_items = self.object(&ce.value, &ce_path)?;
             self.check_keys(ce_items, &ce_path, &["bootstrap"], &[])?;

@@ -330,9 +330,9 @@ pub fn identifier(
             .or_else(credential),
         LimitBy::Credential => credential(),
         LimitBy::Ip => None,
-        LimitBy::Service => gateway
-            .services
-            .get(ctx.service())
+        LimitBy::Service => ctx
+            .service()
+            .and_then(|s| gateway.services.get(s))
             .map(|s| s.id.to_string()),
         LimitBy::Header => config
             .header_name
