@@ -18,6 +18,7 @@ pub mod config;
 pub mod explore;
 pub mod gateway;
 pub mod http;
+pub mod jws;
 pub mod load;
 pub mod mesh;
 pub mod outcome;

@@ -6,8 +6,8 @@
 //!   unit tests ──────────────────────┘         └── malformed helpers (AUTH-3 cases)
 //! ```
 //!
-//! Only the HMAC family is signed (HS256/HS384/HS512), base64url without padding, exactly like
-//! Kong's own `jwt_parser.encode`. Nothing here reads a clock: every time claim is computed from a
+//! Every algorithm Kong accepts is signed (HMAC here, the asymmetric ones through
+//! [`crate::jws`]), base64url without padding, exactly like Kong's own `jwt_parser.encode`. Nothing here reads a clock: every time claim is computed from a
 //! `now` the caller passes (the stack clock's `unix_seconds`). Secrets never appear in `Debug` or
 //! error messages.
 
@@ -26,29 +26,35 @@ use crate::config::gateway::JwtAlgorithm;
 /// Why a token could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    /// Gauntlet only signs with a shared secret.
-    #[error("cannot sign a {0} token: gauntlet signs HS256, HS384 and HS512 tokens only")]
-    NotHmac(&'static str),
+    /// The key given for an asymmetric algorithm is not a private key of its family.
+    #[error("cannot sign a {alg} token: {cause}")]
+    BadKey { alg: &'static str, cause: String },
 }
 
-/// Signs `header` and `claims` with `secret` using the HMAC algorithm `alg`.
+/// Signs `header` and `claims` using `alg`: with `key` as the shared secret for HS*, or as a
+/// private key PEM (PKCS#8, or PKCS#1 for RSA) for RS*, PS*, ES* and EdDSA ([`crate::jws`]).
 ///
 /// The header is used verbatim (its `alg` field is not forced to match `alg`), so a test can
-/// produce a token whose header names `RS256` but which is signed with HS256.
+/// produce a token whose header names `RS256` but which is signed with HS256 — or an HS256 token
+/// signed with a public key PEM as the secret (the algorithm-confusion attack).
 ///
 /// # Errors
-/// [`TokenError::NotHmac`] for an asymmetric algorithm.
+/// [`TokenError::BadKey`] when an asymmetric `alg` gets a key that is not one of its family.
 pub fn sign(
     header: &Value,
     claims: &Value,
-    secret: &[u8],
+    key: &[u8],
     alg: JwtAlgorithm,
 ) -> Result<String, TokenError> {
-    if !alg.is_hmac() {
-        return Err(TokenError::NotHmac(alg.as_str()));
-    }
     let signing_input = format!("{}.{}", encode_segment(header), encode_segment(claims));
-    let signature = hmac_digest(alg, secret, signing_input.as_bytes());
+    let signature = if alg.is_hmac() {
+        hmac_digest(alg, key, signing_input.as_bytes())
+    } else {
+        crate::jws::sign(alg, key, signing_input.as_bytes()).map_err(|e| TokenError::BadKey {
+            alg: alg.as_str(),
+            cause: e.to_string(),
+        })?
+    };
     Ok(format!(
         "{signing_input}.{}",
         URL_SAFE_NO_PAD.encode(signature)
@@ -228,7 +234,8 @@ impl TokenSpec {
     /// The signed token.
     ///
     /// # Errors
-    /// [`TokenError::NotHmac`] when [`TokenSpec::algorithm`] chose an asymmetric algorithm.
+    /// [`TokenError::BadKey`] when [`TokenSpec::algorithm`] chose an asymmetric algorithm and the
+    /// key is not a private key PEM of its family.
     pub fn sign(&self) -> Result<String, TokenError> {
         sign(&self.header(), &self.claims(), &self.secret, self.alg)
     }
@@ -385,12 +392,15 @@ mod tests {
     }
 
     #[test]
-    fn asymmetric_algorithms_are_refused_without_naming_the_secret() {
+    fn an_asymmetric_algorithm_without_a_private_key_is_refused_without_naming_it() {
         let err = TokenSpec::new("k", "top-secret")
             .algorithm(JwtAlgorithm::RS256)
             .sign()
-            .expect_err("not hmac");
-        assert_eq!(err, TokenError::NotHmac("RS256"));
+            .expect_err("not a key");
+        assert!(
+            matches!(err, TokenError::BadKey { alg: "RS256", .. }),
+            "{err}"
+        );
         assert!(!err.to_string().contains("top-secret"));
     }
 

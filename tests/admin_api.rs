@@ -72,7 +72,11 @@ async fn lists_services_routes_consumers_and_plugins_like_kong() {
         .await
         .json()
         .unwrap();
-    assert_eq!(data(&consumers).len(), 3);
+    assert_eq!(
+        data(&consumers).len(),
+        9,
+        "three HS256 consumers, six partners"
+    );
     let acls = get(&format!("{admin}/consumers/frontend-app/acls"), &[])
         .await
         .json()

@@ -252,8 +252,11 @@ fn plugin<'a>(
 fn valueverse_loads_consumers_with_groups_and_hs256_credentials() {
     let def = load_valueverse();
     let cfg = &def.gateway;
-    let groups: Vec<(String, Vec<String>)> = cfg
+    let (hmac, partners): (Vec<_>, Vec<_>) = cfg
         .consumers
+        .iter()
+        .partition(|c| c.jwt_secrets[0].algorithm.is_hmac());
+    let groups: Vec<(String, Vec<String>)> = hmac
         .iter()
         .map(|c| (c.display_name(), c.acl_groups.clone()))
         .collect();
@@ -265,13 +268,24 @@ fn valueverse_loads_consumers_with_groups_and_hs256_credentials() {
             ("internal-services".to_string(), vec!["service".to_string()]),
         ]
     );
-    for c in &cfg.consumers {
+    // The partners hold one asymmetric credential each, with its public key parsed at load.
+    let algorithms: Vec<&str> = partners
+        .iter()
+        .map(|c| c.jwt_secrets[0].algorithm.as_str())
+        .collect();
+    assert_eq!(
+        algorithms,
+        ["RS256", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+    );
+    assert!(partners
+        .iter()
+        .all(|c| c.jwt_secrets[0].public_key.is_some() && c.acl_groups == ["user"]));
+    for c in &hmac {
         assert_eq!(c.jwt_secrets.len(), 1);
         let cred = &c.jwt_secrets[0];
         assert!(cred
             .key
             .starts_with(&format!("{}-jwt-key-", c.display_name())));
-        assert!(cred.algorithm.is_hmac());
         assert!(
             !format!("{cred:?}").contains(&cred.secret),
             "secret in Debug"

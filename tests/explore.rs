@@ -41,6 +41,7 @@ fn settings(seed: u64) -> ExploreSettings {
         budget: None,
         max_schedules: None,
         pairs: true,
+        max_repros: 0,
     }
 }
 
@@ -157,4 +158,139 @@ fn a_hypothesis_the_healthy_stack_cannot_meet_stops_exploration_at_once() {
     assert!(stdout.contains("UNREACHABLE HYPOTHESIS"), "{stdout}");
     assert!(stdout.contains("unreachable.feature:3"), "{stdout}");
     assert!(stdout.contains("nothing explored"), "{stdout}");
+}
+
+/// The round trip (SPEC §11): a broken schedule is shrunk, written as a reproducer of
+/// catalogued steps, and `gauntlet run` fails it on the same objective, run after run.
+#[tokio::test]
+async fn a_shrunk_reproducer_fails_under_run_on_the_same_objective() {
+    let s = settings(11);
+    let hypothesis = &s.hypotheses[0]; // frontend-app reads value models, success ≥ 99%
+    let play_settings = PlaySettings {
+        def: s.def.clone(),
+        window: s.window,
+        seed: s.seed,
+        stop_at_first_break: true,
+    };
+    let found = Schedule::single(Action::Fault {
+        service: "value-architect".into(),
+        fault: HttpFault::Abort { status: 503 },
+        probability: 1.0,
+    });
+    let shrunk = gauntlet::explore::shrink::shrink(
+        &found,
+        hypothesis,
+        1,
+        &play_settings,
+        gauntlet::explore::shrink::Limits::default(),
+    )
+    .await;
+    assert!(shrunk.alone);
+    // The probability came down, the kind and target stayed.
+    let Action::Fault {
+        probability,
+        ref fault,
+        ref service,
+    } = shrunk.schedule.actions[0].action
+    else {
+        panic!("{:?}", shrunk.schedule)
+    };
+    assert!(probability < 1.0, "{}", shrunk.schedule.describe());
+    assert_eq!(
+        (fault, service.as_str()),
+        (&HttpFault::Abort { status: 503 }, "value-architect")
+    );
+
+    let feature = gauntlet::explore::repro::render(&gauntlet::explore::repro::ReproInput {
+        number: 1,
+        stack: &s.def,
+        seed: s.seed,
+        window: s.window,
+        hypothesis,
+        objective: 1,
+        schedule: &shrunk.schedule,
+        played: &shrunk.played,
+        original: &found,
+    });
+    assert!(
+        feature.contains("@seed=11 @objective=success-at-least-99"),
+        "{feature}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("repro-1.feature");
+    std::fs::write(&file, &feature).unwrap();
+    for run in 0..3 {
+        let out = std::process::Command::new(gauntlet_bin())
+            .args(["run", "--stack", "scenarios/valueverse", "--report-dir"])
+            .arg(dir.path().join(format!("reports-{run}")))
+            .arg(&file)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "run {run}:\n{feature}\n{stdout}"
+        );
+        assert!(
+            stdout.contains("the success ratio was") && stdout.contains("0 passed, 1 failed"),
+            "run {run}:\n{stdout}"
+        );
+    }
+}
+
+/// The explorer's negative control (SPEC §11): on `scenarios/broken-retry` (`retries: 0`) a
+/// reset on a small share of connections breaks the success ratio, and shrinking finds that
+/// small share; valueverse (`retries: 3`) survives it and only breaks when far more of its
+/// connections are reset. Fixed seed, fixed schedule: the same answer every run.
+#[cfg(feature = "e2e")]
+#[tokio::test]
+async fn shrinking_finds_the_reset_share_that_breaks_a_stack_without_retries() {
+    let shrunk_probability = |stack: &'static str| async move {
+        let def = Arc::new(StackDef::load(&root().join(stack)).expect("stack loads"));
+        let mut s = settings(5);
+        s.def = def.clone();
+        s.window = Duration::from_secs(1);
+        let play_settings = PlaySettings {
+            def,
+            window: s.window,
+            seed: s.seed,
+            stop_at_first_break: true,
+        };
+        let found = Schedule::single(Action::Fault {
+            service: "value-architect".into(),
+            fault: HttpFault::Reset,
+            probability: 1.0,
+        });
+        let shrunk = gauntlet::explore::shrink::shrink(
+            &found,
+            &s.hypotheses[0],
+            1,
+            &play_settings,
+            gauntlet::explore::shrink::Limits::default(),
+        )
+        .await;
+        assert!(shrunk.alone, "{stack}");
+        match shrunk.schedule.actions[0].action {
+            Action::Fault {
+                probability,
+                fault: HttpFault::Reset,
+                ..
+            } => probability,
+            ref other => panic!("{stack}: shrunk to {other:?}"),
+        }
+    };
+    let without_retries = shrunk_probability("scenarios/broken-retry").await;
+    let valueverse = shrunk_probability("scenarios/valueverse").await;
+    eprintln!("reset share that breaks: retries 0 {without_retries}, valueverse {valueverse}");
+    assert!(
+        without_retries <= 0.5,
+        "retries 0: a reset on {without_retries} of connections (with the reproducer's margin) \
+         is the least that breaks"
+    );
+    assert!(
+        valueverse > without_retries,
+        "valueverse survives resets on {without_retries} of connections, breaks at {valueverse}"
+    );
 }

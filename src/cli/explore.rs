@@ -45,6 +45,9 @@ pub struct ExploreArgs {
     /// Length of one window of steady load (each window is judged on its own).
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub window: Duration,
+    /// Shrink at most this many broken schedules into reproducers (repro-<n>.feature).
+    #[arg(long, default_value_t = 5)]
+    pub max_repros: usize,
     /// Where reports/<run-id>/ is written.
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,
@@ -62,6 +65,17 @@ impl Observer for Progress {
             line.truncate(110);
             eprint!("\r\x1b[2K{line}");
             let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn shrinking(&mut self, n: usize, from: &str) {
+        if self.terminal {
+            let mut line = format!("shrinking reproducer {n}: {from}");
+            line.truncate(110);
+            eprint!("\r\x1b[2K{line}");
+            let _ = std::io::stderr().flush();
+        } else {
+            eprintln!("shrinking reproducer {n}: {from}");
         }
     }
 
@@ -123,6 +137,7 @@ pub async fn execute(args: ExploreArgs) -> Exit {
         budget: args.budget,
         max_schedules: args.max_schedules,
         pairs: args.pairs,
+        max_repros: args.max_repros,
     };
     let planned = explore::plan(&settings).len();
     println!(
@@ -164,7 +179,7 @@ pub async fn execute(args: ExploreArgs) -> Exit {
     for line in summary(&exploration) {
         println!("{line}");
     }
-    let code = match write_report(&exploration, &args.report_dir) {
+    let code = match write_report(&exploration, &args.report_dir, &args.stack) {
         Ok(dir) => {
             println!("report: {}", dir.display());
             None
@@ -191,6 +206,24 @@ pub async fn execute(args: ExploreArgs) -> Exit {
 /// The console summary: the matrix, then the verdict line.
 pub fn summary(e: &Exploration) -> Vec<String> {
     let mut out = Vec::new();
+    let violations = e.violations();
+    if !violations.is_empty() {
+        out.push(format!(
+            "INVARIANT VIOLATIONS ({}): defects of Gauntlet itself, not of the stack",
+            violations.len()
+        ));
+        for (schedule, v) in violations.iter().take(20) {
+            let at = if *schedule == 0 {
+                "baseline".to_string()
+            } else {
+                format!("schedule {schedule}")
+            };
+            out.push(format!("  {} ({at}): {}", v.invariant, v.what));
+            for line in v.evidence.iter().take(6) {
+                out.push(format!("      {line}"));
+            }
+        }
+    }
     if let Some(u) = &e.unreachable {
         out.push(format!("UNREACHABLE HYPOTHESIS: {u}"));
         out.push("nothing explored".into());
@@ -236,6 +269,24 @@ pub fn summary(e: &Exploration) -> Vec<String> {
             }
         }
     }
+    if !e.repros.is_empty() {
+        out.push("reproducers (shrunk; `gauntlet run` fails each on its objective):".into());
+        for r in &e.repros {
+            out.push(format!(
+                "  {}: {} breaks {} of {} ({} replays{})",
+                r.file,
+                r.description,
+                r.objective,
+                r.hypothesis,
+                r.replays,
+                if r.alone {
+                    ""
+                } else {
+                    "; not broken by this hypothesis alone: unshrunk"
+                }
+            ));
+        }
+    }
     let broken = e
         .results
         .iter()
@@ -264,7 +315,11 @@ pub fn summary(e: &Exploration) -> Vec<String> {
     out
 }
 
-fn write_report(e: &Exploration, root: &std::path::Path) -> Result<PathBuf, String> {
+fn write_report(
+    e: &Exploration,
+    root: &std::path::Path,
+    stack_dir: &std::path::Path,
+) -> Result<PathBuf, String> {
     let id = crate::report::run_id(
         crate::clock::real_wall_now(),
         &format!("explore-{}", e.stack),
@@ -272,8 +327,22 @@ fn write_report(e: &Exploration, root: &std::path::Path) -> Result<PathBuf, Stri
     let dir = root.join(id);
     std::fs::create_dir_all(&dir)
         .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-    let json = serde_json::to_string_pretty(e).map_err(|err| err.to_string())?;
-    let path = dir.join("exploration.json");
-    std::fs::write(&path, json).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    let run_id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let json = crate::report::explore::render_json(e).map_err(|err| err.to_string())?;
+    let html = crate::report::explore::render_html(e, &run_id, &stack_dir.display().to_string())
+        .map_err(|err| err.to_string())?;
+    for (name, text) in [("results.json", &json), ("index.html", &html)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    }
+    for r in &e.repros {
+        let path = dir.join(&r.file);
+        std::fs::write(&path, &r.feature)
+            .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    }
     Ok(dir)
 }

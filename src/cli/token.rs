@@ -1,19 +1,23 @@
-//! `gauntlet token`: a signed HS256 JWT on the last line, for curl and for the runbook.
+//! `gauntlet token`: a signed JWT on the last line, for curl and for the runbook.
 //!
 //! `gauntlet token --consumer admin-user [--stack DIR] [--minutes N]` signs with the consumer's
-//! credential from `kong.yml`; `gauntlet token <key> <secret> [minutes]` signs with the given
-//! pair. Times are the running `gauntlet up` stack's (`GET /clock` on its control API, found as
-//! `gauntlet chaos` finds it), so a token minted after `chaos advance 1h` is valid there; real
-//! time when no stack answers or with `--real-time`. Which clock was used goes to stderr.
+//! credential from `kong.yml` (its algorithm; for RS/PS/ES/EdDSA credentials the private key
+//! comes from `--key-file`); `gauntlet token <key> <secret> [minutes]` signs HS256 with the given
+//! pair; `gauntlet token <key> --key-file PEM --algorithm ES256` signs with a private key. Times
+//! are the running `gauntlet up` stack's (`GET /clock` on its control API, found as `gauntlet
+//! chaos` finds it), so a token minted after `chaos advance 1h` is valid there; real time when no
+//! stack answers or with `--real-time`. Which clock was used goes to stderr.
 
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Args;
+use serde_json::json;
 
 use super::Exit;
 use crate::api::access::ApiToken;
 use crate::clock::real_wall_now;
+use crate::config::gateway::JwtAlgorithm;
 use crate::config::StackDef;
 use crate::http::client::{HttpClient, OutgoingRequest};
 use crate::token;
@@ -29,7 +33,13 @@ pub struct TokenArgs {
     /// Lifetime in minutes (default 60).
     #[arg(long)]
     pub minutes: Option<u64>,
-    /// `<key> <secret> [minutes]`.
+    /// Private key PEM (PKCS#8, or PKCS#1 for RSA) for an RS/PS/ES/EdDSA token.
+    #[arg(long, value_name = "PEM")]
+    pub key_file: Option<PathBuf>,
+    /// Algorithm (HS256 … EdDSA); default: the consumer's credential's, else HS256.
+    #[arg(long, value_name = "ALG")]
+    pub algorithm: Option<String>,
+    /// `<key> <secret> [minutes]`, or `<key>` with --key-file.
     #[arg(id = "pair", num_args = 0..=3, value_name = "KEY SECRET [MINUTES]")]
     pub pair: Vec<String>,
     /// The running stack's control API, whose clock the token follows (default:
@@ -116,37 +126,100 @@ async fn clock(args: &TokenArgs) -> Result<(u64, String), String> {
     })
 }
 
+const USAGE: &str = "usage: gauntlet token --consumer NAME [--key-file PEM] [--minutes N] | gauntlet token <key> <secret> [minutes] | gauntlet token <key> --key-file PEM --algorithm ALG";
+
 /// The lines `gauntlet token` prints at `now` (seconds since 1970); the token is the last.
 pub fn issue(args: &TokenArgs, now: u64) -> Result<Vec<String>, String> {
-    let (key, secret, minutes, note) = match (&args.consumer, args.pair.as_slice()) {
+    let chosen = match args.algorithm.as_deref() {
+        None => None,
+        Some(a) => Some(JwtAlgorithm::parse(a).ok_or_else(|| {
+            let all: Vec<&str> = crate::config::gateway::ALL_ALGORITHMS
+                .iter()
+                .map(|a| a.as_str())
+                .collect();
+            format!(
+                "unknown algorithm {a:?}; expected one of: {}",
+                all.join(", ")
+            )
+        })?),
+    };
+    let private_key = match &args.key_file {
+        None => None,
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?,
+        ),
+    };
+    let (key, secret, alg, minutes, note) = match (&args.consumer, args.pair.as_slice()) {
         (Some(consumer), []) => {
             let stack = StackDef::load(&args.stack).map_err(|e| e.to_string())?;
             let (_, found) = stack.gateway.consumer_by_name(consumer).ok_or_else(|| {
-                let known: Vec<String> =
-                    stack.gateway.consumers.iter().map(|c| c.display_name()).collect();
-                format!("no consumer {consumer:?} in {}; known: {}", stack.dir.display(), known.join(", "))
+                let known: Vec<String> = stack
+                    .gateway
+                    .consumers
+                    .iter()
+                    .map(|c| c.display_name())
+                    .collect();
+                format!(
+                    "no consumer {consumer:?} in {}; known: {}",
+                    stack.dir.display(),
+                    known.join(", ")
+                )
             })?;
             let credential = found
                 .jwt_secrets
                 .first()
                 .ok_or_else(|| format!("consumer {consumer:?} has no jwt_secrets credential"))?;
+            let alg = chosen.unwrap_or(credential.algorithm);
+            if !alg.is_hmac() && private_key.is_none() {
+                return Err(format!(
+                    "consumer {consumer:?} signs {}: give its private key with --key-file PEM",
+                    alg.as_str()
+                ));
+            }
             let minutes = args.minutes.unwrap_or(60);
             let max = stack.gateway.max_token_lifetime().map(|d| d.as_secs());
             let note = max
                 .filter(|max| minutes.saturating_mul(60) > *max)
                 .map(|max| format!("note: the stack's jwt maximum_expiration is {max} s; the gateway will reject this token"));
-            (credential.key.clone(), credential.secret.clone(), minutes, note)
+            (
+                credential.key.clone(),
+                credential.secret.clone().into_bytes(),
+                alg,
+                minutes,
+                note,
+            )
         }
-        (None, [key, secret]) => (key.clone(), secret.clone(), args.minutes.unwrap_or(60), None),
-        (None, [key, secret, minutes]) => {
+        (None, [key]) if private_key.is_some() => {
+            let alg = chosen.ok_or("with --key-file and a key, name the algorithm: --algorithm RS256 (or PS*, ES*, EdDSA)")?;
+            (
+                key.clone(),
+                Vec::new(),
+                alg,
+                args.minutes.unwrap_or(60),
+                None,
+            )
+        }
+        (None, [key, secret]) if private_key.is_none() => (
+            key.clone(),
+            secret.clone().into_bytes(),
+            chosen.unwrap_or(JwtAlgorithm::HS256),
+            args.minutes.unwrap_or(60),
+            None,
+        ),
+        (None, [key, secret, minutes]) if private_key.is_none() => {
             let minutes = minutes
                 .parse::<u64>()
                 .map_err(|_| format!("minutes must be a whole number, got {minutes:?}"))?;
-            (key.clone(), secret.clone(), minutes, None)
+            (
+                key.clone(),
+                secret.clone().into_bytes(),
+                chosen.unwrap_or(JwtAlgorithm::HS256),
+                minutes,
+                None,
+            )
         }
-        _ => {
-            return Err("usage: gauntlet token --consumer NAME [--minutes N] | gauntlet token <key> <secret> [minutes]".into())
-        }
+        _ => return Err(USAGE.into()),
     };
     // JWT times are seconds since 1970; a lifetime past year 9999 is a typo, not a token.
     const MAX_MINUTES: u64 = 4_000_000_000;
@@ -156,10 +229,23 @@ pub fn issue(args: &TokenArgs, now: u64) -> Result<Vec<String>, String> {
         ));
     }
     let lifetime = minutes * 60;
-    let jwt = token::issue(&key, &secret, now, Duration::from_secs(lifetime));
+    let signing_key = match (alg.is_hmac(), &private_key) {
+        (false, Some(pem)) => pem.as_slice(),
+        (false, None) => {
+            return Err(format!(
+                "{} needs a private key: --key-file PEM",
+                alg.as_str()
+            ))
+        }
+        (true, _) => secret.as_slice(),
+    };
+    let claims = json!({"iss": key, "iat": now, "nbf": now, "exp": now + lifetime});
+    let header = json!({"alg": alg.as_str(), "typ": "JWT"});
+    let jwt = token::sign(&header, &claims, signing_key, alg).map_err(|e| e.to_string())?;
     let mut lines = vec![format!(
-        "iss={key} iat={now} nbf={now} exp={} ({minutes} min, HS256)",
-        now + lifetime
+        "iss={key} iat={now} nbf={now} exp={} ({minutes} min, {})",
+        now + lifetime,
+        alg.as_str()
     )];
     lines.extend(note);
     lines.push(jwt);

@@ -192,7 +192,9 @@ fn fresh_tokens(stack: &Stack) -> serde_json::Map<String, serde_json::Value> {
         .consumers
         .iter()
         .filter_map(|c| {
-            let credential = c.jwt_secrets.first()?;
+            // Asymmetric credentials sign with a private key Gauntlet does not hold
+            // (`gauntlet token --consumer NAME --key-file PEM`).
+            let credential = c.jwt_secrets.first().filter(|c| c.algorithm.is_hmac())?;
             let jwt = token::issue(
                 &credential.key,
                 &credential.secret,

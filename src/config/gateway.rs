@@ -90,6 +90,10 @@ pub struct JwtCredential {
     /// The HMAC secret. Never logged or reported (see the `Debug` impl).
     pub secret: String,
     pub algorithm: JwtAlgorithm,
+    /// `rsa_public_key` as written (Kong base64-decodes it too under `secret_is_base64`).
+    pub rsa_public_key: Option<String>,
+    /// `rsa_public_key` parsed at load (any key family, as Kong's OpenSSL loads it).
+    pub public_key: Option<crate::jws::PublicKey>,
 }
 
 impl std::fmt::Debug for JwtCredential {

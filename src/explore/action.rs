@@ -244,6 +244,26 @@ impl Action {
         }
     }
 
+    /// Whether requests it holds end only by a gateway timeout (a hang, a delay past
+    /// `read_timeout`): its reproducer lets the stack clock run so the timeout fires.
+    pub fn needs_gateway_timeout(&self, stack: &StackDef) -> bool {
+        match self {
+            Action::Fault {
+                fault: HttpFault::Hang,
+                ..
+            } => true,
+            Action::Fault {
+                fault: HttpFault::Delay { ms },
+                ..
+            } => stack
+                .gateway
+                .services
+                .iter()
+                .any(|s| Duration::from_millis(*ms) >= s.read_timeout),
+            _ => false,
+        }
+    }
+
     /// Gentler versions of this action, gentlest first: lower probability, shorter delay or jump.
     pub fn smaller(&self) -> Vec<Action> {
         let mut out = Vec::new();
@@ -340,6 +360,8 @@ fn trim(x: f64) -> String {
 /// A step of a generated feature: its text (no keyword) and an optional docstring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
+    /// `Given` or `When`: the keyword the catalogue defines the step under.
+    pub keyword: &'static str,
     pub text: String,
     pub docstring: Option<String>,
 }
@@ -347,13 +369,16 @@ pub struct Step {
 impl Step {
     pub fn plain(text: String) -> Self {
         Step {
+            keyword: "When",
             text,
             docstring: None,
         }
     }
 
+    /// A `Given` step with a docstring (`"s" has the fault:` is a Given in the catalogue).
     pub fn with_docstring(text: String, docstring: String) -> Self {
         Step {
+            keyword: "Given",
             text,
             docstring: Some(docstring),
         }

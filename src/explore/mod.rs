@@ -17,7 +17,10 @@
 
 pub mod action;
 pub mod hypothesis;
+pub mod invariants;
+pub mod repro;
 pub mod schedule;
+pub mod shrink;
 pub mod window;
 
 use std::collections::BTreeMap;
@@ -52,6 +55,31 @@ pub struct ExploreSettings {
     pub max_schedules: Option<usize>,
     /// Try pairs of actions after the singles, within the budget.
     pub pairs: bool,
+    /// Shrink at most this many broken schedules into reproducers (0: none).
+    pub max_repros: usize,
+}
+
+/// A broken schedule shrunk and written as a feature.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repro {
+    pub number: usize,
+    /// The schedule (by id) it was shrunk from.
+    pub from_schedule: usize,
+    pub schedule: Schedule,
+    pub description: String,
+    pub hypothesis: String,
+    pub objective: String,
+    /// `@objective=…` tag.
+    pub tag: String,
+    /// `repro-<n>.feature`.
+    pub file: String,
+    /// The feature text.
+    #[serde(skip)]
+    pub feature: String,
+    pub replays: usize,
+    /// False when the hypothesis did not break without the others' load: the reproducer is
+    /// the unshrunk schedule with one hypothesis and may not fail.
+    pub alone: bool,
 }
 
 /// The default window of steady load.
@@ -129,14 +157,32 @@ pub struct Exploration {
     pub results: Vec<ScheduleResult>,
     /// Stopped by a signal or the budget before every planned schedule ran.
     pub stopped_early: Option<String>,
+    /// The broken schedules shrunk into reproducers.
+    pub repros: Vec<Repro>,
     #[serde(serialize_with = "serialize_duration")]
     pub wall: Duration,
 }
 
 impl Exploration {
-    /// Whether any hypothesis broke (or was unreachable).
+    /// Every invariant violation, with the schedule (0: the baseline) that showed it.
+    pub fn violations(&self) -> Vec<(usize, &invariants::Violation)> {
+        let baseline = self
+            .baseline
+            .iter()
+            .flat_map(|b| b.violations.iter().map(|v| (0, v)));
+        baseline
+            .chain(
+                self.results
+                    .iter()
+                    .flat_map(|r| r.played.violations.iter().map(move |v| (r.id, v))),
+            )
+            .collect()
+    }
+
+    /// Whether any hypothesis broke (or was unreachable), or an invariant.
     pub fn broken(&self) -> bool {
-        self.unreachable.is_some()
+        !self.violations().is_empty()
+            || self.unreachable.is_some()
             || self
                 .results
                 .iter()
@@ -191,6 +237,8 @@ pub trait Observer: Send {
     fn starting(&mut self, done: usize, planned: usize, description: &str, broken_so_far: usize);
     /// A schedule finished.
     fn finished(&mut self, result: &ScheduleResult);
+    /// Reproducer `n` is being shrunk from this schedule.
+    fn shrinking(&mut self, _n: usize, _from: &str) {}
 }
 
 /// An observer that says nothing.
@@ -269,6 +317,7 @@ pub async fn explore(
         planned: planned.len(),
         results: Vec::new(),
         stopped_early: None,
+        repros: Vec::new(),
         wall: Duration::ZERO,
     };
 
@@ -334,6 +383,65 @@ pub async fn explore(
         };
         observer.finished(&result);
         exploration.results.push(result);
+    }
+
+    // Shrink the broken schedules, one reproducer per action kind, target and objective.
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &exploration.results {
+        if exploration.repros.len() >= settings.max_repros || stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Outcome::Broken(b) = &r.outcome else {
+            continue;
+        };
+        let key = (
+            r.schedule
+                .actions
+                .iter()
+                .map(|t| format!("{} {}", t.action.kind(), t.action.target()))
+                .collect::<Vec<_>>(),
+            b.hypothesis,
+            b.objective,
+        );
+        if !seen.insert(key) {
+            continue;
+        }
+        observer.shrinking(exploration.repros.len() + 1, &r.description);
+        let hypothesis = &settings.hypotheses[b.hypothesis];
+        let shrunk = shrink::shrink(
+            &r.schedule,
+            hypothesis,
+            b.objective,
+            &play_settings,
+            shrink::Limits::default(),
+        )
+        .await;
+        let number = exploration.repros.len() + 1;
+        let feature = repro::render(&repro::ReproInput {
+            number,
+            stack: &settings.def,
+            seed: settings.seed,
+            window: settings.window,
+            hypothesis,
+            objective: b.objective,
+            schedule: &shrunk.schedule,
+            played: &shrunk.played,
+            original: &r.schedule,
+        });
+        let objective = &hypothesis.objectives[b.objective];
+        exploration.repros.push(Repro {
+            number,
+            from_schedule: r.id,
+            description: shrunk.schedule.describe(),
+            schedule: shrunk.schedule,
+            hypothesis: hypothesis.name(),
+            objective: objective.describe(),
+            tag: repro::objective_tag(objective),
+            file: format!("repro-{number}.feature"),
+            feature,
+            replays: shrunk.replays,
+            alone: shrunk.alone,
+        });
     }
     exploration.wall = stopwatch.elapsed();
     exploration

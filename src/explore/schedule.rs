@@ -187,6 +187,8 @@ pub enum Phase {
 pub struct WindowRecord {
     pub index: usize,
     pub phase: Phase,
+    /// Rate-limit periods (`minute`) whose next window the clock moved to before this one.
+    pub clock_to_next: Vec<&'static str>,
     pub verdicts: Vec<Verdict>,
 }
 
@@ -196,6 +198,8 @@ pub struct Played {
     pub windows: Vec<WindowRecord>,
     /// The stack refused an action, or the load could not run.
     pub error: Option<String>,
+    /// Invariants (SPEC §11) the play broke: defects of Gauntlet itself.
+    pub violations: Vec<super::invariants::Violation>,
     #[serde(serialize_with = "crate::explore::serialize_duration")]
     pub wall: Duration,
 }
@@ -229,7 +233,7 @@ pub struct PlaySettings {
 }
 
 /// The longest breaker `open_timeout` of the stack (what recovery waits for, by a jump).
-fn longest_open_timeout(def: &StackDef) -> Duration {
+pub fn longest_open_timeout(def: &StackDef) -> Duration {
     (0..def.gateway.services.len())
         .filter_map(
             |i| match def.gateway.service_plugin(PluginKind::CircuitBreaker, i) {
@@ -253,6 +257,7 @@ pub async fn play(
     let mut played = Played {
         windows: Vec::new(),
         error: None,
+        violations: Vec::new(),
         wall: Duration::ZERO,
     };
     let stack = match Stack::start(
@@ -272,6 +277,7 @@ pub async fn play(
     // Only the explorer's jumps move policy time: windows and quotas are exact.
     stack.clock.stand_still();
     let mut quotas = Quotas::default();
+    let (mut sent, mut responses, mut errors) = (0u64, 0u64, 0u64);
     let fault_windows = schedule.fault_windows();
     let total = baseline + schedule.total_windows();
     for index in 0..total {
@@ -297,18 +303,24 @@ pub async fn play(
                 }
             }
         }
-        let measured = match run_window(&stack, hypotheses, settings.window, &mut quotas).await {
+        let run = match run_window(&stack, hypotheses, settings.window, &mut quotas).await {
             Ok(m) => m,
             Err(e) => {
                 played.error = Some(e);
                 break;
             }
         };
-        let verdicts = verdicts(hypotheses, &measured);
+        for m in &run.measured {
+            sent += m.summary.requests;
+            responses += m.summary.responses();
+            errors += m.summary.error_count();
+        }
+        let verdicts = verdicts(hypotheses, &run.measured);
         let broken = verdicts.iter().any(|v| !v.held);
         played.windows.push(WindowRecord {
             index,
             phase,
+            clock_to_next: run.clock_to_next.iter().map(|p| p.key()).collect(),
             verdicts,
         });
         if let Some(w) = w {
@@ -327,6 +339,7 @@ pub async fn play(
             break;
         }
     }
+    played.violations = super::invariants::Trace::collect(&stack, sent, responses, errors).check();
     drop(stack);
     played.wall = stopwatch.elapsed();
     played

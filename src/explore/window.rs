@@ -32,6 +32,9 @@ use crate::stack::Stack;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Real time the window's last requests get to finish before the clock jumps over timeouts.
 const GRACE: Duration = Duration::from_millis(250);
+/// Real time without a finished request after which the window's remaining requests count as
+/// held by a fault, and the clock jumps over their timeouts.
+const STALL: Duration = Duration::from_millis(1000);
 
 /// How one objective fared in one window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,8 +165,15 @@ impl Quotas {
     }
 
     /// Moves the stack clock to the start of the next rate-limit window wherever this window's
-    /// requests would overrun what is left, then counts them in.
-    pub fn make_room(&mut self, hypotheses: &[Hypothesis], stack: &Stack, window: Duration) {
+    /// requests would overrun what is left, then counts them in. Returns the periods whose next
+    /// window the clock moved to (`minute`), so a reproducer can do the same.
+    pub fn make_room(
+        &mut self,
+        hypotheses: &[Hypothesis],
+        stack: &Stack,
+        window: Duration,
+    ) -> Vec<RatePeriod> {
+        let mut jumped = Vec::new();
         let mut need: BTreeMap<(usize, RatePeriod), (u64, u64)> = BTreeMap::new();
         for h in hypotheses {
             for (plugin, period, limit) in quotas(h, &stack.def) {
@@ -193,7 +203,9 @@ impl Quotas {
                     .unwrap_or_default();
                 let jump = Duration::from_secs(secs - wall.as_secs() % secs)
                     .saturating_sub(Duration::from_nanos(u64::from(wall.subsec_nanos())));
-                let _ = stack.clock.try_advance(jump);
+                if stack.clock.try_advance(jump).is_ok() {
+                    jumped.push(key.1);
+                }
             }
         }
         for key in keys {
@@ -208,6 +220,10 @@ impl Quotas {
             }
             entry.1 += needed;
         }
+        jumped.sort();
+        jumped.dedup();
+        jumped.reverse();
+        jumped
     }
 }
 
@@ -238,6 +254,13 @@ fn longest_attempt(def: &StackDef) -> Duration {
         .unwrap_or(Duration::from_secs(60))
 }
 
+/// What one window of load measured, and the rate-limit windows the clock moved to first.
+#[derive(Debug, Clone)]
+pub struct WindowRun {
+    pub measured: Vec<Measured>,
+    pub clock_to_next: Vec<RatePeriod>,
+}
+
 /// Sends one window of every hypothesis to `stack` and returns what each measured.
 ///
 /// # Errors
@@ -247,41 +270,61 @@ pub async fn run_window(
     hypotheses: &[Hypothesis],
     window: Duration,
     quotas: &mut Quotas,
-) -> Result<Vec<Measured>, String> {
-    quotas.make_room(hypotheses, stack, window);
+) -> Result<WindowRun, String> {
+    let clock_to_next = quotas.make_room(hypotheses, stack, window);
     let target = crate::load::plan::parse_target(&stack.proxy_url()).map_err(|e| e.to_string())?;
     let mut tasks = Vec::new();
+    let mut progress = Vec::new();
     for h in hypotheses {
         let plan = plan_for(h, stack, target.addr, window)?;
         let description = h.name();
+        let p = Arc::new(Progress::default());
+        progress.push(p.clone());
         tasks.push(tokio::spawn(async move {
-            load::run(plan, &description, Arc::new(Progress::default())).await
+            load::run(plan, &description, p).await
         }));
     }
-    // Requests a fault holds (a hang, a delay past the timeout) end by the gateway's timeouts on
-    // the stack clock: jump over them instead of waiting for them.
-    let sleep = tokio::time::sleep(window + GRACE);
-    tokio::pin!(sleep);
+    let done = || -> u64 {
+        progress
+            .iter()
+            .map(|p| p.done.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    };
     let all = futures::future::join_all(tasks);
     tokio::pin!(all);
-    let results = tokio::select! {
-        r = &mut all => r,
-        () = &mut sleep => {
-            let step = longest_attempt(&stack.def) + Duration::from_secs(1);
-            let retries = stack.def.gateway.services.iter().map(|s| s.retries).max().unwrap_or(0);
-            let mut done = None;
-            for _ in 0..(retries + 2) * 2 {
-                let _ = stack.clock.try_advance(step);
-                tokio::select! {
-                    r = &mut all => { done = Some(r); break; }
-                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                }
-            }
-            match done {
-                Some(r) => r,
-                None => all.await,
-            }
+    // Slow requests (a delay) finish in real time. Requests that stop making progress (a hang)
+    // end by the gateway's timeouts on the stack clock: jump over those instead of waiting,
+    // but only once nothing has finished for STALL, so a merely slow request is never cut.
+    let mut deadline = tokio::time::Instant::now() + window + GRACE;
+    let mut last = u64::MAX;
+    let mut jumps = 0u32;
+    let retries = stack
+        .def
+        .gateway
+        .services
+        .iter()
+        .map(|s| s.retries)
+        .max()
+        .unwrap_or(0);
+    let results = loop {
+        tokio::select! {
+            r = &mut all => break r,
+            () = tokio::time::sleep_until(deadline) => {}
         }
+        let now_done = done();
+        if now_done != last {
+            last = now_done;
+            deadline = tokio::time::Instant::now() + STALL;
+            continue;
+        }
+        if jumps > (retries + 2) * 2 {
+            break all.await;
+        }
+        let _ = stack
+            .clock
+            .try_advance(longest_attempt(&stack.def) + Duration::from_secs(1));
+        jumps += 1;
+        deadline = tokio::time::Instant::now() + Duration::from_millis(100);
     };
     let mut out = Vec::new();
     for r in results {
@@ -291,7 +334,10 @@ pub async fn run_window(
         let summary = summarize(&result);
         out.push(Measured { result, summary });
     }
-    Ok(out)
+    Ok(WindowRun {
+        measured: out,
+        clock_to_next,
+    })
 }
 
 fn plan_for(

@@ -263,9 +263,9 @@ mod tests {
     #[test]
     fn the_report_lists_the_catalogue_in_its_order() {
         let c = catalogue();
-        assert_eq!(c.len(), 31);
-        assert_eq!(c[12].id, "CB-1");
-        assert_eq!(c[12].text, "A breaker starts CLOSED.");
+        assert_eq!(c.len(), 32);
+        assert_eq!(c[13].id, "CB-1");
+        assert_eq!(c[13].text, "A breaker starts CLOSED.");
     }
 
     #[test]
@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(cb2.verdict, ClauseVerdict::Failed);
         assert_eq!(cb2.scenarios.len(), 2);
         assert_eq!(cb2.scenarios[1].anchor, "scenario-1-2");
-        assert_eq!(m.count(ClauseVerdict::Uncovered), 29);
+        assert_eq!(m.count(ClauseVerdict::Uncovered), 30);
         let r = run(
             &[],
             vec![scenario("broken", &["CB-2", "CB-9"], Status::Failed)],

@@ -15,6 +15,7 @@
 
 pub mod clauses;
 pub mod cucumber_json;
+pub mod explore;
 mod format;
 pub mod html;
 pub mod junit;

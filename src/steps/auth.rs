@@ -179,6 +179,54 @@ async fn token_other_alg(world: &mut GauntletWorld, consumer: String, alg: Strin
     Ok(())
 }
 
+#[given(expr = "I have a valid token for {string} signed with the private key {string}")]
+async fn token_private_key(
+    world: &mut GauntletWorld,
+    consumer: String,
+    path: String,
+) -> StepResult {
+    let credential = credential(world, &consumer)?;
+    let pem = std::fs::read(&path).map_err(|e| {
+        StepError::new(format!(
+            "cannot read the private key {path:?} (a path from the directory gauntlet runs in): {e}"
+        ))
+    })?;
+    let now = world.stack().await?.clock.unix_seconds();
+    let lifetime = default_lifetime(world).as_secs();
+    let alg = credential.algorithm;
+    let header = json!({"alg": alg.as_str(), "typ": "JWT"});
+    let signed = token::sign(
+        &header,
+        &claims(&credential, now, now, now + lifetime),
+        &pem,
+        alg,
+    )?;
+    set_token(world, signed);
+    Ok(())
+}
+
+#[given(expr = "I have an HS256 token for {string} signed with its public key as the secret")]
+async fn token_alg_confusion(world: &mut GauntletWorld, consumer: String) -> StepResult {
+    let credential = credential(world, &consumer)?;
+    let public = credential.rsa_public_key.clone().ok_or_else(|| {
+        StepError::new(format!(
+            "consumer {consumer:?}'s jwt credential has no rsa_public_key ({})",
+            credential.algorithm.as_str()
+        ))
+    })?;
+    let now = world.stack().await?.clock.unix_seconds();
+    let lifetime = default_lifetime(world).as_secs();
+    let header = json!({"alg": "HS256", "typ": "JWT"});
+    let signed = token::sign(
+        &header,
+        &claims(&credential, now, now, now + lifetime),
+        public.as_bytes(),
+        JwtAlgorithm::HS256,
+    )?;
+    set_token(world, signed);
+    Ok(())
+}
+
 #[given(expr = "I have a token for {string} whose header says alg {string}")]
 async fn token_header_alg(world: &mut GauntletWorld, consumer: String, alg: String) -> StepResult {
     let lifetime = default_lifetime(world).as_secs();

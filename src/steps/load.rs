@@ -55,7 +55,22 @@ async fn run_load(
     stop: Stop,
     connections: usize,
 ) -> StepResult {
-    let request = build_request(world, method.clone(), path).await?;
+    run_load_with(world, method, path, None, model, stop, connections).await
+}
+
+async fn run_load_with(
+    world: &mut GauntletWorld,
+    method: http::Method,
+    path: &str,
+    json: Option<&serde_json::Value>,
+    model: Model,
+    stop: Stop,
+    connections: usize,
+) -> StepResult {
+    let mut request = build_request(world, method.clone(), path).await?;
+    if let Some(json) = json {
+        request = request.json_body(json);
+    }
     let target = plan::parse_target(&request.url).map_err(|e| StepError::new(e.to_string()))?;
     let mut headers = HeaderMap::new();
     for (name, value) in &request.headers {
@@ -139,6 +154,36 @@ async fn send_at_rate(
     let model = Model::Open { rate: rate as f64 };
     let stop = Stop::Requests(count);
     run_load(world, method.0, &path, model, stop, open_connections(rate)).await
+}
+
+#[when(expr = "I send {int} {method} requests to {string} at {int} per second with JSON:")]
+async fn send_at_rate_json(
+    world: &mut GauntletWorld,
+    count: u64,
+    method: MethodParam,
+    path: String,
+    rate: u64,
+    step: &cucumber::gherkin::Step,
+) -> StepResult {
+    let text = step.docstring.as_deref().ok_or_else(|| {
+        StepError::new(
+            "this step needs the request body as a JSON docstring (\"\"\" … \"\"\") below it",
+        )
+    })?;
+    let json: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| StepError::new(format!("the docstring is not valid JSON: {e}")))?;
+    let model = Model::Open { rate: rate as f64 };
+    let stop = Stop::Requests(count);
+    run_load_with(
+        world,
+        method.0,
+        &path,
+        Some(&json),
+        model,
+        stop,
+        open_connections(rate),
+    )
+    .await
 }
 
 #[when(expr = "I send {method} requests to {string} at {int} per second for {duration}")]

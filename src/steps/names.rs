@@ -311,7 +311,7 @@ mod tests {
         let one = |text: &str| check(text, &stack).join("; ");
         assert_eq!(
             one("I have a valid token for \"frontend-ap\""),
-            "unknown consumer \"frontend-ap\" (kong.yml has admin-user, frontend-app, internal-services; did you mean \"frontend-app\"?)"
+            "unknown consumer \"frontend-ap\" (kong.yml has admin-user, frontend-app, internal-services, partner-rs256, partner-ps512, partner-es256, partner-es384, partner-es512, partner-eddsa; did you mean \"frontend-app\"?)"
         );
         assert!(one("\"value-archtect\" is stopped").contains("did you mean \"value-architect\"?"));
         assert!(one("the circuit breaker of \"value-architect\" is OPENED")

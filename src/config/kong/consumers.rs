@@ -191,12 +191,16 @@ impl Builder<'_> {
         let secret = match raw.secret.map(|s| s.0).filter(|s| !s.is_empty()) {
             Some(s) => s,
             None => {
-                self.warn(
-                    key.clone(),
-                    "no `secret`: Kong would generate a random one; Gauntlet derives a fixed one \
-                     (sign tokens with `gauntlet token --consumer`)",
-                    Vec::new(),
-                );
+                // The secret only matters for HS* credentials (the others verify with
+                // `rsa_public_key`).
+                if algorithm.is_hmac() {
+                    self.warn(
+                        key.clone(),
+                        "no `secret`: Kong would generate a random one; Gauntlet derives a fixed one \
+                         (sign tokens with `gauntlet token --consumer`)",
+                        Vec::new(),
+                    );
+                }
                 Uuid::new_v5(
                     &NAMESPACE,
                     format!("jwt_secret:{owner}:{position}:{cred_key}").as_bytes(),
@@ -205,26 +209,29 @@ impl Builder<'_> {
                 .to_string()
             }
         };
-        if !algorithm.is_hmac() {
-            if raw.rsa_public_key.as_deref().unwrap_or("").is_empty() {
-                return Err(self.err(
-                    format!("{key}.algorithm"),
-                    format!(
-                        "algorithm {} needs `rsa_public_key` (required field missing)",
-                        algorithm.as_str()
-                    ),
-                ));
-            }
-            self.credential_notes.push((
+        let rsa_public_key = raw.rsa_public_key.filter(|k| !k.is_empty());
+        if !algorithm.is_hmac() && rsa_public_key.is_none() {
+            return Err(self.err(
                 format!("{key}.algorithm"),
                 format!(
-                    "credential `{cred_key}` of consumer `{owner}` uses {}: Gauntlet verifies HMAC \
-                     (HS256/HS384/HS512) signatures only and cannot verify RS/ES/PS/EdDSA tokens, so tokens for \
-                     this credential never authenticate",
+                    "algorithm {} needs `rsa_public_key` (required field missing)",
                     algorithm.as_str()
                 ),
             ));
         }
+        // Kong (`kong/plugins/jwt/daos.lua` `validate_ssl_key`): the key must load with
+        // `openssl.pkey.new`, whatever the algorithm; otherwise "invalid key".
+        let public_key = match rsa_public_key.as_deref() {
+            None => None,
+            Some(pem) => Some(crate::jws::parse_public_key(pem).map_err(|e| {
+                self.err(
+                    format!("{key}.rsa_public_key"),
+                    format!(
+                        "{e}: credential `{cred_key}` of consumer `{owner}` needs a PEM public key (RSA, EC P-256/P-384/P-521 or Ed25519)"
+                    ),
+                )
+            })?),
+        };
         let id = self.entity_id(
             "jwt_secrets",
             &key,
@@ -239,6 +246,8 @@ impl Builder<'_> {
                 key: cred_key,
                 secret,
                 algorithm,
+                rsa_public_key,
+                public_key,
             });
         Ok(())
     }

@@ -250,19 +250,27 @@ mod tests {
     }
 
     #[test]
-    fn warns_about_asymmetric_jwt_credentials_and_requires_their_key() {
+    fn validates_asymmetric_jwt_keys_at_load_naming_the_consumer() {
+        let pem = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/features/auth/keys/ec-p256-public.pem"
+        ))
+        .expect("test key");
+        let indented = pem.trim().replace('\n', "\n          ");
         let text = format!(
-            "{BASE}consumers:\n  - username: a\n    jwt_secrets: [{{key: k, algorithm: RS256, rsa_public_key: PEM}}]\nplugins: [{{name: jwt}}]\n"
+            "{BASE}consumers:\n  - username: a\n    jwt_secrets:\n      - key: k\n        algorithm: ES256\n        rsa_public_key: |\n          {indented}\nplugins: [{{name: jwt}}]\n"
         );
         let (cfg, warnings) = load_text(&text).expect("loads");
-        assert_eq!(cfg.consumers[0].jwt_secrets[0].algorithm.as_str(), "RS256");
-        let w = warnings
-            .iter()
-            .find(|w| w.key.ends_with("algorithm"))
-            .expect("warning");
-        assert!(w.message.contains("cannot verify"), "{w}");
-        assert_eq!(w.routes, vec!["r"]);
-        let e = error(&text.replace(", rsa_public_key: PEM", ""));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(cfg.consumers[0].jwt_secrets[0].public_key.is_some());
+        let e = error(&text.replace("BEGIN PUBLIC KEY", "BEGIN NONSENSE"));
+        assert!(
+            e.contains("consumers[0].jwt_secrets[0].rsa_public_key: invalid key: credential `k` of consumer `a`"),
+            "{e}"
+        );
+        let e = error(&format!(
+            "{BASE}consumers:\n  - username: a\n    jwt_secrets: [{{key: k, algorithm: RS256}}]\n"
+        ));
         assert!(e.contains("needs `rsa_public_key`"), "{e}");
     }
 

@@ -158,12 +158,22 @@ impl IntentionStore {
     /// `GET /v1/connect/intentions/check?source=&destination=`.
     ///
     /// # Errors
-    /// A missing or invalid name (400).
+    /// A missing name: 500, as Consul's agent answers (`agent/intentions_endpoint.go`
+    /// `IntentionCheck` returns `fmt.Errorf("required query parameter 'source' not set")`, a
+    /// plain error its HTTP layer sends as 500). An invalid name: 400.
     pub fn check(
         &self,
         source: &str,
         destination: &str,
     ) -> Result<CheckResponse, IntentionApiError> {
+        for (param, value) in [("source", source), ("destination", destination)] {
+            if value.is_empty() {
+                return Err(IntentionApiError {
+                    status: 500,
+                    message: format!("required query parameter '{param}' not set"),
+                });
+            }
+        }
         name("source", source)?;
         name("destination", destination)?;
         Ok(CheckResponse {

@@ -8,7 +8,7 @@
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use crate::config::gateway::{JwtAlgorithm, RegisteredClaim};
+use crate::config::gateway::RegisteredClaim;
 
 /// A refusal by the jwt plugin. All are 401 except the two 500s at the end.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -50,9 +50,6 @@ pub enum JwtError {
     #[error("jwt: signature does not match")]
     InvalidSignature,
     /// The credential (and token) use an asymmetric algorithm, which Gauntlet cannot verify.
-    /// Answered like a bad signature.
-    #[error("jwt: cannot verify {} tokens (gauntlet verifies HMAC only)", .0.as_str())]
-    UnsupportedAlgorithm(JwtAlgorithm),
     /// `claims_to_verify` failed; the body is the errors object itself.
     #[error("jwt: registered claims rejected ({0})")]
     Claims(ClaimErrors),
@@ -94,9 +91,7 @@ impl JwtError {
             JwtError::UnknownKey { claim } => format!("No credentials found for given '{claim}'"),
             JwtError::AlgorithmMismatch => "Invalid algorithm".to_owned(),
             JwtError::InvalidSecret => "Invalid key/secret".to_owned(),
-            JwtError::InvalidSignature | JwtError::UnsupportedAlgorithm(_) => {
-                "Invalid signature".to_owned()
-            }
+            JwtError::InvalidSignature => "Invalid signature".to_owned(),
             JwtError::Claims(_) | JwtError::ExceedsMaxExpiration => return None,
             JwtError::AnonymousNotFound { anonymous } => {
                 format!("anonymous consumer {anonymous} is configured but doesn't exist")
@@ -155,7 +150,6 @@ impl JwtError {
             JwtError::AlgorithmMismatch => "algorithm_mismatch",
             JwtError::InvalidSecret => "invalid_secret",
             JwtError::InvalidSignature => "invalid_signature",
-            JwtError::UnsupportedAlgorithm(_) => "unsupported_algorithm",
             JwtError::Claims(errors) => errors.reason(),
             JwtError::ExceedsMaxExpiration => "exceeds_max_expiration",
             JwtError::AnonymousNotFound { .. } => "anonymous_not_found",

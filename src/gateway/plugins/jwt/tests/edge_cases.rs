@@ -79,14 +79,47 @@ fn hs384_and_hs512_credentials_verify_their_own_algorithm() {
 }
 
 #[test]
-fn asymmetric_credentials_cannot_be_verified_and_answer_invalid_signature() {
-    let token = TokenSpec::new("rsa-iss", "x")
-        .header_alg("RS256")
+fn an_rs256_credential_verifies_with_its_public_key() {
+    let token = TokenSpec::new("rsa-iss", &test_key("rsa-private"))
+        .algorithm(JwtAlgorithm::RS256)
+        .sign()
+        .expect("sign");
+    assert_eq!(
+        username(&get("/").bearer(&token).consumer(&JwtConfig::default())),
+        "rsa"
+    );
+    let other = TokenSpec::new("rsa-iss", &test_key("rsa-other-private"))
+        .algorithm(JwtAlgorithm::RS256)
+        .sign()
+        .expect("sign");
+    let err = get("/").bearer(&other).error(&JwtConfig::default());
+    assert_401(&err, json!({"message": "Invalid signature"}));
+}
+
+/// The algorithm-confusion attack: an HS256 token whose HMAC key is the credential's public key
+/// PEM. Kong compares the header's `alg` with the credential's first: "Invalid algorithm".
+#[test]
+fn an_hs256_token_signed_with_the_public_key_is_refused() {
+    let token = TokenSpec::new("rsa-iss", &test_key("rsa-public"))
         .sign()
         .expect("sign");
     let err = get("/").bearer(&token).error(&JwtConfig::default());
-    assert_eq!(err, JwtError::UnsupportedAlgorithm(JwtAlgorithm::RS256));
-    assert_401(&err, json!({"message": "Invalid signature"}));
+    assert_401(&err, json!({"message": "Invalid algorithm"}));
+}
+
+#[test]
+fn under_secret_is_base64_the_public_key_is_decoded_too_as_kong_does() {
+    let token = TokenSpec::new("rsa-iss", &test_key("rsa-private"))
+        .algorithm(JwtAlgorithm::RS256)
+        .sign()
+        .expect("sign");
+    let config = JwtConfig {
+        secret_is_base64: true,
+        ..JwtConfig::default()
+    };
+    // A PEM is not base64 (its dashes and newlines): no key value, "Invalid key/secret".
+    let err = get("/").bearer(&token).error(&config);
+    assert_401(&err, json!({"message": "Invalid key/secret"}));
 }
 
 #[test]

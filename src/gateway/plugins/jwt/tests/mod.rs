@@ -24,6 +24,27 @@ pub(super) fn credential(key: &str, secret: &str, algorithm: JwtAlgorithm) -> Jw
         key: key.into(),
         secret: secret.into(),
         algorithm,
+        rsa_public_key: None,
+        public_key: None,
+    }
+}
+
+/// A test key of `features/auth/keys/` (`rsa-public`, `rsa-private`, …).
+pub(super) fn test_key(name: &str) -> String {
+    let path = format!(
+        "{}/features/auth/keys/{name}.pem",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// An asymmetric credential with the public key `public` of `features/auth/keys/`.
+pub(super) fn asymmetric(key: &str, algorithm: JwtAlgorithm, public: &str) -> JwtCredential {
+    let pem = test_key(public);
+    JwtCredential {
+        public_key: Some(crate::jws::parse_public_key(&pem).expect("test key")),
+        rsa_public_key: Some(pem),
+        ..credential(key, "", algorithm)
     }
 }
 
@@ -72,7 +93,7 @@ pub(super) fn consumers() -> Vec<Consumer> {
             Uuid::from_u128(0x256),
             "rsa",
             None,
-            vec![credential("rsa-iss", "PEM", JwtAlgorithm::RS256)],
+            vec![asymmetric("rsa-iss", JwtAlgorithm::RS256, "rsa-public")],
         ),
         consumer(ANON_ID, "no-body", None, vec![]),
     ]
