@@ -195,6 +195,20 @@ impl StackClock {
         self.inner.jumped.notify_waiters();
     }
 
+    /// Waits until the clock's jump offset is no longer `seen` (returns at once if a jump came
+    /// meanwhile): `gauntlet up` reprints its tokens after each jump.
+    pub async fn jumped_since(&self, seen: Duration) {
+        loop {
+            let jumped = self.inner.jumped.notified();
+            tokio::pin!(jumped);
+            jumped.as_mut().enable();
+            if self.offset() != seen {
+                return;
+            }
+            jumped.await;
+        }
+    }
+
     /// Sleeps until the stack clock reaches `deadline`: real time, or earlier if a jump passes it.
     pub async fn sleep_until(&self, deadline: StackInstant) {
         loop {

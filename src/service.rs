@@ -78,7 +78,7 @@ impl ServiceHandle {
             service: def.name.clone(),
             message,
         };
-        let (app, app_addr) = start_app(def, &upstreams, clock).await.map_err(error)?;
+        let (app, app_addr) = start_app(def, &upstreams, clock, 0).await.map_err(error)?;
         let inbound = Inbound::start(
             &def.name,
             def.protocol,
@@ -172,8 +172,10 @@ impl ServiceHandle {
         Ok(())
     }
 
-    /// Starts a stopped or killed service again on the same public port (a fresh process: a
-    /// mock starts from its seed data). Starting a running service does nothing.
+    /// Starts a stopped or killed service again on the same public port, and the service itself
+    /// on the port it had (a fresh process: a mock starts from its seed data; only when another
+    /// process took that port meanwhile does it get a new one). Starting a running service does
+    /// nothing.
     ///
     /// # Errors
     /// An external service, or the service or its port cannot be started.
@@ -188,7 +190,8 @@ impl ServiceHandle {
             message,
         };
         if matches!(*app, App::Stopped) {
-            let (started, addr) = start_app(&self.def, &self.upstreams, &self.clock)
+            let previous = self.app_addr().port();
+            let (started, addr) = start_app(&self.def, &self.upstreams, &self.clock, previous)
                 .await
                 .map_err(restart_error)?;
             *app = started;
@@ -222,16 +225,18 @@ impl Drop for ServiceHandle {
     }
 }
 
-/// Starts the local service of `def` on a fresh loopback port; returns it and its address.
+/// Starts the local service of `def` on loopback `port` (a fresh port when 0, or when `port` is
+/// taken); returns it and its address.
 async fn start_app(
     def: &ServiceDef,
     upstreams: &BTreeMap<String, SocketAddr>,
     clock: &StackClock,
+    port: u16,
 ) -> Result<(App, SocketAddr), String> {
     let upstream_url = |service: &str| upstreams.get(service).map(|addr| format!("http://{addr}"));
     match &def.runtime {
         ServiceRuntime::Mock(kind) => {
-            let listener = bind_loopback(0).await.map_err(|e| e.to_string())?;
+            let listener = bind_app_port(port).await?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             let config = mock_services::MockConfig {
                 architect_url: upstream_url("value-architect"),
@@ -253,7 +258,7 @@ async fn start_app(
             Ok((App::Mock(mock), addr))
         }
         ServiceRuntime::Command { program, args } => {
-            let listener = bind_loopback(0).await.map_err(|e| e.to_string())?;
+            let listener = bind_app_port(port).await?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             // Free the port for the child; it binds the same one.
             drop(listener);
@@ -279,6 +284,16 @@ async fn start_app(
             Ok((App::External, addr))
         }
     }
+}
+
+/// A loopback listener on `port`, or on a fresh port when `port` is 0 or taken.
+async fn bind_app_port(port: u16) -> Result<TcpListener, String> {
+    if port != 0 {
+        if let Ok(listener) = bind_loopback(port).await {
+            return Ok(listener);
+        }
+    }
+    bind_loopback(0).await.map_err(|e| e.to_string())
 }
 
 /// SIGTERM, then SIGKILL if the process has not exited within [`STOP_GRACE`].

@@ -11,6 +11,9 @@ fn run_gauntlet(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(gauntlet_bin())
         .args(args)
         .current_dir(root())
+        // Hermetic: a developer's own `up` stack must not be the one these tests act on.
+        .env_remove("GAUNTLET_CONTROL")
+        .env_remove("GAUNTLET_API_TOKEN")
         .output()
         .expect("run gauntlet");
     (
@@ -709,6 +712,9 @@ async fn chaos_drives_the_breaker_runbook_against_up() {
     let (code, stdout, stderr) = chaos(&stack, &["stop", "value-architect"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("value-architect: stopped"), "{stdout}");
+    let (code, stdout, stderr) = chaos(&stack, &["kill", "redis"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("redis: killed ("), "{stdout}");
 
     let first = call().await;
     assert_eq!(first.status, 502);
@@ -927,7 +933,7 @@ async fn up_writes_mesh_identities_that_act_as_any_service() {
     assert!(interrupt(&mut child).success());
 }
 
-/// `gauntlet up --api-token`: the control, admin and catalog APIs answer only requests carrying
+/// `gauntlet up --api-token`: the control, admin, sidecar admin and catalog APIs answer only requests carrying
 /// the token (bearer, or Consul's X-Consul-Token on the catalog); the proxy is unaffected, and
 /// `gauntlet chaos` sends the token from --api-token or GAUNTLET_API_TOKEN.
 #[tokio::test(flavor = "multi_thread")]
@@ -939,9 +945,13 @@ async fn an_api_token_guards_the_control_admin_and_catalog_apis() {
     let admin = format!("{}/status", url(&summary["gateway"]["admin"]));
     let control = format!("{}/", url(&summary["control"]));
     let catalog = format!("{}/v1/catalog/services", url(&summary["mesh"]["catalog"]));
+    let sidecar = format!(
+        "{}/ready",
+        url(&summary["mesh"]["sidecars"]["value-architect"]["admin"])
+    );
     let bearer = [("Authorization", "Bearer ci-runner-secret")];
 
-    for api in [&admin, &control] {
+    for api in [&admin, &control, &sidecar] {
         let refused = get(api, &[]).await;
         assert_eq!(refused.status, 401, "{api}");
         assert_eq!(refused.text(), r#"{"message":"Unauthorized"}"#);
@@ -1072,4 +1082,198 @@ fn mutate_reports_each_mutant_and_gates_on_the_score() {
         .as_array()
         .unwrap()
         .contains(&serde_json::json!("RETRY-1")));
+
+/// `chaos` by the address `up` printed (`--control`, `GAUNTLET_CONTROL`): faults get ids that
+/// `status` lists and `clear SERVICE ID` removes; a restarted service is where `status` says;
+/// `token` mints on the stack's clock after `chaos advance`, and `up` prints fresh tokens.
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_names_faults_by_id_and_tokens_follow_the_stack_clock() {
+    let _ports = UP_PORTS.lock().await;
+    let (_dir, stack) = stack_on_free_ports("valueverse");
+    let (mut child, summary) = gauntlet_up(&stack);
+    let control = summary["control"].as_str().unwrap().to_string();
+    let own = summary["mesh"]["sidecars"]["value-architect"]["service"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Not --stack: the control address alone, as the hint of `up` gives it.
+    let by_control = |args: &[&str]| {
+        let mut all = vec!["chaos", "--stack", "/nonexistent", "--control", &control];
+        all.extend_from_slice(args);
+        run_gauntlet(&all)
+    };
+    let (code, stdout, stderr) = by_control(&[
+        "fault",
+        "value-architect",
+        "--status",
+        "503",
+        "--times",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("value-architect: fault 1 added: abort 503 for the next 2 requests"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = by_control(&["fault", "value-architect", "--hang"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("fault 2 added: hang"), "{stdout}");
+
+    let (code, stdout, stderr) = by_control(&["stop", "value-architect"]);
+    assert_eq!((code, stdout.contains("stopped")), (0, true), "{stderr}");
+    let (code, stdout, _) = by_control(&["start", "value-architect"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains(&format!("(the service itself {own})")),
+        "{stdout}"
+    );
+
+    let out = Command::new(gauntlet_bin())
+        .args(["chaos", "--stack", "/nonexistent", "status"])
+        .env("GAUNTLET_CONTROL", &control)
+        .env_remove("GAUNTLET_API_TOKEN")
+        .output()
+        .expect("run gauntlet chaos");
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{status}");
+    assert!(
+        status.contains(&format!("(the service itself {own})")),
+        "{status}"
+    );
+    assert!(
+        status.contains("    fault 1: abort 503 for the next 2 requests\n    fault 2: hang\n"),
+        "{status}"
+    );
+    let (code, stdout, stderr) = by_control(&["clear", "value-architect", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("value-architect: fault 2 removed"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hang"), "{stdout}");
+    let (code, _, stderr) = by_control(&["clear", "value-architect", "7"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("value-architect has no fault 7; its faults are 1"),
+        "{stderr}"
+    );
+
+    assert_eq!(by_control(&["clear"]).0, 0);
+    // An hour on: a token minted now is valid on the stack, as the one `up` reprints.
+    let (code, _, stderr) = by_control(&["advance", "1h"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = run_gauntlet(&[
+        "token",
+        "--consumer",
+        "admin-user",
+        "--stack",
+        stack.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "clock: the running stack's at {control} (3600 s ahead of real time)"
+        )),
+        "{stderr}"
+    );
+    let minted = stdout.lines().last().unwrap().to_string();
+    let now = gauntlet::clock::real_wall_now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let iat = claims_of(&minted)["iat"].as_u64().unwrap();
+    assert!((now + 3590..now + 3610).contains(&iat), "{iat} vs {now}");
+    let proxy = summary["gateway"]["proxy"].as_str().unwrap();
+    let status_with = |token: String| async move {
+        get(
+            &format!("{proxy}/api/v1/value-models"),
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+        .await
+        .status
+    };
+    let old = summary["tokens"]["admin-user"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(status_with(old).await, 401, "the first token has expired");
+    assert_eq!(status_with(minted).await, 200);
+
+    let stdout = child.0.stdout.as_mut().expect("stdout");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    let update: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(update["clock_offset_seconds"], 3600.0);
+    let reprinted = update["tokens"]["admin-user"].as_str().unwrap().to_string();
+    assert_eq!(status_with(reprinted).await, 200);
+
+    let (code, _, stderr) = run_gauntlet(&[
+        "token",
+        "--consumer",
+        "admin-user",
+        "--control",
+        "http://127.0.0.1:1",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("clock: real time (no `gauntlet up` answers at http://127.0.0.1:1)"),
+        "{stderr}"
+    );
+    assert!(interrupt(&mut child).success());
+}
+
+/// A second `up` of the same stack names the taken port and the `--port-offset` that frees
+/// every fixed port, the upstream listeners included; with it, both stacks run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_port_is_named_with_the_port_offset_that_frees_them_all() {
+    let _ports = UP_PORTS.lock().await;
+    let (_dir, stack) = stack_on_free_ports("valueverse");
+    let (mut first, summary) = gauntlet_up(&stack);
+    let (code, _, stderr) = run_gauntlet(&["up", "--stack", stack.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    let proxy_port: u16 = summary["gateway"]["proxy"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let architect_port = summary["services"]["value-architect"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        stderr.contains(&format!(
+            "port {architect_port} (service value-architect) is taken on 127.0.0.1 (another `gauntlet up`?)"
+        )),
+        "{stderr}"
+    );
+    let offset = stderr
+        .split("--port-offset ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a --port-offset suggestion")
+        .to_string();
+    let (mut second, moved) = gauntlet_up_with(&stack, &["--port-offset", &offset]);
+    let offset: u16 = offset.parse().unwrap();
+    assert_eq!(
+        moved["gateway"]["proxy"],
+        format!("http://127.0.0.1:{}", proxy_port + offset)
+    );
+    let token = format!("Bearer {}", moved["tokens"]["admin-user"].as_str().unwrap());
+    let response = get(
+        &format!(
+            "{}/api/v1/value-models",
+            moved["gateway"]["proxy"].as_str().unwrap()
+        ),
+        &[("Authorization", &token)],
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    assert!(interrupt(&mut second).success());
+    assert!(interrupt(&mut first).success());
 }

@@ -1,6 +1,6 @@
-//! The conformance suite as a test (`cargo test --features e2e`): every feature must pass on the
-//! valueverse stack, and each negative-control stack must fail exactly the clauses it breaks,
-//! for the reason it breaks them.
+//! The conformance suite as a test (`cargo test --features e2e`): on every stack folder under
+//! `scenarios/`, every feature must pass, unless the folder is a negative control: then its
+//! `expect.yml` ([`Expectation`]) says the clauses it must fail (exactly those) and the reason.
 //!
 //! A suite that passes on a broken stack proves nothing, and one that blames the wrong clause
 //! misleads the platform engineer reading it, so both are checked here with the same runner
@@ -14,48 +14,28 @@ use std::process::ExitCode;
 
 use gauntlet::mutate::{self, MutateOptions};
 use gauntlet::report::mutation::MutantStatus;
+use gauntlet::clauses::expect::Expectation;
+use gauntlet::clauses::Catalogue;
 use gauntlet::runner::{self, RunOptions};
 
-/// A deliberately broken stack: the clauses the full suite must fail on it (no more, no fewer)
-/// and a fragment of the failure message that shows why.
-struct NegativeControl {
-    stack: &'static str,
-    fails: &'static [&'static str],
-    because: &'static str,
+/// Every stack folder under `scenarios/`, with its `expect.yml` when it is a negative control:
+/// the clauses the full suite must fail on it (no more, no fewer) and a fragment of the failure
+/// message that shows why. A folder without one is conformant and must pass everything.
+fn stacks() -> Result<Vec<(String, Option<Expectation>)>, String> {
+    let catalogue = Catalogue::built_in();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("scenarios")
+        .map_err(|e| format!("cannot list scenarios/: {e}"))?
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|dir| dir.join("stack.yml").is_file())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|dir| {
+            let expect = Expectation::load(&dir, &catalogue).map_err(|e| e.to_string())?;
+            Ok((dir.display().to_string(), expect))
+        })
+        .collect()
 }
-
-const NEGATIVE_CONTROLS: &[NegativeControl] = &[
-    NegativeControl {
-        stack: "scenarios/broken-auth",
-        fails: &["AUTH-4"],
-        because: "expected status 401, got 200",
-    },
-    NegativeControl {
-        stack: "scenarios/broken-acl",
-        fails: &["ACL-2", "ACL-4"],
-        because: "expected status 403, got 200",
-    },
-    NegativeControl {
-        stack: "scenarios/broken-ratelimit",
-        fails: &["RATE-1"],
-        because: "expected status 429, got 200",
-    },
-    NegativeControl {
-        stack: "scenarios/broken-breaker",
-        fails: &["CB-2", "CB-4", "CB-5", "NET-2"],
-        because: "expected header X-Circuit-Breaker-State: \"OPEN\", got \"CLOSED\"",
-    },
-    NegativeControl {
-        stack: "scenarios/open-mesh",
-        fails: &["MESH-3"],
-        because: "to be denied (http: 403 text/plain \"RBAC: access denied\"",
-    },
-    NegativeControl {
-        stack: "scenarios/broken-retry",
-        fails: &["RETRY-1", "NET-2"],
-        because: "expected value-architect to have received 4 requests, it received 1",
-    },
-];
 
 fn options(stack: &str) -> RunOptions {
     let name = stack.rsplit('/').next().unwrap_or(stack);
@@ -71,16 +51,16 @@ fn options(stack: &str) -> RunOptions {
     }
 }
 
-async fn conformant_stack_passes() -> Result<String, String> {
-    let outcome = runner::run(&options("scenarios/valueverse"))
+async fn conformant_stack_passes(stack: &str) -> Result<String, String> {
+    let outcome = runner::run(&options(stack))
         .await
         .map_err(|e| e.to_string())?;
     let counts = outcome.report.counts().scenarios;
     if outcome.passed() {
-        Ok(format!("valueverse: {} scenarios passed", counts.passed))
+        Ok(format!("{stack}: {} scenarios passed", counts.passed))
     } else {
         Err(format!(
-            "valueverse: {} scenarios failed (clauses {}); problems: {:?}; see {:?}",
+            "{stack}: {} scenarios failed (clauses {}); problems: {:?}; see {:?}",
             counts.failed + counts.undefined,
             outcome.failed_clauses().join(", "),
             outcome.problems,
@@ -89,15 +69,16 @@ async fn conformant_stack_passes() -> Result<String, String> {
     }
 }
 
-async fn broken_stack_fails(control: &NegativeControl) -> Result<String, String> {
-    let outcome = runner::run(&options(control.stack))
+async fn broken_stack_fails(stack: &str, control: &Expectation) -> Result<String, String> {
+    let outcome = runner::run(&options(stack))
         .await
         .map_err(|e| e.to_string())?;
-    let failed = outcome.failed_clauses();
+    let mut failed = outcome.failed_clauses();
+    failed.sort();
     if failed != control.fails {
         return Err(format!(
-            "{}: failed clauses {failed:?}, expected exactly {:?}",
-            control.stack, control.fails
+            "{stack}: failed clauses {failed:?}, expected exactly {:?} (its expect.yml)",
+            control.fails
         ));
     }
     let errors: Vec<String> = outcome
@@ -108,15 +89,14 @@ async fn broken_stack_fails(control: &NegativeControl) -> Result<String, String>
         .filter_map(|s| s.failing_step())
         .filter_map(|step| step.error.clone())
         .collect();
-    if !errors.iter().any(|e| e.contains(control.because)) {
+    if !errors.iter().any(|e| e.contains(&control.because)) {
         return Err(format!(
-            "{}: no failure says {:?}; failures: {errors:?}",
-            control.stack, control.because
+            "{stack}: no failure says {:?}; failures: {errors:?}",
+            control.because
         ));
     }
     Ok(format!(
-        "{}: fails exactly {} ({} scenarios)",
-        control.stack,
+        "{stack}: fails exactly {} ({} scenarios)",
         failed.join(", "),
         errors.len()
     ))
@@ -171,9 +151,19 @@ async fn every_mutant_is_killed_for_the_right_reason() -> Result<String, String>
 
 fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let mut results = vec![runtime.block_on(conformant_stack_passes())];
-    for control in NEGATIVE_CONTROLS {
-        results.push(runtime.block_on(broken_stack_fails(control)));
+    let mut results = Vec::new();
+    match stacks() {
+        Err(e) => results.push(Err(e)),
+        Ok(stacks) => {
+            for (stack, expect) in &stacks {
+                results.push(runtime.block_on(async {
+                    match expect {
+                        None => conformant_stack_passes(stack).await,
+                        Some(expect) => broken_stack_fails(stack, expect).await,
+                    }
+                }));
+            }
+        }
     }
     results.push(runtime.block_on(every_mutant_is_killed_for_the_right_reason()));
     let mut failed = 0;

@@ -194,3 +194,32 @@ async fn a_client_that_never_sends_its_body_gets_408_after_60_seconds_of_stack_t
         "the request reached the breaker, so the answer says its state: {reply}"
     );
 }
+
+/// `gauntlet up` prints where each service itself listens (behind its sidecar): after a stop or
+/// a kill and a start, that address is still the right one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_service_keeps_its_own_port_as_well_as_its_public_one() {
+    let stack = valueverse().await;
+    for name in ["value-architect", "redis"] {
+        let service = stack.service(name).unwrap();
+        let (public, own) = (service.addr(), service.app_addr());
+        service.stop().await.expect("stop");
+        service.start().await.expect("start");
+        assert_eq!(
+            (service.addr(), service.app_addr()),
+            (public, own),
+            "{name}"
+        );
+        service.kill().await.expect("kill");
+        service.start().await.expect("start");
+        assert_eq!(
+            (service.addr(), service.app_addr()),
+            (public, own),
+            "{name}"
+        );
+        assert!(
+            std::net::TcpStream::connect(own).is_ok(),
+            "{name} answers on {own}"
+        );
+    }
+}

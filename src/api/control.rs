@@ -5,14 +5,18 @@
 //! |---|---|
 //! | `GET /` | stack name, seed, clock offset, every service with its state and faults |
 //! | `POST /services/{name}/stop`, `/start`, `/kill` | process faults (SPEC §7) |
-//! | `POST /services/{name}/faults` | adds a fault rule ([`FaultRule`] JSON); 201 |
-//! | `GET /services/{name}/faults` | the rules still active |
+//! | `POST /services/{name}/faults` | adds a fault rule ([`FaultRule`] JSON); 201 with its `id` |
+//! | `GET /services/{name}/faults` | the rules still active, in the order they apply, with ids |
+//! | `DELETE /services/{name}/faults/{id}` | removes one rule |
 //! | `DELETE /services/{name}/faults`, `DELETE /faults` | clears one service's rules, or all |
 //! | `GET /services/{name}/journal` | what reached the service |
+//! | `GET /clock` | the stack's time: `unix_seconds` (what JWT claims use) and `offset_seconds` |
 //! | `POST /clock/advance` `{"seconds": 60}` or `{"duration": "60s"}` | jumps the stack clock |
 //!
-//! Errors carry their status and `{"message": "..."}`: 404 unknown service, 400 a bad fault or
-//! duration, 409 a process fault on an external service.
+//! A service's JSON names where it is now: `url` (its public port, what callers use) and
+//! `service_addr` (the service itself, behind its inbound stage); a restart keeps both.
+//! Errors carry their status and `{"message": "..."}`: 404 unknown service or fault, 400 a bad
+//! fault or duration, 409 a process fault on an external service.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -76,8 +80,10 @@ pub fn router(target: ControlTarget) -> Router {
             "/services/{name}/faults",
             post(add_fault).get(faults).delete(clear_faults),
         )
+        .route("/services/{name}/faults/{id}", delete(remove_fault))
         .route("/faults", delete(clear_all))
         .route("/services/{name}/journal", get(journal))
+        .route("/clock", get(clock))
         .route("/clock/advance", post(advance))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(Arc::new(target))
@@ -101,6 +107,7 @@ fn service_json(s: &ServiceHandle) -> Value {
     json!({
         "name": s.name(),
         "url": s.url(),
+        "service_addr": s.app_addr().to_string(),
         "running": s.is_running(),
         "faults": faults_json(s),
         "requests_received": s.inbound().journal.count(),
@@ -110,13 +117,14 @@ fn service_json(s: &ServiceHandle) -> Value {
 fn faults_json(s: &ServiceHandle) -> Vec<Value> {
     s.inbound()
         .faults
-        .rules()
+        .active()
         .into_iter()
-        .map(|(rule, remaining)| {
+        .map(|f| {
             json!({
-                "description": rule.describe(),
-                "remaining": remaining,
-                "rule": rule,
+                "id": f.id,
+                "description": f.rule.describe(),
+                "remaining": f.remaining,
+                "rule": f.rule,
             })
         })
         .collect()
@@ -161,12 +169,38 @@ async fn add_fault(
     let rule: FaultRule = serde_json::from_slice(&body)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid fault: {e}")))?;
     let description = rule.describe();
-    s.inbound()
+    let id = s
+        .inbound()
         .faults
         .add(rule)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
-    tracing::info!(service = %name, fault = %description, "fault added by the control API");
-    Ok((StatusCode::CREATED, Json(service_json(s))).into_response())
+    tracing::info!(service = %name, fault = %description, id, "fault added by the control API");
+    let mut answer = service_json(s);
+    answer["id"] = json!(id);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+async fn remove_fault(
+    State(t): Shared,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    let faults = &s.inbound().faults;
+    let number = id.trim_start_matches('#').parse::<u64>().ok();
+    if !number.is_some_and(|n| faults.remove(n)) {
+        let ids: Vec<String> = faults.active().iter().map(|f| f.id.to_string()).collect();
+        let has = if ids.is_empty() {
+            "it has no faults".to_string()
+        } else {
+            format!("its faults are {}", ids.join(", "))
+        };
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("{name} has no fault {id}; {has}"),
+        ));
+    }
+    tracing::info!(service = %name, id, "fault removed by the control API");
+    Ok(Json(service_json(s)))
 }
 
 async fn faults(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -195,6 +229,13 @@ async fn journal(State(t): Shared, Path(name): Path<String>) -> Result<Json<Valu
         "count": journal.count(),
         "data": journal.entries(),
     })))
+}
+
+async fn clock(State(t): Shared) -> Json<Value> {
+    Json(json!({
+        "unix_seconds": t.clock.unix_seconds(),
+        "offset_seconds": t.clock.offset().as_secs_f64(),
+    }))
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,13 @@
 //! `{"action":"delay","delay":{"fixed_ms":200}}` (or `{"uniform_ms":[100,300]}`,
 //! `{"lognormal":{"median_ms":20,"sigma":0.5}}`), `{"action":"hang"}`, `{"action":"reset"}`,
 //! `{"action":"malformed"}`.
+//!
+//! # Order (stacked faults)
+//! A service's rules are walked in the order they were added, and each gets an id (1, 2, ...,
+//! never reused) for `DELETE /services/{name}/faults/{id}` and `gauntlet chaos clear SERVICE ID`.
+//! For each request, every matching delay that fires adds its time, and the first matching
+//! abort/hang/reset/malformed that fires ends the walk: later rules do not see the request (a
+//! counted rule behind it keeps its count). A rule whose count is spent is removed.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -278,8 +285,18 @@ pub struct Plan {
 
 #[derive(Debug)]
 struct Active {
+    id: u64,
     rule: FaultRule,
     remaining: Option<u32>,
+}
+
+/// A rule still active in a [`FaultSet`], with its id and how many requests it has left
+/// (`None`: unlimited).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveFault {
+    pub id: u64,
+    pub rule: FaultRule,
+    pub remaining: Option<u32>,
 }
 
 /// The fault rules of one service and the seeded random source their choices use.
@@ -292,6 +309,8 @@ pub struct FaultSet {
 struct Inner {
     rules: Vec<Active>,
     rng: rand::rngs::StdRng,
+    /// The id of the last rule added (ids are never reused).
+    last_id: u64,
 }
 
 impl FaultSet {
@@ -301,24 +320,53 @@ impl FaultSet {
             inner: Mutex::new(Inner {
                 rules: Vec::new(),
                 rng: rand::rngs::StdRng::seed_from_u64(seed),
+                last_id: 0,
             }),
         }
     }
 
-    /// Adds a rule after the existing ones.
+    /// Adds a rule after the existing ones; returns its id.
     ///
     /// # Errors
     /// [`InvalidFault`] from [`FaultRule::validate`].
-    pub fn add(&self, rule: FaultRule) -> Result<(), InvalidFault> {
+    pub fn add(&self, rule: FaultRule) -> Result<u64, InvalidFault> {
         rule.validate()?;
         let remaining = rule.times;
-        self.lock().rules.push(Active { rule, remaining });
-        Ok(())
+        let mut inner = self.lock();
+        inner.last_id += 1;
+        let id = inner.last_id;
+        inner.rules.push(Active {
+            id,
+            rule,
+            remaining,
+        });
+        Ok(id)
     }
 
     /// Removes every rule.
     pub fn clear(&self) {
         self.lock().rules.clear();
+    }
+
+    /// Removes the rule with this id; whether it was still active.
+    pub fn remove(&self, id: u64) -> bool {
+        let mut inner = self.lock();
+        let before = inner.rules.len();
+        inner.rules.retain(|a| a.id != id);
+        inner.rules.len() != before
+    }
+
+    /// The rules still active, in order, with their ids.
+    pub fn active(&self) -> Vec<ActiveFault> {
+        self.lock()
+            .rules
+            .iter()
+            .map(|a| ActiveFault {
+                id: a.id,
+                rule: a.rule.clone(),
+                remaining: a.remaining,
+            })
+            .collect()
     }
 
     /// The rules still active, with how many requests each has left (`None`: unlimited).
@@ -333,7 +381,7 @@ impl FaultSet {
     /// Decides what happens to a request, consuming counted rules that fire.
     pub fn plan(&self, method: &str, path: &str) -> Plan {
         let mut inner = self.lock();
-        let Inner { rules, rng } = &mut *inner;
+        let Inner { rules, rng, .. } = &mut *inner;
         let mut plan = Plan::default();
         for active in rules.iter_mut() {
             if active.remaining == Some(0) || !active.rule.matches(method, path) {
@@ -418,6 +466,70 @@ mod tests {
                 status: 500,
                 body: None
             })
+        );
+    }
+
+    #[test]
+    fn stacked_faults_apply_in_order_and_the_first_terminal_wins_without_spending_later_ones() {
+        let set = FaultSet::new(1);
+        let delay = set
+            .add(FaultRule::always(FaultAction::Delay(Delay::FixedMs(20))))
+            .expect("valid");
+        let first = set
+            .add(FaultRule {
+                times: Some(1),
+                ..FaultRule::always(abort(503))
+            })
+            .expect("valid");
+        let second = set
+            .add(FaultRule {
+                times: Some(1),
+                ..FaultRule::always(abort(500))
+            })
+            .expect("valid");
+        let later_delay = set
+            .add(FaultRule::always(FaultAction::Delay(Delay::FixedMs(5))))
+            .expect("valid");
+        assert_eq!([delay, first, second, later_delay], [1, 2, 3, 4]);
+        let status = |plan: Plan| match plan.terminal {
+            Some(Terminal::Abort { status, .. }) => Some(status),
+            _ => None,
+        };
+        let plan = set.plan("GET", "/");
+        assert_eq!(
+            plan.delay,
+            Duration::from_millis(20),
+            "the walk ended at 503"
+        );
+        assert_eq!(status(plan), Some(503));
+        let plan = set.plan("GET", "/");
+        assert_eq!(status(plan), Some(500), "the 500 kept its count");
+        let plan = set.plan("GET", "/");
+        assert_eq!(plan.delay, Duration::from_millis(25));
+        assert_eq!(status(plan), None);
+        let ids: Vec<u64> = set.active().iter().map(|a| a.id).collect();
+        assert_eq!(ids, [1, 4]);
+    }
+
+    #[test]
+    fn a_fault_is_removed_by_its_id_and_ids_are_never_reused() {
+        let set = FaultSet::new(1);
+        let a = set.add(FaultRule::always(abort(503))).expect("valid");
+        let b = set
+            .add(FaultRule::always(FaultAction::Hang))
+            .expect("valid");
+        assert!(set.remove(a));
+        assert!(!set.remove(a), "already gone");
+        let c = set.add(FaultRule::always(abort(500))).expect("valid");
+        assert_eq!((a, b, c), (1, 2, 3));
+        let left: Vec<(u64, String)> = set
+            .active()
+            .into_iter()
+            .map(|f| (f.id, f.rule.describe()))
+            .collect();
+        assert_eq!(
+            left,
+            [(2, "hang".to_string()), (3, "abort 500".to_string())]
         );
     }
 

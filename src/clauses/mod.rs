@@ -12,6 +12,7 @@
 //! (`features/clauses.yml` for `features/auth/x.feature`), else `features/clauses.yml` in the
 //! working folder, else the copy built into the binary (the repository's file).
 
+pub mod expect;
 pub mod pattern;
 
 use std::path::{Path, PathBuf};

@@ -7,11 +7,14 @@
 //!                                                  POST /services/value-architect/faults
 //!   gauntlet chaos advance 60s                     POST /clock/advance
 //! ```
-//! The control URL is `--control`, or `http://127.0.0.1:<ports.control>` of `--stack`'s
-//! `stack.yml`. Exit 0 when the stack did it, 2 when it refused (the message says why) or is not
-//! running.
+//! The control URL is `--control`, else `GAUNTLET_CONTROL`, else `http://127.0.0.1:<ports.control>`
+//! of `--stack`'s `stack.yml` (moved by `--port-offset` as `up` moved it). Exit 0 when the stack
+//! did it, 2 when it refused (the message says why) or is not running.
+//!
+//! Each subcommand is one arm of [`run`] turning its arguments into control-API calls and the
+//! lines to print; a new one adds a [`ChaosAction`] variant and its arm.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -30,9 +33,13 @@ pub struct ChaosArgs {
     /// Stack definition folder (its stack.yml gives the control port).
     #[arg(long, default_value = "scenarios/valueverse", global = true)]
     pub stack: PathBuf,
-    /// Control API base URL (overrides --stack), e.g. http://127.0.0.1:8099.
+    /// Control API base URL (overrides --stack; default: GAUNTLET_CONTROL), e.g.
+    /// http://127.0.0.1:8099, as `gauntlet up` prints it.
     #[arg(long, global = true)]
     pub control: Option<String>,
+    /// The --port-offset `gauntlet up` was started with (with --stack).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub port_offset: u16,
     /// The API token `gauntlet up` was started with (default: GAUNTLET_API_TOKEN), sent as
     /// `Authorization: Bearer`.
     #[arg(long, global = true, hide_env_values = true)]
@@ -49,10 +56,19 @@ pub enum ChaosAction {
     Start { service: String },
     /// Kill a service: its port closes and every open connection is reset.
     Kill { service: String },
-    /// Add an HTTP fault at the service's inbound stage.
+    /// Add an HTTP fault at the service's inbound stage; prints its id.
+    ///
+    /// Stacked faults apply in the order they were added: every matching delay adds its time,
+    /// and the first matching --status/--hang/--reset/--malformed ends the request (later faults
+    /// do not see it and keep their --times count).
     Fault(FaultArgs),
-    /// Remove the HTTP faults of one service, or of every service.
-    Clear { service: Option<String> },
+    /// Remove one fault (`clear SERVICE ID`, the id `fault` and `status` print), every fault of
+    /// a service (`clear SERVICE`), or every fault of the stack (`clear`).
+    Clear {
+        service: Option<String>,
+        /// The fault's id.
+        id: Option<String>,
+    },
     /// Jump the stack clock (breaker open_timeout, rate-limit windows, timeouts, token expiry).
     Advance {
         /// How far: 60s, 2m, 500ms, 1h.
@@ -65,7 +81,8 @@ pub enum ChaosAction {
         #[arg(long)]
         json: bool,
     },
-    /// Print every service with its state and faults, the seed and the clock offset.
+    /// Print every service with its state, its addresses and its faults (with their ids), the
+    /// seed and the clock offset.
     Status,
     /// Toxics on the stack's links (Toxiproxy's, through its API on the control port).
     #[command(subcommand)]
@@ -130,14 +147,34 @@ pub async fn execute(args: ChaosArgs) -> Exit {
     }
 }
 
+/// The environment variable naming the control API when `--control` is not given.
+pub const CONTROL_ENV: &str = "GAUNTLET_CONTROL";
+
+/// The control API's base URL: `control` (`--control`), `GAUNTLET_CONTROL`, or the control
+/// port of `stack`'s `stack.yml` moved by `port_offset`. `gauntlet token` finds the stack's
+/// clock the same way.
+///
+/// # Errors
+/// `stack.yml` cannot be read, or the offset moves the port past 65535.
+pub fn control_url(
+    control: Option<&str>,
+    stack: &Path,
+    port_offset: u16,
+) -> Result<String, String> {
+    let given = control
+        .map(str::to_string)
+        .or_else(|| std::env::var(CONTROL_ENV).ok().filter(|v| !v.is_empty()));
+    if let Some(url) = given {
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    let def = StackDef::load(stack).map_err(|e| e.to_string())?;
+    let port = def.topology.ports.shifted(port_offset)?.control;
+    Ok(format!("http://127.0.0.1:{port}"))
+}
+
 async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
-    let base = match &args.control {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let def = StackDef::load(&args.stack).map_err(|e| ChaosError(e.to_string()))?;
-            format!("http://127.0.0.1:{}", def.topology.ports.control)
-        }
-    };
+    let base =
+        control_url(args.control.as_deref(), &args.stack, args.port_offset).map_err(ChaosError)?;
     let api = Api {
         client: HttpClient::new(Duration::from_secs(30)),
         base,
@@ -153,26 +190,38 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
             for rule in rules {
                 let description = rule.describe();
                 let body = serde_json::to_value(&rule).map_err(|e| ChaosError(e.to_string()))?;
-                api.call(
-                    http::Method::POST,
-                    &format!("/services/{}/faults", fault.service),
-                    Some(body),
-                )
-                .await?;
-                lines.push(format!("{}: {description}", fault.service));
+                let answer = api
+                    .call(
+                        http::Method::POST,
+                        &format!("/services/{}/faults", fault.service),
+                        Some(body),
+                    )
+                    .await?;
+                lines.push(format!(
+                    "{}: fault {} added: {description}",
+                    fault.service, answer["id"]
+                ));
             }
             Ok(lines)
         }
-        ChaosAction::Clear { service } => {
-            let path = match &service {
-                Some(s) => format!("/services/{s}/faults"),
-                None => "/faults".into(),
+        ChaosAction::Clear { service, id } => {
+            let (path, done) = match (&service, &id) {
+                (Some(s), Some(id)) => (
+                    format!("/services/{s}/faults/{id}"),
+                    format!("{s}: fault {id} removed"),
+                ),
+                (Some(s), None) => (
+                    format!("/services/{s}/faults"),
+                    format!("{s}: every fault removed"),
+                ),
+                _ => ("/faults".into(), "every fault removed".to_string()),
             };
-            api.call(http::Method::DELETE, &path, None).await?;
-            Ok(vec![format!(
-                "faults cleared on {}",
-                service.as_deref().unwrap_or("every service")
-            )])
+            let answer = api.call(http::Method::DELETE, &path, None).await?;
+            let mut lines = vec![done];
+            if id.is_some() {
+                lines.extend(fault_lines(&answer));
+            }
+            Ok(lines)
         }
         ChaosAction::Advance { by } => {
             let d = parse_duration(&by).map_err(|e| ChaosError(e.to_string()))?;
@@ -226,14 +275,8 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
                 answer["clock"]["offset_seconds"]
             )];
             for s in answer["services"].as_array().into_iter().flatten() {
-                let faults: Vec<&str> = s["faults"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|f| f["description"].as_str())
-                    .collect();
                 lines.push(format!(
-                    "  {:<16} {:<8} {}  received {}{}",
+                    "  {:<16} {:<8} {}  (the service itself {})  received {}",
                     s["name"].as_str().unwrap_or("?"),
                     if s["running"].as_bool() == Some(true) {
                         "running"
@@ -241,13 +284,10 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
                         "stopped"
                     },
                     s["url"].as_str().unwrap_or(""),
+                    s["service_addr"].as_str().unwrap_or("?"),
                     s["requests_received"],
-                    if faults.is_empty() {
-                        String::new()
-                    } else {
-                        format!("  faults: {}", faults.join("; "))
-                    }
                 ));
+                lines.extend(fault_lines(s));
             }
             Ok(lines)
         }
@@ -347,6 +387,22 @@ async fn link(api: &Api, action: LinkAction) -> Result<Vec<String>, ChaosError> 
             Ok(vec!["every link is up, every toxic removed".into()])
         }
     }
+}
+
+/// A service's faults in the order they apply, one line each: `    fault 2: abort 503 ...`.
+fn fault_lines(service: &Value) -> Vec<String> {
+    service["faults"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            format!(
+                "    fault {}: {}",
+                f["id"],
+                f["description"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
 }
 
 /// The rules `gauntlet chaos fault` asks for: a delay first (if any), then at most one of
@@ -455,15 +511,20 @@ impl Api {
                 None,
             )
             .await?;
-        let state = if answer["running"].as_bool() == Some(true) {
-            "running"
-        } else {
-            "stopped"
-        };
-        Ok(vec![format!(
-            "{service}: {state} ({})",
-            answer["url"].as_str().unwrap_or("")
-        )])
+        let url = answer["url"].as_str().unwrap_or("");
+        Ok(vec![
+            match (action, answer["running"].as_bool() == Some(true)) {
+                ("kill", false) => {
+                    format!("{service}: killed ({url} closed, its connections reset)")
+                }
+                ("stop", false) => format!("{service}: stopped ({url} closed)"),
+                (_, true) => format!(
+                    "{service}: running at {url} (the service itself {})",
+                    answer["service_addr"].as_str().unwrap_or("?")
+                ),
+                (_, false) => format!("{service}: stopped ({url})"),
+            },
+        ])
     }
 }
 

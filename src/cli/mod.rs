@@ -96,7 +96,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Start the stack on its fixed ports for exploration with curl; Ctrl-C stops it.
     Up(up::UpArgs),
-    /// Print a signed JWT (last line): `--consumer NAME`, or `<key> <secret> [minutes]`.
+    /// Print a signed JWT (last line): `--consumer NAME`, or `<key> <secret> [minutes]`, on the
+    /// running `up` stack's clock (stderr says which clock).
     Token(token::TokenArgs),
     /// Print the step catalog and what each parameter accepts (`--json` for editors).
     Steps(steps::StepsArgs),
@@ -105,8 +106,8 @@ pub enum Command {
     Clauses(clauses::ClausesArgs),
     /// Validate the stack and the features without running them.
     Check(check::CheckArgs),
-    /// Act on a running `gauntlet up` stack: stop|start|kill a service, add or clear faults,
-    /// advance the clock, read a service's journal.
+    /// Act on a running `gauntlet up` stack (`--control URL` or GAUNTLET_CONTROL): stop|start|kill
+    /// a service, add or clear faults, advance the clock, read a service's journal, status.
     Chaos(chaos::ChaosArgs),
     /// Send load to a loopback URL and print HDR latency percentiles (open model with --rate).
     Load(load::LoadArgs),
@@ -146,6 +147,48 @@ pub async fn interrupted() -> Signal {
     Signal::Interrupt
 }
 
+/// SIGINT, SIGTERM and SIGHUP caught from the moment [`Interrupts::listen`] returns (where
+/// [`interrupted`] catches them only once first polled): `up` listens before it prints the
+/// addresses a caller then acts on, so a Ctrl-C right after them is never the default kill.
+pub struct Interrupts {
+    #[cfg(unix)]
+    streams: Option<[tokio::signal::unix::Signal; 3]>,
+}
+
+impl Interrupts {
+    /// Starts catching the signals (falls back to [`interrupted`] where it cannot).
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(int), Ok(term), Ok(hup)) => Some([int, term, hup]),
+                _ => None,
+            };
+            Interrupts { streams }
+        }
+        #[cfg(not(unix))]
+        Interrupts {}
+    }
+
+    /// The next signal.
+    pub async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        if let Some([int, term, hup]) = &mut self.streams {
+            return tokio::select! {
+                _ = int.recv() => Signal::Interrupt,
+                _ = term.recv() => Signal::Terminate,
+                _ = hup.recv() => Signal::Hangup,
+            };
+        }
+        interrupted().await
+    }
+}
+
 /// Default stack directory.
 pub fn default_stack() -> PathBuf {
     PathBuf::from("scenarios/valueverse")
@@ -156,7 +199,7 @@ pub async fn execute(cli: Cli) -> Exit {
     match cli.command {
         Command::Run(args) => run::execute(args).await,
         Command::Up(args) => up::execute(args).await,
-        Command::Token(args) => token::execute(args),
+        Command::Token(args) => token::execute(args).await,
         Command::Steps(args) => steps::execute(args),
         Command::Clauses(args) => clauses::execute(args),
         Command::Check(args) => check::execute(args),

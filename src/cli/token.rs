@@ -4,18 +4,22 @@
 //! credential from `kong.yml` (its algorithm; for RS/PS/ES/EdDSA credentials the private key
 //! comes from `--key-file`); `gauntlet token <key> <secret> [minutes]` signs HS256 with the given
 //! pair; `gauntlet token <key> --key-file PEM --algorithm ES256` signs with a private key. Times
-//! are real wall-clock time (there is no running stack to ask).
+//! are the running `gauntlet up` stack's (`GET /clock` on its control API, found as `gauntlet
+//! chaos` finds it), so a token minted after `chaos advance 1h` is valid there; real time when no
+//! stack answers or with `--real-time`. Which clock was used goes to stderr.
 
 use std::path::PathBuf;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Args;
 use serde_json::json;
 
 use super::Exit;
+use crate::api::access::ApiToken;
 use crate::clock::real_wall_now;
 use crate::config::gateway::JwtAlgorithm;
 use crate::config::StackDef;
+use crate::http::client::{HttpClient, OutgoingRequest};
 use crate::token;
 
 #[derive(Debug, Args)]
@@ -38,10 +42,33 @@ pub struct TokenArgs {
     /// `<key> <secret> [minutes]`, or `<key>` with --key-file.
     #[arg(id = "pair", num_args = 0..=3, value_name = "KEY SECRET [MINUTES]")]
     pub pair: Vec<String>,
+    /// The running stack's control API, whose clock the token follows (default:
+    /// GAUNTLET_CONTROL, else the control port of --stack's stack.yml).
+    #[arg(long)]
+    pub control: Option<String>,
+    /// The --port-offset `gauntlet up` was started with.
+    #[arg(long, default_value_t = 0)]
+    pub port_offset: u16,
+    /// The API token `gauntlet up` was started with (default: GAUNTLET_API_TOKEN).
+    #[arg(long, hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Use real time, without asking a running stack.
+    #[arg(long)]
+    pub real_time: bool,
 }
 
-pub fn execute(args: TokenArgs) -> Exit {
-    match issue(&args) {
+pub async fn execute(args: TokenArgs) -> Exit {
+    let now = match clock(&args).await {
+        Ok((now, which)) => {
+            eprintln!("clock: {which}");
+            now
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Usage;
+        }
+    };
+    match issue(&args, now) {
         Ok(lines) => {
             for line in lines {
                 println!("{line}");
@@ -55,14 +82,54 @@ pub fn execute(args: TokenArgs) -> Exit {
     }
 }
 
-const USAGE: &str = "usage: gauntlet token --consumer NAME [--key-file PEM] [--minutes N] | gauntlet token <key> <secret> [minutes] | gauntlet token <key> --key-file PEM --algorithm ALG";
-
-/// The lines `gauntlet token` prints; the token is the last.
-pub fn issue(args: &TokenArgs) -> Result<Vec<String>, String> {
-    let now = real_wall_now()
+/// The time tokens are minted at (seconds since 1970) and which clock gave it: the running
+/// stack's, or real time when none answers.
+async fn clock(args: &TokenArgs) -> Result<(u64, String), String> {
+    let real = real_wall_now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .map_err(|e| e.to_string())?;
+    if args.real_time {
+        return Ok((real, "real time (--real-time)".into()));
+    }
+    let Ok(base) =
+        super::chaos::control_url(args.control.as_deref(), &args.stack, args.port_offset)
+    else {
+        return Ok((real, "real time (no stack to ask)".into()));
+    };
+    let mut request = OutgoingRequest::new(http::Method::GET, format!("{base}/clock"));
+    if let Some(token) = ApiToken::from_arg_or_env(args.api_token.as_deref()) {
+        request = request
+            .header("authorization", &format!("Bearer {}", token.expose()))
+            .map_err(|_| "the API token is not a valid header value".to_string())?;
+    }
+    let answer = HttpClient::new(Duration::from_secs(5)).send(&request).await;
+    let stack_time = match &answer {
+        Ok(response) if response.status == 200 => response
+            .json()
+            .and_then(|v| Some((v["unix_seconds"].as_u64()?, v["offset_seconds"].as_f64()?))),
+        _ => None,
+    };
+    Ok(match (stack_time, answer) {
+        (Some((now, offset)), _) => (
+            now,
+            format!("the running stack's at {base} ({offset} s ahead of real time)"),
+        ),
+        (None, Ok(response)) if response.status == 401 => (
+            real,
+            format!("real time (the control API at {base} wants its --api-token)"),
+        ),
+        (None, _) => (
+            real,
+            format!("real time (no `gauntlet up` answers at {base})"),
+        ),
+    })
+}
+
+const USAGE: &str = "usage: gauntlet token --consumer NAME [--key-file PEM] [--minutes N] | gauntlet token <key> <secret> [minutes] | gauntlet token <key> --key-file PEM --algorithm ALG";
+
+/// The lines `gauntlet token` prints at `now` (seconds since 1970); the token is the last.
+pub fn issue(args: &TokenArgs, now: u64) -> Result<Vec<String>, String> {
     let chosen = match args.algorithm.as_deref() {
         None => None,
         Some(a) => Some(JwtAlgorithm::parse(a).ok_or_else(|| {

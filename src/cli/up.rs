@@ -1,5 +1,6 @@
-//! `gauntlet up`: the stack on the fixed ports of `stack.yml`, for exploration with curl, until
-//! Ctrl-C.
+//! `gauntlet up`: the stack on the fixed ports of `stack.yml` (moved by `--port-offset N`), for
+//! exploration with curl, until Ctrl-C. After each clock jump (`gauntlet chaos advance`) it
+//! prints fresh tokens, valid on the stack's new time.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::api::access::{self, ApiToken};
 use crate::api::control;
 use crate::config::StackDef;
 use crate::http::server::{bind_loopback, serve_router};
-use crate::stack::{PortPlan, Stack};
+use crate::stack::{PortPlan, Stack, StackError};
 use crate::token;
 
 #[derive(Debug, Args)]
@@ -36,6 +37,10 @@ pub struct UpArgs {
     /// on the catalog. For shared machines, where any local process could reach the APIs.
     #[arg(long, hide_env_values = true)]
     pub api_token: Option<String>,
+    /// Move every fixed port of stack.yml up by N (the `ports:` block and the upstream
+    /// listeners), to run a second stack beside the first.
+    #[arg(long, default_value_t = 0)]
+    pub port_offset: u16,
     /// Where the stack runs: in this process, or as containers on a Docker network (SPEC §13).
     #[arg(long, value_enum, default_value_t = Target::Process)]
     pub target: Target,
@@ -51,8 +56,8 @@ pub enum Target {
 }
 
 pub async fn execute(args: UpArgs) -> Exit {
-    let def = match StackDef::load(&args.stack) {
-        Ok(def) => Arc::new(def),
+    let mut def = match StackDef::load(&args.stack) {
+        Ok(def) => def,
         Err(e) => {
             eprintln!("error: {e}");
             return Exit::Usage;
@@ -61,14 +66,28 @@ pub async fn execute(args: UpArgs) -> Exit {
     for warning in &def.warnings {
         eprintln!("warning: {warning}");
     }
+    if let Err(e) = def.topology.shift_ports(args.port_offset) {
+        eprintln!("error: {e}");
+        return Exit::Usage;
+    }
     if args.target == Target::Docker {
         return super::up_docker::execute(args, def).await;
     }
+    let def = Arc::new(def);
     let seed = args.seed.unwrap_or_else(rand::random);
     let control_port = def.topology.ports.control;
     let token = ApiToken::from_arg_or_env(args.api_token.as_deref());
-    let stack = match Stack::start_guarded(def, PortPlan::Fixed, seed, token.clone()).await {
+    // Caught from here on: whoever reads the addresses below may send Ctrl-C at once.
+    let mut signals = super::Interrupts::listen();
+    let stack = match Stack::start_guarded(def.clone(), PortPlan::Fixed, seed, token.clone()).await
+    {
         Ok(stack) => stack,
+        Err(StackError::Bind { what, port, source })
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            eprintln!("error: {}", port_taken(&what, port, &def, &args));
+            return Exit::Usage;
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return Exit::Usage;
@@ -84,6 +103,13 @@ pub async fn execute(args: UpArgs) -> Exit {
         serve_router(listener, router)
     }) {
         Ok(control) => control,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!(
+                "error: {}",
+                port_taken("the control API", control_port, &def, &args)
+            );
+            return Exit::Usage;
+        }
         Err(e) => {
             eprintln!("error: cannot serve the control API on 127.0.0.1:{control_port}: {e}");
             return Exit::Usage;
@@ -111,24 +137,71 @@ pub async fn execute(args: UpArgs) -> Exit {
     } else {
         print_human(&summary);
     }
-    // Ctrl-C is how `up` ends: a normal stop, exit 0.
-    let _ = super::interrupted().await;
+    // Ctrl-C is how `up` ends: a normal stop, exit 0. Until then, fresh tokens after each jump.
+    let mut seen = stack.clock.offset();
+    loop {
+        tokio::select! {
+            _ = signals.next() => break,
+            () = stack.clock.jumped_since(seen) => {
+                seen = stack.clock.offset();
+                let tokens = json!({
+                    "clock_offset_seconds": seen.as_secs_f64(),
+                    "tokens": fresh_tokens(&stack),
+                });
+                // Whoever reads the output may be gone: that never stops the stack.
+                let text = if args.json {
+                    format!("{tokens}\n")
+                } else {
+                    tokens_after_jump(&tokens)
+                };
+                let mut out = std::io::stdout().lock();
+                let _ = std::io::Write::write_all(&mut out, text.as_bytes())
+                    .and_then(|()| std::io::Write::flush(&mut out));
+            }
+        }
+    }
     eprintln!("stopping {}", stack.def.name());
     drop(control);
     drop(stack);
     Exit::Success
 }
 
-/// Endpoints and one ready-to-use token per consumer.
-pub fn describe(stack: &Stack, control_url: &str) -> serde_json::Value {
+/// Why `up` could not bind a fixed port, and the `--port-offset` that would move every fixed
+/// port of the stack to free ones.
+fn port_taken(what: &str, port: u16, def: &StackDef, args: &UpArgs) -> String {
+    let hint = match free_offset(&def.topology, args.port_offset) {
+        Some(n) => format!(
+            "; to run a second stack beside it, move every fixed port: gauntlet up --stack {} --port-offset {n}",
+            args.stack.display()
+        ),
+        None => String::new(),
+    };
+    format!("port {port} ({what}) is taken on 127.0.0.1 (another `gauntlet up`?){hint}")
+}
+
+/// The first extra offset (in hundreds) at which every fixed port of `topology` is free, added
+/// to `current`.
+fn free_offset(topology: &crate::config::topology::Topology, current: u16) -> Option<u16> {
+    (1..=50u16).map(|k| k * 100).find_map(|extra| {
+        let mut shifted = topology.clone();
+        shifted.shift_ports(extra).ok()?;
+        let held: Vec<std::net::TcpListener> = shifted
+            .fixed_ports()
+            .iter()
+            .map(|(_, port)| std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, *port)))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        drop(held);
+        current.checked_add(extra)
+    })
+}
+
+/// One ready-to-use token per consumer, on the stack's clock: valid one hour, or less when the
+/// jwt plugin caps token lifetimes.
+fn fresh_tokens(stack: &Stack) -> serde_json::Map<String, serde_json::Value> {
     let now = stack.clock.unix_seconds();
-    // One hour, or less when the jwt plugin caps token lifetimes.
-    let lifetime = stack
-        .def
-        .gateway
-        .usable_token_lifetime(Duration::from_secs(3600))
-        .as_secs();
-    let tokens: serde_json::Map<String, serde_json::Value> = stack
+    let lifetime = token_lifetime(stack);
+    stack
         .def
         .gateway
         .consumers
@@ -145,7 +218,21 @@ pub fn describe(stack: &Stack, control_url: &str) -> serde_json::Value {
             );
             Some((c.display_name(), json!(jwt)))
         })
-        .collect();
+        .collect()
+}
+
+fn token_lifetime(stack: &Stack) -> u64 {
+    stack
+        .def
+        .gateway
+        .usable_token_lifetime(Duration::from_secs(3600))
+        .as_secs()
+}
+
+/// Endpoints and one ready-to-use token per consumer.
+pub fn describe(stack: &Stack, control_url: &str) -> serde_json::Value {
+    let tokens = fresh_tokens(stack);
+    let lifetime = token_lifetime(stack);
     let services: serde_json::Map<String, serde_json::Value> = stack
         .services
         .iter()
@@ -246,13 +333,37 @@ fn print_human(summary: &serde_json::Value) {
         .and_then(|t| t.values().next())
         .map(s)
         .unwrap_or_default();
+    let control = s(&summary["control"]);
+    let service = summary["services"]
+        .as_object()
+        .and_then(|s| s.keys().next().cloned())
+        .unwrap_or_default();
     println!("try:\n  curl -i {proxy}/api/v1/value-models\n  curl -i -H \"Authorization: Bearer {admin_token}\" {proxy}/api/v1/value-models");
     println!(
-        "  gauntlet chaos stop value-architect   # then watch the breaker: curl {}/breakers",
+        "  gauntlet chaos --control {control} stop {service}   # then watch the breaker: curl {}/breakers",
         s(&summary["gateway"]["admin"])
     );
     println!("  gauntlet chaos toxic add gateway->value-architect -t latency -a latency=200   # a slow link");
+    println!(
+        "  export {}={control}   # then plain `gauntlet chaos status` and `gauntlet token` use this stack",
+        super::chaos::CONTROL_ENV
+    );
     println!("Ctrl-C stops the stack.");
+}
+
+/// The tokens `up` prints after a clock jump: the old ones may have expired on the stack.
+fn tokens_after_jump(update: &serde_json::Value) -> String {
+    let mut text = format!(
+        "clock jumped: the stack is {} s ahead of real time; tokens valid from now:\n",
+        update["clock_offset_seconds"]
+    );
+    for (consumer, jwt) in update["tokens"].as_object().into_iter().flatten() {
+        text.push_str(&format!(
+            "  {consumer}: {}\n",
+            jwt.as_str().unwrap_or_default()
+        ));
+    }
+    text
 }
 
 /// Writes `ca.pem` and, for every mesh identity, `<identity>.pem` and `<identity>-key.pem`.

@@ -116,7 +116,7 @@ struct RawCommand {
 #[serde(deny_unknown_fields)]
 struct RawUpstream {
     service: String,
-    local_port: u16,
+    local_port: Option<u16>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +127,7 @@ struct RawPorts {
     catalog: Option<u16>,
     control: Option<u16>,
     sidecar_admin_base: Option<u16>,
+    upstream_base: Option<u16>,
     services: Option<Ordered<u16>>,
 }
 
@@ -195,7 +196,7 @@ fn validate(src: &Source, raw: RawStack, gateway: &GatewayConfig) -> Result<Topo
             format!("`{gateway_identity}` is also a service name: the gateway needs its own mesh identity"),
         ));
     }
-    let ports = ports(src, raw.ports, &names, &services)?;
+    let ports = ports(src, raw.ports, &names, &mut services)?;
     check_kong_hosts(src, gateway, &services)?;
     Ok(Topology {
         name,
@@ -307,15 +308,16 @@ fn service(
                 format!("upstream `{}` is listed twice", u.service),
             ));
         }
-        if u.local_port == 0 {
+        if u.local_port == Some(0) {
             return Err(src.error(
                 format!("{ukey}.local_port"),
                 "value should be between 1 and 65535",
             ));
         }
+        // Without `local_port`, [`ports`] derives it from `ports.upstream_base`.
         upstreams.push(UpstreamDef {
             service: u.service.clone(),
-            local_port: u.local_port,
+            local_port: u.local_port.unwrap_or(0),
         });
     }
     Ok(ServiceDef {
@@ -350,22 +352,59 @@ fn check_loopback(url: &str) -> Result<(), String> {
     }
 }
 
+/// The fixed ports of `up`; fills in the upstream listener ports not given by `local_port`:
+/// `ports.upstream_base`, `+1`, ... in file order, so they move with `ports:` (and
+/// `--port-offset`).
 fn ports(
     src: &Source,
     raw: Option<RawPorts>,
     names: &[&str],
-    services: &[ServiceDef],
+    services: &mut [ServiceDef],
 ) -> Result<FixedPorts, ConfigError> {
     let d = FixedPorts::default();
-    let Some(raw) = raw else { return Ok(d) };
+    let raw = raw.unwrap_or(RawPorts {
+        gateway_proxy: None,
+        gateway_admin: None,
+        catalog: None,
+        control: None,
+        sidecar_admin_base: None,
+        upstream_base: None,
+        services: None,
+    });
     let mut out = FixedPorts {
         gateway_proxy: raw.gateway_proxy.unwrap_or(d.gateway_proxy),
         gateway_admin: raw.gateway_admin.unwrap_or(d.gateway_admin),
         catalog: raw.catalog.unwrap_or(d.catalog),
         control: raw.control.unwrap_or(d.control),
         sidecar_admin_base: raw.sidecar_admin_base.unwrap_or(d.sidecar_admin_base),
+        upstream_base: raw.upstream_base.unwrap_or(d.upstream_base),
         services: BTreeMap::new(),
     };
+    let mut derived: u16 = 0;
+    let mut upstream_keys = Vec::new();
+    for s in services.iter_mut() {
+        for (i, u) in s.upstreams.iter_mut().enumerate() {
+            let key = format!("services.{}.upstreams[{i}].local_port", s.name);
+            if u.local_port == 0 {
+                u.local_port = out.upstream_base.checked_add(derived).ok_or_else(|| {
+                    src.error(
+                        "ports.upstream_base",
+                        "too high: the upstream listener ports derived from it pass 65535",
+                    )
+                })?;
+                upstream_keys.push((
+                    format!(
+                        "ports.upstream_base + {derived} (services.{}.upstreams[{i}])",
+                        s.name
+                    ),
+                    u.local_port,
+                ));
+                derived += 1;
+            } else {
+                upstream_keys.push((key, u.local_port));
+            }
+        }
+    }
     for (service, port) in raw.services.map(|s| s.0).unwrap_or_default() {
         if !names.contains(&service.as_str()) {
             return Err(src.error(
@@ -391,14 +430,7 @@ fn ports(
             .iter()
             .map(|(s, p)| (format!("ports.services.{s}"), *p)),
     );
-    for s in services {
-        for (i, u) in s.upstreams.iter().enumerate() {
-            used.push((
-                format!("services.{}.upstreams[{i}].local_port", s.name),
-                u.local_port,
-            ));
-        }
-    }
+    used.extend(upstream_keys);
     for (i, (key, port)) in used.iter().enumerate() {
         if *port == 0 {
             return Err(src.error(key, "value should be between 1 and 65535"));

@@ -131,7 +131,8 @@ impl DefaultIntention {
 pub struct UpstreamDef {
     /// Destination service name.
     pub service: String,
-    /// Local listener port under `gauntlet up`; scenarios use an ephemeral port.
+    /// Local listener port under `gauntlet up` (`local_port`, or derived from
+    /// `ports.upstream_base`); scenarios use an ephemeral port.
     pub local_port: u16,
 }
 
@@ -143,8 +144,86 @@ pub struct FixedPorts {
     pub catalog: u16,
     pub control: u16,
     pub sidecar_admin_base: u16,
+    /// The first upstream listener port given no `local_port` (the next ones follow).
+    pub upstream_base: u16,
     /// Service listen ports by service name.
     pub services: BTreeMap<String, u16>,
+}
+
+impl FixedPorts {
+    /// Every port moved up by `offset` (`gauntlet up --port-offset`).
+    ///
+    /// # Errors
+    /// A port would pass 65535: the message names its key.
+    pub fn shifted(&self, offset: u16) -> Result<FixedPorts, String> {
+        let shift = |key: &str, port: u16| shift_port(key, port, offset);
+        let mut services = BTreeMap::new();
+        for (name, port) in &self.services {
+            services.insert(
+                name.clone(),
+                shift(&format!("ports.services.{name}"), *port)?,
+            );
+        }
+        Ok(FixedPorts {
+            gateway_proxy: shift("ports.gateway_proxy", self.gateway_proxy)?,
+            gateway_admin: shift("ports.gateway_admin", self.gateway_admin)?,
+            catalog: shift("ports.catalog", self.catalog)?,
+            control: shift("ports.control", self.control)?,
+            sidecar_admin_base: shift("ports.sidecar_admin_base", self.sidecar_admin_base)?,
+            upstream_base: shift("ports.upstream_base", self.upstream_base)?,
+            services,
+        })
+    }
+}
+
+impl Topology {
+    /// Every fixed port `gauntlet up` binds, with what binds it.
+    pub fn fixed_ports(&self) -> Vec<(String, u16)> {
+        let p = &self.ports;
+        let mut all = vec![
+            ("the gateway proxy".to_string(), p.gateway_proxy),
+            ("the gateway admin API".to_string(), p.gateway_admin),
+            ("the catalog API".to_string(), p.catalog),
+            ("the control API".to_string(), p.control),
+        ];
+        for (i, s) in self.services.iter().enumerate() {
+            if let Some(port) = p.services.get(&s.name) {
+                all.push((format!("service {}", s.name), *port));
+            }
+            let admin = p
+                .sidecar_admin_base
+                .saturating_add(u16::try_from(i).unwrap_or(u16::MAX));
+            all.push((format!("the {} sidecar admin API", s.name), admin));
+            for u in &s.upstreams {
+                all.push((
+                    format!("the {} upstream listener for {}", s.name, u.service),
+                    u.local_port,
+                ));
+            }
+        }
+        all
+    }
+
+    /// Every fixed port of `gauntlet up` (`ports:` and the upstream listener ports) moved up by
+    /// `offset`, so a second stack can run beside the first.
+    ///
+    /// # Errors
+    /// A port would pass 65535: the message names its key.
+    pub fn shift_ports(&mut self, offset: u16) -> Result<(), String> {
+        self.ports = self.ports.shifted(offset)?;
+        for s in &mut self.services {
+            for (i, u) in s.upstreams.iter_mut().enumerate() {
+                let key = format!("services.{}.upstreams[{i}].local_port", s.name);
+                u.local_port = shift_port(&key, u.local_port, offset)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn shift_port(key: &str, port: u16, offset: u16) -> Result<u16, String> {
+    port.checked_add(offset)
+        .ok_or_else(|| format!("--port-offset {offset} moves {key} ({port}) past 65535"))
 }
 
 impl Default for FixedPorts {
@@ -155,6 +234,7 @@ impl Default for FixedPorts {
             catalog: 8500,
             control: 8099,
             sidecar_admin_base: 19001,
+            upstream_base: 9191,
             services: BTreeMap::new(),
         }
     }

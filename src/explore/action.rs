@@ -124,6 +124,7 @@ impl Action {
                     .inbound()
                     .faults
                     .add(rule)
+                    .map(|_id| ())
                     .map_err(|e| e.to_string())
             }
             Action::Stop { service } => stack

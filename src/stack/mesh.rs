@@ -131,6 +131,7 @@ pub(super) async fn start_sidecar_admins(
     stats: &BTreeMap<String, Arc<SidecarStats>>,
     clock: &StackClock,
     port: &impl Fn(u16) -> u16,
+    token: Option<&ApiToken>,
 ) -> Result<BTreeMap<String, ServerHandle>, StackError> {
     let mut admins = BTreeMap::new();
     for (i, service) in def.topology.services.iter().enumerate() {
@@ -151,8 +152,10 @@ pub(super) async fn start_sidecar_admins(
             leaf: guard.leaf.clone(),
             clock: clock.clone(),
         };
-        let handle = serve_router(listener, sidecar_admin::router(state))
-            .map_err(|source| StackError::Serve { what, source })?;
+        // Behind the API token like the control and admin APIs (`up --api-token`).
+        let router = access::guard(sidecar_admin::router(state), token, access::Scheme::Bearer);
+        let handle =
+            serve_router(listener, router).map_err(|source| StackError::Serve { what, source })?;
         admins.insert(service.name.clone(), handle);
     }
     Ok(admins)

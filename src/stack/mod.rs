@@ -111,7 +111,7 @@ impl Stack {
         Stack::start_guarded(def, plan, seed, None).await
     }
 
-    /// [`Stack::start`] with the admin and catalog APIs behind `token` when there is one
+    /// [`Stack::start`] with the admin, sidecar admin and catalog APIs behind `token` when there is one
     /// ([`api::access`]; `gauntlet up --api-token`).
     ///
     /// # Errors
@@ -197,9 +197,16 @@ impl Stack {
         let (sidecar_admins, catalog) = match &mesh {
             None => (BTreeMap::new(), None),
             Some(mesh) => {
-                let admins =
-                    mesh::start_sidecar_admins(&def, mesh, &services, &stats, &clock, &port)
-                        .await?;
+                let admins = mesh::start_sidecar_admins(
+                    &def,
+                    mesh,
+                    &services,
+                    &stats,
+                    &clock,
+                    &port,
+                    token.as_ref(),
+                )
+                .await?;
                 let catalog = mesh::start_catalog(
                     &def,
                     mesh,

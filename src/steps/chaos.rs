@@ -31,6 +31,7 @@ async fn add_fault(world: &mut GauntletWorld, name: &str, rule: FaultRule) -> St
         .inbound()
         .faults
         .add(rule)
+        .map(|_id| ())
         .map_err(|e| StepError::new(e.to_string()))
 }
 

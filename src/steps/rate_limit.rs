@@ -144,7 +144,12 @@ async fn exactly_n_with_status(
     for s in &statuses {
         *histogram.entry(s).or_insert(0) += 1;
     }
+    let seen: Vec<String> = histogram
+        .iter()
+        .map(|(status, count)| format!("{status} ×{count}"))
+        .collect();
     Err(StepError::new(format!(
-        "expected exactly {expected} of {n} responses with status {status}, got {matching} (statuses: {histogram:?})"
+        "expected exactly {expected} of {n} responses with status {status}, got {matching} (statuses: {})",
+        seen.join(", ")
     )))
 }

@@ -78,13 +78,10 @@ pub fn stack_on_free_ports(name: &str) -> (tempfile::TempDir, PathBuf) {
     // Every service of the stack gets a free port (postgres and redis too, not 9003/9004); the
     // sections before `ports:` (services, `mesh:`) are kept as they are.
     let ports = format!(
-        "\nports:\n  gateway_proxy: {}\n  gateway_admin: {}\n  catalog: {}\n  control: {}\n  sidecar_admin_base: {}\n  services:\n    value-architect: {}\n    value-committer: {}\n    postgres: {}\n    redis: {}\n",
-        p[0], p[1], p[2], p[3], free_consecutive(4), p[5], p[6], p[8], p[9]
+        "\nports:\n  gateway_proxy: {}\n  gateway_admin: {}\n  catalog: {}\n  control: {}\n  sidecar_admin_base: {}\n  upstream_base: {}\n  services:\n    value-architect: {}\n    value-committer: {}\n    postgres: {}\n    redis: {}\n",
+        p[0], p[1], p[2], p[3], free_consecutive(4), p[7], p[5], p[6], p[8], p[9]
     );
-    let upstream_port = p[7];
-    let text = original[..ports_at]
-        .replace("local_port: 9191", &format!("local_port: {upstream_port}"))
-        + &ports;
+    let text = original[..ports_at].to_string() + &ports;
     std::fs::write(stack.join("stack.yml"), text).expect("write stack.yml");
     (dir, stack)
 }
@@ -121,11 +118,13 @@ pub fn gauntlet_up_with(stack: &Path, args: &[&str]) -> (ChildGuard, serde_json:
         .spawn()
         .expect("spawn gauntlet up");
     let stdout = child.stdout.take().expect("stdout");
-    let child = ChildGuard(child);
+    let mut child = ChildGuard(child);
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the summary line");
+    let mut reader = BufReader::new(stdout);
+    reader.read_line(&mut line).expect("read the summary line");
+    // Kept open, so what `up` prints later (fresh tokens after a clock jump) can be read, and
+    // never meets a closed pipe. The summary was all it had printed.
+    child.0.stdout = Some(reader.into_inner());
     let summary =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("up --json printed {line:?}: {e}"));
     (child, summary)

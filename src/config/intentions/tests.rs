@@ -226,6 +226,32 @@ fn other_kinds_in_a_bootstrap_list_are_warned_and_skipped() {
 }
 
 #[test]
+fn a_misspelt_kind_is_an_error_with_did_you_mean_even_in_a_bootstrap_list() {
+    let text = "config_entries {\n  bootstrap = [\n    { Kind = \"service-intention\", Name = \"redis\", Sources = [{ Name = \"*\", Action = \"allow\" }] },\n  ]\n}\n";
+    let e = hcl(text).unwrap_err().to_string();
+    assert!(
+        e.contains("intentions.hcl:3:14: config_entries.bootstrap[0].Kind: unknown config entry kind \"service-intention\" (did you mean \"service-intentions\"?)"),
+        "{e}"
+    );
+    let e = hcl("Kind = \"servce-intentions\"\nName = \"redis\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("Kind: unknown config entry kind \"servce-intentions\" (did you mean \"service-intentions\"?)"),
+        "{e}"
+    );
+    let e = hcl("Kind = \"banana\"\nName = \"redis\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "unknown config entry kind \"banana\"; intentions are Kind = \"service-intentions\""
+        ),
+        "{e}"
+    );
+}
+
+#[test]
 fn both_an_hcl_and_a_json_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(find_file(dir.path()).unwrap(), None);

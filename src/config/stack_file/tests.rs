@@ -223,3 +223,28 @@ fn rejects_duplicate_service_names() {
         "{e}"
     );
 }
+
+#[test]
+fn upstream_ports_without_local_port_follow_upstream_base_and_every_port_moves_with_an_offset() {
+    let text = STACK
+        .replace("        local_port: 9191\n", "")
+        .replace("ports:\n", "ports:\n  upstream_base: 9500\n");
+    let mut t = load_text(&text, &[]).expect("valid");
+    assert_eq!(t.services[0].upstreams[0].local_port, 9500);
+    t.shift_ports(100).expect("shifted");
+    assert_eq!(t.services[0].upstreams[0].local_port, 9600);
+    assert_eq!(t.ports.gateway_proxy, 8100);
+    assert_eq!(t.ports.services["value-architect"], 9101);
+    assert_eq!(t.ports.sidecar_admin_base, 19101);
+    let e = t.shift_ports(60_000).unwrap_err();
+    assert!(e.contains("--port-offset 60000 moves"), "{e}");
+
+    let e = error(
+        &text.replace("value-architect: 9001", "value-architect: 9500"),
+        &[],
+    );
+    assert!(
+        e.contains("port 9500 is already used by ports.services.value-architect"),
+        "{e}"
+    );
+}

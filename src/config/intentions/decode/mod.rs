@@ -27,6 +27,29 @@ use crate::config::{ConfigError, ConfigWarning};
 use crate::protocol::Protocol;
 
 const KIND: &str = "service-intentions";
+
+/// Consul's other config entry kinds (`api/config_entry.go`): real, but not emulated, so one in
+/// a bootstrap list is warned and skipped. Any other `Kind` is a typo and an error.
+const OTHER_CONSUL_KINDS: &[&str] = &[
+    "service-defaults",
+    "proxy-defaults",
+    "service-router",
+    "service-splitter",
+    "service-resolver",
+    "ingress-gateway",
+    "terminating-gateway",
+    "mesh",
+    "exported-services",
+    "sameness-group",
+    "api-gateway",
+    "bound-api-gateway",
+    "http-route",
+    "tcp-route",
+    "inline-certificate",
+    "file-system-certificate",
+    "jwt-provider",
+    "control-plane-request-limit",
+];
 const READ_ONLY: &str = "a read-only field Consul fills in itself; ignored";
 
 /// Consul's limits on opaque values (`agent/structs`: `metaValueMaxLength`, `metaKeyMaxLength`,
@@ -319,7 +342,8 @@ impl<'a> Decoder<'a> {
         let kind_path = join(path, &kind_item.key);
         let kind = self.string(&kind_item.value, &kind_path)?;
         if kind != KIND {
-            if in_bootstrap {
+            let real = OTHER_CONSUL_KINDS.contains(&kind);
+            if in_bootstrap && real {
                 self.warn(
                     kind_item.key_pos,
                     &kind_path,
@@ -327,11 +351,21 @@ impl<'a> Decoder<'a> {
                 );
                 return Ok(None);
             }
-            return Err(self.err(
-                kind_item.value.pos,
-                &kind_path,
-                format!("must be \"{KIND}\", found \"{kind}\""),
-            ));
+            // A typo would silently drop the mesh policy: never skip what Consul would refuse.
+            let message = if real {
+                format!("must be \"{KIND}\", found \"{kind}\" (one entry per file; other kinds go in a config_entries bootstrap list, where Gauntlet skips them)")
+            } else {
+                let candidates = std::iter::once(KIND).chain(OTHER_CONSUL_KINDS.iter().copied());
+                match closest(kind, candidates) {
+                    Some(best) => {
+                        format!("unknown config entry kind \"{kind}\" (did you mean \"{best}\"?)")
+                    }
+                    None => format!(
+                        "unknown config entry kind \"{kind}\"; intentions are Kind = \"{KIND}\""
+                    ),
+                }
+            };
+            return Err(self.err(kind_item.value.pos, &kind_path, message));
         }
         self.check_keys(
             items,
