@@ -84,6 +84,26 @@ Feature: Each consumer group reaches exactly its routes
       | POST   | /api/v1/commitments/_echo  |
 
   @ACL-4
+  Scenario Outline: <consumer> (group user, <algorithm> tokens) reaches the user routes only
+    Given I have a valid token for "<consumer>" signed with the private key "features/auth/keys/<private key>"
+    When I send a GET request to "/api/v1/value-models/_echo"
+    Then the response status is 200
+    And the service received the header "X-Consumer-Groups" with value "user"
+    When I send a PUT request to "/api/v1/value-models/_echo"
+    Then the response status is 403
+    When I send a GET request to "/internal/v1/_echo"
+    Then the response status is 403
+
+    Examples:
+      | algorithm | consumer       | private key         |
+      | RS256     | partner-rs256  | rsa-private.pem     |
+      | PS512     | partner-ps512  | rsa-private.pem     |
+      | ES256     | partner-es256  | ec-p256-private.pem |
+      | ES384     | partner-es384  | ec-p384-private.pem |
+      | ES512     | partner-es512  | ec-p521-private.pem |
+      | EdDSA     | partner-eddsa  | ed25519-private.pem |
+
+  @ACL-4
   Scenario: A client cannot claim groups it does not have
     Given I have a valid token for "frontend-app"
     And the request header "X-Consumer-Groups" is "admin"
