@@ -1082,6 +1082,7 @@ fn mutate_reports_each_mutant_and_gates_on_the_score() {
         .as_array()
         .unwrap()
         .contains(&serde_json::json!("RETRY-1")));
+}
 
 /// `chaos` by the address `up` printed (`--control`, `GAUNTLET_CONTROL`): faults get ids that
 /// `status` lists and `clear SERVICE ID` removes; a restarted service is where `status` says;

@@ -12,10 +12,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use gauntlet::mutate::{self, MutateOptions};
-use gauntlet::report::mutation::MutantStatus;
 use gauntlet::clauses::expect::Expectation;
 use gauntlet::clauses::Catalogue;
+use gauntlet::mutate::{self, MutateOptions};
+use gauntlet::report::mutation::MutantStatus;
 use gauntlet::runner::{self, RunOptions};
 
 /// Every stack folder under `scenarios/`, with its `expect.yml` when it is a negative control:

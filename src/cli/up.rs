@@ -70,10 +70,10 @@ pub async fn execute(args: UpArgs) -> Exit {
         eprintln!("error: {e}");
         return Exit::Usage;
     }
+    let def = Arc::new(def);
     if args.target == Target::Docker {
         return super::up_docker::execute(args, def).await;
     }
-    let def = Arc::new(def);
     let seed = args.seed.unwrap_or_else(rand::random);
     let control_port = def.topology.ports.control;
     let token = ApiToken::from_arg_or_env(args.api_token.as_deref());
