@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::clock::StackClock;
-use crate::config::topology::{MockKind, ServiceDef, ServiceRuntime};
+use crate::config::topology::{ServiceDef, ServiceRuntime};
 use crate::http::server::bind_loopback;
 use crate::protocol::Protocol;
 use crate::sidecar::{Inbound, MeshGuard};
@@ -248,12 +248,7 @@ async fn start_app(
                 wall_clock: mock_services::WallClock::from_fn(move || clock.wall()),
                 ..Default::default()
             };
-            let kind = match kind {
-                MockKind::ValueArchitect => mock_services::MockKind::ValueArchitect,
-                MockKind::ValueCommitter => mock_services::MockKind::ValueCommitter,
-                MockKind::Postgres => mock_services::MockKind::Postgres,
-                MockKind::Redis => mock_services::MockKind::Redis,
-            };
+            let kind = mock_services::MockKind::from(*kind);
             let mock = mock_services::start_with(kind, listener, config, options).await;
             Ok((App::Mock(mock), addr))
         }

@@ -71,6 +71,17 @@ pub enum MockKind {
     Redis,
 }
 
+impl From<MockKind> for mock_services::MockKind {
+    fn from(kind: MockKind) -> Self {
+        match kind {
+            MockKind::ValueArchitect => mock_services::MockKind::ValueArchitect,
+            MockKind::ValueCommitter => mock_services::MockKind::ValueCommitter,
+            MockKind::Postgres => mock_services::MockKind::Postgres,
+            MockKind::Redis => mock_services::MockKind::Redis,
+        }
+    }
+}
+
 impl MockKind {
     /// Every mock, in the order error messages list them.
     pub const ALL: [MockKind; 4] = [

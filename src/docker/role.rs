@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 
 use crate::api;
 use crate::clock::StackClock;
-use crate::config::topology::{MockKind, ServiceDef, ServiceRuntime};
+use crate::config::topology::{ServiceDef, ServiceRuntime};
 use crate::config::StackDef;
 use crate::gateway::upstream::{MeshTls, Upstream, UpstreamAddrs};
 use crate::gateway::Gateway;
@@ -306,12 +306,7 @@ pub async fn service(stack: &Path, service: &str, seed: u64) -> Result<(), RoleE
         wall_clock: mock_services::WallClock::from_fn(move || wall.wall()),
         ..Default::default()
     };
-    let kind = match kind {
-        MockKind::ValueArchitect => mock_services::MockKind::ValueArchitect,
-        MockKind::ValueCommitter => mock_services::MockKind::ValueCommitter,
-        MockKind::Postgres => mock_services::MockKind::Postgres,
-        MockKind::Redis => mock_services::MockKind::Redis,
-    };
+    let kind = mock_services::MockKind::from(*kind);
     // The clock endpoint first: once the service listens (and its sidecar opens the pod's
     // port), a clock jump reaches this container too.
     let _control = serve_control(&def, &clock, seed, BTreeMap::new(), SERVICE_CONTROL).await?;

@@ -74,24 +74,9 @@ impl Evidence {
     }
 }
 
-/// A breaker state, spelled as in `X-Circuit-Breaker-State`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum BreakerState {
-    Closed,
-    Open,
-    HalfOpen,
-}
+pub use crate::gateway::breaker::machine::BreakerState;
 
 impl BreakerState {
-    /// `CLOSED`, `OPEN` or `HALF-OPEN`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "CLOSED",
-            BreakerState::Open => "OPEN",
-            BreakerState::HalfOpen => "HALF-OPEN",
-        }
-    }
-
     /// `closed`, `open` or `half-open`, for the state chip's CSS class.
     pub fn class(self) -> &'static str {
         match self {
@@ -99,18 +84,6 @@ impl BreakerState {
             BreakerState::Open => "open",
             BreakerState::HalfOpen => "half-open",
         }
-    }
-}
-
-impl std::fmt::Display for BreakerState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for BreakerState {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
     }
 }
 

@@ -6,10 +6,8 @@
 //!   after hook ──► of(world, scenario) ──► Evidence ──► ExtrasMap ──► Collector::finish ──► ScenarioReport.evidence
 //! ```
 
-use crate::gateway::breaker::machine;
 use crate::report::evidence::{
-    BreakerState, BreakerTimeline, BreakerTransition, Evidence, JournalRecord, ServiceJournal,
-    JOURNAL_ENTRIES,
+    BreakerTimeline, BreakerTransition, Evidence, JournalRecord, ServiceJournal, JOURNAL_ENTRIES,
 };
 use crate::stack::Stack;
 use crate::steps::GauntletWorld;
@@ -28,14 +26,6 @@ pub fn of(world: &GauntletWorld, key: &ScenarioKey) -> Evidence {
     }
 }
 
-fn state(s: machine::BreakerState) -> BreakerState {
-    match s {
-        machine::BreakerState::Closed => BreakerState::Closed,
-        machine::BreakerState::Open => BreakerState::Open,
-        machine::BreakerState::HalfOpen => BreakerState::HalfOpen,
-    }
-}
-
 /// Every breaker of `stack` that changed state.
 fn breakers(stack: &Stack) -> Vec<BreakerTimeline> {
     stack
@@ -50,8 +40,8 @@ fn breakers(stack: &Stack) -> Vec<BreakerTimeline> {
             transitions: transitions
                 .into_iter()
                 .map(|t| BreakerTransition {
-                    from: state(t.from),
-                    to: state(t.to),
+                    from: t.from,
+                    to: t.to,
                     at: t.at.since_start(),
                     reason: t.reason,
                 })
