@@ -101,9 +101,13 @@ fn runs_append_history_keep_n_directories_and_skip_corrupt_lines() {
     assert_eq!(ids.len(), 3);
     let positions: Vec<usize> = ids
         .iter()
-        .map(|id| index.find(id.as_str()).unwrap())
+        // `{id}</`: the id as a whole, not as the prefix of a same-second run's `{id}-2`.
+        .map(|id| index.find(&format!("{id}</")).unwrap())
         .collect();
-    assert!(positions[2] < positions[0], "newest first");
+    assert!(
+        positions[2] < positions[0],
+        "newest first: {ids:?} at {positions:?}"
+    );
     let kept = &run_dirs(reports.path())[0];
     assert!(index.contains(&format!("href=\"{kept}/index.html\"")));
     assert!(index.contains("Clause verdicts across runs"));

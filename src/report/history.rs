@@ -322,11 +322,15 @@ pub fn is_run_id(name: &str) -> bool {
 }
 
 /// `run_id`, or `run_id-2`, `run_id-3`, ... when a run directory of that name already exists
-/// under `root` (two runs in the same second on the same stack).
+/// under `root` or the history already records one (two runs in the same second on the same
+/// stack, also when `--keep` has removed the earlier run's directory).
 pub fn unique_run_id(root: &Path, run_id: &str) -> String {
+    let history = fs::read_to_string(root.join(HISTORY_FILE)).unwrap_or_default();
+    let taken =
+        |id: &str| root.join(id).exists() || history.contains(&format!("\"run_id\":\"{id}\""));
     let mut candidate = run_id.to_string();
     let mut n = 2;
-    while root.join(&candidate).exists() {
+    while taken(&candidate) {
         candidate = format!("{run_id}-{n}");
         n += 1;
     }
