@@ -268,7 +268,7 @@ pub const CATALOG: &[StepDoc] = &[
         "Waits (up to 5 s real time) until every started request the gateway routes to this service has reached its inbound stage.",
         "the started requests have reached \"value-architect\""),
     step!("in flight", "Then", "the started requests are still waiting",
-        "None of the started requests has an answer, watched for 200 ms of real time.",
+        "None of the started requests has an answer: watched until no timer on the stack clock is due (a jump that reached a deadline), then for 200 ms of real time.",
         "the started requests are still waiting"),
     step!("in flight", "Then", "the response came back within {duration}",
         "The last response took at most this much real time (sending to last byte).",
