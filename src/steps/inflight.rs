@@ -169,11 +169,10 @@ async fn still_waiting(world: &mut GauntletWorld) -> StepResult {
     let mut quiet_since: Option<Duration> = None;
     let finished = |world: &GauntletWorld| world.in_flight.iter().any(|r| r.task.is_finished());
     while !finished(world) && watch.elapsed() < FINISH_PATIENCE {
+        let now = watch.elapsed();
         if clock.due_sleepers() > 0 {
             quiet_since = None;
-        } else if watch.elapsed() - *quiet_since.get_or_insert(watch.elapsed())
-            >= STILL_WAITING_WINDOW
-        {
+        } else if now.saturating_sub(*quiet_since.get_or_insert(now)) >= STILL_WAITING_WINDOW {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
