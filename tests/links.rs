@@ -28,6 +28,8 @@ async fn every_hop_of_the_stack_is_a_named_link() {
             "client->gateway",
             "gateway->value-architect",
             "gateway->value-committer",
+            "value-committer->postgres",
+            "value-committer->redis",
             "value-committer->value-architect",
         ]
     );
