@@ -22,6 +22,7 @@ mod format;
 pub mod history;
 pub mod html;
 pub mod junit;
+pub mod links;
 pub mod model;
 pub mod mutation;
 mod plot;
