@@ -223,3 +223,27 @@ async fn a_restarted_service_keeps_its_own_port_as_well_as_its_public_one() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_stopped_service_holds_its_port_refusing_connections_so_start_can_always_reopen_it() {
+    let stack = valueverse().await;
+    let service = stack.service("value-architect").expect("service");
+    let addr = service.addr();
+    service.stop().await.expect("stop");
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(
+        matches!(&refused, Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{refused:?}"
+    );
+    // The port is held: a plain bind (no SO_REUSEADDR, nothing else ever used the port) fails,
+    // and so the kernel hands it to no outgoing connection or ephemeral listener meanwhile.
+    let other =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    assert!(
+        other.bind(&addr.into()).is_err(),
+        "the port was free to take"
+    );
+    drop(other);
+    service.start().await.expect("start");
+    assert_eq!(admin_get(&stack, "/api/v1/value-models").await.status, 200);
+}

@@ -140,6 +140,12 @@ pub struct Inbound {
     clock: StackClock,
     client: Client<HttpConnector, Body>,
     listening: Mutex<Option<Listening>>,
+    /// While the port is closed: a socket bound to it that does not listen. Connections are
+    /// refused as on a closed port, and the kernel gives the port to no outgoing connection and
+    /// no ephemeral (port 0) listener meanwhile, so `start` can open it again (concurrent
+    /// scenarios' connections took a stopped service's port and failed its restart with
+    /// `Address already in use`).
+    reserved: Mutex<Option<socket2::Socket>>,
 }
 
 impl Inbound {
@@ -173,6 +179,7 @@ impl Inbound {
             clock,
             client: Client::builder(TokioExecutor::new()).build(connector),
             listening: Mutex::new(None),
+            reserved: Mutex::new(None),
         });
         inbound.listen(listener);
         Ok(inbound)
@@ -213,6 +220,18 @@ impl Inbound {
         if self.is_listening() {
             return Ok(());
         }
+        let reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(socket) = reserved {
+            socket.listen(1024)?;
+            socket.set_nonblocking(true)?;
+            let listener = TcpListener::from_std(std::net::TcpListener::from(socket))?;
+            self.listen(listener);
+            return Ok(());
+        }
         let listener = if self.ip.is_loopback() {
             bind_loopback(self.port).await?
         } else {
@@ -237,9 +256,37 @@ impl Inbound {
         if let Some(closed) = listening.closed.take() {
             let _ = closed.await;
         }
+        self.reserve();
         if !kill {
             // The task ends once every connection has drained (or the grace period is over).
             let _ = (&mut listening.task).await;
+        }
+    }
+
+    /// Holds the closed port (see [`Inbound::reserved`]); when that fails, `reopen` binds anew.
+    fn reserve(&self) {
+        let addr = SocketAddr::new(self.ip, self.port);
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .and_then(|socket| {
+            // As the listener had it, so its connections' TIME_WAIT does not stand in the way.
+            socket.set_reuse_address(true)?;
+            socket.bind(&addr.into())?;
+            Ok(socket)
+        });
+        match socket {
+            Ok(socket) => {
+                *self
+                    .reserved
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(socket);
+            }
+            Err(e) => {
+                tracing::warn!(service = %self.service, port = self.port, error = %e, "cannot hold the closed port");
+            }
         }
     }
 
