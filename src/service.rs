@@ -241,6 +241,11 @@ async fn start_app(
             let config = mock_services::MockConfig {
                 architect_url: upstream_url("value-architect"),
                 committer_url: upstream_url("value-committer"),
+                // value-committer's data stores, raw tcp through the same listeners.
+                redis_url: upstreams.get("redis").map(|addr| format!("tcp://{addr}")),
+                postgres_url: upstreams
+                    .get("postgres")
+                    .map(|addr| format!("tcp://{addr}")),
             };
             let clock = clock.clone();
             let options = mock_services::MockOptions {

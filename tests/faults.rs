@@ -172,9 +172,10 @@ async fn a_stopped_service_keeps_its_port_reserved_until_it_starts_again() {
     let service = stack.service("value-committer").unwrap();
     let addr = service.addr();
     service.stop().await.expect("stop");
+    let refused = std::net::TcpStream::connect(addr);
     assert!(
-        std::net::TcpStream::connect(addr).is_err(),
-        "a stopped service's port refuses connections"
+        matches!(&refused, Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "a stopped service's port refuses connections: {refused:?}"
     );
     let squatter = std::net::TcpListener::bind(addr);
     assert!(

@@ -166,4 +166,5 @@ fuzz_seed_tests!(
     stack_yml,
     gherkin_steps,
     control_fault,
+    toxic_json,
 );

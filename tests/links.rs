@@ -28,6 +28,8 @@ async fn every_hop_of_the_stack_is_a_named_link() {
             "client->gateway",
             "gateway->value-architect",
             "gateway->value-committer",
+            "value-committer->postgres",
+            "value-committer->redis",
             "value-committer->value-architect",
         ]
     );
@@ -146,4 +148,46 @@ async fn a_latency_on_a_mesh_hop_slows_the_caller_of_that_upstream() {
         "the committer called through the link"
     );
     assert!(took >= Duration::from_millis(300), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_disabled_client_link_refuses_new_connections_at_the_port_until_enabled() {
+    let stack = valueverse().await;
+    let link = stack.links.get("client->gateway").expect("link");
+    let addr = stack.gateway.proxy.addr();
+    // A keep-alive connection opened before: the link closes it.
+    let mut open = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    link.set_enabled(false);
+    // Refused at the TCP level (the port is closed), not accepted and then closed.
+    let mut refused = false;
+    for _ in 0..100 {
+        match tokio::net::TcpStream::connect(addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                refused = true;
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    assert!(refused, "a disabled client->gateway link still accepts");
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut open, &mut buf),
+    )
+    .await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the open connection is closed: {read:?}"
+    );
+    link.set_enabled(true);
+    let mut status = 0;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            status = admin_get(&stack, "/api/v1/value-models").await.status;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, 200, "the same port serves again once enabled");
 }

@@ -3,8 +3,8 @@ Feature: Services talk over mTLS, and only the pairs the intentions allow get th
   Every service sits behind a sidecar whose public listener requires a client certificate from
   the stack's CA and reads the caller's identity from its SPIFFE URI SAN. The valueverse
   intentions (scenarios/valueverse/intentions.hcl) allow value-committer and value-architect to
-  call each other, the gateway (api-gateway) to call both, and anyone to reach postgres and
-  redis; everything else is denied (zero trust).
+  call each other, the gateway (api-gateway) to call both, and value-committer alone to reach
+  its data stores postgres and redis; everything else is denied (zero trust).
 
   Background:
     Given the stack is running
@@ -20,9 +20,8 @@ Feature: Services talk over mTLS, and only the pairs the intentions allow get th
       | value-architect | value-committer |
       | api-gateway     | value-architect |
       | api-gateway     | value-committer |
-      | value-architect | postgres        |
+      | value-committer | postgres        |
       | value-committer | redis           |
-      | billing         | redis           |
 
   @MESH-3
   Scenario Outline: Every other pair is denied with Envoy's RBAC answer
@@ -36,6 +35,9 @@ Feature: Services talk over mTLS, and only the pairs the intentions allow get th
       | postgres        | value-architect |
       | redis           | value-committer |
       | value-committer | value-committer |
+      | value-architect | postgres        |
+      | billing         | redis           |
+      | api-gateway     | postgres        |
 
   @MESH-1 @OBS-1
   Scenario: The gateway and value-committer reach value-architect with their own identities

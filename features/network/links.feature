@@ -83,3 +83,30 @@ Feature: Network faults on the stack's links follow the gateway's policy
     Given the link from "gateway" to "value-architect" closes after 100 bytes
     When I send a GET request to "/api/v1/value-models"
     Then the response status is 502
+
+  @NET-8
+  Scenario: A data store that is down degrades commitments as documented, and only them
+    # value-committer writes each new commitment to postgres, then redis, and reads one by id
+    # from redis (README "Data stores"): without redis it answers 503, keeping nothing.
+    Given the link from "value-committer" to "redis" is down
+    When I send a POST request to "/api/v1/commitments" with JSON:
+      """
+      {"value_model_id": "b2e4c6a8-1d3f-4e5a-8b7c-9d0e1f2a3b02", "owner": "finance-team",
+       "target_date": "2026-03-31", "amount": 10.0}
+      """
+    Then the response status is 503
+    And the response JSON "error" is "commitment store unavailable: redis: connection closed before the reply"
+    When I send a GET request to "/api/v1/commitments/d4a6e8c0-3f5b-4a7c-8d9e-1f2a3b4c5d04"
+    Then the response status is 503
+    When I send a GET request to "/api/v1/value-models"
+    Then the response status is 200
+    When the link from "value-committer" to "redis" is up again
+    And I send a POST request to "/api/v1/commitments" with JSON:
+      """
+      {"value_model_id": "b2e4c6a8-1d3f-4e5a-8b7c-9d0e1f2a3b02", "owner": "finance-team",
+       "target_date": "2026-03-31", "amount": 10.0}
+      """
+    Then the response status is 201
+    When I send a GET request to "/api/v1/commitments/d4a6e8c0-3f5b-4a7c-8d9e-1f2a3b4c5d04"
+    Then the response status is 200
+    And the link from "value-committer" to "redis" carried 2 connections

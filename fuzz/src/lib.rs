@@ -20,6 +20,7 @@ use gauntlet::config::intentions::{self, MeshServices};
 use gauntlet::config::kong;
 use gauntlet::config::stack_file;
 use gauntlet::gateway::plugins::jwt::{decode_token, kong_base64_decode, retrieve_tokens};
+use gauntlet::link::Toxic;
 use gauntlet::protocol::Protocol;
 use gauntlet::runner::lint::TextLinter;
 
@@ -27,7 +28,7 @@ use gauntlet::runner::lint::TextLinter;
 pub type Target = fn(&[u8]);
 
 /// Every target, by name, for the stable seed runner.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("jwt_token", jwt_token),
     ("jwt_extract", jwt_extract),
     ("intentions_hcl", intentions_hcl),
@@ -36,6 +37,7 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("stack_yml", stack_yml),
     ("gherkin_steps", gherkin_steps),
     ("control_fault", control_fault),
+    ("toxic_json", toxic_json),
 ];
 
 /// The jwt plugin's token parser (header, claims, signature segments; Kong's base64).
@@ -142,5 +144,24 @@ pub fn control_fault(data: &[u8]) {
         if rule.validate().is_ok() {
             let _ = rule.describe();
         }
+    }
+}
+
+/// The Toxiproxy API's toxic body (`POST /proxies/{p}/toxics`, and the update body of
+/// `POST|PATCH /proxies/{p}/toxics/{t}`): decode, validate, echo as JSON. The input is used as
+/// both: a create body, and an update of the toxic the input created (or of a default latency
+/// toxic when it did not create one).
+pub fn toxic_json(data: &[u8]) {
+    let created = Toxic::from_json(data);
+    if let Ok(toxic) = &created {
+        let _ = toxic.to_json();
+        let _ = serde_json::to_vec(&toxic.to_json());
+    }
+    let base = created.unwrap_or_else(|_| {
+        Toxic::from_json(br#"{"type":"latency","attributes":{"latency":1}}"#)
+            .unwrap_or_else(|e| panic!("the default toxic must decode: {e}"))
+    });
+    if let Ok(updated) = base.updated(data) {
+        let _ = updated.to_json();
     }
 }

@@ -1,18 +1,24 @@
 //! value-committer: commitments kept in memory. Creating one fetches its value model from
 //! value-architect (through the configured upstream, in a stack the local mesh listener), so a
-//! mesh denial or an architect outage shows up as a committer error. `/internal/v1/sync` records
-//! the updates value-architect publishes.
+//! mesh denial or an architect outage shows up as a committer error; with data stores configured
+//! (`postgres_url`, `redis_url`) it is then written to both ([`crate::store`]) and reads by id are
+//! served from redis, so a slow or broken store shows up too. `/internal/v1/sync` records the
+//! updates value-architect publishes.
 //!
 //! ```text
 //! GET  /health                    200 {"status":"UP","service":"value-committer"}
-//! GET  /api/v1/commitments        200 {"items":[...],"count":N}
-//! GET  /api/v1/commitments/{id}   200 commitment | 404
+//! GET  /api/v1/commitments        200 {"items":[...],"count":N}            (memory, no store)
+//! GET  /api/v1/commitments/{id}   redis GET commitment:<id> → 200 stored | miss → memory: 200 | 404
+//!                                 redis failed / slower than store_timeout → 503 commitment store unavailable: redis: <detail>
 //! POST /api/v1/commitments        400 (body) ─┐
 //!                                             └─ GET {architect}/api/v1/value-models/{id}
-//!                                                  2xx model        → 201 commitment
+//!                                                  2xx model        → stores (below) → 201 commitment
 //!                                                  404              → 422 value model <id> not found
 //!                                                  other / no reply → 502 value-architect unavailable: <detail>
 //!                                                  no architect_url → 503
+//!                                  postgres INSERT (echoed), then redis SET (+OK); either failed or
+//!                                  slower than store_timeout → 503 commitment store unavailable: <store>: <detail>
+//!                                  and nothing is kept
 //! POST /internal/v1/sync          200 record | 400
 //! GET  /internal/v1/sync          200 {"items":[...],"count":N}
 //! ```
@@ -32,6 +38,7 @@ use crate::config::{MockConfig, MockKind, MockOptions, WallClock};
 use crate::http::{error_response, health, listing, read_body, BodyError};
 use crate::input::{CommitmentInput, InputError, SyncInput};
 use crate::model::{rfc3339, seed_commitments, Commitment, SyncRecord};
+use crate::store::{Store, StoreError, StoreKind};
 use crate::upstream::Peer;
 
 /// Why a value-committer request failed; [`IntoResponse`] is the one place mapping it to HTTP.
@@ -51,6 +58,10 @@ enum CommitterError {
     ArchitectMisconfigured(String),
     #[error("value-architect unavailable: {0}")]
     ArchitectUnavailable(String),
+    #[error("commitment store unavailable: {0}")]
+    StoreUnavailable(#[from] StoreError),
+    #[error("commitment store misconfigured: {0}")]
+    StoreMisconfigured(String),
 }
 
 impl IntoResponse for CommitterError {
@@ -64,6 +75,9 @@ impl IntoResponse for CommitterError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             CommitterError::ArchitectUnavailable(_) => StatusCode::BAD_GATEWAY,
+            CommitterError::StoreUnavailable(_) | CommitterError::StoreMisconfigured(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         error_response(status, self.to_string())
     }
@@ -82,6 +96,55 @@ struct CommitterState {
     syncs: Arc<Mutex<Vec<SyncRecord>>>,
     clock: WallClock,
     architect: Peer,
+    stores: Arc<Stores>,
+}
+
+/// The data stores as configured: each absent (in-memory only), usable, or misconfigured.
+#[derive(Debug)]
+struct Stores {
+    postgres: Result<Option<Store>, String>,
+    redis: Result<Option<Store>, String>,
+}
+
+impl Stores {
+    fn configure(config: &MockConfig, options: &MockOptions) -> Stores {
+        let build = |kind, setting, url: Option<&str>| {
+            url.map(|url| Store::new(kind, setting, url, options.store_timeout))
+                .transpose()
+                .map_err(|err| {
+                    tracing::error!(service = "value-committer", error = %err, "store unusable");
+                    err.to_string()
+                })
+        };
+        Stores {
+            postgres: build(
+                StoreKind::Postgres,
+                "postgres_url",
+                config.postgres_url.as_deref(),
+            ),
+            redis: build(StoreKind::Redis, "redis_url", config.redis_url.as_deref()),
+        }
+    }
+
+    fn postgres(&self) -> Result<Option<&Store>, CommitterError> {
+        usable(&self.postgres)
+    }
+
+    fn redis(&self) -> Result<Option<&Store>, CommitterError> {
+        usable(&self.redis)
+    }
+}
+
+fn usable(store: &Result<Option<Store>, String>) -> Result<Option<&Store>, CommitterError> {
+    store
+        .as_ref()
+        .map(Option::as_ref)
+        .map_err(|reason| CommitterError::StoreMisconfigured(reason.clone()))
+}
+
+/// The redis key of a commitment.
+fn redis_key(id: &str) -> String {
+    format!("commitment:{id}")
 }
 
 // A panic while holding a lock cannot leave a half-written record (writes push complete values),
@@ -102,6 +165,7 @@ pub(crate) fn router(config: &MockConfig, options: &MockOptions) -> Router {
             MockKind::ValueCommitter,
             options.upstream_timeout,
         ),
+        stores: Arc::new(Stores::configure(config, options)),
     };
     Router::new()
         .route(
@@ -122,6 +186,18 @@ async fn fetch(
     State(state): State<CommitterState>,
     Path(id): Path<String>,
 ) -> Result<Json<Commitment>, CommitterError> {
+    // Served from redis when it holds the commitment; a miss (the seed, or a restarted redis)
+    // falls back to the committer's own copy. A redis that fails is a failed read.
+    if let Some(redis) = state.stores.redis()? {
+        if let Some(stored) = redis.get(&redis_key(&id)).await? {
+            return serde_json::from_slice(&stored).map(Json).map_err(|err| {
+                CommitterError::StoreUnavailable(StoreError {
+                    store: StoreKind::Redis,
+                    detail: format!("stored value is not a commitment: {err}"),
+                })
+            });
+        }
+    }
     lock(&state.commitments)
         .iter()
         .find(|commitment| commitment.id == id)
@@ -148,12 +224,33 @@ async fn create(
         status: "committed".to_owned(),
         created_at: rfc3339(state.clock.now()),
     };
+    record(&state.stores, &commitment).await?;
     lock(&state.commitments).push(commitment.clone());
     let mut response = (StatusCode::CREATED, Json(&commitment)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/commitments/{}", commitment.id)) {
         response.headers_mut().insert(LOCATION, location);
     }
     Ok(response)
+}
+
+/// Writes a new commitment to postgres (the record), then redis (what reads are served from).
+async fn record(stores: &Stores, commitment: &Commitment) -> Result<(), CommitterError> {
+    let json = serde_json::to_string(commitment).unwrap_or_default();
+    if let Some(postgres) = stores.postgres()? {
+        // One line, quoted as SQL: the mock echoes it, a database would acknowledge it.
+        let statement = format!(
+            "INSERT INTO commitments (id, body) VALUES ('{}', '{}');\n",
+            commitment.id,
+            json.replace('\'', "''")
+        );
+        postgres.write_record(statement.as_bytes()).await?;
+    }
+    if let Some(redis) = stores.redis()? {
+        redis
+            .set(&redis_key(&commitment.id), json.as_bytes())
+            .await?;
+    }
+    Ok(())
 }
 
 /// `GET {architect}/api/v1/value-models/{id}`, classified for the committer's client.
@@ -486,6 +583,137 @@ mod tests {
         )
         .await;
         assert_eq!(reply.status, 503);
+    }
+
+    /// A committer over a real architect, postgres and redis.
+    async fn committer_with_stores(
+        timeout: Duration,
+    ) -> (
+        crate::RunningMock,
+        crate::RunningMock,
+        crate::RunningMock,
+        crate::RunningMock,
+    ) {
+        let architect = spawn(MockKind::ValueArchitect, MockConfig::default()).await;
+        let postgres = spawn(MockKind::Postgres, MockConfig::default()).await;
+        let redis = spawn(MockKind::Redis, MockConfig::default()).await;
+        let config = MockConfig::default()
+            .with_architect_url(architect.base_url())
+            .with_postgres_url(postgres.base_url())
+            .with_redis_url(redis.base_url());
+        let options = MockOptions {
+            store_timeout: timeout,
+            ..MockOptions::default()
+        };
+        let committer = spawn_with(MockKind::ValueCommitter, config, options).await;
+        (committer, architect, postgres, redis)
+    }
+
+    #[tokio::test]
+    async fn records_commitments_in_the_stores_and_reads_them_from_redis() {
+        let (committer, _architect, _postgres, redis) =
+            committer_with_stores(Duration::from_secs(2)).await;
+        let body = commitment_body(SUPPLY_CHAIN_MODEL_ID);
+        let created = call(
+            committer.addr,
+            "POST",
+            "/api/v1/commitments",
+            &[],
+            Some(&body),
+        )
+        .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let id = created.json["id"].as_str().unwrap_or_default().to_owned();
+        let path = format!("/api/v1/commitments/{id}");
+        let read = call(committer.addr, "GET", &path, &[], None).await;
+        assert_eq!((read.status, &read.json), (200, &created.json));
+        // Reads go to redis: without it the same read fails, naming the store.
+        redis.stop().await;
+        let read = call(committer.addr, "GET", &path, &[], None).await;
+        assert_eq!(read.status, 503, "{}", read.text);
+        assert_eq!(
+            read.json["error"],
+            "commitment store unavailable: redis: connection refused"
+        );
+        // The listing needs no store.
+        let listed = call(committer.addr, "GET", "/api/v1/commitments", &[], None).await;
+        assert_eq!(listed.json["count"], 2);
+    }
+
+    #[tokio::test]
+    async fn answers_503_and_keeps_nothing_when_a_store_is_gone() {
+        for down in ["postgres", "redis"] {
+            let (committer, _architect, postgres, redis) =
+                committer_with_stores(Duration::from_secs(2)).await;
+            if down == "postgres" {
+                postgres.stop().await;
+            } else {
+                redis.stop().await;
+            }
+            let body = commitment_body(SUPPLY_CHAIN_MODEL_ID);
+            let reply = call(
+                committer.addr,
+                "POST",
+                "/api/v1/commitments",
+                &[],
+                Some(&body),
+            )
+            .await;
+            assert_eq!(
+                (reply.status, &reply.json),
+                (
+                    503,
+                    &json!({"error": format!("commitment store unavailable: {down}: connection refused")})
+                )
+            );
+            let listed = call(committer.addr, "GET", "/api/v1/commitments", &[], None).await;
+            assert_eq!(listed.json["count"], 1, "{down}: nothing is kept");
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_503_when_a_store_is_slower_than_the_store_timeout() {
+        // A postgres that accepts and never echoes.
+        let silent = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(err) => panic!("{err}"),
+        };
+        let addr = silent
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = silent.accept().await {
+                open.push(stream);
+            }
+        });
+        let architect = spawn(MockKind::ValueArchitect, MockConfig::default()).await;
+        let config = MockConfig::default()
+            .with_architect_url(architect.base_url())
+            .with_postgres_url(format!("tcp://{addr}"));
+        let options = MockOptions {
+            store_timeout: Duration::from_millis(150),
+            ..MockOptions::default()
+        };
+        let committer = spawn_with(MockKind::ValueCommitter, config, options).await;
+        let body = commitment_body(SUPPLY_CHAIN_MODEL_ID);
+        let reply = call(
+            committer.addr,
+            "POST",
+            "/api/v1/commitments",
+            &[],
+            Some(&body),
+        )
+        .await;
+        assert_eq!(
+            (reply.status, &reply.json),
+            (
+                503,
+                &json!({"error": "commitment store unavailable: postgres: no reply within 150ms"})
+            )
+        );
+        held.abort();
     }
 
     #[tokio::test]

@@ -14,6 +14,10 @@ use std::time::{Duration, SystemTime};
 /// Default time budget of one outbound call (committer → architect, architect → committer).
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default time budget of one data store operation of value-committer (connect, send, the whole
+/// reply): a store slower than this is a store that is gone.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Which mock service to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MockKind {
@@ -151,6 +155,12 @@ pub struct MockConfig {
     pub architect_url: Option<String>,
     /// Base URL of value-committer. Used by value-architect's `publish` only.
     pub committer_url: Option<String>,
+    /// Where value-committer's redis is (`tcp://host:port`; in a stack its local mesh upstream
+    /// listener). When set, each created commitment is `SET` there and reads `GET` it.
+    pub redis_url: Option<String>,
+    /// Where value-committer's postgres is (`tcp://host:port`). When set, each created
+    /// commitment is written there first.
+    pub postgres_url: Option<String>,
 }
 
 impl MockConfig {
@@ -166,6 +176,18 @@ impl MockConfig {
         self
     }
 
+    /// Sets [`MockConfig::redis_url`].
+    pub fn with_redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+
+    /// Sets [`MockConfig::postgres_url`].
+    pub fn with_postgres_url(mut self, url: impl Into<String>) -> Self {
+        self.postgres_url = Some(url.into());
+        self
+    }
+
     /// Checks every URL that is set.
     ///
     /// # Errors
@@ -177,6 +199,12 @@ impl MockConfig {
         if let Some(url) = &self.committer_url {
             crate::upstream::parse_base_url("committer_url", url)?;
         }
+        if let Some(url) = &self.redis_url {
+            crate::store::parse_store_url("redis_url", url)?;
+        }
+        if let Some(url) = &self.postgres_url {
+            crate::store::parse_store_url("postgres_url", url)?;
+        }
         Ok(())
     }
 }
@@ -187,6 +215,9 @@ pub struct MockOptions {
     /// Time budget of one outbound call, connect to last body byte
     /// (default [`DEFAULT_UPSTREAM_TIMEOUT`]).
     pub upstream_timeout: Duration,
+    /// Time budget of one data store operation of value-committer (default
+    /// [`DEFAULT_STORE_TIMEOUT`]); past it the committer answers 503.
+    pub store_timeout: Duration,
     /// Source of the timestamps written into models, commitments and sync records
     /// (default: the system clock).
     pub wall_clock: WallClock,
@@ -196,6 +227,7 @@ impl Default for MockOptions {
     fn default() -> Self {
         MockOptions {
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
             wall_clock: WallClock::system(),
         }
     }

@@ -38,8 +38,8 @@
 //! |---|---|
 //! | `GET /health` | 200 `{"status":"UP","service":"value-committer"}` |
 //! | `GET /api/v1/commitments` | 200 `{"items":[commitment...],"count":N}` |
-//! | `GET /api/v1/commitments/{id}` | 200 commitment, 404 `commitment <id> not found` |
-//! | `POST /api/v1/commitments` | body `{"value_model_id","owner","target_date":"YYYY-MM-DD","amount"}` (amount > 0); 400 on a bad body, then `GET {architect_url}/api/v1/value-models/{id}`: 201 commitment; architect 404 → 422 `value model <id> not found`; any other architect status, no connection or no answer within [`MockOptions::upstream_timeout`] → 502 `value-architect unavailable: <detail>` (e.g. `403 Forbidden: RBAC: access denied`); no (or an unusable) `architect_url` → 503 |
+//! | `GET /api/v1/commitments/{id}` | 200 commitment, 404 `commitment <id> not found`; with redis configured it is read from redis first (`GET commitment:<id>`, a miss falls back to the committer's copy) and a failing redis → 503 `commitment store unavailable: redis: <detail>` |
+//! | `POST /api/v1/commitments` | body `{"value_model_id","owner","target_date":"YYYY-MM-DD","amount"}` (amount > 0); 400 on a bad body, then `GET {architect_url}/api/v1/value-models/{id}`: 201 commitment; architect 404 → 422 `value model <id> not found`; any other architect status, no connection or no answer within [`MockOptions::upstream_timeout`] → 502 `value-architect unavailable: <detail>` (e.g. `403 Forbidden: RBAC: access denied`); no (or an unusable) `architect_url` → 503; with data stores ([`MockConfig::postgres_url`], [`MockConfig::redis_url`]) the commitment is then written to postgres (`INSERT ...;`, waiting for the echo) and redis (`SET commitment:<id> <json>`): a store that refuses, closes, answers wrongly or not within [`MockOptions::store_timeout`] → 503 `commitment store unavailable: <store>: <detail>`, nothing kept |
 //! | `POST /internal/v1/sync` | records `{"value_model_id","version","name"}`; 200 [`SyncRecord`]; 400 |
 //! | `GET /internal/v1/sync` | 200 `{"items":[record...],"count":N}` |
 //!
@@ -75,12 +75,13 @@
 //! # Tcp mocks
 //!
 //! [`MockKind::protocol`] is [`MockProtocol::Tcp`] for these two; in `stack.yml` they are
-//! `protocol: tcp`. They take no [`MockConfig`] and make no outbound calls.
+//! `protocol: tcp`. They take no [`MockConfig`] and make no outbound calls; value-committer is their client when
+//! its store URLs are set.
 //!
 //! | Kind | Behaviour |
 //! |---|---|
 //! | `postgres` | echo: every byte received is written back; the connection stays open until the peer closes it (no Postgres wire protocol) |
-//! | `redis` | RESP, inline (`PING\r\n`) or arrays (`*1\r\n$4\r\nPING\r\n`), pipelining answered in order: `PING` → `+PONG`, `PING x` / `ECHO x` → bulk string `x`, `QUIT` → `+OK` then close, anything else → `-ERR unknown command '<name>'`; a malformed request → `-ERR Protocol error: ...` then close |
+//! | `redis` | RESP, inline (`PING\r\n`) or arrays (`*1\r\n$4\r\nPING\r\n`), pipelining answered in order: `PING` → `+PONG`, `PING x` / `ECHO x` → bulk string `x`, `SET k v` → `+OK` (kept while the mock runs, shared by its connections), `GET k` → bulk string or `$-1`, `QUIT` → `+OK` then close, anything else → `-ERR unknown command '<name>'`; a malformed request → `-ERR Protocol error: ...` then close |
 //!
 //! [`RunningMock`] works the same for them ([`RunningMock::base_url`] is `tcp://<addr>`):
 //! `stop` closes the port and resets connections, `shutdown` closes the port, answers what each
@@ -121,13 +122,15 @@ mod http;
 mod input;
 mod model;
 mod server;
+mod store;
 mod tcp;
 #[cfg(test)]
 mod test_support;
 mod upstream;
 
 pub use config::{
-    MockConfig, MockError, MockKind, MockOptions, MockProtocol, WallClock, DEFAULT_UPSTREAM_TIMEOUT,
+    MockConfig, MockError, MockKind, MockOptions, MockProtocol, WallClock, DEFAULT_STORE_TIMEOUT,
+    DEFAULT_UPSTREAM_TIMEOUT,
 };
 pub use echo::{EchoReport, ECHO_SEGMENT};
 pub use model::{

@@ -300,6 +300,9 @@ pub async fn service(stack: &Path, service: &str, seed: u64) -> Result<(), RoleE
     let config = mock_services::MockConfig {
         architect_url: upstream_url("value-architect"),
         committer_url: upstream_url("value-committer"),
+        // The data stores speak raw tcp at the same addresses.
+        redis_url: upstream_url("redis").map(|url| url.replacen("http://", "tcp://", 1)),
+        postgres_url: upstream_url("postgres").map(|url| url.replacen("http://", "tcp://", 1)),
     };
     let wall = clock.clone();
     let options = mock_services::MockOptions {

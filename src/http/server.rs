@@ -67,7 +67,9 @@ where
 }
 
 /// [`serve`] with every accepted connection through `link` (its accepting end): the hop
-/// `client->gateway`. While the link is down, connections are closed as they arrive.
+/// `client->gateway`. While the link is down the port is closed, so new connections are refused
+/// (as a disabled Toxiproxy proxy stops listening) and open ones are closed by the link; once it
+/// is up again the same address is bound anew. Open connections live on across both.
 pub fn serve_linked<H, F>(
     listener: TcpListener,
     link: std::sync::Arc<crate::link::Link>,
@@ -79,10 +81,10 @@ where
 {
     let addr = listener.local_addr()?;
     let handler = Arc::new(handler);
-    let task = accept_loop(listener, move |stream, peer| {
+    let connection = move |stream: TcpStream, peer: SocketAddr, link| {
         let handler = handler.clone();
-        let link = link.clone();
         async move {
+            // A connection accepted just before the link went down is closed here.
             let Ok(stream) =
                 crate::link::LinkStream::new(link, stream, crate::link::Side::Acceptor)
             else {
@@ -95,6 +97,51 @@ where
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+        }
+    };
+    let task = tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        let mut changes = link.subscribe();
+        // The port stays the gateway's while the link is down (see `PortHold`).
+        let hold = PortHold::of(&listener).ok().flatten();
+        let mut listener = Some(listener);
+        loop {
+            let enabled = link.is_enabled();
+            if !enabled {
+                // Closing the listener refuses new connections at the TCP level.
+                listener = None;
+            } else if listener.is_none() {
+                let bound = match &hold {
+                    Some(hold) => hold.listen(),
+                    None => TcpListener::bind(addr).await,
+                };
+                match bound {
+                    Ok(bound) => listener = Some(bound),
+                    Err(e) => {
+                        tracing::warn!(%addr, error = %e, "cannot re-bind the gateway proxy port");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                }
+            }
+            let accept = async {
+                match &listener {
+                    Some(l) => l.accept().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                accepted = accept => {
+                    let Ok((stream, peer)) = accepted else {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(connection(stream, peer, link.clone()));
+                }
+                _ = changes.changed() => {}
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
         }
     });
     Ok(ServerHandle { addr, task })

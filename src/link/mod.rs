@@ -95,6 +95,16 @@ struct LinkState {
     upstream: String,
 }
 
+/// What was put on one link over its life: the report's record of a scenario's network faults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkHistory {
+    /// Every toxic added, in the order added, with the values it last had (an update replaces
+    /// them; a removed toxic stays listed).
+    pub toxics: Vec<Toxic>,
+    /// Whether the link was ever disabled.
+    pub disabled: bool,
+}
+
 /// The wakers of one open connection, so a change reaches it even while it waits on its socket.
 #[derive(Debug, Default)]
 pub(crate) struct ConnWakers {
@@ -118,6 +128,9 @@ pub struct Link {
     next_version: AtomicU64,
     /// Connections opened so far.
     opened: AtomicU64,
+    /// What was ever put on the link (for the report): every toxic added, as last set, and
+    /// whether it was ever disabled.
+    history: Mutex<LinkHistory>,
     seed: u64,
     clock: StackClock,
 }
@@ -146,6 +159,7 @@ impl Link {
             next_conn: AtomicU64::new(0),
             next_version: AtomicU64::new(1),
             opened: AtomicU64::new(0),
+            history: Mutex::new(LinkHistory::default()),
             seed: derive_seed(seed, &["link", name]),
             clock,
         }
@@ -183,6 +197,18 @@ impl Link {
 
     pub fn upstream(&self) -> String {
         self.read().upstream.clone()
+    }
+
+    /// Every toxic ever added and whether the link was ever down.
+    pub fn history(&self) -> LinkHistory {
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn remember(&self, f: impl FnOnce(&mut LinkHistory)) {
+        f(&mut self.history.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
     /// Whether connections must leave the fast path (disabled, or some toxic).
@@ -244,6 +270,9 @@ impl Link {
             s.enabled = enabled;
             Ok(())
         });
+        if !enabled {
+            self.remember(|h| h.disabled = true);
+        }
     }
 
     /// Appends a toxic to the chain.
@@ -252,7 +281,7 @@ impl Link {
     /// [`LinkError::ToxicExists`] when a toxic of that name is on the link (either stream).
     pub fn add_toxic(&self, toxic: Toxic) -> Result<Toxic, LinkError> {
         let version = self.next_version.fetch_add(1, Ordering::Relaxed);
-        self.change(|s| {
+        let added = self.change(|s| {
             if s.toxics.iter().any(|t| t.toxic.name == toxic.name) {
                 return Err(LinkError::ToxicExists);
             }
@@ -263,7 +292,9 @@ impl Link {
             });
             s.toxics = Arc::new(toxics);
             Ok(toxic)
-        })
+        })?;
+        self.remember(|h| h.toxics.push(added.clone()));
+        Ok(added)
     }
 
     /// Adds a toxic from Toxiproxy's JSON.
@@ -310,6 +341,13 @@ impl Link {
             };
             s.toxics = Arc::new(toxics);
             Ok(next)
+        })
+        .inspect(|next| {
+            self.remember(|h| {
+                if let Some(seen) = h.toxics.iter_mut().rev().find(|t| t.name == next.name) {
+                    *seen = next.clone();
+                }
+            });
         })
     }
 
@@ -533,6 +571,38 @@ mod tests {
         link.reset();
         assert!(!link.is_active());
         assert!(link.toxics().is_empty());
+    }
+
+    #[test]
+    fn the_history_keeps_every_toxic_added_as_last_set_and_a_disable() {
+        let link = link();
+        link.add_toxic_json(br#"{"name":"slow","type":"latency","attributes":{"latency":10}}"#)
+            .expect("slow");
+        link.update_toxic("slow", |t| {
+            let mut next = t.clone();
+            next.kind = ToxicKind::Latency {
+                latency: 20,
+                jitter: 0,
+            };
+            Ok(next)
+        })
+        .expect("updated");
+        link.remove_toxic("slow").expect("removed");
+        link.add_toxic_json(br#"{"type":"noop"}"#).expect("noop");
+        link.reset();
+        assert!(!link.history().disabled);
+        link.set_enabled(false);
+        let history = link.history();
+        assert!(history.disabled);
+        let names: Vec<&str> = history.toxics.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["slow", "noop_downstream"]);
+        assert_eq!(
+            history.toxics[0].kind,
+            ToxicKind::Latency {
+                latency: 20,
+                jitter: 0
+            }
+        );
     }
 
     #[test]

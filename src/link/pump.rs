@@ -26,6 +26,15 @@ use super::pipe::{Chunk, End, Pipe};
 use super::{Link, Stream, ToxicKind, ToxicSlot};
 use crate::clock::StackInstant;
 
+/// How late a bandwidth slice may be and still be caught up on by the next one (wake-ups of a
+/// loaded machine); a longer gap is a pause in the data, after which the rate starts afresh.
+const BANDWIDTH_CATCH_UP: Duration = Duration::from_millis(20);
+
+/// tokio's timer fires on whole milliseconds, rounding every deadline up: a wait aimed at
+/// `due` ends within [due, due + 1 ms), 0.5 ms late on average. A latency toxic aims this much
+/// earlier so its delay is right on average (never more than half a millisecond early).
+const TIMER_ROUNDING: Duration = Duration::from_micros(500);
+
 /// One piped connection: its link, its number, and the signal that ends it.
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -77,8 +86,8 @@ struct Run {
     quiet_since: StackInstant,
     /// Bytes a `limit_data` toxic let through (kept across updates).
     passed: u64,
-    /// When a `bandwidth` toxic may send next.
-    next_send: StackInstant,
+    /// When a `bandwidth` toxic may send next (`None` before its first slice).
+    next_send: Option<StackInstant>,
     kind: ToxicKind,
 }
 
@@ -209,7 +218,7 @@ impl Processor {
                             on,
                             quiet_since: now,
                             passed: 0,
-                            next_send: now,
+                            next_send: None,
                             kind: slot.toxic.kind.clone(),
                         },
                     );
@@ -398,7 +407,11 @@ impl Processor {
             let Some(due) = chunk.at.checked_add(delay) else {
                 return Ok(());
             };
-            if let Waited::Elapsed = self.wait_until(Some(due)).await? {
+            let aim = chunk
+                .at
+                .checked_add(delay.saturating_sub(TIMER_ROUNDING))
+                .unwrap_or(due);
+            if let Waited::Elapsed = self.wait_until(Some(aim)).await? {
                 // Stacked latency toxics add up (Toxiproxy moves the chunk's timestamp).
                 chunk.at = due;
                 return Ok(());
@@ -433,10 +446,16 @@ impl Processor {
                 .len()
                 .min(usize::try_from(rate * 100).unwrap_or(usize::MAX));
             let now = self.now();
-            let start = self.runs.get(name).map_or(now, |r| r.next_send.max(now));
+            // Slices are due back to back from the first: a pump woken a little late (a busy
+            // machine) catches up instead of adding its lateness to every slice. After a longer
+            // pause the schedule starts again from now (no burst of saved-up credit).
+            let start = match self.runs.get(name).and_then(|r| r.next_send) {
+                Some(next) if next + BANDWIDTH_CATCH_UP >= now => next,
+                _ => now,
+            };
             let due = start + Duration::from_nanos(size as u64 * 1_000_000 / rate);
             if let Some(run) = self.runs.get_mut(name) {
-                run.next_send = due;
+                run.next_send = Some(due);
             }
             match self.wait_until(Some(due)).await? {
                 Waited::Changed => continue,

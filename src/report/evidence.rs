@@ -45,6 +45,9 @@ pub struct Evidence {
     /// What reached each service (failing scenarios only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub journals: Vec<ServiceJournal>,
+    /// The links the scenario used or faulted, with their toxics ([`super::links`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<super::links::LinkRecord>,
 }
 
 impl Evidence {
@@ -55,6 +58,7 @@ impl Evidence {
             && self.histograms.is_empty()
             && self.journals.is_empty()
             && self.invariants.is_empty()
+            && self.links.is_empty()
     }
 
     /// Removes `secrets`, JWTs and credentials from every text it holds.

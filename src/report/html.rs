@@ -165,6 +165,8 @@ struct ScenarioView {
     duration: String,
     stack_startup: Option<String>,
     steps: Vec<StepView>,
+    /// The links the scenario used or faulted, one line each ([`super::links`]).
+    links: Vec<String>,
     /// The evidence of a failing scenario: its breakers and what reached its services.
     evidence: Option<EvidenceView>,
 }
@@ -320,6 +322,7 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
                             duration: human_duration(s.duration),
                             stack_startup: s.evidence.stack_startup.map(human_duration),
                             steps: s.steps.iter().map(|st| step_view(st, secrets)).collect(),
+                            links: s.evidence.links.iter().map(|l| l.summary()).collect(),
                             evidence: evidence_view(s, &scenario_anchor(fi, si)),
                         })
                         .collect(),

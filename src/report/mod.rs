@@ -23,6 +23,7 @@ pub mod history;
 pub mod html;
 pub mod invariants;
 pub mod junit;
+pub mod links;
 pub mod model;
 pub mod mutation;
 mod plot;

@@ -1,6 +1,6 @@
 //! The evidence record of a finished scenario, taken from its World before the World (and its
 //! stack) is dropped: stack start-up time, every breaker that changed state (typed states),
-//! the load runs' histograms and what reached each service.
+//! the load runs' histograms, what reached each service and the links it used or faulted.
 //!
 //! ```text
 //!   after hook ──► of(world, scenario) ──► Evidence ──► ExtrasMap ──► Collector::finish ──► ScenarioReport.evidence
@@ -24,6 +24,9 @@ pub fn of(world: &GauntletWorld, key: &ScenarioKey) -> Evidence {
         histograms: crate::steps::load::histogram_reports(path, name, *line, &world.load_runs),
         journals: stack.map(journals).unwrap_or_default(),
         invariants: stack.map(invariants).unwrap_or_default(),
+        links: stack
+            .map(|s| crate::report::links::of(&s.links))
+            .unwrap_or_default(),
     }
 }
 

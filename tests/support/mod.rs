@@ -75,11 +75,12 @@ pub fn stack_on_free_ports(name: &str) -> (tempfile::TempDir, PathBuf) {
     let original = std::fs::read_to_string(source.join("stack.yml")).expect("read stack.yml");
     let ports_at = original.find("\nports:").expect("stack.yml has ports");
     let p = free_ports(10);
-    // Every service of the stack gets a free port (postgres and redis too, not 9003/9004); the
-    // sections before `ports:` (services, `mesh:`) are kept as they are.
+    // Every service of the stack gets a free port (postgres and redis too, not 9003/9004), and
+    // the three upstream listeners (value-committer's) consecutive ones; the sections before
+    // `ports:` (services, `mesh:`) are kept as they are.
     let ports = format!(
         "\nports:\n  gateway_proxy: {}\n  gateway_admin: {}\n  catalog: {}\n  control: {}\n  sidecar_admin_base: {}\n  upstream_base: {}\n  services:\n    value-architect: {}\n    value-committer: {}\n    postgres: {}\n    redis: {}\n",
-        p[0], p[1], p[2], p[3], free_consecutive(4), p[7], p[5], p[6], p[8], p[9]
+        p[0], p[1], p[2], p[3], free_consecutive(4), free_consecutive(3), p[5], p[6], p[8], p[9]
     );
     let text = original[..ports_at].to_string() + &ports;
     std::fs::write(stack.join("stack.yml"), text).expect("write stack.yml");

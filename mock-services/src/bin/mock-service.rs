@@ -2,10 +2,11 @@
 //!
 //! ```text
 //! mock-service <value-architect|value-committer|postgres|redis> --port N [--host 127.0.0.1]
-//!              [--architect-url URL] [--committer-url URL]
+//!              [--architect-url URL] [--committer-url URL] [--redis-url tcp://H:P] [--postgres-url tcp://H:P]
 //! ```
 //!
-//! `postgres` (a tcp echo) and `redis` (a minimal RESP server) ignore the URLs.
+//! `postgres` (a tcp echo) and `redis` (a minimal RESP server) ignore the URLs; only
+//! value-committer uses the store URLs.
 //!
 //! Prints `listening on <addr>` once the port accepts connections. Exit codes: 0 after Ctrl-C,
 //! 1 when the port cannot be bound, 2 for usage errors (a non-loopback host, a bad URL).
@@ -39,6 +40,12 @@ struct Args {
     /// Base URL of value-committer (used by value-architect's publish).
     #[arg(long)]
     committer_url: Option<String>,
+    /// Where value-committer's redis listens (`tcp://host:port`).
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Where value-committer's postgres listens (`tcp://host:port`).
+    #[arg(long)]
+    postgres_url: Option<String>,
 }
 
 fn parse_kind(value: &str) -> Result<MockKind, String> {
@@ -79,6 +86,8 @@ async fn main() -> ExitCode {
     let config = MockConfig {
         architect_url: args.architect_url,
         committer_url: args.committer_url,
+        redis_url: args.redis_url,
+        postgres_url: args.postgres_url,
     };
     if let Err(err) = config.validate() {
         eprintln!("mock-service: {err}");

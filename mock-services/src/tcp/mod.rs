@@ -51,11 +51,11 @@ pub(crate) trait Session: Send + 'static {
     fn feed(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Flow;
 }
 
-/// A fresh session for `kind`, or `None` for an http mock.
-fn session_for(kind: MockKind) -> Option<Box<dyn Session>> {
+/// A fresh session for `kind` over the mock's shared `keys` (redis), or `None` for an http mock.
+fn session_for(kind: MockKind, keys: &redis::Keys) -> Option<Box<dyn Session>> {
     match kind {
         MockKind::Postgres => Some(Box::new(postgres::Echo)),
-        MockKind::Redis => Some(Box::new(redis::Resp)),
+        MockKind::Redis => Some(Box::new(redis::Resp { keys: keys.clone() })),
         MockKind::ValueArchitect | MockKind::ValueCommitter => None,
     }
 }
@@ -72,13 +72,15 @@ impl Session for Box<dyn Session> {
 pub(crate) async fn serve(kind: MockKind, listener: TcpListener, mut stop: oneshot::Receiver<()>) {
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    // What this mock keeps (redis' keys): as long as it runs, shared by its connections.
+    let keys = redis::Keys::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     // Small replies: do not let Nagle + delayed ACK hold them back.
                     let _ = stream.set_nodelay(true);
-                    match session_for(kind) {
+                    match session_for(kind, &keys) {
                         Some(session) => {
                             connections.spawn(drive(stream, session, closing_rx.clone()));
                         }

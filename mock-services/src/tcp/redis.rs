@@ -6,13 +6,19 @@
 //! | `PING` | `+PONG` |
 //! | `PING msg` | bulk string `msg` |
 //! | `ECHO msg` | bulk string `msg` |
+//! | `SET key value` | `+OK` (the value is kept for every connection of this mock; options after the value are ignored) |
+//! | `GET key` | bulk string, or the null bulk `$-1` when the key was never set |
 //! | `QUIT` | `+OK`, then the connection is closed |
 //! | anything else | `-ERR unknown command '<name>'` |
 //!
 //! Commands come as RESP arrays of bulk strings (`*1\r\n$4\r\nPING\r\n`, what clients send) or
 //! inline (`PING\r\n`, what `telnet`/`nc` users type); names are case-insensitive. Pipelined
 //! commands are answered in order. A malformed request gets `-ERR Protocol error: ...` and the
-//! connection is closed, as Redis does.
+//! connection is closed, as Redis does. The keys live as long as the mock: a restarted redis
+//! starts empty, as a Redis without persistence does.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Buf, BytesMut};
 
@@ -27,9 +33,14 @@ const MAX_BULK: usize = 1024 * 1024;
 /// Longest command name echoed back in an error.
 const MAX_NAME_IN_ERROR: usize = 128;
 
-/// One connection's RESP state: nothing beyond the input buffer the driver keeps.
+/// The keys of one redis mock, shared by its connections.
+pub(crate) type Keys = Arc<Mutex<HashMap<Vec<u8>, Vec<u8>>>>;
+
+/// One connection's RESP state: the mock's keys (the driver keeps the input buffer).
 #[derive(Debug, Default)]
-pub(crate) struct Resp;
+pub(crate) struct Resp {
+    pub(crate) keys: Keys,
+}
 
 impl Session for Resp {
     fn feed(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Flow {
@@ -39,7 +50,7 @@ impl Session for Resp {
                 Ok(Some((args, used))) => {
                     input.advance(used);
                     // An empty inline line or an empty array is no command at all.
-                    if !args.is_empty() && execute(&args, output) == Flow::Close {
+                    if !args.is_empty() && self.execute(&args, output) == Flow::Close {
                         return Flow::Close;
                     }
                 }
@@ -148,24 +159,41 @@ fn too_long<T>(len: usize, message: &str) -> Result<Option<T>, String> {
     }
 }
 
-/// Runs one command (`args` is not empty), appending its reply.
-fn execute(args: &[Vec<u8>], output: &mut BytesMut) -> Flow {
-    let name = &args[0];
-    match (name.to_ascii_uppercase().as_slice(), args.len()) {
-        (b"PING", 1) => output.extend_from_slice(b"+PONG\r\n"),
-        (b"PING", 2) | (b"ECHO", 2) => bulk(&args[1], output),
-        (b"PING", _) => wrong_arity("ping", output),
-        (b"ECHO", _) => wrong_arity("echo", output),
-        (b"QUIT", _) => {
-            output.extend_from_slice(b"+OK\r\n");
-            return Flow::Close;
+impl Resp {
+    /// Runs one command (`args` is not empty), appending its reply.
+    fn execute(&self, args: &[Vec<u8>], output: &mut BytesMut) -> Flow {
+        let name = &args[0];
+        match (name.to_ascii_uppercase().as_slice(), args.len()) {
+            (b"PING", 1) => output.extend_from_slice(b"+PONG\r\n"),
+            (b"PING", 2) | (b"ECHO", 2) => bulk(&args[1], output),
+            (b"PING", _) => wrong_arity("ping", output),
+            (b"ECHO", _) => wrong_arity("echo", output),
+            (b"SET", n) if n >= 3 => {
+                self.lock().insert(args[1].clone(), args[2].clone());
+                output.extend_from_slice(b"+OK\r\n");
+            }
+            (b"SET", _) => wrong_arity("set", output),
+            (b"GET", 2) => match self.lock().get(&args[1]) {
+                Some(value) => bulk(value, output),
+                None => output.extend_from_slice(b"$-1\r\n"),
+            },
+            (b"GET", _) => wrong_arity("get", output),
+            (b"QUIT", _) => {
+                output.extend_from_slice(b"+OK\r\n");
+                return Flow::Close;
+            }
+            _ => {
+                let shown = printable(name);
+                output.extend_from_slice(format!("-ERR unknown command '{shown}'\r\n").as_bytes());
+            }
         }
-        _ => {
-            let shown = printable(name);
-            output.extend_from_slice(format!("-ERR unknown command '{shown}'\r\n").as_bytes());
-        }
+        Flow::Continue
     }
-    Flow::Continue
+
+    // A panic while holding the lock cannot leave a half-written entry (one insert).
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Vec<u8>>> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 fn bulk(value: &[u8], output: &mut BytesMut) {
@@ -204,7 +232,7 @@ mod tests {
     fn run(input: &[u8]) -> (String, Flow, usize) {
         let mut input = BytesMut::from(input);
         let mut output = BytesMut::new();
-        let flow = Resp.feed(&mut input, &mut output);
+        let flow = Resp::default().feed(&mut input, &mut output);
         (
             String::from_utf8_lossy(&output).into_owned(),
             flow,
@@ -244,8 +272,8 @@ mod tests {
     #[test]
     fn unknown_commands_are_named_in_the_error() {
         assert_eq!(
-            run(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n").0,
-            "-ERR unknown command 'SET'\r\n"
+            run(b"*2\r\n$4\r\nHSET\r\n$1\r\nk\r\n").0,
+            "-ERR unknown command 'HSET'\r\n"
         );
         assert_eq!(
             run(b"*1\r\n$6\r\nbad\r\nx\r\n").0,
@@ -256,12 +284,54 @@ mod tests {
     #[test]
     fn pipelined_commands_are_answered_in_order_and_a_partial_one_waits() {
         let (replies, flow, left) =
-            run(b"PING\r\n*2\r\n$4\r\nECHO\r\n$1\r\na\r\nGET k\r\n*1\r\n$4\r\nPI");
+            run(b"PING\r\n*2\r\n$4\r\nECHO\r\n$1\r\na\r\nDEL k\r\n*1\r\n$4\r\nPI");
         assert_eq!(
             replies,
-            "+PONG\r\n$1\r\na\r\n-ERR unknown command 'GET'\r\n"
+            "+PONG\r\n$1\r\na\r\n-ERR unknown command 'DEL'\r\n"
         );
         assert_eq!((flow, left), (Flow::Continue, 10));
+    }
+
+    #[test]
+    fn set_keeps_a_value_that_get_returns_and_unknown_keys_are_null() {
+        let session = Resp::default();
+        let mut input = BytesMut::from(
+            &b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\na\r\n\r\nGET k\r\nget nope\r\nSET k\r\n"[..],
+        );
+        let mut output = BytesMut::new();
+        let mut session = session;
+        assert_eq!(session.feed(&mut input, &mut output), Flow::Continue);
+        assert_eq!(
+            String::from_utf8_lossy(&output),
+            "+OK\r\n$3\r\na\r\n\r\n$-1\r\n-ERR wrong number of arguments for 'set' command\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_set_on_one_connection_are_read_on_another() {
+        let mock = spawn(MockKind::Redis, MockConfig::default()).await;
+        let connect = || async {
+            match tokio::net::TcpStream::connect(mock.addr).await {
+                Ok(stream) => stream,
+                Err(err) => panic!("connect: {err}"),
+            }
+        };
+        let mut writer = connect().await;
+        assert!(writer.write_all(b"SET c-1 {\"a\":1}\r\n").await.is_ok());
+        let mut ok = [0u8; 5];
+        let read = tokio::time::timeout(Duration::from_secs(2), writer.read_exact(&mut ok)).await;
+        assert!(matches!(read, Ok(Ok(_))), "{read:?}");
+        assert_eq!(&ok, b"+OK\r\n");
+        let mut reader = connect().await;
+        assert!(reader.write_all(b"GET c-1\r\nQUIT\r\n").await.is_ok());
+        let mut replies = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(2), reader.read_to_end(&mut replies)).await;
+        assert!(matches!(read, Ok(Ok(_))), "{read:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&replies),
+            "$7\r\n{\"a\":1}\r\n+OK\r\n"
+        );
     }
 
     #[test]
