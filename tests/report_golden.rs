@@ -33,6 +33,8 @@ fn step(keyword: &str, text: &str, line: usize, status: Status, ms: u64) -> Step
         duration: Duration::from_millis(ms),
         error: None,
         exchange: None,
+        exchanges: Vec::new(),
+        exchanges_omitted: 0,
         docstring: None,
         table: None,
     }
@@ -48,6 +50,8 @@ fn scenario(name: &str, line: usize, tags: &[&str], steps: Vec<StepReport>) -> S
         status: Status::aggregate(steps.iter().map(|s| s.status)),
         duration: steps.iter().map(|s| s.duration).sum(),
         steps,
+        examples: Vec::new(),
+        repeats: Vec::new(),
         evidence: Evidence::default(),
     }
 }
@@ -251,6 +255,7 @@ fn fixture() -> RunReport {
             .into_iter()
             .filter(|c| ["AUTH-1", "AUTH-4", "CB-2"].contains(&c.id.as_str()))
             .collect(),
+        explain: Default::default(),
         secrets: Secrets(vec![SECRET.to_string()]),
     }
 }
@@ -398,7 +403,8 @@ fn junit_xml_is_well_formed_and_counts_the_failure() {
     assert!(xml.contains(
         "<testsuite name=\"JWT authentication\" tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"0\""
     ));
-    assert!(xml.contains("classname=\"JWT authentication\""));
+    assert!(xml.contains("classname=\"features/auth/jwt.feature\""));
+    assert!(xml.contains("<property name=\"clause\" value=\"AUTH-4\"/>"));
     assert!(xml.contains("<failure message=\"Then the response status is 401: expected status 401, got 200 &lt;ok&gt; &amp; &quot;quoted&quot;\" type=\"failed\">"));
 }
 

@@ -222,6 +222,8 @@ mod tests {
             status,
             duration: Duration::ZERO,
             steps: vec![],
+            examples: Vec::new(),
+            repeats: Vec::new(),
             evidence: Default::default(),
         }
     }
@@ -241,6 +243,7 @@ mod tests {
                 ..FeatureReport::default()
             }],
             clauses: catalogue(),
+            explain: Default::default(),
             secrets: Secrets::default(),
         }
     }

@@ -29,9 +29,14 @@ use super::model::{
 };
 use super::plot::{percentile_plot, PercentilePlot};
 use super::ReportError;
-use exchange::{exchange_view, ExchangeView};
+use exchange::{exchange_view, short_exchange_view, ExchangeView};
+use explain_view::{
+    baseline_view, governing_views, link_repeats, stack_file_views, BaselineView, GoverningView,
+    StackFileView,
+};
 
 mod exchange;
+mod explain_view;
 
 /// The failures list shows this much of an error's first line; the scenario shows all of it.
 const MAX_SUMMARY_CHARS: usize = 240;
@@ -66,6 +71,10 @@ struct IndexPage {
     features: Vec<FeatureView>,
     breakers: Vec<BreakerView>,
     histograms: Vec<HistogramView>,
+    /// The stack's files, lines linkable (explain_view.rs).
+    stack_files: Vec<StackFileView>,
+    /// The diff against `--baseline-stack`.
+    baseline: Option<BaselineView>,
 }
 
 /// Stack start-up times over the scenarios that started their own stack.
@@ -88,6 +97,8 @@ struct FailureView {
     step: Option<String>,
     /// The error's first line, shortened.
     error: Option<String>,
+    /// The config values governing the scenario's failed clauses.
+    governing: Vec<GoverningView>,
 }
 
 /// A run of clause text; `code` parts were between backticks in SPEC §8.
@@ -162,6 +173,10 @@ struct ScenarioView {
     open: bool,
     duration: String,
     stack_startup: Option<String>,
+    /// `--repeat`: each round's status, and whether they disagree.
+    repeats: Vec<&'static str>,
+    flaky: bool,
+    governing: Vec<GoverningView>,
     steps: Vec<StepView>,
     /// The evidence of a failing scenario: its breakers and what reached its services.
     evidence: Option<EvidenceView>,
@@ -197,6 +212,9 @@ struct StepView {
     docstring: Option<String>,
     table: Vec<Vec<String>>,
     exchange: Option<ExchangeView>,
+    /// Every exchange of the step in a failing scenario (first and last ones).
+    exchanges: Vec<ExchangeView>,
+    exchanges_omitted: usize,
 }
 
 struct BreakerView {
@@ -261,7 +279,7 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
             .map(|w| split_code(w))
             .collect(),
         startup: startup_view(&report.features),
-        failures: failure_views(&report.features),
+        failures: failure_views(&report),
         failed_clauses: matrix
             .rows
             .iter()
@@ -310,13 +328,20 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
                         .map(|(si, s)| ScenarioView {
                             anchor: scenario_anchor(fi, si),
                             keyword: s.keyword.clone(),
-                            name: s.name.clone(),
+                            name: s.full_name(),
                             line: s.line,
                             tags: s.tags.iter().map(tag).collect(),
                             status: s.status.as_str(),
                             open: s.status.is_failure(),
                             duration: human_duration(s.duration),
                             stack_startup: s.evidence.stack_startup.map(human_duration),
+                            repeats: s.repeats.iter().map(|r| r.as_str()).collect(),
+                            flaky: s.is_flaky(),
+                            governing: if s.status.is_failure() {
+                                governing_views(&report.explain, &s.clauses)
+                            } else {
+                                Vec::new()
+                            },
                             steps: s.steps.iter().map(|st| step_view(st, secrets)).collect(),
                             evidence: evidence_view(s, &scenario_anchor(fi, si)),
                         })
@@ -336,6 +361,8 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
             })
             .collect(),
         histograms: report.histograms().map(histogram_view).collect(),
+        stack_files: stack_file_views(&report.explain),
+        baseline: baseline_view(&report.explain),
     };
     Ok(page.render()?)
 }
@@ -420,9 +447,9 @@ fn tag_view(tag: &str, known_clauses: &[&str]) -> TagView {
     }
 }
 
-fn failure_views(features: &[FeatureReport]) -> Vec<FailureView> {
+fn failure_views(report: &RunReport) -> Vec<FailureView> {
     let mut out = Vec::new();
-    for (fi, f) in features.iter().enumerate() {
+    for (fi, f) in report.features.iter().enumerate() {
         for (si, s) in f.scenarios.iter().enumerate() {
             if !s.status.is_failure() {
                 continue;
@@ -431,8 +458,9 @@ fn failure_views(features: &[FeatureReport]) -> Vec<FailureView> {
             out.push(FailureView {
                 anchor: scenario_anchor(fi, si),
                 feature: f.name.clone(),
-                scenario: s.name.clone(),
+                scenario: s.full_name(),
                 status: s.status.as_str(),
+                governing: governing_views(&report.explain, &s.clauses),
                 step: step.map(|st| format!("line {}: {}{}", st.line, st.keyword, st.text)),
                 error: step.and_then(|st| match (&st.error, st.status) {
                     (Some(e), _) => Some(first_line(e)),
@@ -442,6 +470,7 @@ fn failure_views(features: &[FeatureReport]) -> Vec<FailureView> {
             });
         }
     }
+    link_repeats(out.iter_mut().map(|f| &mut f.governing));
     out
 }
 
@@ -495,6 +524,12 @@ fn step_view(s: &StepReport, secrets: &[String]) -> StepView {
         docstring: s.docstring.clone(),
         table: s.table.clone().unwrap_or_default(),
         exchange: s.exchange.as_ref().map(|e| exchange_view(e, secrets)),
+        exchanges: s
+            .exchanges
+            .iter()
+            .map(|e| short_exchange_view(e, secrets))
+            .collect(),
+        exchanges_omitted: s.exchanges_omitted,
     }
 }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clauses::ClauseDef;
 use super::evidence::Evidence;
+use super::explain::Explanation;
 use super::format::{serialize_millis, serialize_rfc3339};
 use super::redact::{redact_headers, redact_table, redact_text};
 
@@ -119,6 +120,9 @@ pub struct RunReport {
     pub features: Vec<FeatureReport>,
     /// The clause catalogue the matrix is built against (`crate::clauses::Catalogue::report_rows`).
     pub clauses: Vec<ClauseDef>,
+    /// The stack's files and the config values governing each failed clause (explain.rs).
+    #[serde(skip_serializing_if = "Explanation::is_empty")]
+    pub explain: Explanation,
     /// Redacted from every output; see the module docs.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -163,6 +167,12 @@ pub struct ScenarioReport {
     #[serde(rename = "duration_ms", serialize_with = "serialize_millis")]
     pub duration: Duration,
     pub steps: Vec<StepReport>,
+    /// A Scenario Outline row's example values (column, value), in column order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<(String, String)>,
+    /// With `run --repeat N`: the status of each of the N runs, in order (`status` is the worst).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<Status>,
     /// What the scenario's own stack recorded: start-up time, breaker timelines, histograms,
     /// journals.
     #[serde(skip_serializing_if = "Evidence::is_empty")]
@@ -173,6 +183,28 @@ impl ScenarioReport {
     /// The step that decided a failing scenario: the first failed or undefined one.
     pub fn failing_step(&self) -> Option<&StepReport> {
         self.steps.iter().find(|s| s.status.is_failure())
+    }
+
+    /// Both passed and failed across the runs of `--repeat`.
+    pub fn is_flaky(&self) -> bool {
+        self.repeats.contains(&Status::Passed) && self.repeats.contains(&Status::Failed)
+    }
+
+    /// The name with an outline row's example values that the name does not already show
+    /// (`Roles may use routes (consumer=admin-user, route=/x)`), so each row's name is its own;
+    /// a plain scenario's name as written.
+    pub fn full_name(&self) -> String {
+        let values: Vec<String> = self
+            .examples
+            .iter()
+            .filter(|(_, v)| v.is_empty() || !self.name.contains(v.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if values.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{} ({})", self.name, values.join(", "))
+        }
     }
 }
 
@@ -189,11 +221,24 @@ pub struct StepReport {
     pub error: Option<String>,
     /// The last HTTP exchange of a failing step.
     pub exchange: Option<Exchange>,
+    /// Every exchange this step made, in a failing scenario (at most
+    /// [`STEP_EXCHANGES`]: the first and the last ones; `exchanges_omitted` counts the rest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<Exchange>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub exchanges_omitted: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docstring: Option<String>,
     /// Data table rows, cells as written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table: Option<Vec<Vec<String>>>,
+}
+
+/// Exchanges kept per step of a failing scenario: half the first ones, half the last ones.
+pub const STEP_EXCHANGES: usize = 6;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A request and, when one came back, its response.
@@ -365,6 +410,7 @@ impl RunReport {
         let secrets = self.secrets.as_slice();
         let text = |s: &str| redact_text(s, secrets);
         let mut out = self.clone();
+        out.explain.redact(secrets);
         out.stack.warnings = out.stack.warnings.iter().map(|w| text(w)).collect();
         for feature in &mut out.features {
             feature.name = text(&feature.name);
@@ -372,6 +418,9 @@ impl RunReport {
             feature.tags = feature.tags.iter().map(|t| text(t)).collect();
             for scenario in &mut feature.scenarios {
                 scenario.name = text(&scenario.name);
+                for (_, value) in &mut scenario.examples {
+                    *value = text(value);
+                }
                 scenario.tags = scenario.tags.iter().map(|t| text(t)).collect();
                 scenario.evidence.redact(secrets);
                 for step in &mut scenario.steps {
@@ -382,7 +431,7 @@ impl RunReport {
                         .table
                         .as_deref()
                         .map(|rows| redact_table(rows, secrets));
-                    if let Some(exchange) = &mut step.exchange {
+                    for exchange in step.exchange.iter_mut().chain(&mut step.exchanges) {
                         let request = &mut exchange.request;
                         request.url = text(&request.url);
                         request.headers = redact_headers(&request.headers, secrets);
@@ -412,6 +461,8 @@ mod tests {
             duration: Duration::from_millis(1),
             error: None,
             exchange: None,
+            exchanges: Vec::new(),
+            exchanges_omitted: 0,
             docstring: None,
             table: None,
         }
@@ -427,6 +478,8 @@ mod tests {
             status,
             duration: Duration::from_millis(2),
             steps,
+            examples: Vec::new(),
+            repeats: Vec::new(),
             evidence: Evidence::default(),
         }
     }
@@ -444,6 +497,7 @@ mod tests {
                 ..FeatureReport::default()
             }],
             clauses: vec![],
+            explain: Default::default(),
             secrets: Secrets(vec!["topsecret".into()]),
         }
     }

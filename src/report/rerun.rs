@@ -43,6 +43,8 @@ mod tests {
             status,
             duration: Duration::ZERO,
             steps: vec![],
+            examples: Vec::new(),
+            repeats: Vec::new(),
             evidence: Default::default(),
         }
     }
@@ -57,6 +59,7 @@ mod tests {
             real_time: false,
             features,
             clauses: vec![],
+            explain: Default::default(),
             secrets: Default::default(),
         }
     }
