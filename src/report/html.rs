@@ -22,7 +22,7 @@ use std::time::Duration;
 use askama::Template;
 
 use super::clauses::{is_clause_id, scenario_anchor, ClauseVerdict, ScenarioRef};
-use super::format::{human_duration, human_millis, human_time, percentile_label};
+use super::format::{compact_html, human_duration, human_millis, human_time, percentile_label};
 use super::model::{
     Counts, FeatureReport, HistogramReport, RunReport, ScenarioReport, StackInfo, Status,
     StepReport, Verdict,
@@ -364,7 +364,7 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
         stack_files: stack_file_views(&report.explain),
         baseline: baseline_view(&report.explain),
     };
-    Ok(page.render()?)
+    Ok(compact_html(&page.render()?))
 }
 
 fn links(refs: &[ScenarioRef]) -> Vec<ScenarioLink> {
