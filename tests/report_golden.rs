@@ -12,8 +12,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use gauntlet::report::{
     clause_ids, cucumber_json, html, junit, refresh_latest, results_json, run_id, write_all,
     BreakerState, BreakerTimeline, BreakerTransition, ClauseVerdict, Evidence, Exchange,
-    FeatureReport, HistogramReport, HttpRecord, HttpResponseRecord, JournalRecord, PercentileValue,
-    RunReport, ScenarioReport, Secrets, ServiceJournal, StackInfo, Status, StepReport, Verdict,
+    FeatureReport, HistogramReport, HttpRecord, HttpResponseRecord, JournalRecord,
+    LatencyObjective, PercentileValue, RunReport, ScenarioReport, Secrets, ServiceJournal,
+    StackInfo, Status, StepReport, Verdict,
 };
 
 /// The stack's JWT secret in the fixture; must never appear in an output.
@@ -111,6 +112,12 @@ fn fixture() -> RunReport {
         .collect(),
         hlog_file: Some("value-models-read.hlog".into()),
         hlog: Some("#[StartTime: 1795863823.000 (seconds since epoch)]\n".into()),
+        objectives: vec![LatencyObjective {
+            percentile: 99.0,
+            below_ms: 50.0,
+            measured_ms: 12.5,
+            met: true,
+        }],
     }];
 
     let mut send = step(

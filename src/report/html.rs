@@ -550,7 +550,7 @@ fn histogram_view(h: &HistogramReport) -> HistogramView {
                 )
             })
             .collect(),
-        plot: percentile_plot(&h.percentiles),
+        plot: percentile_plot(&h.percentiles, &h.objectives),
         hlog_file: h.hlog_file.clone(),
     }
 }

@@ -51,8 +51,8 @@ pub use evidence::{
 };
 pub use model::{
     Counts, Exchange, FeatureReport, HistogramReport, HttpRecord, HttpResponseRecord,
-    PercentileValue, RunCounts, RunReport, ScenarioReport, Secrets, StackInfo, Status, StepReport,
-    Verdict,
+    LatencyObjective, PercentileValue, RunCounts, RunReport, ScenarioReport, Secrets, StackInfo,
+    Status, StepReport, Verdict,
 };
 pub use redact::{redact_headers, redact_table, redact_text};
 

@@ -301,6 +301,18 @@ pub struct HistogramReport {
     /// The HdrHistogram interval log text; [`super::write_all`] writes it to `hlog_file`.
     #[serde(skip)]
     pub hlog: Option<String>,
+    /// The objectives latency steps checked against this histogram, drawn on its plot.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<LatencyObjective>,
+}
+
+/// A latency objective a step checked ("the p99 latency is below 150 ms").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LatencyObjective {
+    pub percentile: f64,
+    pub below_ms: f64,
+    pub measured_ms: f64,
+    pub met: bool,
 }
 
 /// One row of a percentile table.
