@@ -118,6 +118,7 @@ fn fixture() -> RunReport {
             measured_ms: 12.5,
             met: true,
         }],
+        stack_start_ms: None,
     }];
 
     let mut send = step(

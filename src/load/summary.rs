@@ -243,6 +243,7 @@ pub fn histogram_report(name: &str, result: &LoadResult, hlog_file: &str) -> His
         hlog_file: Some(hlog_file.to_string()),
         hlog: Some(result.hlog.clone()),
         objectives: Vec::new(),
+        stack_start_ms: None,
     }
 }
 

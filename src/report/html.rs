@@ -22,7 +22,9 @@ use std::time::Duration;
 use askama::Template;
 
 use super::clauses::{is_clause_id, scenario_anchor, ClauseVerdict, ScenarioRef};
+use super::evidence::BreakerTimeline;
 use super::format::{compact_html, human_duration, human_millis, human_time, percentile_label};
+use super::latency_time::{latency_time_plot, LatencyTimePlot};
 use super::model::{
     Counts, FeatureReport, HistogramReport, RunReport, ScenarioReport, StackInfo, Status,
     StepReport, Verdict,
@@ -241,6 +243,8 @@ struct HistogramView {
     max: String,
     rows: Vec<(String, String)>,
     plot: Option<PercentilePlot>,
+    /// Latency over time, with the scenario's breaker transitions (latency_time.rs).
+    timeline: Option<LatencyTimePlot>,
     hlog_file: Option<String>,
 }
 
@@ -360,7 +364,16 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
                     .flat_map(move |(si, s)| breaker_views(s, &scenario_anchor(fi, si)))
             })
             .collect(),
-        histograms: report.histograms().map(histogram_view).collect(),
+        histograms: report
+            .scenarios()
+            .flat_map(|(_, s)| {
+                let breakers = &s.evidence.breakers;
+                s.evidence
+                    .histograms
+                    .iter()
+                    .map(move |h| histogram_view(h, breakers))
+            })
+            .collect(),
         stack_files: stack_file_views(&report.explain),
         baseline: baseline_view(&report.explain),
     };
@@ -533,7 +546,7 @@ fn step_view(s: &StepReport, secrets: &[String]) -> StepView {
     }
 }
 
-fn histogram_view(h: &HistogramReport) -> HistogramView {
+fn histogram_view(h: &HistogramReport, breakers: &[BreakerTimeline]) -> HistogramView {
     HistogramView {
         name: h.name.clone(),
         count: h.count,
@@ -551,6 +564,7 @@ fn histogram_view(h: &HistogramReport) -> HistogramView {
             })
             .collect(),
         plot: percentile_plot(&h.percentiles, &h.objectives),
+        timeline: latency_time_plot(h, breakers),
         hlog_file: h.hlog_file.clone(),
     }
 }

@@ -27,6 +27,7 @@ mod format;
 pub mod history;
 pub mod html;
 pub mod junit;
+pub mod latency_time;
 pub mod model;
 pub mod mutation;
 pub mod mutation_page;

@@ -304,6 +304,10 @@ pub struct HistogramReport {
     /// The objectives latency steps checked against this histogram, drawn on its plot.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub objectives: Vec<LatencyObjective>,
+    /// Stack-clock time the load run began at (its scenario's breaker transitions are drawn on
+    /// the run's latency-over-time axis from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_start_ms: Option<f64>,
 }
 
 /// A latency objective a step checked ("the p99 latency is below 150 ms").

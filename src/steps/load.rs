@@ -35,6 +35,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// One load step's result, kept for the assertions that follow it and for the report.
 #[derive(Debug, Clone)]
 pub struct LoadRun {
+    /// Stack-clock time (since the stack started) at which the run began.
+    pub stack_start: Option<Duration>,
     /// The latency objectives steps checked against this run, for the report's plot.
     pub objectives: Vec<LatencyObjective>,
     /// `GET /api/v1/value-models, open model at 50/s, 100 requests over 10 connections`.
@@ -95,6 +97,9 @@ async fn run_load_with(
     )
     .map_err(|e| StepError::new(e.to_string()))?;
     let description = format!("{method} {path}, {}", plan.describe());
+    // Where the run sits on the stack clock, so the report can draw breaker transitions on the
+    // run's time axis.
+    let stack_start = world.started_stack().map(|s| s.clock.now().since_start());
     let result = load::run(plan, &description, Arc::new(Progress::default()))
         .await
         .map_err(|e| StepError::new(e.to_string()))?;
@@ -102,6 +107,7 @@ async fn run_load_with(
     let refused = summary.status_count(429);
     world.load_runs.push(LoadRun {
         objectives: Vec::new(),
+        stack_start,
         description,
         result,
         summary,
@@ -414,6 +420,7 @@ pub fn histogram_reports(
             let file = format!("{}-l{line}-{}.hlog", file_slug(stem), i + 1);
             let mut report = summary::histogram_report(&name, &run.result, &file);
             report.objectives = run.objectives.clone();
+            report.stack_start_ms = run.stack_start.map(|d| d.as_secs_f64() * 1000.0);
             report
         })
         .collect()
