@@ -90,6 +90,7 @@ fn synthetic_run() -> RunReport {
                         steps,
                         examples: vec![],
                         repeats: vec![],
+                        started_at: None,
                         evidence: Default::default(),
                     }
                 })

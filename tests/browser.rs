@@ -219,6 +219,7 @@ fn synthetic(dir: &Path) -> PathBuf {
                             .collect(),
                         examples: vec![],
                         repeats: vec![],
+                        started_at: None,
                         evidence: Default::default(),
                     }
                 })

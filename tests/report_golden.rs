@@ -53,6 +53,7 @@ fn scenario(name: &str, line: usize, tags: &[&str], steps: Vec<StepReport>) -> S
         steps,
         examples: Vec::new(),
         repeats: Vec::new(),
+        started_at: None,
         evidence: Evidence::default(),
     }
 }

@@ -224,6 +224,7 @@ mod tests {
             steps: vec![],
             examples: Vec::new(),
             repeats: Vec::new(),
+            started_at: None,
             evidence: Default::default(),
         }
     }

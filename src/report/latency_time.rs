@@ -243,11 +243,7 @@ mod tests {
         );
         let x: f64 = plot.transitions[0].x.parse().unwrap();
         assert!((x - (LEFT + (RIGHT - LEFT) * 1.5 / 3.0)).abs() < 0.2, "{x}");
-        assert!(
-            plot.y_ticks.last().unwrap().1 == "80",
-            "{:?}",
-            plot.y_ticks
-        );
+        assert!(plot.y_ticks.last().unwrap().1 == "80", "{:?}", plot.y_ticks);
     }
 
     #[test]

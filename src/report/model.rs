@@ -173,6 +173,9 @@ pub struct ScenarioReport {
     /// With `run --repeat N`: the status of each of the N runs, in order (`status` is the worst).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repeats: Vec<Status>,
+    /// Real wall time the scenario started (its feature's wall duration is drawn from these).
+    #[serde(skip)]
+    pub started_at: Option<SystemTime>,
     /// What the scenario's own stack recorded: start-up time, breaker timelines, histograms,
     /// journals.
     #[serde(skip_serializing_if = "Evidence::is_empty")]
@@ -367,9 +370,26 @@ impl FeatureReport {
         counts
     }
 
-    /// Total scenario time.
+    /// Wall time from the first scenario's start to the last one's end (scenarios run
+    /// concurrently, so their sum overstates it); the sum when start times are unknown.
     pub fn duration(&self) -> Duration {
-        self.scenarios.iter().map(|s| s.duration).sum()
+        let spans: Option<Vec<(SystemTime, SystemTime)>> = self
+            .scenarios
+            .iter()
+            .map(|s| s.started_at.map(|at| (at, at + s.duration)))
+            .collect();
+        match spans {
+            Some(spans) if !spans.is_empty() => {
+                let first = spans
+                    .iter()
+                    .map(|s| s.0)
+                    .min()
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                let last = spans.iter().map(|s| s.1).max().unwrap_or(first);
+                last.duration_since(first).unwrap_or_default()
+            }
+            _ => self.scenarios.iter().map(|s| s.duration).sum(),
+        }
     }
 }
 
@@ -496,6 +516,7 @@ mod tests {
             steps,
             examples: Vec::new(),
             repeats: Vec::new(),
+            started_at: None,
             evidence: Evidence::default(),
         }
     }
@@ -542,6 +563,23 @@ mod tests {
             (2, 1, 1)
         );
         assert_eq!((c.steps.total, c.steps.skipped), (3, 1));
+    }
+
+    #[test]
+    fn a_feature_lasts_its_wall_time_not_the_sum_of_concurrent_scenarios() {
+        let at = |ms: u64| Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+        let mut a = scenario(Status::Passed, vec![]);
+        let mut b = scenario(Status::Passed, vec![]);
+        (a.started_at, a.duration) = (at(1000), Duration::from_millis(500));
+        (b.started_at, b.duration) = (at(1200), Duration::from_millis(600));
+        let f = FeatureReport {
+            scenarios: vec![a, b],
+            ..FeatureReport::default()
+        };
+        assert_eq!(f.duration(), Duration::from_millis(800));
+        let mut unknown = f.clone();
+        unknown.scenarios[1].started_at = None;
+        assert_eq!(unknown.duration(), Duration::from_millis(1100));
     }
 
     #[test]

@@ -45,6 +45,7 @@ mod tests {
             steps: vec![],
             examples: Vec::new(),
             repeats: Vec::new(),
+            started_at: None,
             evidence: Default::default(),
         }
     }

@@ -155,6 +155,7 @@ fn problem_entry(path: &str, feature: &str, name: &str, message: &str) -> Featur
             steps: vec![step("", "", 1, Status::Failed, Some(message))],
             examples: Vec::new(),
             repeats: Vec::new(),
+            started_at: None,
             evidence: Default::default(),
         }],
     }
@@ -198,6 +199,7 @@ mod tests {
             steps: Vec::new(),
             examples: Vec::new(),
             repeats: Vec::new(),
+            started_at: None,
             evidence: Default::default(),
         }
     }

@@ -177,6 +177,7 @@ impl Collector {
                         steps: Vec::new(),
                         examples,
                         repeats: Vec::new(),
+                        started_at: None,
                         evidence: Evidence::default(),
                     },
                     started: at,
@@ -300,6 +301,7 @@ impl Collector {
         add_unrun_steps(&mut running);
         let report = &mut running.report;
         report.duration = at.duration_since(running.started).unwrap_or_default();
+        report.started_at = Some(running.started);
         report.status = if hook_failed {
             Status::Failed
         } else {
