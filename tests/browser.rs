@@ -1,7 +1,7 @@
 //! The reports in a real browser (issue 13 item 9): headless Chromium (Debian's
 //! `chromium-headless-shell`, installed by .ci/run) opens a failing and a passing run report, the
-//! history index and a synthetic 500-scenario report, with every network request refused, and a
-//! probe script injected first in each page checks: no console error or uncaught exception, no
+//! history index, the `compare` page and a synthetic 500-scenario report, with every network
+//! request refused, and a probe script injected first in each page checks: no console error or uncaught exception, no
 //! resource fetched (the page is self-contained), every in-page link resolves, the verdict and the
 //! first failure with its cause (the governing config) inside the first screen, and the page loads
 //! in under a second. Skipped with a notice where Chromium is missing, unless
@@ -289,6 +289,37 @@ fn reports_render_cleanly_offline_with_the_verdict_and_first_cause_in_the_first_
 
     let found = probe(browser, &reports.join("index.html"));
     assert_clean("history index", &found);
+
+    // `compare` of the two runs (different stacks: it says so) writes its page beside them.
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("summary.json").is_file() && !p.ends_with("latest"))
+        .collect();
+    runs.sort();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let status = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .arg("compare")
+        .args(&runs)
+        .arg("--report-dir")
+        .arg(&reports)
+        .current_dir(root())
+        .output()
+        .expect("run gauntlet compare")
+        .status;
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "broken-breaker's new failures are a regression"
+    );
+    let found = probe(browser, &reports.join("compare.html"));
+    assert_clean("compare page", &found);
+    assert_eq!(found["verdict"], "REGRESSION");
+    let page = std::fs::read_to_string(reports.join("compare.html")).unwrap();
+    assert!(
+        page.contains("id=\"different-stacks\""),
+        "the page says the stacks differ"
+    );
 
     // The render budget: a 500-scenario report loads in under a second (the best of three
     // loads, so a busy machine's one slow start does not decide).
