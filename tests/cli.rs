@@ -1082,6 +1082,12 @@ fn mutate_reports_each_mutant_and_gates_on_the_score() {
         .as_array()
         .unwrap()
         .contains(&serde_json::json!("RETRY-1")));
+    let html = std::fs::read_to_string(run.join("index.html")).unwrap();
+    assert!(
+        html.contains("Mutation score 100.0%"),
+        "the page leads with the score"
+    );
+    assert!(html.contains("services[value-architect].retries"));
 }
 
 /// `chaos` by the address `up` printed (`--control`, `GAUNTLET_CONTROL`): faults get ids that

@@ -51,13 +51,31 @@ fn options(stack: &str) -> RunOptions {
     }
 }
 
+/// The run report of the whole suite stays under this many bytes.
+const REPORT_LIMIT: u64 = 1 << 20;
+
 async fn conformant_stack_passes(stack: &str) -> Result<String, String> {
     let outcome = runner::run(&options(stack))
         .await
         .map_err(|e| e.to_string())?;
     let counts = outcome.report.counts().scenarios;
+    // The report people open first stays light (issue 13: under 1 MB for the whole suite).
+    let size = outcome
+        .report_path
+        .as_ref()
+        .and_then(|dir| std::fs::metadata(dir.join("index.html")).ok())
+        .map_or(0, |m| m.len());
+    if size >= REPORT_LIMIT {
+        return Err(format!(
+            "{stack}: index.html is {size} bytes, over the {REPORT_LIMIT}-byte budget"
+        ));
+    }
     if outcome.passed() {
-        Ok(format!("{stack}: {} scenarios passed", counts.passed))
+        Ok(format!(
+            "{stack}: {} scenarios passed (index.html {} KB)",
+            counts.passed,
+            size / 1024
+        ))
     } else {
         Err(format!(
             "{stack}: {} scenarios failed (clauses {}); problems: {:?}; see {:?}",

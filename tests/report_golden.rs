@@ -12,8 +12,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use gauntlet::report::{
     clause_ids, cucumber_json, html, junit, refresh_latest, results_json, run_id, write_all,
     BreakerState, BreakerTimeline, BreakerTransition, ClauseVerdict, Evidence, Exchange,
-    FeatureReport, HistogramReport, HttpRecord, HttpResponseRecord, JournalRecord, PercentileValue,
-    RunReport, ScenarioReport, Secrets, ServiceJournal, StackInfo, Status, StepReport, Verdict,
+    FeatureReport, HistogramReport, HttpRecord, HttpResponseRecord, JournalRecord,
+    LatencyObjective, PercentileValue, RunReport, ScenarioReport, Secrets, ServiceJournal,
+    StackInfo, Status, StepReport, Verdict,
 };
 
 /// The stack's JWT secret in the fixture; must never appear in an output.
@@ -33,6 +34,8 @@ fn step(keyword: &str, text: &str, line: usize, status: Status, ms: u64) -> Step
         duration: Duration::from_millis(ms),
         error: None,
         exchange: None,
+        exchanges: Vec::new(),
+        exchanges_omitted: 0,
         docstring: None,
         table: None,
     }
@@ -48,6 +51,9 @@ fn scenario(name: &str, line: usize, tags: &[&str], steps: Vec<StepReport>) -> S
         status: Status::aggregate(steps.iter().map(|s| s.status)),
         duration: steps.iter().map(|s| s.duration).sum(),
         steps,
+        examples: Vec::new(),
+        repeats: Vec::new(),
+        started_at: None,
         evidence: Evidence::default(),
     }
 }
@@ -107,6 +113,13 @@ fn fixture() -> RunReport {
         .collect(),
         hlog_file: Some("value-models-read.hlog".into()),
         hlog: Some("#[StartTime: 1795863823.000 (seconds since epoch)]\n".into()),
+        objectives: vec![LatencyObjective {
+            percentile: 99.0,
+            below_ms: 50.0,
+            measured_ms: 12.5,
+            met: true,
+        }],
+        stack_start_ms: None,
     }];
 
     let mut send = step(
@@ -251,6 +264,7 @@ fn fixture() -> RunReport {
             .into_iter()
             .filter(|c| ["AUTH-1", "AUTH-4", "CB-2"].contains(&c.id.as_str()))
             .collect(),
+        explain: Default::default(),
         secrets: Secrets(vec![SECRET.to_string()]),
     }
 }
@@ -398,7 +412,8 @@ fn junit_xml_is_well_formed_and_counts_the_failure() {
     assert!(xml.contains(
         "<testsuite name=\"JWT authentication\" tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"0\""
     ));
-    assert!(xml.contains("classname=\"JWT authentication\""));
+    assert!(xml.contains("classname=\"features/auth/jwt.feature\""));
+    assert!(xml.contains("<property name=\"clause\" value=\"AUTH-4\"/>"));
     assert!(xml.contains("<failure message=\"Then the response status is 401: expected status 401, got 200 &lt;ok&gt; &amp; &quot;quoted&quot;\" type=\"failed\">"));
 }
 

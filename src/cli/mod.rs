@@ -9,6 +9,7 @@
 pub mod chaos;
 pub mod check;
 pub mod clauses;
+pub mod compare;
 pub mod container;
 pub mod docker;
 pub mod explore;
@@ -111,6 +112,10 @@ pub enum Command {
     Chaos(chaos::ChaosArgs),
     /// Send load to a loopback URL and print HDR latency percentiles (open model with --rate).
     Load(load::LoadArgs),
+    /// Compare two runs (default: the newest with the previous one on its stack): new failures,
+    /// fixed, flaky, latency deltas against the noise band, the stacks' file diff; exit 1 on a
+    /// regression.
+    Compare(compare::CompareArgs),
     /// Mutation testing: run the features against every single-value change of the stack's
     /// config and report which mistakes the suite catches, and for the right clause.
     Mutate(mutate::MutateArgs),
@@ -206,6 +211,7 @@ pub async fn execute(cli: Cli) -> Exit {
         Command::Chaos(args) => chaos::execute(args).await,
         Command::Load(args) => load::execute(args).await,
         Command::Mutate(args) => mutate::execute(args).await,
+        Command::Compare(args) => compare::execute(args),
         Command::Image(args) => image::execute(args).await,
         Command::Docker(args) => docker::execute(args).await,
         Command::Container(args) => container::execute(args).await,

@@ -56,6 +56,14 @@ pub struct RunArgs {
     /// keeps every run).
     #[arg(long, value_name = "N", default_value_t = crate::report::history::DEFAULT_KEEP, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub keep: usize,
+    /// Run every scenario N times; a scenario that both passes and fails is marked flaky (it
+    /// still fails the run). Every round uses the same seed.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
+    pub repeat: usize,
+    /// A stack folder to diff this run's stack files against in the report (e.g. the
+    /// conformant scenarios/valueverse when running an edited copy).
+    #[arg(long, value_name = "DIR")]
+    pub baseline_stack: Option<PathBuf>,
 }
 
 /// Scenario lines wanted per feature file.
@@ -130,6 +138,8 @@ pub async fn execute(args: RunArgs) -> Exit {
         report_dir: Some(args.report_dir),
         keep: args.keep,
         quiet: false,
+        repeat: args.repeat,
+        baseline_stack: args.baseline_stack,
     };
     let signal: Arc<Mutex<Option<Signal>>> = Arc::default();
     let interrupt = {

@@ -135,6 +135,52 @@ pub fn read_total(text: &str) -> Result<(usize, Histogram<u64>), String> {
     Ok((intervals, total))
 }
 
+/// One interval of a log, summarised: when it started (seconds since the log's start), how many
+/// requests, and its p50, p99 and max in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IntervalStats {
+    pub start_s: f64,
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Every interval of the log `text`, in order (the report's latency-over-time plot).
+///
+/// # Errors
+/// The log does not parse, or an interval's histogram does not decode.
+pub fn read_intervals(text: &str) -> Result<Vec<IntervalStats>, String> {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+    let mut out = Vec::new();
+    let mut deserializer = Deserializer::new();
+    for entry in IntervalLogIterator::new(text.as_bytes()) {
+        match entry {
+            Ok(LogEntry::Interval(interval)) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(interval.encoded_histogram())
+                    .map_err(|e| format!("interval {}: bad base64: {e}", out.len()))?;
+                let h: Histogram<u64> = deserializer
+                    .deserialize(&mut bytes.as_slice())
+                    .map_err(|e| format!("interval {}: {e:?}", out.len()))?;
+                // Values are microseconds.
+                let ms = |us: u64| us as f64 / 1000.0;
+                out.push(IntervalStats {
+                    start_s: interval.start_timestamp().as_secs_f64(),
+                    count: h.len(),
+                    p50_ms: ms(h.value_at_quantile(0.5)),
+                    p99_ms: ms(h.value_at_quantile(0.99)),
+                    max_ms: ms(h.max()),
+                });
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("the log does not parse: {e:?}")),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,6 +242,8 @@ pub fn histogram_report(name: &str, result: &LoadResult, hlog_file: &str) -> His
         percentiles: if count == 0 { Vec::new() } else { percentiles },
         hlog_file: Some(hlog_file.to_string()),
         hlog: Some(result.hlog.clone()),
+        objectives: Vec::new(),
+        stack_start_ms: None,
     }
 }
 

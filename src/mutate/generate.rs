@@ -138,6 +138,33 @@ pub fn generate(files: &StackFiles) -> Vec<Mutant> {
     out
 }
 
+/// Every value of the stack's files with its JSON pointer and mutation path, in file order
+/// (kong.yml, intentions, stack.yml): what the catalogue's `governs` patterns are matched against
+/// (the run report shows the values governing a failed clause).
+pub fn values(files: &StackFiles) -> Vec<(FileKind, String, MutationPath, &Value)> {
+    let mut out = Vec::new();
+    for kind in [FileKind::Kong, FileKind::Intentions, FileKind::Stack] {
+        let Some(tree) = files.tree(kind) else {
+            continue;
+        };
+        let mut located = Vec::new();
+        walk(
+            tree,
+            kind,
+            String::new(),
+            Vec::new(),
+            files.name(kind),
+            &mut located,
+        );
+        out.extend(
+            located
+                .into_iter()
+                .map(|l| (kind, l.pointer, l.path, l.value)),
+        );
+    }
+    out
+}
+
 fn walk<'a>(
     value: &'a Value,
     kind: FileKind,

@@ -310,11 +310,14 @@ pub async fn run(options: &MutateOptions) -> Result<MutationReport, MutateError>
         let dir = root.join(&report.run_id);
         let json = crate::report::mutation::render_json(&report)
             .map_err(|e| MutateError::Report(e.to_string()))?;
+        let html = crate::report::mutation_page::render(&report)
+            .map_err(|e| MutateError::Report(e.to_string()))?;
         std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(dir.join("results.json"), json))
+            .and_then(|()| std::fs::write(dir.join("index.html"), html))
             .map_err(|e| MutateError::Report(format!("{}: {e}", dir.display())))?;
         if !options.quiet {
-            println!("report: {}", dir.join("results.json").display());
+            println!("report: {}", dir.join("index.html").display());
         }
     }
     Ok(report)

@@ -222,6 +222,9 @@ mod tests {
             status,
             duration: Duration::ZERO,
             steps: vec![],
+            examples: Vec::new(),
+            repeats: Vec::new(),
+            started_at: None,
             evidence: Default::default(),
         }
     }
@@ -241,6 +244,7 @@ mod tests {
                 ..FeatureReport::default()
             }],
             clauses: catalogue(),
+            explain: Default::default(),
             secrets: Secrets::default(),
         }
     }

@@ -159,3 +159,43 @@ mod tests {
         assert_eq!(slug("  --A  b-- "), "a-b");
     }
 }
+
+/// Rendered HTML without the templates' indentation and blank lines (a third of a large report
+/// is indentation): every line outside `<pre>` loses its leading whitespace and empty lines go;
+/// `<pre>` content is kept byte for byte.
+pub fn compact_html(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_pre = false;
+    for line in html.lines() {
+        let kept = if in_pre { line } else { line.trim_start() };
+        if !in_pre && kept.is_empty() {
+            continue;
+        }
+        out.push_str(kept);
+        out.push('\n');
+        // Whether the line leaves us inside a <pre>: its last opening or closing tag decides.
+        let open = kept.rfind("<pre");
+        let close = kept.rfind("</pre>");
+        in_pre = match (open, close) {
+            (Some(o), Some(c)) => o > c,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => in_pre,
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::compact_html;
+
+    #[test]
+    fn indentation_and_blank_lines_go_but_pre_content_stays() {
+        let html = "<ol>\n    <li>a</li>\n\n    <pre class=\"http\"><strong>GET /</strong>\n  Host: x\n\n  {\"a\": 1}</pre>\n      <p>b</p>\n</ol>\n";
+        assert_eq!(
+            compact_html(html),
+            "<ol>\n<li>a</li>\n<pre class=\"http\"><strong>GET /</strong>\n  Host: x\n\n  {\"a\": 1}</pre>\n<p>b</p>\n</ol>\n"
+        );
+    }
+}

@@ -142,10 +142,14 @@ pub fn entry(report: &RunReport, provenance: &Provenance) -> HistoryEntry {
     let mut scenarios: BTreeMap<String, Vec<Status>> = BTreeMap::new();
     for feature in &report.features {
         for s in &feature.scenarios {
-            scenarios
+            let statuses = scenarios
                 .entry(scenario_id(&feature.path, s.line, &s.name))
-                .or_default()
-                .push(s.status);
+                .or_default();
+            if s.repeats.is_empty() {
+                statuses.push(s.status);
+            } else {
+                statuses.extend(&s.repeats);
+            }
         }
     }
     HistoryEntry {

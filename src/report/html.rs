@@ -22,16 +22,23 @@ use std::time::Duration;
 use askama::Template;
 
 use super::clauses::{is_clause_id, scenario_anchor, ClauseVerdict, ScenarioRef};
-use super::format::{human_duration, human_millis, human_time, percentile_label};
+use super::evidence::BreakerTimeline;
+use super::format::{compact_html, human_duration, human_millis, human_time, percentile_label};
+use super::latency_time::{latency_time_plot, LatencyTimePlot};
 use super::model::{
     Counts, FeatureReport, HistogramReport, RunReport, ScenarioReport, StackInfo, Status,
     StepReport, Verdict,
 };
 use super::plot::{percentile_plot, PercentilePlot};
 use super::ReportError;
-use exchange::{exchange_view, ExchangeView};
+use exchange::{exchange_view, short_exchange_view, ExchangeView};
+use explain_view::{
+    baseline_view, governing_views, link_repeats, stack_file_views, BaselineView, GoverningView,
+    StackFileView,
+};
 
 mod exchange;
+mod explain_view;
 
 /// The failures list shows this much of an error's first line; the scenario shows all of it.
 const MAX_SUMMARY_CHARS: usize = 240;
@@ -68,6 +75,10 @@ struct IndexPage {
     histograms: Vec<HistogramView>,
     /// The invariants section ([`super::invariants`]), empty when none broke.
     invariants: String,
+    /// The stack's files, lines linkable (explain_view.rs).
+    stack_files: Vec<StackFileView>,
+    /// The diff against `--baseline-stack`.
+    baseline: Option<BaselineView>,
 }
 
 /// Stack start-up times over the scenarios that started their own stack.
@@ -90,6 +101,8 @@ struct FailureView {
     step: Option<String>,
     /// The error's first line, shortened.
     error: Option<String>,
+    /// The config values governing the scenario's failed clauses.
+    governing: Vec<GoverningView>,
 }
 
 /// A run of clause text; `code` parts were between backticks in SPEC §8.
@@ -164,6 +177,10 @@ struct ScenarioView {
     open: bool,
     duration: String,
     stack_startup: Option<String>,
+    /// `--repeat`: each round's status, and whether they disagree.
+    repeats: Vec<&'static str>,
+    flaky: bool,
+    governing: Vec<GoverningView>,
     steps: Vec<StepView>,
     /// The links the scenario used or faulted, one line each ([`super::links`]).
     links: Vec<String>,
@@ -201,6 +218,9 @@ struct StepView {
     docstring: Option<String>,
     table: Vec<Vec<String>>,
     exchange: Option<ExchangeView>,
+    /// Every exchange of the step in a failing scenario (first and last ones).
+    exchanges: Vec<ExchangeView>,
+    exchanges_omitted: usize,
 }
 
 struct BreakerView {
@@ -227,6 +247,8 @@ struct HistogramView {
     max: String,
     rows: Vec<(String, String)>,
     plot: Option<PercentilePlot>,
+    /// Latency over time, with the scenario's breaker transitions (latency_time.rs).
+    timeline: Option<LatencyTimePlot>,
     hlog_file: Option<String>,
 }
 
@@ -265,7 +287,7 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
             .map(|w| split_code(w))
             .collect(),
         startup: startup_view(&report.features),
-        failures: failure_views(&report.features),
+        failures: failure_views(&report),
         failed_clauses: matrix
             .rows
             .iter()
@@ -314,13 +336,20 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
                         .map(|(si, s)| ScenarioView {
                             anchor: scenario_anchor(fi, si),
                             keyword: s.keyword.clone(),
-                            name: s.name.clone(),
+                            name: s.full_name(),
                             line: s.line,
                             tags: s.tags.iter().map(tag).collect(),
                             status: s.status.as_str(),
                             open: s.status.is_failure(),
                             duration: human_duration(s.duration),
                             stack_startup: s.evidence.stack_startup.map(human_duration),
+                            repeats: s.repeats.iter().map(|r| r.as_str()).collect(),
+                            flaky: s.is_flaky(),
+                            governing: if s.status.is_failure() {
+                                governing_views(&report.explain, &s.clauses)
+                            } else {
+                                Vec::new()
+                            },
                             steps: s.steps.iter().map(|st| step_view(st, secrets)).collect(),
                             links: s.evidence.links.iter().map(|l| l.summary()).collect(),
                             evidence: evidence_view(s, &scenario_anchor(fi, si)),
@@ -340,10 +369,21 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
                     .flat_map(move |(si, s)| breaker_views(s, &scenario_anchor(fi, si)))
             })
             .collect(),
-        histograms: report.histograms().map(histogram_view).collect(),
+        histograms: report
+            .scenarios()
+            .flat_map(|(_, s)| {
+                let breakers = &s.evidence.breakers;
+                s.evidence
+                    .histograms
+                    .iter()
+                    .map(move |h| histogram_view(h, breakers))
+            })
+            .collect(),
+        stack_files: stack_file_views(&report.explain),
+        baseline: baseline_view(&report.explain),
         invariants: super::invariants::section(&report)?,
     };
-    Ok(page.render()?)
+    Ok(compact_html(&page.render()?))
 }
 
 fn links(refs: &[ScenarioRef]) -> Vec<ScenarioLink> {
@@ -426,9 +466,9 @@ fn tag_view(tag: &str, known_clauses: &[&str]) -> TagView {
     }
 }
 
-fn failure_views(features: &[FeatureReport]) -> Vec<FailureView> {
+fn failure_views(report: &RunReport) -> Vec<FailureView> {
     let mut out = Vec::new();
-    for (fi, f) in features.iter().enumerate() {
+    for (fi, f) in report.features.iter().enumerate() {
         for (si, s) in f.scenarios.iter().enumerate() {
             if !s.status.is_failure() {
                 continue;
@@ -437,8 +477,9 @@ fn failure_views(features: &[FeatureReport]) -> Vec<FailureView> {
             out.push(FailureView {
                 anchor: scenario_anchor(fi, si),
                 feature: f.name.clone(),
-                scenario: s.name.clone(),
+                scenario: s.full_name(),
                 status: s.status.as_str(),
+                governing: governing_views(&report.explain, &s.clauses),
                 step: step.map(|st| format!("line {}: {}{}", st.line, st.keyword, st.text)),
                 error: step.and_then(|st| match (&st.error, st.status) {
                     (Some(e), _) => Some(first_line(e)),
@@ -448,6 +489,7 @@ fn failure_views(features: &[FeatureReport]) -> Vec<FailureView> {
             });
         }
     }
+    link_repeats(out.iter_mut().map(|f| &mut f.governing));
     out
 }
 
@@ -501,10 +543,16 @@ fn step_view(s: &StepReport, secrets: &[String]) -> StepView {
         docstring: s.docstring.clone(),
         table: s.table.clone().unwrap_or_default(),
         exchange: s.exchange.as_ref().map(|e| exchange_view(e, secrets)),
+        exchanges: s
+            .exchanges
+            .iter()
+            .map(|e| short_exchange_view(e, secrets))
+            .collect(),
+        exchanges_omitted: s.exchanges_omitted,
     }
 }
 
-fn histogram_view(h: &HistogramReport) -> HistogramView {
+fn histogram_view(h: &HistogramReport, breakers: &[BreakerTimeline]) -> HistogramView {
     HistogramView {
         name: h.name.clone(),
         count: h.count,
@@ -521,7 +569,8 @@ fn histogram_view(h: &HistogramReport) -> HistogramView {
                 )
             })
             .collect(),
-        plot: percentile_plot(&h.percentiles),
+        plot: percentile_plot(&h.percentiles, &h.objectives),
+        timeline: latency_time_plot(h, breakers),
         hlog_file: h.hlog_file.clone(),
     }
 }

@@ -4,7 +4,11 @@
 //!   RunReport ──redacted()──► <testsuites> ─► <testsuite> per feature ─► <testcase> per scenario
 //! ```
 //!
-//! `classname` is the feature name, `time` is in seconds. A failed scenario carries
+//! `classname` is the feature's path (`features/auth/jwt.feature`), so CI tools group cases by
+//! file; `name` is unique within it: a Scenario Outline row carries its example values
+//! (`Roles may use routes (consumer=admin-user, route=/x)`), and a name that still repeats gets
+//! its line. Each case has `<properties>`: one `clause` per clause it verifies, its `tag`s, and
+//! with `--repeat` its `repeats` and `flaky`. `time` is in seconds. A failed scenario carries
 //! `<failure message="<step>: <error>" type="failed">` whose body lists the steps and the failing
 //! step's last request and response; an undefined step is a failure of type `undefined` (it fails
 //! the run); a skipped scenario is `<skipped/>`. Everything is escaped, and characters XML 1.0
@@ -68,35 +72,94 @@ fn write_suite(x: &mut String, report: &RunReport, feature: &FeatureReport, time
         );
     }
     x.push_str("    </properties>\n");
-    for scenario in &feature.scenarios {
-        write_case(x, feature, scenario);
+    let names = case_names(feature);
+    for (scenario, name) in feature.scenarios.iter().zip(&names) {
+        write_case(x, feature, scenario, name);
     }
     x.push_str("  </testsuite>\n");
 }
 
-fn write_case(x: &mut String, feature: &FeatureReport, scenario: &ScenarioReport) {
-    let _ = write!(
+/// Each scenario's case name, unique within the feature: outline rows carry their example
+/// values ([`ScenarioReport::full_name`]), and a name that still repeats gets `[line N]`.
+fn case_names(feature: &FeatureReport) -> Vec<String> {
+    let full: Vec<String> = feature.scenarios.iter().map(|s| s.full_name()).collect();
+    full.iter()
+        .zip(&feature.scenarios)
+        .map(|(name, s)| {
+            if full.iter().filter(|n| *n == name).count() > 1 {
+                format!("{name} [line {}]", s.line)
+            } else {
+                name.clone()
+            }
+        })
+        .collect()
+}
+
+fn write_case(x: &mut String, feature: &FeatureReport, scenario: &ScenarioReport, name: &str) {
+    let classname = if feature.path.is_empty() {
+        &feature.name
+    } else {
+        &feature.path
+    };
+    let _ = writeln!(
         x,
-        "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\" file=\"{}\" line=\"{}\"",
-        attr(&scenario.name),
-        attr(&feature.name),
+        "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\" file=\"{}\" line=\"{}\">",
+        attr(name),
+        attr(classname),
         seconds(scenario.duration),
         attr(&feature.path),
         scenario.line,
     );
+    write_case_properties(x, scenario);
     match scenario.status {
-        Status::Passed => x.push_str("/>\n"),
-        Status::Skipped => x.push_str(">\n      <skipped/>\n    </testcase>\n"),
+        Status::Passed => {}
+        Status::Skipped => x.push_str("      <skipped/>\n"),
         Status::Failed | Status::Undefined => {
             let _ = writeln!(
                 x,
-                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                "      <failure message=\"{}\" type=\"{}\">{}</failure>",
                 attr(&failure_message(scenario)),
                 scenario.status.as_str(),
                 text(&failure_details(feature, scenario)),
             );
         }
     }
+    x.push_str("    </testcase>\n");
+}
+
+/// `clause` per clause id, `tag` per other tag, and `--repeat`'s `repeats` and `flaky`.
+fn write_case_properties(x: &mut String, scenario: &ScenarioReport) {
+    let mut properties: Vec<(&str, String)> = Vec::new();
+    for clause in &scenario.clauses {
+        properties.push(("clause", clause.clone()));
+    }
+    for tag in scenario
+        .tags
+        .iter()
+        .filter(|t| !scenario.clauses.contains(t))
+    {
+        properties.push(("tag", tag.clone()));
+    }
+    for (column, value) in &scenario.examples {
+        properties.push(("example", format!("{column}={value}")));
+    }
+    if !scenario.repeats.is_empty() {
+        let repeats: Vec<&str> = scenario.repeats.iter().map(|s| s.as_str()).collect();
+        properties.push(("repeats", repeats.join(",")));
+        properties.push(("flaky", scenario.is_flaky().to_string()));
+    }
+    if properties.is_empty() {
+        return;
+    }
+    x.push_str("      <properties>\n");
+    for (name, value) in properties {
+        let _ = writeln!(
+            x,
+            "        <property name=\"{name}\" value=\"{}\"/>",
+            attr(&value)
+        );
+    }
+    x.push_str("      </properties>\n");
 }
 
 /// `Then the response status is 401: expected 401, got 200` (first line of the error).

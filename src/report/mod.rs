@@ -8,6 +8,7 @@
 //!                                                   └─► hlog texts            ──► histograms/*.hlog
 //!   write_all(report, reports/<run-id>/)  then  refresh_latest(reports/, reports/<run-id>/)
 //!   publish::publish = both, then history.jsonl (history.rs), --keep, reports/index.html (trend.rs)
+//!   compare.rs: two runs' history lines + kept stack files ──► console table, compare.html
 //! ```
 //!
 //! Redaction happens in one place ([`redact`]): the model keeps the stack's secrets in
@@ -15,8 +16,12 @@
 //! [`RunReport::redacted`], so no secret, JWT or `Authorization` value reaches any output.
 
 pub mod clauses;
+pub mod compare;
+pub mod compare_page;
 pub mod cucumber_json;
+pub mod diff;
 pub mod evidence;
+pub mod explain;
 pub mod explore;
 mod format;
 pub mod history;
@@ -24,8 +29,10 @@ pub mod html;
 pub mod invariants;
 pub mod junit;
 pub mod links;
+pub mod latency_time;
 pub mod model;
 pub mod mutation;
+pub mod mutation_page;
 mod plot;
 pub mod publish;
 pub mod redact;
@@ -47,8 +54,8 @@ pub use evidence::{
 };
 pub use model::{
     Counts, Exchange, FeatureReport, HistogramReport, HttpRecord, HttpResponseRecord,
-    PercentileValue, RunCounts, RunReport, ScenarioReport, Secrets, StackInfo, Status, StepReport,
-    Verdict,
+    LatencyObjective, PercentileValue, RunCounts, RunReport, ScenarioReport, Secrets, StackInfo,
+    Status, StepReport, Verdict,
 };
 pub use redact::{redact_headers, redact_table, redact_text};
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clauses::ClauseDef;
 use super::evidence::Evidence;
+use super::explain::Explanation;
 use super::format::{serialize_millis, serialize_rfc3339};
 use super::redact::{redact_headers, redact_table, redact_text};
 
@@ -119,6 +120,9 @@ pub struct RunReport {
     pub features: Vec<FeatureReport>,
     /// The clause catalogue the matrix is built against (`crate::clauses::Catalogue::report_rows`).
     pub clauses: Vec<ClauseDef>,
+    /// The stack's files and the config values governing each failed clause (explain.rs).
+    #[serde(skip_serializing_if = "Explanation::is_empty")]
+    pub explain: Explanation,
     /// Redacted from every output; see the module docs.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -163,6 +167,15 @@ pub struct ScenarioReport {
     #[serde(rename = "duration_ms", serialize_with = "serialize_millis")]
     pub duration: Duration,
     pub steps: Vec<StepReport>,
+    /// A Scenario Outline row's example values (column, value), in column order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<(String, String)>,
+    /// With `run --repeat N`: the status of each of the N runs, in order (`status` is the worst).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<Status>,
+    /// Real wall time the scenario started (its feature's wall duration is drawn from these).
+    #[serde(skip)]
+    pub started_at: Option<SystemTime>,
     /// What the scenario's own stack recorded: start-up time, breaker timelines, histograms,
     /// journals.
     #[serde(skip_serializing_if = "Evidence::is_empty")]
@@ -173,6 +186,28 @@ impl ScenarioReport {
     /// The step that decided a failing scenario: the first failed or undefined one.
     pub fn failing_step(&self) -> Option<&StepReport> {
         self.steps.iter().find(|s| s.status.is_failure())
+    }
+
+    /// Both passed and failed across the runs of `--repeat`.
+    pub fn is_flaky(&self) -> bool {
+        self.repeats.contains(&Status::Passed) && self.repeats.contains(&Status::Failed)
+    }
+
+    /// The name with an outline row's example values that the name does not already show
+    /// (`Roles may use routes (consumer=admin-user, route=/x)`), so each row's name is its own;
+    /// a plain scenario's name as written.
+    pub fn full_name(&self) -> String {
+        let values: Vec<String> = self
+            .examples
+            .iter()
+            .filter(|(_, v)| v.is_empty() || !self.name.contains(v.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if values.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{} ({})", self.name, values.join(", "))
+        }
     }
 }
 
@@ -189,11 +224,24 @@ pub struct StepReport {
     pub error: Option<String>,
     /// The last HTTP exchange of a failing step.
     pub exchange: Option<Exchange>,
+    /// Every exchange this step made, in a failing scenario (at most
+    /// [`STEP_EXCHANGES`]: the first and the last ones; `exchanges_omitted` counts the rest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<Exchange>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub exchanges_omitted: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docstring: Option<String>,
     /// Data table rows, cells as written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table: Option<Vec<Vec<String>>>,
+}
+
+/// Exchanges kept per step of a failing scenario: half the first ones, half the last ones.
+pub const STEP_EXCHANGES: usize = 6;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A request and, when one came back, its response.
@@ -256,6 +304,22 @@ pub struct HistogramReport {
     /// The HdrHistogram interval log text; [`super::write_all`] writes it to `hlog_file`.
     #[serde(skip)]
     pub hlog: Option<String>,
+    /// The objectives latency steps checked against this histogram, drawn on its plot.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<LatencyObjective>,
+    /// Stack-clock time the load run began at (its scenario's breaker transitions are drawn on
+    /// the run's latency-over-time axis from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_start_ms: Option<f64>,
+}
+
+/// A latency objective a step checked ("the p99 latency is below 150 ms").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LatencyObjective {
+    pub percentile: f64,
+    pub below_ms: f64,
+    pub measured_ms: f64,
+    pub met: bool,
 }
 
 /// One row of a percentile table.
@@ -306,9 +370,26 @@ impl FeatureReport {
         counts
     }
 
-    /// Total scenario time.
+    /// Wall time from the first scenario's start to the last one's end (scenarios run
+    /// concurrently, so their sum overstates it); the sum when start times are unknown.
     pub fn duration(&self) -> Duration {
-        self.scenarios.iter().map(|s| s.duration).sum()
+        let spans: Option<Vec<(SystemTime, SystemTime)>> = self
+            .scenarios
+            .iter()
+            .map(|s| s.started_at.map(|at| (at, at + s.duration)))
+            .collect();
+        match spans {
+            Some(spans) if !spans.is_empty() => {
+                let first = spans
+                    .iter()
+                    .map(|s| s.0)
+                    .min()
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                let last = spans.iter().map(|s| s.1).max().unwrap_or(first);
+                last.duration_since(first).unwrap_or_default()
+            }
+            _ => self.scenarios.iter().map(|s| s.duration).sum(),
+        }
     }
 }
 
@@ -367,6 +448,7 @@ impl RunReport {
         let secrets = self.secrets.as_slice();
         let text = |s: &str| redact_text(s, secrets);
         let mut out = self.clone();
+        out.explain.redact(secrets);
         out.stack.warnings = out.stack.warnings.iter().map(|w| text(w)).collect();
         for feature in &mut out.features {
             feature.name = text(&feature.name);
@@ -374,6 +456,9 @@ impl RunReport {
             feature.tags = feature.tags.iter().map(|t| text(t)).collect();
             for scenario in &mut feature.scenarios {
                 scenario.name = text(&scenario.name);
+                for (_, value) in &mut scenario.examples {
+                    *value = text(value);
+                }
                 scenario.tags = scenario.tags.iter().map(|t| text(t)).collect();
                 scenario.evidence.redact(secrets);
                 for step in &mut scenario.steps {
@@ -384,7 +469,7 @@ impl RunReport {
                         .table
                         .as_deref()
                         .map(|rows| redact_table(rows, secrets));
-                    if let Some(exchange) = &mut step.exchange {
+                    for exchange in step.exchange.iter_mut().chain(&mut step.exchanges) {
                         let request = &mut exchange.request;
                         request.url = text(&request.url);
                         request.headers = redact_headers(&request.headers, secrets);
@@ -414,6 +499,8 @@ mod tests {
             duration: Duration::from_millis(1),
             error: None,
             exchange: None,
+            exchanges: Vec::new(),
+            exchanges_omitted: 0,
             docstring: None,
             table: None,
         }
@@ -429,6 +516,9 @@ mod tests {
             status,
             duration: Duration::from_millis(2),
             steps,
+            examples: Vec::new(),
+            repeats: Vec::new(),
+            started_at: None,
             evidence: Evidence::default(),
         }
     }
@@ -446,6 +536,7 @@ mod tests {
                 ..FeatureReport::default()
             }],
             clauses: vec![],
+            explain: Default::default(),
             secrets: Secrets(vec!["topsecret".into()]),
         }
     }
@@ -474,6 +565,23 @@ mod tests {
             (2, 1, 1)
         );
         assert_eq!((c.steps.total, c.steps.skipped), (3, 1));
+    }
+
+    #[test]
+    fn a_feature_lasts_its_wall_time_not_the_sum_of_concurrent_scenarios() {
+        let at = |ms: u64| Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+        let mut a = scenario(Status::Passed, vec![]);
+        let mut b = scenario(Status::Passed, vec![]);
+        (a.started_at, a.duration) = (at(1000), Duration::from_millis(500));
+        (b.started_at, b.duration) = (at(1200), Duration::from_millis(600));
+        let f = FeatureReport {
+            scenarios: vec![a, b],
+            ..FeatureReport::default()
+        };
+        assert_eq!(f.duration(), Duration::from_millis(800));
+        let mut unknown = f.clone();
+        unknown.scenarios[1].started_at = None;
+        assert_eq!(unknown.duration(), Duration::from_millis(1100));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! template draws them (and escapes the labels).
 
 use super::format::percentile_label;
-use super::model::PercentileValue;
+use super::model::{LatencyObjective, PercentileValue};
 
 pub const WIDTH: f64 = 640.0;
 pub const HEIGHT: f64 = 300.0;
@@ -54,6 +54,23 @@ pub struct PercentilePlot {
     pub points: Vec<PlotPoint>,
     pub x_ticks: Vec<Tick>,
     pub y_ticks: Vec<Tick>,
+    /// The objectives checked against the histogram: a line at the limit and a mark where the
+    /// measured percentile sits.
+    pub objectives: Vec<ObjectiveMark>,
+}
+
+/// One objective on the plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectiveMark {
+    /// Height of the limit line.
+    pub y: String,
+    /// The measured percentile's point.
+    pub x: String,
+    pub measured_y: String,
+    /// `p99 < 150 ms: 398.1 ms, breached`.
+    pub label: String,
+    /// `met` or `breached` (CSS).
+    pub class: &'static str,
 }
 
 fn coord(v: f64) -> String {
@@ -96,7 +113,10 @@ fn decimals_for(step: f64) -> usize {
 }
 
 /// The plot for a histogram's percentiles, or `None` when there is nothing to draw.
-pub fn percentile_plot(values: &[PercentileValue]) -> Option<PercentilePlot> {
+pub fn percentile_plot(
+    values: &[PercentileValue],
+    objectives: &[LatencyObjective],
+) -> Option<PercentilePlot> {
     let mut values: Vec<PercentileValue> = values
         .iter()
         .copied()
@@ -114,7 +134,12 @@ pub fn percentile_plot(values: &[PercentileValue]) -> Option<PercentilePlot> {
         .fold(0.0, f64::max);
     // 99.99 sits at 4.000000000000005: do not let rounding noise add an empty decade.
     let x_max = (tail - 1e-6).ceil().clamp(MIN_NINES, MAX_NINES);
-    let y_top = values.iter().map(|v| v.value_ms).fold(0.0, f64::max);
+    let y_top = values
+        .iter()
+        .map(|v| v.value_ms)
+        .chain(objectives.iter().map(|o| o.below_ms))
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
     let (y_max, y_step) = if y_top <= 0.0 {
         (1.0, 0.25)
     } else {
@@ -170,6 +195,24 @@ pub fn percentile_plot(values: &[PercentileValue]) -> Option<PercentilePlot> {
         })
         .collect();
 
+    let objectives = objectives
+        .iter()
+        .filter(|o| o.below_ms.is_finite() && o.measured_ms.is_finite())
+        .map(|o| ObjectiveMark {
+            y: coord(y_at(o.below_ms)),
+            x: coord(x_at(o.percentile)),
+            measured_y: coord(y_at(o.measured_ms.min(y_max))),
+            label: format!(
+                "p{} < {:.1} ms: {:.1} ms, {}",
+                percentile_label(o.percentile),
+                o.below_ms,
+                o.measured_ms,
+                if o.met { "met" } else { "breached" }
+            ),
+            class: if o.met { "met" } else { "breached" },
+        })
+        .collect();
+
     Some(PercentilePlot {
         width: coord(WIDTH),
         height: coord(HEIGHT),
@@ -182,6 +225,7 @@ pub fn percentile_plot(values: &[PercentileValue]) -> Option<PercentilePlot> {
         points,
         x_ticks,
         y_ticks,
+        objectives,
     })
 }
 
@@ -198,8 +242,11 @@ mod tests {
 
     #[test]
     fn spaces_the_nines_evenly() {
-        let plot = percentile_plot(&[pv(0.0, 1.0), pv(90.0, 2.0), pv(99.0, 3.0), pv(99.9, 4.0)])
-            .expect("plot");
+        let plot = percentile_plot(
+            &[pv(0.0, 1.0), pv(90.0, 2.0), pv(99.0, 3.0), pv(99.9, 4.0)],
+            &[],
+        )
+        .expect("plot");
         let xs: Vec<f64> = plot
             .points
             .iter()
@@ -213,17 +260,52 @@ mod tests {
 
     #[test]
     fn rounds_the_latency_axis_up_to_a_nice_value() {
-        let plot = percentile_plot(&[pv(50.0, 3.0), pv(100.0, 43.0)]).expect("plot");
+        let plot = percentile_plot(&[pv(50.0, 3.0), pv(100.0, 43.0)], &[]).expect("plot");
         let labels: Vec<_> = plot.y_ticks.iter().map(|t| t.label.as_str()).collect();
         assert_eq!(labels, ["0", "20", "40", "60"]);
-        let plot = percentile_plot(&[pv(50.0, 0.12), pv(99.0, 0.31)]).expect("plot");
+        let plot = percentile_plot(&[pv(50.0, 0.12), pv(99.0, 0.31)], &[]).expect("plot");
         let labels: Vec<_> = plot.y_ticks.iter().map(|t| t.label.as_str()).collect();
         assert_eq!(labels, ["0.0", "0.1", "0.2", "0.3", "0.4"]);
     }
 
     #[test]
+    fn an_objective_is_a_line_at_its_limit_and_a_mark_at_the_measured_percentile() {
+        let objective = LatencyObjective {
+            percentile: 99.0,
+            below_ms: 150.0,
+            measured_ms: 398.1,
+            met: false,
+        };
+        let plot = percentile_plot(&[pv(50.0, 31.0), pv(99.0, 398.1)], &[objective]).expect("plot");
+        let mark = &plot.objectives[0];
+        assert_eq!(mark.class, "breached");
+        assert_eq!(mark.label, "p99 < 150.0 ms: 398.1 ms, breached");
+        assert_eq!(
+            (&mark.x, &mark.measured_y),
+            (&plot.points[1].x, &plot.points[1].y)
+        );
+        let (limit, top): (f64, f64) = (mark.y.parse().unwrap(), plot.points[1].y.parse().unwrap());
+        assert!(
+            limit > top,
+            "the limit line lies below the breaching point (SVG y grows down)"
+        );
+        // A limit above every value still fits on the axis.
+        let plot = percentile_plot(
+            &[pv(99.0, 3.0)],
+            &[LatencyObjective {
+                met: true,
+                measured_ms: 3.0,
+                ..objective
+            }],
+        )
+        .unwrap();
+        let top: f64 = plot.objectives[0].y.parse().unwrap();
+        assert!(top >= TOP, "{top}");
+    }
+
+    #[test]
     fn draws_nothing_without_finite_values() {
-        assert!(percentile_plot(&[]).is_none());
-        assert!(percentile_plot(&[pv(f64::NAN, 1.0)]).is_none());
+        assert!(percentile_plot(&[], &[]).is_none());
+        assert!(percentile_plot(&[pv(f64::NAN, 1.0)], &[]).is_none());
     }
 }

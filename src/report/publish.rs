@@ -2,7 +2,7 @@
 //! `history.jsonl`, retention (`--keep`) and the history index.
 //!
 //! ```text
-//!   RunReport ──write_all──► <root>/<run-id>/ ──refresh_latest──► <root>/latest/
+//!   RunReport ──write_all──► <root>/<run-id>/ (+ summary.json, stack/) ──refresh_latest──► <root>/latest/
 //!            └─history::entry──► <root>/history.jsonl ──prune(keep)──► trend::write_index ──► <root>/index.html
 //! ```
 //!
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::history::{self, Provenance};
 use super::model::RunReport;
-use super::{refresh_latest, trend, write_all};
+use super::{compare, refresh_latest, trend, write_all};
 
 /// What [`publish`] did.
 #[derive(Debug, Default)]
@@ -32,8 +32,14 @@ pub struct Published {
 pub fn publish(report: &RunReport, root: &Path, provenance: &Provenance, keep: usize) -> Published {
     let mut out = Published::default();
     let dir = root.join(&report.run_id);
+    let entry = history::entry(report, provenance);
     match write_all(report, &dir) {
         Ok(_) => {
+            // What `gauntlet compare <dir>` reads: the run's history line and its stack files.
+            let files = report.redacted().explain.files;
+            if let Err(e) = compare::write_run_files(&dir, &entry, &files) {
+                out.errors.push(e.to_string());
+            }
             if let Err(e) = refresh_latest(root, &dir) {
                 out.errors.push(e.to_string());
             }
@@ -41,7 +47,7 @@ pub fn publish(report: &RunReport, root: &Path, provenance: &Provenance, keep: u
         }
         Err(e) => out.errors.push(e.to_string()),
     }
-    if let Err(e) = history::append(root, &history::entry(report, provenance)) {
+    if let Err(e) = history::append(root, &entry) {
         out.errors.push(e.to_string());
     }
     match history::prune(root, keep.max(1)) {

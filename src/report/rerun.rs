@@ -43,6 +43,9 @@ mod tests {
             status,
             duration: Duration::ZERO,
             steps: vec![],
+            examples: Vec::new(),
+            repeats: Vec::new(),
+            started_at: None,
             evidence: Default::default(),
         }
     }
@@ -57,6 +60,7 @@ mod tests {
             real_time: false,
             features,
             clauses: vec![],
+            explain: Default::default(),
             secrets: Default::default(),
         }
     }

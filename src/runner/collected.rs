@@ -15,6 +15,10 @@ pub(super) struct Running {
     pub report: ScenarioReport,
     pub started: SystemTime,
     pub step_started: SystemTime,
+    /// When each recorded step ended, parallel to `report.steps` (places exchanges under steps).
+    pub step_ends: Vec<SystemTime>,
+    /// The failing step's own exchanges, placed before its report is pushed.
+    pub pending_exchanges: (Vec<crate::report::model::Exchange>, usize),
     /// Every step the scenario has (background first), to report the ones never run.
     pub expected: Vec<ExpectedStep>,
     /// Attempts still left after this one (`@retry`).
@@ -124,6 +128,8 @@ fn step(keyword: &str, text: &str, line: usize, status: Status, error: Option<&s
         duration: Duration::ZERO,
         error: error.map(str::to_string),
         exchange: None,
+        exchanges: Vec::new(),
+        exchanges_omitted: 0,
         docstring: None,
         table: None,
     }
@@ -147,6 +153,9 @@ fn problem_entry(path: &str, feature: &str, name: &str, message: &str) -> Featur
             status: Status::Failed,
             duration: Duration::ZERO,
             steps: vec![step("", "", 1, Status::Failed, Some(message))],
+            examples: Vec::new(),
+            repeats: Vec::new(),
+            started_at: None,
             evidence: Default::default(),
         }],
     }
@@ -188,6 +197,9 @@ mod tests {
             status,
             duration: Duration::ZERO,
             steps: Vec::new(),
+            examples: Vec::new(),
+            repeats: Vec::new(),
+            started_at: None,
             evidence: Default::default(),
         }
     }
@@ -224,6 +236,8 @@ mod tests {
             report: scenario("s", 3, Status::Failed),
             started: SystemTime::UNIX_EPOCH,
             step_started: SystemTime::UNIX_EPOCH,
+            step_ends: Vec::new(),
+            pending_exchanges: Default::default(),
             expected: (4..=7)
                 .map(|line| ExpectedStep {
                     keyword: "Then ".into(),
@@ -264,6 +278,8 @@ mod tests {
                 report: scenario("s", 3, Status::Passed),
                 started: SystemTime::UNIX_EPOCH,
                 step_started: SystemTime::UNIX_EPOCH,
+                step_ends: Vec::new(),
+                pending_exchanges: Default::default(),
                 expected: Vec::new(),
                 retries_left: 0,
             },

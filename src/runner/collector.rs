@@ -59,6 +59,8 @@ pub struct Collector {
     /// Shared with the runner, so an interrupted run can still report what happened.
     state: Arc<Mutex<Collected>>,
     quiet: bool,
+    /// The run's progress line (progress.rs).
+    progress: Arc<super::progress::Progress>,
 }
 
 impl Collector {
@@ -67,6 +69,7 @@ impl Collector {
         secrets: Vec<String>,
         state: Arc<Mutex<Collected>>,
         quiet: bool,
+        progress: Arc<super::progress::Progress>,
     ) -> Self {
         use cucumber::World as _;
         Collector {
@@ -75,6 +78,7 @@ impl Collector {
             secrets,
             state,
             quiet,
+            progress,
         }
     }
 
@@ -149,6 +153,18 @@ impl Collector {
                         line: s.position.line,
                     })
                     .collect();
+                // An outline row: cucumber keeps the header and this row's values.
+                let examples = scenario
+                    .examples
+                    .first()
+                    .and_then(|e| e.table.as_ref())
+                    .and_then(|t| match t.rows.as_slice() {
+                        [header, row, ..] => {
+                            Some(header.iter().cloned().zip(row.iter().cloned()).collect())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default();
                 let running = Running {
                     report: ScenarioReport {
                         name: scenario.name.clone(),
@@ -159,10 +175,15 @@ impl Collector {
                         status: Status::Passed,
                         duration: Duration::ZERO,
                         steps: Vec::new(),
+                        examples,
+                        repeats: Vec::new(),
+                        started_at: None,
                         evidence: Evidence::default(),
                     },
                     started: at,
                     step_started: at,
+                    step_ends: Vec::new(),
+                    pending_exchanges: Default::default(),
                     expected,
                     retries_left: ev.retries.map_or(0, |r| r.left),
                 };
@@ -185,6 +206,8 @@ impl Collector {
                         duration: Duration::ZERO,
                         error: Some(panic_message(&info)),
                         exchange: None,
+                        exchanges: Vec::new(),
+                        exchanges_omitted: 0,
                         docstring: None,
                         table: None,
                     });
@@ -204,6 +227,8 @@ impl Collector {
     ) {
         let undefined =
             matches!(ev, StepEvent::Skipped) && matches!(self.steps.find(step), Ok(None));
+        // Every exchange of the scenario, when this step failed (the World comes with it).
+        let mut timed: Vec<(SystemTime, Exchange)> = Vec::new();
         let (status, error, exchange) = match ev {
             StepEvent::Started => {
                 self.with_state(|state| {
@@ -230,6 +255,10 @@ impl Collector {
                     .as_ref()
                     .and_then(|w| w.exchanges.last().cloned())
                     .map(to_report_exchange);
+                timed = world
+                    .as_ref()
+                    .map(|w| w.exchanges.timed().map(|(t, e)| (t, e.clone())).collect())
+                    .unwrap_or_default();
                 (Status::Failed, Some(step_error_message(&err)), exchange)
             }
         };
@@ -237,6 +266,11 @@ impl Collector {
             let Some(running) = state.running.get_mut(key) else {
                 return;
             };
+            if !timed.is_empty() {
+                place_exchanges(running, timed);
+            }
+            running.step_ends.push(at);
+            let (exchanges, exchanges_omitted) = std::mem::take(&mut running.pending_exchanges);
             running.report.steps.push(StepReport {
                 keyword: step.keyword.clone(),
                 text: step.value.clone(),
@@ -245,6 +279,8 @@ impl Collector {
                 duration: at.duration_since(running.step_started).unwrap_or_default(),
                 error,
                 exchange,
+                exchanges,
+                exchanges_omitted,
                 docstring: step.docstring.clone(),
                 table: step.table.as_ref().map(|t| t.rows.clone()),
             });
@@ -265,6 +301,7 @@ impl Collector {
         add_unrun_steps(&mut running);
         let report = &mut running.report;
         report.duration = at.duration_since(running.started).unwrap_or_default();
+        report.started_at = Some(running.started);
         report.status = if hook_failed {
             Status::Failed
         } else {
@@ -279,15 +316,21 @@ impl Collector {
         if report.status.is_failure() && running.retries_left > 0 {
             return;
         }
+        self.progress.scenario_finished(report.status.is_failure());
         if !self.quiet {
-            print_scenario_line(report, &feature_path(feature), &self.secrets);
+            self.progress.print_line(&scenario_line(
+                report,
+                &feature_path(feature),
+                &self.secrets,
+            ));
         }
         let path = feature_path(feature);
         self.with_state(|state| state.record(&path, running.report));
     }
 }
 
-fn print_scenario_line(s: &ScenarioReport, path: &str, secrets: &[String]) {
+/// `✔ features/x.feature:12 name [CLAUSE] (3 ms)`, and for a failure where and why.
+fn scenario_line(s: &ScenarioReport, path: &str, secrets: &[String]) -> String {
     let mark = match s.status {
         Status::Passed => "✔",
         Status::Skipped => "–",
@@ -298,22 +341,60 @@ fn print_scenario_line(s: &ScenarioReport, path: &str, secrets: &[String]) {
     } else {
         format!(" [{}]", s.clauses.join(" "))
     };
-    println!(
+    let mut line = format!(
         "{mark} {path}:{} {}{clauses} ({} ms)",
         s.line,
-        s.name,
+        report::redact::redact_text(&s.full_name(), secrets),
         s.duration.as_millis()
     );
     if let Some(step) = s.failing_step() {
         let error = step.error.as_deref().unwrap_or("");
-        println!(
-            "    at line {}: {}{}\n    {}",
+        line.push_str(&format!(
+            "\n    at line {}: {}{}\n    {}",
             step.line,
             step.keyword,
             report::redact::redact_text(&step.text, secrets),
             report::redact::redact_text(error, secrets)
-        );
+        ));
     }
+    line
+}
+
+/// Puts each exchange of a failing scenario under the step that made it: the first step that
+/// ended after it was recorded (steps run one after another), the failing one for the rest.
+/// A step keeps its first and last [`model::STEP_EXCHANGES`]` / 2` exchanges and counts the rest.
+fn place_exchanges(running: &mut Running, timed: Vec<(SystemTime, Exchange)>) {
+    let steps = running.report.steps.len();
+    let mut buckets: Vec<Vec<Exchange>> = vec![Vec::new(); steps + 1];
+    for (t, exchange) in timed {
+        let index = running
+            .step_ends
+            .iter()
+            .position(|end| *end >= t)
+            .unwrap_or(steps);
+        buckets[index.min(steps)].push(exchange);
+    }
+    let current = buckets.pop().unwrap_or_default();
+    for (step, bucket) in running.report.steps.iter_mut().zip(buckets) {
+        (step.exchanges, step.exchanges_omitted) = keep_ends(bucket);
+    }
+    running.pending_exchanges = keep_ends(current);
+}
+
+/// The first and last halves of [`model::STEP_EXCHANGES`], and how many were left out.
+fn keep_ends(all: Vec<Exchange>) -> (Vec<model::Exchange>, usize) {
+    let half = model::STEP_EXCHANGES / 2;
+    let total = all.len();
+    if total <= model::STEP_EXCHANGES {
+        return (all.into_iter().map(to_report_exchange).collect(), 0);
+    }
+    let kept = all
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i < half || *i >= total - half)
+        .map(|(_, e)| to_report_exchange(e))
+        .collect();
+    (kept, total - 2 * half)
 }
 
 fn to_report_exchange(e: Exchange) -> model::Exchange {

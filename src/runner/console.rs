@@ -7,6 +7,7 @@
 //!     features/resilience/circuit_breaker.feature:22 [CB-2] Five consecutive failed attempts ...
 //!       line 31: expected header X-Circuit-Breaker-State: "OPEN", got "CLOSED"
 //!   failed clauses: CB-2
+//!     CB-2 is governed by kong.yml:16 failure_threshold = 6, kong.yml:20 failure_statuses = [500, 502, 503, 504], ...
 //!   report: reports/20261201-101500-valueverse/index.html
 //!   rerun the failures: gauntlet run @reports/latest/rerun.txt
 //!   130 passed, 1 failed
@@ -16,6 +17,9 @@
 use super::RunOutcome;
 use crate::report::model::Status;
 use crate::report::redact::redact_text;
+
+/// Governing config values printed per failed clause.
+const GOVERNING_SHOWN: usize = 4;
 
 /// A failure message cut to one line of at most this many characters.
 const REASON_WIDTH: usize = 160;
@@ -70,7 +74,18 @@ pub fn final_summary(outcome: &RunOutcome, tags: Option<&str>) -> Vec<String> {
                     )
                 },
             );
-            format!("  {}:{}{clauses} {}\n    {reason}", f.path, s.line, s.name)
+            let flaky = if s.is_flaky() {
+                let runs: Vec<&str> = s.repeats.iter().map(|r| r.as_str()).collect();
+                format!(" (flaky: {})", runs.join(", "))
+            } else {
+                String::new()
+            };
+            format!(
+                "  {}:{}{clauses} {}{flaky}\n    {reason}",
+                f.path,
+                s.line,
+                redact_text(&s.full_name(), secrets)
+            )
         })
         .collect();
     if !failures.is_empty() {
@@ -83,6 +98,33 @@ pub fn final_summary(outcome: &RunOutcome, tags: Option<&str>) -> Vec<String> {
     let failed_clauses = outcome.failed_clauses();
     if !failed_clauses.is_empty() {
         lines.push(format!("failed clauses: {}", failed_clauses.join(", ")));
+    }
+    // Where to look first: the values governing each failed clause (all of them in the report).
+    for clause in &report.explain.governing {
+        let shown: Vec<String> = clause
+            .values
+            .iter()
+            .take(GOVERNING_SHOWN)
+            .map(|v| {
+                let key = v.path.rsplit('.').next().unwrap_or(&v.path);
+                format!(
+                    "{} {key} = {}",
+                    v.location(),
+                    redact_text(&v.value, secrets)
+                )
+            })
+            .collect();
+        let more = clause.values.len() + clause.omitted - shown.len();
+        lines.push(format!(
+            "  {} is governed by {}{}",
+            clause.clause,
+            shown.join(", "),
+            if more > 0 {
+                format!(" (+{more} in the report)")
+            } else {
+                String::new()
+            }
+        ));
     }
     let counts = report.counts().scenarios;
     if let Some(path) = &outcome.report_path {
@@ -112,6 +154,12 @@ pub fn final_summary(outcome: &RunOutcome, tags: Option<&str>) -> Vec<String> {
     }
     if counts.skipped > 0 {
         lines.push(format!("{} scenario(s) skipped", counts.skipped));
+    }
+    let flaky = report.scenarios().filter(|(_, s)| s.is_flaky()).count();
+    if flaky > 0 {
+        lines.push(format!(
+            "{flaky} flaky scenario(s): passed and failed across --repeat (counted as failed)"
+        ));
     }
     lines.push(format!(
         "{} passed, {} failed",

@@ -78,6 +78,8 @@ impl fmt::Display for Finding {
 pub struct Lint {
     /// Feature files read.
     pub files: usize,
+    /// Scenarios the selection runs (outline rows counted one by one).
+    pub selected: usize,
     pub findings: Vec<Finding>,
 }
 
@@ -121,6 +123,7 @@ pub fn lint(
     let (parsed, problems) = files::parse_all(paths);
     let mut lint = Lint {
         files: parsed.len() + problems.len(),
+        selected: 0,
         findings: Vec::new(),
     };
     for problem in problems {
@@ -151,7 +154,7 @@ pub fn lint(
         let text = std::fs::read_to_string(&file.file).unwrap_or_default();
         check_tags(file, &text, catalogue, &mut lint.findings);
         check_descriptions(file, &text, &mut lint.findings);
-        check_steps(file, &collection, selection, stack, &mut lint.findings);
+        lint.selected += check_steps(file, &collection, selection, stack, &mut lint.findings);
     }
     lint
 }
@@ -351,7 +354,7 @@ fn check_steps(
     selection: &Selection,
     stack: Option<&StackDef>,
     out: &mut Vec<Finding>,
-) {
+) -> usize {
     let path = file.display();
     for (scenario, _) in file.scenarios() {
         let has_rows = scenario
@@ -382,7 +385,7 @@ fn check_steps(
                 location: format!("{path}:{}", e.pos.line),
                 message: format!("<{}> has no column in the Examples table", e.name),
             });
-            return;
+            return 0;
         }
     };
     let plain = feature.scenarios.iter().map(|s| (None, s));
@@ -392,11 +395,13 @@ fn check_steps(
         .flat_map(|r| r.scenarios.iter().map(move |s| (Some(r), s)));
     let mut steps: Vec<&gherkin::Step> = Vec::new();
     let mut any_selected = false;
+    let mut selected = 0;
     for (rule, scenario) in plain.chain(in_rules) {
         if !selection.selects(&feature, rule, scenario) {
             continue;
         }
         any_selected = true;
+        selected += 1;
         steps.extend(
             rule.and_then(|r| r.background.as_ref())
                 .iter()
@@ -459,4 +464,5 @@ fn check_steps(
             }),
         }
     }
+    selected
 }

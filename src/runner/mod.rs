@@ -15,6 +15,8 @@ pub mod evidence;
 pub mod files;
 pub mod gherkin_error;
 pub mod lint;
+pub mod progress;
+pub mod repeat;
 pub mod selection;
 
 use std::collections::BTreeMap;
@@ -58,6 +60,10 @@ pub struct RunOptions {
     /// Feature files of `paths` restricted to the scenarios at these lines
     /// (`features/x.feature:22`); a file not listed runs whole.
     pub lines: BTreeMap<PathBuf, Vec<usize>>,
+    /// `--repeat N`: run the suite N times (at least once) and mark flaky scenarios.
+    pub repeat: usize,
+    /// `--baseline-stack DIR`: the report diffs the stack's files against this one's.
+    pub baseline_stack: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -75,6 +81,8 @@ impl Default for RunOptions {
             name: None,
             keep: report::history::DEFAULT_KEEP,
             lines: BTreeMap::new(),
+            repeat: 1,
+            baseline_stack: None,
         }
     }
 }
@@ -234,57 +242,94 @@ pub async fn run_until(
         };
 
     let collected = Arc::new(Mutex::new(Collected::default()));
+    let progress = Arc::new(progress::Progress::new(
+        checked.selected * options.repeat.max(1),
+        options.quiet,
+    ));
+    // Finished rounds of `--repeat`; the last (or interrupted) round stays in `collected`.
+    let rounds: Mutex<Vec<Vec<crate::report::model::FeatureReport>>> = Mutex::default();
+    let repeat = options.repeat.max(1);
     let suite = async {
-        for path in &paths {
-            let failed = collected.lock().map(|c| c.has_failure()).unwrap_or(false);
-            if options.fail_fast && failed {
-                break;
+        for round in 0..repeat {
+            if round > 0 {
+                let failed_before = rounds
+                    .lock()
+                    .map(|r| {
+                        r.iter()
+                            .flatten()
+                            .flat_map(|f| &f.scenarios)
+                            .any(|s| s.status.is_failure())
+                    })
+                    .unwrap_or(false);
+                if options.fail_fast && failed_before {
+                    break;
+                }
+                if !options.quiet {
+                    println!("repeat: round {} of {repeat}", round + 1);
+                }
             }
-            let before_settings = settings.clone();
-            let after_extras = extras.clone();
-            let collector = Collector::new(
-                extras.clone(),
-                secrets.clone(),
-                collected.clone(),
-                options.quiet,
-            );
-            GauntletWorld::cucumber::<&Path>()
-                .with_writer(collector)
-                .with_cli(opts.clone())
-                // Each scenario's World gets the run settings; its stack starts on first use.
-                .before(move |feature, _, scenario, world| {
-                    let (path, line, name) = scenario_key(feature, scenario);
-                    world.seed =
-                        derive_seed(before_settings.seed, &[&path, &line.to_string(), &name]);
-                    world.settings = Some(before_settings.clone());
-                    async {}.boxed_local()
-                })
-                // Keep what the report needs from the World before it (and its stack) is dropped.
-                .after(move |feature, _, scenario, _, world| {
-                    let key = scenario_key(feature, scenario);
-                    let evidence = world.as_ref().map(|w| evidence::of(w, &key));
-                    if let (Some(evidence), Ok(mut map)) = (evidence, after_extras.lock()) {
-                        map.insert(key, evidence);
-                    }
-                    async {}.boxed_local()
-                })
-                .filter_run(path.as_path(), {
-                    let selection = selection.clone();
-                    move |feature, rule, scenario| selection.selects(feature, rule, scenario)
-                })
-                .await;
+            for path in &paths {
+                let failed = collected.lock().map(|c| c.has_failure()).unwrap_or(false);
+                if options.fail_fast && failed {
+                    break;
+                }
+                let before_settings = settings.clone();
+                let after_extras = extras.clone();
+                let collector = Collector::new(
+                    extras.clone(),
+                    secrets.clone(),
+                    collected.clone(),
+                    options.quiet,
+                    progress.clone(),
+                );
+                GauntletWorld::cucumber::<&Path>()
+                    .with_writer(collector)
+                    .with_cli(opts.clone())
+                    // Each scenario's World gets the run settings; its stack starts on first use.
+                    .before(move |feature, _, scenario, world| {
+                        let (path, line, name) = scenario_key(feature, scenario);
+                        world.seed =
+                            derive_seed(before_settings.seed, &[&path, &line.to_string(), &name]);
+                        world.settings = Some(before_settings.clone());
+                        async {}.boxed_local()
+                    })
+                    // Keep what the report needs from the World before it (and its stack) is dropped.
+                    .after(move |feature, _, scenario, _, world| {
+                        let key = scenario_key(feature, scenario);
+                        let evidence = world.as_ref().map(|w| evidence::of(w, &key));
+                        if let (Some(evidence), Ok(mut map)) = (evidence, after_extras.lock()) {
+                            map.insert(key, evidence);
+                        }
+                        async {}.boxed_local()
+                    })
+                    .filter_run(path.as_path(), {
+                        let selection = selection.clone();
+                        move |feature, rule, scenario| selection.selects(feature, rule, scenario)
+                    })
+                    .await;
+            }
+            if round + 1 < repeat {
+                let finished = collected
+                    .lock()
+                    .map(|mut c| c.finish(None, real_wall_now()));
+                if let (Ok(finished), Ok(mut rounds)) = (finished, rounds.lock()) {
+                    rounds.push(finished);
+                }
+            }
         }
     };
     let interrupted = tokio::select! {
         () = suite => false,
         () = interrupt => true,
+        () = progress.tick() => false,
     };
+    progress.clear();
     // The suite future is dropped here when interrupted: every World, and so every stack and
     // every process it started, is stopped before the report is written.
     if interrupted && !options.quiet {
         println!("interrupted: stopping every stack and writing the report");
     }
-    let (features, problems) = collected
+    let (last_round, problems) = collected
         .lock()
         .map(|mut c| {
             let problems = c.problems().to_vec();
@@ -292,9 +337,12 @@ pub async fn run_until(
             (c.finish(reason, real_wall_now()), problems)
         })
         .unwrap_or_default();
+    let mut all_rounds = rounds.into_inner().unwrap_or_default();
+    all_rounds.push(last_round);
+    let features = repeat::merge(all_rounds);
 
     let run_id = report::run_id(started_at, stack.name());
-    let report = RunReport {
+    let mut report = RunReport {
         run_id: match &options.report_dir {
             Some(root) => report::history::unique_run_id(root, &run_id),
             None => run_id,
@@ -310,9 +358,29 @@ pub async fn run_until(
         real_time: options.real_time,
         features,
         clauses: catalogue.report_rows(),
+        explain: Default::default(),
         secrets: Secrets(secrets),
     };
-    let (report_path, report_errors, report_warnings) = match &options.report_dir {
+    // What explains the failures: the values governing each failed clause, the stack's files.
+    let mut explain_warnings = Vec::new();
+    if options.report_dir.is_some() {
+        let failed: Vec<String> = report
+            .clause_matrix()
+            .rows
+            .into_iter()
+            .filter(|r| r.verdict == report::clauses::ClauseVerdict::Failed)
+            .map(|r| r.id)
+            .collect();
+        let (explain, warnings) = report::explain::build(
+            &stack.dir,
+            options.baseline_stack.as_deref(),
+            &catalogue,
+            &failed,
+        );
+        report.explain = explain;
+        explain_warnings = warnings;
+    }
+    let (report_path, report_errors, mut report_warnings) = match &options.report_dir {
         Some(root) => {
             let provenance = report::history::Provenance::current(&stack.dir);
             let published = report::publish::publish(&report, root, &provenance, options.keep);
@@ -320,6 +388,7 @@ pub async fn run_until(
         }
         None => (None, Vec::new(), Vec::new()),
     };
+    report_warnings.extend(explain_warnings);
     Ok(RunOutcome {
         report,
         report_path,

@@ -27,7 +27,7 @@ use super::params::{DurationParam, LatencyParam, MethodParam, PercentParam, Perc
 use super::world::{GauntletWorld, StepError, StepResult};
 use crate::load::summary::{self, human_latency, summarize, Summary};
 use crate::load::{self, plan, LoadPlan, LoadResult, Model, Progress, RequestTemplate, Stop};
-use crate::report::model::HistogramReport;
+use crate::report::model::{HistogramReport, LatencyObjective};
 
 /// A request still unanswered after this long is a timeout error (the histograms' range).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,6 +35,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// One load step's result, kept for the assertions that follow it and for the report.
 #[derive(Debug, Clone)]
 pub struct LoadRun {
+    /// Stack-clock time (since the stack started) at which the run began.
+    pub stack_start: Option<Duration>,
+    /// The latency objectives steps checked against this run, for the report's plot.
+    pub objectives: Vec<LatencyObjective>,
     /// `GET /api/v1/value-models, open model at 50/s, 100 requests over 10 connections`.
     pub description: String,
     pub result: LoadResult,
@@ -93,12 +97,17 @@ async fn run_load_with(
     )
     .map_err(|e| StepError::new(e.to_string()))?;
     let description = format!("{method} {path}, {}", plan.describe());
+    // Where the run sits on the stack clock, so the report can draw breaker transitions on the
+    // run's time axis.
+    let stack_start = world.started_stack().map(|s| s.clock.now().since_start());
     let result = load::run(plan, &description, Arc::new(Progress::default()))
         .await
         .map_err(|e| StepError::new(e.to_string()))?;
     let summary = summarize(&result);
     let refused = summary.status_count(429);
     world.load_runs.push(LoadRun {
+        objectives: Vec::new(),
+        stack_start,
         description,
         result,
         summary,
@@ -219,7 +228,18 @@ async fn latency_below(
 ) -> StepResult {
     let run = last_run(world)?;
     let measured = percentile_of(run, p.0);
-    if measured < limit.0 {
+    let met = measured < limit.0;
+    let context = context(run);
+    // The report draws the objective on the run's plot, met or breached.
+    if let Some(run) = world.load_runs.last_mut() {
+        run.objectives.push(LatencyObjective {
+            percentile: p.0,
+            below_ms: limit.0.as_secs_f64() * 1000.0,
+            measured_ms: measured.as_secs_f64() * 1000.0,
+            met,
+        });
+    }
+    if met {
         return Ok(());
     }
     Err(StepError::new(format!(
@@ -227,7 +247,7 @@ async fn latency_below(
         label(p.0),
         human_latency(measured),
         human_latency(limit.0),
-        context(run)
+        context
     )))
 }
 
@@ -398,7 +418,10 @@ pub fn histogram_reports(
         .map(|(i, run)| {
             let name = format!("{scenario} · {}", run.description);
             let file = format!("{}-l{line}-{}.hlog", file_slug(stem), i + 1);
-            summary::histogram_report(&name, &run.result, &file)
+            let mut report = summary::histogram_report(&name, &run.result, &file);
+            report.objectives = run.objectives.clone();
+            report.stack_start_ms = run.stack_start.map(|d| d.as_secs_f64() * 1000.0);
+            report
         })
         .collect()
 }

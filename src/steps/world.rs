@@ -89,6 +89,34 @@ pub struct Exchange {
     pub response: Option<ReceivedResponse>,
 }
 
+/// Every exchange of a scenario, oldest first, each with the real wall time it was recorded at,
+/// so the report can show it under the step that made it (steps read it as a slice).
+#[derive(Debug, Default)]
+pub struct Exchanges {
+    items: Vec<Exchange>,
+    at: Vec<std::time::SystemTime>,
+}
+
+impl Exchanges {
+    pub fn push(&mut self, exchange: Exchange) {
+        self.items.push(exchange);
+        self.at.push(crate::clock::real_wall_now());
+    }
+
+    /// Each exchange with the time it was recorded.
+    pub fn timed(&self) -> impl Iterator<Item = (std::time::SystemTime, &Exchange)> {
+        self.at.iter().copied().zip(&self.items)
+    }
+}
+
+impl std::ops::Deref for Exchanges {
+    type Target = [Exchange];
+
+    fn deref(&self) -> &[Exchange] {
+        &self.items
+    }
+}
+
 /// How long a step waits for the gateway: the slowest service's every attempt timing out
 /// (`(retries + 1) × (connect + read timeout)`), plus a margin; at least 30 s.
 fn patience(def: &StackDef) -> std::time::Duration {
@@ -114,7 +142,7 @@ pub struct GauntletWorld {
     /// Extra request headers (`the request header "X" is "Y"`).
     pub headers: Vec<(String, String)>,
     /// Every exchange of this scenario, oldest first.
-    pub exchanges: Vec<Exchange>,
+    pub exchanges: Exchanges,
     /// Seed of this scenario's random fault choices (the run's seed mixed with the scenario).
     pub seed: u64,
     /// Requests started in the background and not yet collected, in start order.
@@ -141,7 +169,7 @@ impl GauntletWorld {
             client: HttpClient::default(),
             tokens: Vec::new(),
             headers: Vec::new(),
-            exchanges: Vec::new(),
+            exchanges: Exchanges::default(),
             seed: 0,
             in_flight: Vec::new(),
             journal_baseline: std::collections::BTreeMap::new(),

@@ -59,6 +59,24 @@ pub(super) fn exchange_view(e: &Exchange, secrets: &[String]) -> ExchangeView {
     }
 }
 
+/// Bodies of a step's other exchanges are cut shorter: they place the failure, the last one
+/// explains it.
+const SHORT_BODY_CHARS: usize = 2 * 1024;
+
+/// [`exchange_view`] with bodies cut at [`SHORT_BODY_CHARS`].
+pub(super) fn short_exchange_view(e: &Exchange, secrets: &[String]) -> ExchangeView {
+    let mut view = exchange_view(e, secrets);
+    for part in std::iter::once(&mut view.request).chain(view.response.as_mut()) {
+        if let Some((at, _)) = part.body.char_indices().nth(SHORT_BODY_CHARS) {
+            let more = part.body.len() - at;
+            part.body.truncate(at);
+            part.body
+                .push_str(&format!("\n… ({more} more bytes; see results.json)"));
+        }
+    }
+    view
+}
+
 /// A (redacted) body for the page: JSON indented, then cut. Indenting moves no character
 /// inside a string, but it makes new lines, and `redact_text`'s header patterns work line by
 /// line, so the indented text is redacted once more.
