@@ -20,7 +20,11 @@ async fn lists_services_routes_consumers_and_plugins_like_kong() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["value-architect", "value-committer"]);
+    assert_eq!(names[..2], ["value-architect", "value-committer"]);
+    assert!(
+        names[2..].iter().all(|n| n.starts_with("lab-")),
+        "then the routing and plugin labs: {names:?}"
+    );
     assert_eq!(data(&services)[0]["retries"], 3);
     assert_eq!(data(&services)[0]["read_timeout"], 30000);
 
@@ -37,7 +41,27 @@ async fn lists_services_routes_consumers_and_plugins_like_kong() {
     assert_eq!(by_id.json().unwrap()["name"], "value-committer");
 
     let routes = get(&format!("{admin}/routes"), &[]).await.json().unwrap();
-    assert_eq!(data(&routes).len(), 5);
+    let platform = data(&routes)
+        .iter()
+        .filter(|r| !r["name"].as_str().unwrap().starts_with("lab-"))
+        .count();
+    assert_eq!(platform, 5);
+    let header_route = data(&routes)
+        .iter()
+        .find(|r| r["name"] == "lab-two-headers")
+        .unwrap();
+    assert_eq!(
+        header_route["headers"]["x-tenant"],
+        serde_json::json!(["~*^acme-"])
+    );
+    let host_route = data(&routes)
+        .iter()
+        .find(|r| r["name"] == "lab-wildcard-host")
+        .unwrap();
+    assert_eq!(
+        host_route["hosts"],
+        serde_json::json!(["*.valueverse.test"])
+    );
     let write = data(&routes)
         .iter()
         .find(|r| r["name"] == "value-models-write")

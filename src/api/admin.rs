@@ -16,8 +16,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::config::gateway::{
-    AclRule, Consumer, GatewayConfig, PluginConfig, PluginInstance, RegisteredClaim, Route,
-    RoutePath, Service,
+    AclRule, Consumer, GatewayConfig, HeaderValueMatch, HostWildcard, PluginConfig, PluginInstance,
+    RegisteredClaim, Route, RoutePath, Service,
 };
 use crate::gateway::breaker::Breaker;
 use crate::gateway::Gateway;
@@ -221,7 +221,13 @@ async fn metrics(State(g): Shared) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        g.metrics.render(&g.config, &g.breakers, &g.bulkheads),
+        {
+            let mut out = g.metrics.render(&g.config, &g.breakers, &g.bulkheads);
+            if g.exports_kong_metrics() {
+                g.kong_metrics.render(&mut out);
+            }
+            out
+        },
     )
         .into_response()
 }
@@ -277,11 +283,47 @@ fn route_json(config: &GatewayConfig, r: &Route) -> Value {
         .collect();
     let methods: Option<Vec<&str>> =
         (!r.methods.is_empty()).then(|| r.methods.iter().map(|m| m.as_str()).collect());
+    let hosts: Option<Vec<String>> = (!r.hosts.is_empty()).then(|| {
+        r.hosts
+            .iter()
+            .map(|h| {
+                let host = match h.wildcard {
+                    HostWildcard::None => h.host.clone(),
+                    HostWildcard::Leading => format!("*{}", h.host),
+                    HostWildcard::Trailing => format!("{}*", h.host),
+                };
+                match h.port {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                }
+            })
+            .collect()
+    });
+    let headers: Option<serde_json::Map<String, Value>> = (!r.headers.is_empty()).then(|| {
+        r.headers
+            .iter()
+            .map(|h| {
+                let values: Vec<String> = h
+                    .values
+                    .iter()
+                    .map(|v| match v {
+                        HeaderValueMatch::Exact(s) => s.clone(),
+                        HeaderValueMatch::Regex(re) => format!("~*{}", re.as_str()),
+                    })
+                    .collect();
+                (h.name.to_string(), json!(values))
+            })
+            .collect()
+    });
     json!({
         "id": r.id,
         "name": r.name,
         "paths": paths,
         "methods": methods,
+        "hosts": hosts,
+        "headers": headers,
+        "regex_priority": r.regex_priority,
+        "path_handling": "v0",
         "strip_path": r.strip_path,
         "preserve_host": r.preserve_host,
         "protocols": ["http", "https"],
@@ -369,6 +411,12 @@ pub fn plugin_config_json(config: &PluginConfig) -> Value {
         PluginConfig::Bulkhead(c) => json!({
             "max_concurrent_requests": c.max_concurrent_requests,
         }),
+        PluginConfig::KeyAuth(c) => serde_json::to_value(c).unwrap_or_default(),
+        PluginConfig::Cors(c) => serde_json::to_value(c).unwrap_or_default(),
+        PluginConfig::IpRestriction(c) => serde_json::to_value(c).unwrap_or_default(),
+        PluginConfig::RequestSizeLimiting(c) => serde_json::to_value(c).unwrap_or_default(),
+        PluginConfig::CorrelationId(c) => serde_json::to_value(c).unwrap_or_default(),
+        PluginConfig::Prometheus(c) => serde_json::to_value(c).unwrap_or_default(),
     }
 }
 

@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+pub use super::edge_plugins::{
+    CorrelationIdConfig, CorsConfig, IdGenerator, IpRange, IpRestrictionConfig, KeyAuthConfig,
+    KeyAuthCredential, OriginMatcher, PrometheusConfig, SizeLimitConfig, SizeUnit, CORS_METHODS,
+};
+
 /// The whole gateway configuration of one stack.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayConfig {
@@ -49,14 +54,60 @@ pub struct Route {
     pub methods: Vec<http::Method>,
     pub strip_path: bool,
     pub preserve_host: bool,
-    /// False when the route matches only on criteria Gauntlet does not emulate (hosts,
-    /// headers…): such a route is never matched rather than matching everything.
+    /// `hosts`: any one must match the request's `Host` (empty: any host).
+    pub hosts: Vec<HostCriterion>,
+    /// `headers`: every header must match one of its values (empty: no condition).
+    pub headers: Vec<HeaderCriterion>,
+    /// Orders regex routes that otherwise rank the same (Kong's `regex_priority`).
+    pub regex_priority: i64,
+    /// Fields that count towards Kong's route priority but that Gauntlet's plain-HTTP proxy
+    /// does not match on (`snis`, `sources`, `destinations` set).
+    pub unmatched_fields: u8,
+    /// False when the route matches only on criteria Gauntlet does not emulate (snis,
+    /// sources, destinations) or its service is disabled: such a route is never matched
+    /// rather than matching everything.
     pub matchable: bool,
 }
 
 #[derive(Debug, Clone)]
 pub enum RoutePath {
     Prefix(String),
+    Regex(regex::Regex),
+}
+
+/// One entry of a route's `hosts` (`kong/router/transform.lua` `get_expression`): `*.x.com`
+/// matches by suffix, `x.*` by prefix, anything else exactly; a `:port` also requires the
+/// port the client connected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCriterion {
+    pub host: String,
+    pub wildcard: HostWildcard,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostWildcard {
+    /// `api.example.com`.
+    None,
+    /// `*.example.com`: `host` holds `.example.com`.
+    Leading,
+    /// `example.*`: `host` holds `example.`.
+    Trailing,
+}
+
+/// One entry of a route's `headers`: the header (any of its instances, lower-cased) must equal
+/// one of the values (lower-cased), or match one `~*` regex.
+#[derive(Debug, Clone)]
+pub struct HeaderCriterion {
+    pub name: http::HeaderName,
+    pub values: Vec<HeaderValueMatch>,
+}
+
+#[derive(Debug, Clone)]
+pub enum HeaderValueMatch {
+    /// Lower-cased.
+    Exact(String),
+    /// A `~*` value, lower-cased as Kong does before compiling it.
     Regex(regex::Regex),
 }
 
@@ -67,6 +118,8 @@ pub struct Consumer {
     pub username: Option<String>,
     pub custom_id: Option<String>,
     pub jwt_secrets: Vec<JwtCredential>,
+    /// `keyauth_credentials` (key-auth).
+    pub keyauth_credentials: Vec<KeyAuthCredential>,
     /// ACL group names, in file order.
     pub acl_groups: Vec<String>,
 }
@@ -246,16 +299,28 @@ pub enum PluginKind {
     RateLimiting,
     CircuitBreaker,
     Bulkhead,
+    KeyAuth,
+    Cors,
+    IpRestriction,
+    RequestSizeLimiting,
+    CorrelationId,
+    Prometheus,
 }
 
 impl PluginKind {
     /// Every kind, in the order of [`PluginKind::index`].
-    pub const ALL: [PluginKind; 5] = [
+    pub const ALL: [PluginKind; 11] = [
         PluginKind::Jwt,
         PluginKind::Acl,
         PluginKind::RateLimiting,
         PluginKind::CircuitBreaker,
         PluginKind::Bulkhead,
+        PluginKind::KeyAuth,
+        PluginKind::Cors,
+        PluginKind::IpRestriction,
+        PluginKind::RequestSizeLimiting,
+        PluginKind::CorrelationId,
+        PluginKind::Prometheus,
     ];
 
     /// The plugin's name in `kong.yml` and the admin API.
@@ -266,6 +331,12 @@ impl PluginKind {
             PluginKind::RateLimiting => "rate-limiting",
             PluginKind::CircuitBreaker => "circuit-breaker",
             PluginKind::Bulkhead => "bulkhead",
+            PluginKind::KeyAuth => "key-auth",
+            PluginKind::Cors => "cors",
+            PluginKind::IpRestriction => "ip-restriction",
+            PluginKind::RequestSizeLimiting => "request-size-limiting",
+            PluginKind::CorrelationId => "correlation-id",
+            PluginKind::Prometheus => "prometheus",
         }
     }
 
@@ -294,6 +365,12 @@ pub enum PluginConfig {
     RateLimiting(RateLimitConfig),
     CircuitBreaker(CircuitBreakerConfig),
     Bulkhead(BulkheadConfig),
+    KeyAuth(KeyAuthConfig),
+    Cors(CorsConfig),
+    IpRestriction(IpRestrictionConfig),
+    RequestSizeLimiting(SizeLimitConfig),
+    CorrelationId(CorrelationIdConfig),
+    Prometheus(PrometheusConfig),
 }
 
 impl PluginConfig {
@@ -304,6 +381,12 @@ impl PluginConfig {
             PluginConfig::RateLimiting(_) => PluginKind::RateLimiting,
             PluginConfig::CircuitBreaker(_) => PluginKind::CircuitBreaker,
             PluginConfig::Bulkhead(_) => PluginKind::Bulkhead,
+            PluginConfig::KeyAuth(_) => PluginKind::KeyAuth,
+            PluginConfig::Cors(_) => PluginKind::Cors,
+            PluginConfig::IpRestriction(_) => PluginKind::IpRestriction,
+            PluginConfig::RequestSizeLimiting(_) => PluginKind::RequestSizeLimiting,
+            PluginConfig::CorrelationId(_) => PluginKind::CorrelationId,
+            PluginConfig::Prometheus(_) => PluginKind::Prometheus,
         }
     }
 

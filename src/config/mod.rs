@@ -6,6 +6,7 @@
 //!   intentions.hcl|json ─► intentions (syntax, decode) ─► MeshDef ──────┘   (no file: no mesh)
 //! ```
 
+pub mod edge_plugins;
 pub mod error;
 pub mod gateway;
 pub mod intentions;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::breaker::{BreakerState, Permit};
 use super::bulkhead::Slot;
+use super::plugins::size_limit::BodyLimit;
 use super::router::RouteMatch;
 
 /// Per-request state shared by the pipeline stages.
@@ -43,6 +44,14 @@ pub struct RequestContext {
     /// The breaker's state as of this request's last dealing with it (the rejection, or the
     /// last recorded attempt), for `X-Circuit-Breaker-State`.
     pub breaker_state: Option<BreakerState>,
+    /// request-size-limiting's limit for a body without `Content-Length`, checked once read.
+    pub body_limit: Option<BodyLimit>,
+    /// The correlation-id plugin's id for this request, once its access phase ran.
+    pub correlation_id: Option<String>,
+    /// What the cors plugin's response phase needs from the request (its access phase ran).
+    pub cors_request: Option<super::plugins::cors::CorsRequest>,
+    /// Time spent waiting on the upstream (Kong's `KONG_WAITING_TIME`), once it was called.
+    pub upstream_ms: Option<f64>,
     /// The request's admission number in its breaker's ledger (passed or refused).
     pub breaker_admission: Option<u64>,
     /// What the rate limiter counted this request in (plugin id, a digest of the identifier,
@@ -97,6 +106,10 @@ impl RequestContext {
             bulkhead_slot: None,
             breaker_permit: None,
             breaker_state: None,
+            body_limit: None,
+            correlation_id: None,
+            cors_request: None,
+            upstream_ms: None,
             breaker_admission: None,
             rate_counted: None,
         }

@@ -1,8 +1,10 @@
 //! The gateway (SPEC §4): a Kong-style proxy configured from `kong.yml`.
 //!
 //! - [`pipeline`] — the request path: route → the stages → upstream → the response.
-//! - [`stage`] — the one stage shape, and the stages assembled in Kong's priority order: jwt →
-//!   acl → rate-limiting → bulkhead → circuit breaker (how to add a plugin is written there).
+//! - [`stage`] — the one stage shape, and the stages assembled in Kong's priority order:
+//!   correlation-id → cors → jwt → key-auth → ip-restriction → request-size-limiting → acl →
+//!   rate-limiting → prometheus → bulkhead → circuit breaker (how to add a plugin is written
+//!   there).
 //! - [`router`], [`plugins`], [`bulkhead`], [`breaker`], [`upstream`] — the stages; [`rescue`] —
 //!   rejections to responses. Upstream attempts are classified by [`crate::outcome`].
 //! - [`metrics`] — the gateway's counters; the Kong-shaped admin API that shows them and the
@@ -12,6 +14,7 @@ pub mod audit;
 pub mod breaker;
 pub mod bulkhead;
 pub mod context;
+pub mod kong_metrics;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
@@ -42,6 +45,8 @@ pub struct Gateway {
     /// Where each Kong service's upstream currently listens.
     pub upstreams: UpstreamAddrs,
     pub metrics: Metrics,
+    /// Kong's own Prometheus families, fed when `kong.yml` configures the `prometheus` plugin.
+    pub kong_metrics: kong_metrics::KongMetrics,
     /// One circuit breaker per service that has the plugin.
     pub breakers: Breakers,
     /// What the gateway decided per request, for the invariant checkers (SPEC §11).
@@ -53,6 +58,8 @@ pub struct Gateway {
     plugins: PluginTable,
     /// The proxy's listening port, once started (`X-Forwarded-Port`).
     proxy_port: std::sync::atomic::AtomicU16,
+    /// The correlation-id plugin's generators.
+    pub(crate) ids: plugins::correlation_id::IdSource,
 }
 
 /// A running gateway: its state and the proxy listener.
@@ -73,10 +80,35 @@ impl Gateway {
             clock,
             upstreams,
             metrics: Metrics::default(),
+            kong_metrics: kong_metrics::KongMetrics::default(),
             pool: Pool::default(),
             rate_limiter: RateLimiter::new(),
             proxy_port: std::sync::atomic::AtomicU16::new(0),
+            ids: plugins::correlation_id::IdSource::default(),
         }
+    }
+
+    /// What the correlation-id `tracker` generator prints about this gateway.
+    pub(crate) fn tracker(&self) -> plugins::correlation_id::Tracker {
+        plugins::correlation_id::Tracker {
+            server_addr: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            server_port: self.proxy_port(),
+            now: self
+                .clock
+                .wall()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+        }
+    }
+
+    /// Whether `kong.yml` configures an enabled `prometheus` plugin anywhere (Kong then exports
+    /// its families; `exporter.lua` `configure`).
+    pub fn exports_kong_metrics(&self) -> bool {
+        self.config
+            .plugins
+            .iter()
+            .any(|p| p.enabled && p.kind() == crate::config::gateway::PluginKind::Prometheus)
     }
 
     /// The port clients connect to.

@@ -2,9 +2,9 @@
 //! and the response.
 //!
 //! ```text
-//!  client ─► route ─► jwt ─► acl ─► rate-limiting ─► bulkhead ─► circuit breaker ─► upstream ─► service
-//!              │        │       │          │             │              │        (retries, timeouts)
-//!              └────────┴───────┴──────────┴─────────────┴── Rejection ─┴───────────┴──► rescue ─► client
+//!  client ─► route ─► plugins (correlation-id … rate-limiting) ─► bulkhead ─► circuit breaker ─► upstream ─► service
+//!              │        │                                          │              │        (retries, timeouts)
+//!              └────────┴──────────────────────── Rejection ───────┴──────────────┴───────────┴──► rescue ─► client
 //! ```
 //! Routing runs first and makes the [`RequestContext`]; the stages (one shape, assembled in
 //! [`super::stage`]) run in Kong's priority order; any may end the request with a
@@ -23,12 +23,14 @@ use hyper::body::Incoming;
 
 use super::audit::AuditEntry;
 use super::context::RequestContext;
+use super::kong_metrics::Observation;
 use super::metrics::Source;
 use super::rescue::{self, Rejection};
 use super::router;
 use super::stage::STAGES;
 use super::upstream::{self, CallPolicy};
 use super::Gateway;
+use crate::clock::Stopwatch;
 use crate::config::gateway::{PluginConfig, PluginInstance, PluginKind};
 use crate::http::body::{self, Body};
 
@@ -45,7 +47,10 @@ impl Gateway {
         request: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
+        let started = Stopwatch::start();
+        self.kong_metrics.request_started(peer);
         let (mut parts, body) = request.into_parts();
+        let ingress_bytes = request_length(&parts);
         // A random (v4) UUID from the thread's generator: `Uuid::new_v4` asks the kernel.
         let request_id = uuid::Builder::from_random_bytes(rand::random())
             .into_uuid()
@@ -54,14 +59,27 @@ impl Gateway {
         // Route: every stage is configured per route and service. Kong matches the normalized
         // path, so `/a/../internal` cannot slip past a route's ACL.
         let path = crate::http::path::normalize_path(parts.uri.path());
-        let Some(matched) =
-            router::match_route(&self.config, &parts.method, &path, parts.uri.query())
-        else {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+        let facts = router::RequestFacts {
+            method: &parts.method,
+            path: &path,
+            query: parts.uri.query(),
+            host,
+            headers: Some(&parts.headers),
+            port: self.proxy_port(),
+        };
+        let Some(matched) = router::match_request(&self.config, &facts) else {
             let mut response = rescue::respond(&Rejection::NoRoute, &request_id);
             mark_source(response.headers_mut(), Source::Gateway);
             let status = response.status().as_u16();
             self.metrics
                 .record_request(None, None, status, None, Source::Gateway);
+            // Kong's prometheus `log` skips a request without a route; nginx counts it.
+            self.kong_metrics.request_finished();
             return response;
         };
         // The headers live in the context while stages read them; `forward` takes them back.
@@ -140,6 +158,7 @@ impl Gateway {
             ctx.consumer,
             source,
         );
+        self.record_kong_metrics(&ctx, &response, source, started, ingress_bytes);
         // A proxied response holds the bulkhead place and the trial slot until it has been
         // delivered; a gateway-made one frees them now.
         let hold = (ctx.bulkhead_slot.take(), ctx.breaker_permit.take());
@@ -149,6 +168,33 @@ impl Gateway {
             }
             _ => response,
         }
+    }
+
+    /// Kong's prometheus plugin (priority 13, `log` phase) for an answered request.
+    fn record_kong_metrics(
+        &self,
+        ctx: &RequestContext,
+        response: &Response<Body>,
+        source: Source,
+        started: Stopwatch,
+        ingress_bytes: u64,
+    ) {
+        self.kong_metrics.request_finished();
+        let Some(PluginConfig::Prometheus(conf)) = self.plugin(PluginKind::Prometheus, ctx) else {
+            return;
+        };
+        let observation = Observation {
+            service: ctx.service(),
+            route: ctx.route(),
+            code: response.status().as_u16(),
+            from_service: source == Source::Service,
+            consumer: ctx.consumer,
+            request_ms: started.elapsed().as_secs_f64() * 1000.0,
+            upstream_ms: ctx.upstream_ms,
+            ingress_bytes,
+            egress_bytes: response_length(response),
+        };
+        self.kong_metrics.record(&self.config, conf, &observation);
     }
 
     /// The most specific enabled instance of plugin `kind` for this request.
@@ -195,6 +241,10 @@ impl Gateway {
                 }
             })?
             .to_bytes();
+        // request-size-limiting, for a body that came without a usable Content-Length.
+        if let Some(limit) = ctx.body_limit {
+            limit.check(body.len())?;
+        }
         self.forward(ctx, service, parts, body).await
     }
 
@@ -245,12 +295,14 @@ impl Gateway {
         let _in_flight = self.audit.enter(service_index);
         let permit = ctx.breaker_permit.as_ref();
         let mut last_state = None;
+        let waiting = Stopwatch::start();
         let result = upstream::call(&self.pool, &self.clock, &addr, &parts, body, policy, |o| {
             let recorded = permit?.record_attempt(o);
             last_state = Some(recorded.state);
             Some(recorded)
         })
         .await;
+        ctx.upstream_ms = Some(waiting.elapsed().as_secs_f64() * 1000.0);
         if last_state.is_some() {
             ctx.breaker_state = last_state;
         }
@@ -283,6 +335,10 @@ impl Gateway {
                 self.refused("rate-limiting", ctx);
                 self.metrics
                     .record_rate_limited(Some(ctx.route()), ctx.consumer);
+            }
+            Rejection::KeyAuth { error, .. } => {
+                self.refused("key-auth", ctx);
+                self.metrics.record_auth_failure("key-auth", error.reason());
             }
             Rejection::BulkheadFull(_) => {
                 if let Some(service) = ctx.service() {
@@ -373,6 +429,38 @@ fn prepare_upstream_headers(
         _ => format!("{}:{}", forwarding.upstream_host, forwarding.upstream_port),
     };
     set(headers, "host", &host);
+}
+
+/// nginx's `$request_length` as an HTTP/1.1 request would have it: request line, headers and
+/// the body its `Content-Length` announces.
+fn request_length(parts: &http::request::Parts) -> u64 {
+    let line = parts.method.as_str().len()
+        + parts.uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + " HTTP/1.1\r\n".len()
+        + 1;
+    let body = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    line as u64 + headers_length(&parts.headers) + body
+}
+
+/// nginx's `$bytes_sent` for a response: status line, headers and the body's known length.
+fn response_length(response: &Response<Body>) -> u64 {
+    use hyper::body::Body as _;
+    let line = "HTTP/1.1 200 OK\r\n".len() as u64;
+    let body = response.body().size_hint().exact().unwrap_or(0);
+    line + headers_length(response.headers()) + body
+}
+
+fn headers_length(headers: &http::HeaderMap) -> u64 {
+    let fields: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
+        .sum();
+    fields as u64 + 2
 }
 
 /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, ids not all zero (W3C Trace Context

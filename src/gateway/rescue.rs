@@ -11,6 +11,9 @@ use http::{Response, StatusCode};
 
 use super::breaker::BreakerOpen;
 use super::bulkhead::BulkheadFull;
+use super::plugins::ip_restriction::IpRefused;
+use super::plugins::key_auth::{self, KeyAuthError};
+use super::plugins::size_limit::SizeRefused;
 use super::plugins::{acl::AclError, jwt::JwtError, rate_limit::RateLimited};
 use crate::http::body::{full, Body};
 use crate::outcome::AttemptOutcome;
@@ -34,6 +37,20 @@ pub enum Rejection {
     },
     #[error("acl: {0}")]
     Acl(#[from] AclError),
+    #[error("key-auth: {error}")]
+    KeyAuth {
+        error: KeyAuthError,
+        /// The plugin's `realm`, for `WWW-Authenticate`.
+        realm: Option<String>,
+    },
+    #[error("{0}")]
+    IpRestricted(#[from] IpRefused),
+    #[error("request-size-limiting: {0}")]
+    SizeLimited(#[from] SizeRefused),
+    /// Not a refusal: the cors plugin answers a preflight itself (`kong.response.exit(200)`)
+    /// with these headers.
+    #[error("cors preflight answered")]
+    Preflight(http::HeaderMap),
     #[error("rate limit: {0}")]
     RateLimited(#[from] RateLimited),
     #[error("request body larger than {limit} bytes")]
@@ -60,6 +77,11 @@ impl Rejection {
             Rejection::NoService => "no_service",
             Rejection::Jwt { error, .. } => error.reason(),
             Rejection::Acl(e) => e.reason(),
+            Rejection::KeyAuth { error, .. } => error.reason(),
+            Rejection::IpRestricted(_) => "ip_restricted",
+            Rejection::SizeLimited(SizeRefused::LengthRequired) => "length_required",
+            Rejection::SizeLimited(_) => "request_too_large",
+            Rejection::Preflight(_) => "cors_preflight",
             Rejection::RateLimited(e) => e.reason(),
             Rejection::BodyTooLarge { .. } => "body_too_large",
             Rejection::BodyTimeout => "body_timeout",
@@ -99,6 +121,21 @@ pub fn respond(rejection: &Rejection, request_id: &str) -> Response<Body> {
             response
         }
         Rejection::Acl(e) => error(e.status(), e.message(), request_id),
+        Rejection::KeyAuth { error: e, realm } => {
+            let mut response = error(e.status(), &e.message(), request_id);
+            if let Some(value) = key_auth::www_authenticate_value(e, realm.as_deref()) {
+                response.headers_mut().insert(WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+        Rejection::IpRestricted(e) => error(e.status, &e.message, request_id),
+        Rejection::SizeLimited(e) => error(e.status(), e.message(), request_id),
+        // `kong.response.exit(200)`: no body.
+        Rejection::Preflight(headers) => {
+            let mut response = Response::new(full(""));
+            *response.headers_mut() = headers.clone();
+            response
+        }
         Rejection::RateLimited(e) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
             error(status, e.message(), request_id)

@@ -29,18 +29,17 @@
 //!    its own small error; a [`Rejection`] variant for it and its response in `rescue.rs`.
 //! 3. Stage: a unit struct here implementing [`Stage`] with the plugin's Kong `PRIORITY`, and
 //!    one line in [`STAGES`] at its place in the priority order, with a comment on why it sits
-//!    there. No other stage changes. For example `cors` (2000) goes first and answers a
-//!    preflight itself; `key-auth` (1250) goes after `jwt`; `ip-restriction` (990) and
-//!    `request-size-limiting` (951) go between the auth plugins and `acl`; `correlation-id`
-//!    (100001) goes first and sets its header in `access` (upstream) and `respond` (client);
-//!    `prometheus` (13) has no access work and counts in `respond`.
+//!    there. No other stage changes. A stage that answers a request itself (cors' preflight)
+//!    returns a [`Rejection`] too, so `rescue` stays the one place that makes responses; state
+//!    its `respond` needs from the request goes on the [`RequestContext`] in `access` (the
+//!    request's headers go upstream before the response comes back).
 
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
 use super::breaker::{BreakerState, Permit};
 use super::context::RequestContext;
-use super::plugins::{acl, jwt};
+use super::plugins::{acl, cors, ip_restriction, jwt, key_auth, size_limit};
 use super::rescue::Rejection;
 use super::Gateway;
 use crate::config::gateway::{PluginConfig, PluginKind};
@@ -64,14 +63,31 @@ pub(crate) trait Stage: Sync {
 }
 
 /// The gateway's stages in the order they run: Kong's priority order, highest first.
-pub(crate) const STAGES: [&dyn Stage; 5] = [
+pub(crate) const STAGES: [&dyn Stage; 11] = [
+    // correlation-id (100001): first, so every later stage and every answer (refusals
+    // included) carries the request's id.
+    &CorrelationId,
+    // cors (2000): before authentication, since a browser's preflight carries no credentials;
+    // it answers the preflight itself.
+    &Cors,
     // jwt (1450): identifies the consumer that acl and rate-limiting key on.
     &Jwt,
+    // key-auth (1250): the second authentication plugin (logical AND with jwt unless
+    // `anonymous` makes it OR).
+    &KeyAuth,
+    // ip-restriction (990): after authentication (a consumer-scoped instance applies), before
+    // acl.
+    &IpRestriction,
+    // request-size-limiting (951): before acl and rate limiting, so a refused body consumes no
+    // quota; a body without Content-Length is measured when the gateway buffers it.
+    &RequestSizeLimiting,
     // acl (950): needs the consumer an auth plugin found.
     &Acl,
     // rate-limiting (910): after auth, so 401/403 consume no quota; resolved after the consumer
     // is known, since a consumer-scoped instance overrides the others (Kong's precedence).
     &RateLimiting,
+    // prometheus (13): nothing to decide; the gateway's metrics count every answer.
+    &Prometheus,
     // bulkhead (Gauntlet's): after every check that can refuse a request for free, so only
     // requests that would really go upstream take a place; refused at once, never queued, and
     // before the breaker, so a full bulkhead is never a breaker failure.
@@ -107,6 +123,181 @@ impl Stage for Jwt {
                 realm: config.realm.clone(),
             }),
         }
+    }
+}
+
+struct CorrelationId;
+
+impl Stage for CorrelationId {
+    fn name(&self) -> &'static str {
+        PluginKind::CorrelationId.name()
+    }
+
+    fn priority(&self) -> i32 {
+        100_001
+    }
+
+    fn access(&self, gateway: &Gateway, ctx: &mut RequestContext) -> Result<(), Rejection> {
+        let Some(PluginConfig::CorrelationId(config)) =
+            gateway.plugin(PluginKind::CorrelationId, ctx)
+        else {
+            return Ok(());
+        };
+        let Ok(name) = HeaderName::from_bytes(config.header_name.as_bytes()) else {
+            return Ok(());
+        };
+        let sent = ctx
+            .headers
+            .get(&name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        let id = match sent {
+            Some(id) => id,
+            None => {
+                let id = gateway.ids.generate(config.generator, gateway.tracker());
+                if let Ok(value) = HeaderValue::from_str(&id) {
+                    ctx.set_upstream_header(name, value);
+                }
+                id
+            }
+        };
+        ctx.correlation_id = Some(id);
+        Ok(())
+    }
+
+    fn respond(&self, gateway: &Gateway, ctx: &RequestContext, headers: &mut HeaderMap) {
+        let Some(PluginConfig::CorrelationId(config)) =
+            gateway.plugin(PluginKind::CorrelationId, ctx)
+        else {
+            return;
+        };
+        if !config.echo_downstream {
+            return;
+        }
+        let Ok(name) = HeaderName::from_bytes(config.header_name.as_bytes()) else {
+            return;
+        };
+        let id = ctx
+            .correlation_id
+            .clone()
+            .unwrap_or_else(|| gateway.ids.generate(config.generator, gateway.tracker()));
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+struct Cors;
+
+impl Stage for Cors {
+    fn name(&self) -> &'static str {
+        PluginKind::Cors.name()
+    }
+
+    fn priority(&self) -> i32 {
+        2000
+    }
+
+    fn access(&self, gateway: &Gateway, ctx: &mut RequestContext) -> Result<(), Rejection> {
+        let Some(PluginConfig::Cors(config)) = gateway.plugin(PluginKind::Cors, ctx) else {
+            return Ok(());
+        };
+        ctx.cors_request = Some(cors::CorsRequest::of(&ctx.method, &ctx.headers));
+        match cors::preflight(config, &ctx.method, &ctx.headers) {
+            Some(headers) => Err(Rejection::Preflight(headers)),
+            None => Ok(()),
+        }
+    }
+
+    fn respond(&self, gateway: &Gateway, ctx: &RequestContext, headers: &mut HeaderMap) {
+        let config = gateway.plugin(PluginKind::Cors, ctx);
+        if let (Some(PluginConfig::Cors(config)), Some(request)) = (config, &ctx.cors_request) {
+            cors::respond(config, request, headers);
+        }
+    }
+}
+
+struct KeyAuth;
+
+impl Stage for KeyAuth {
+    fn name(&self) -> &'static str {
+        PluginKind::KeyAuth.name()
+    }
+
+    fn priority(&self) -> i32 {
+        1250
+    }
+
+    fn access(&self, gateway: &Gateway, ctx: &mut RequestContext) -> Result<(), Rejection> {
+        let Some(PluginConfig::KeyAuth(config)) = gateway.plugin(PluginKind::KeyAuth, ctx) else {
+            return Ok(());
+        };
+        key_auth::apply(config, &gateway.config.consumers, ctx).map_err(|error| {
+            Rejection::KeyAuth {
+                error,
+                realm: config.realm.clone(),
+            }
+        })
+    }
+}
+
+struct IpRestriction;
+
+impl Stage for IpRestriction {
+    fn name(&self) -> &'static str {
+        PluginKind::IpRestriction.name()
+    }
+
+    fn priority(&self) -> i32 {
+        990
+    }
+
+    fn access(&self, gateway: &Gateway, ctx: &mut RequestContext) -> Result<(), Rejection> {
+        let Some(PluginConfig::IpRestriction(config)) =
+            gateway.plugin(PluginKind::IpRestriction, ctx)
+        else {
+            return Ok(());
+        };
+        Ok(ip_restriction::check(config, ctx.client_ip)?)
+    }
+}
+
+struct RequestSizeLimiting;
+
+impl Stage for RequestSizeLimiting {
+    fn name(&self) -> &'static str {
+        PluginKind::RequestSizeLimiting.name()
+    }
+
+    fn priority(&self) -> i32 {
+        951
+    }
+
+    fn access(&self, gateway: &Gateway, ctx: &mut RequestContext) -> Result<(), Rejection> {
+        let Some(PluginConfig::RequestSizeLimiting(config)) =
+            gateway.plugin(PluginKind::RequestSizeLimiting, ctx)
+        else {
+            return Ok(());
+        };
+        ctx.body_limit = size_limit::check(config, &ctx.headers)?;
+        Ok(())
+    }
+}
+
+struct Prometheus;
+
+impl Stage for Prometheus {
+    fn name(&self) -> &'static str {
+        PluginKind::Prometheus.name()
+    }
+
+    fn priority(&self) -> i32 {
+        13
+    }
+
+    fn access(&self, _gateway: &Gateway, _ctx: &mut RequestContext) -> Result<(), Rejection> {
+        Ok(())
     }
 }
 

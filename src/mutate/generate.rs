@@ -71,6 +71,9 @@ const NUMBERS: &[&str] = &[
     "kong.yml:**.plugins[rate-limiting].config.month",
     "kong.yml:**.plugins[rate-limiting].config.year",
     "kong.yml:**.plugins[jwt].config.maximum_expiration",
+    "kong.yml:**.plugins[request-size-limiting].config.allowed_payload_size",
+    "kong.yml:**.plugins[ip-restriction].config.status",
+    "kong.yml:**.plugins[cors].config.max_age",
 ];
 
 /// List entries removed one at a time.
@@ -80,6 +83,12 @@ const REMOVED_ENTRIES: &[&str] = &[
     "kong.yml:**.plugins[jwt].config.cookie_names[*]",
     "kong.yml:**.plugins[jwt].config.header_names[*]",
     "kong.yml:**.plugins[circuit-breaker].config.failure_statuses[*]",
+    "kong.yml:**.plugins[key-auth].config.key_names[*]",
+    "kong.yml:**.plugins[cors].config.origins[*]",
+    "kong.yml:**.plugins[cors].config.headers[*]",
+    "kong.yml:**.plugins[cors].config.exposed_headers[*]",
+    "kong.yml:**.plugins[ip-restriction].config.allow[*]",
+    "kong.yml:**.plugins[ip-restriction].config.deny[*]",
 ];
 
 /// Keys removed.
@@ -626,6 +635,27 @@ mod tests {
         find(
             &mutants,
             "kong.yml:plugins[rate-limiting].config.minute: 100 → 101",
+        );
+    }
+
+    #[test]
+    fn the_edge_plugins_values_are_mutated_too() {
+        let mutants = valueverse();
+        find(
+            &mutants,
+            "kong.yml:services[lab-plugins].routes[lab-size].plugins[request-size-limiting].config.allowed_payload_size: 1 → 2",
+        );
+        find(
+            &mutants,
+            "kong.yml:services[lab-plugins].routes[lab-cors].plugins[cors].config.max_age: 3600 → 3601",
+        );
+        find(
+            &mutants,
+            "kong.yml:services[lab-plugins].routes[lab-key-auth].plugins[key-auth].config.key_names[x-api-key]: x-api-key → (removed)",
+        );
+        find(
+            &mutants,
+            "kong.yml:services[lab-plugins].routes[lab-ip-custom].plugins[ip-restriction].config.status: 401 → 400",
         );
     }
 

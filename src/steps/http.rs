@@ -102,6 +102,18 @@ async fn send_json(
     send(world, request).await
 }
 
+#[when(expr = "I send a {method} request to {string} with a body of {int} bytes")]
+async fn send_sized(
+    world: &mut GauntletWorld,
+    method: MethodParam,
+    path: String,
+    size: usize,
+) -> StepResult {
+    let mut request = build_request(world, method.0, &path).await?;
+    request.body = bytes::Bytes::from(vec![b'x'; size]);
+    send(world, request).await
+}
+
 #[when(expr = "I send {int} {method} requests to {string}")]
 async fn send_many(
     world: &mut GauntletWorld,
@@ -227,6 +239,21 @@ async fn header_is(world: &mut GauntletWorld, name: String, expected: String) ->
         ))),
         None => Err(StepError::new(format!(
             "expected header {name}: {expected:?}, but the response has no {name} header"
+        ))),
+    }
+}
+
+#[then(expr = "the response header {string} matches {string}")]
+async fn header_matches(world: &mut GauntletWorld, name: String, pattern: String) -> StepResult {
+    let re = regex::Regex::new(&format!("^(?:{pattern})$"))
+        .map_err(|e| StepError::new(format!("{pattern:?} is not a valid regex: {e}")))?;
+    match one_header(world.last()?, &name)? {
+        Some(actual) if re.is_match(actual) => Ok(()),
+        Some(actual) => Err(StepError::new(format!(
+            "expected header {name} to match {pattern:?}, got {actual:?}"
+        ))),
+        None => Err(StepError::new(format!(
+            "expected header {name} matching {pattern:?}, but the response has no {name} header"
         ))),
     }
 }

@@ -50,6 +50,32 @@ pub(super) async fn check(
     }
 }
 
+/// `GET /v1/connect/intentions/match?by=source|destination&name=X` (`name` may repeat) →
+/// `{"X": [intentions in precedence order]}`.
+pub(super) async fn match_intentions(
+    axum::extract::State(s): Shared,
+    axum::extract::Query(query): axum::extract::Query<Vec<(String, String)>>,
+) -> Response {
+    let values = |key: &str| -> Vec<&str> {
+        query
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    match s.store.matches(&values("by"), &values("name")) {
+        Ok(found) => {
+            let index = s.store.current().index();
+            let body: serde_json::Map<String, Value> = found
+                .into_iter()
+                .map(|(name, views)| (name, json!(views)))
+                .collect();
+            with_index(index, Json(Value::Object(body)))
+        }
+        Err(e) => api_error(e),
+    }
+}
+
 /// `GET /v1/connect/intentions/exact?source=&destination=`; 404 when there is none.
 pub(super) async fn get_exact(
     axum::extract::State(s): Shared,

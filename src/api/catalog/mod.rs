@@ -107,6 +107,10 @@ pub fn router(state: CatalogState) -> Router {
         .route("/v1/connect/intentions", get(connect::list))
         .route("/v1/connect/intentions/check", get(connect::check))
         .route(
+            "/v1/connect/intentions/match",
+            get(connect::match_intentions),
+        )
+        .route(
             "/v1/connect/intentions/exact",
             get(connect::get_exact)
                 .put(connect::put_exact)

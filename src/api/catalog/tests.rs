@@ -533,3 +533,84 @@ async fn a_put_is_held_to_consuls_limits_and_its_precedence_is_never_taken() {
     );
     assert_eq!(view["Description"].as_str().map(str::len), Some(512));
 }
+
+/// Consul's `IntentionMatch`: by destination (or source), the name's own intentions and the
+/// wildcard ones, highest precedence first; one key per `name`; plain errors are 500s.
+#[tokio::test]
+async fn match_lists_the_intentions_of_a_name_in_precedence_order() {
+    let f = fixture();
+    for (source, destination, action) in [
+        ("*", "value-architect", "deny"),
+        ("value-committer", "value-architect", "allow"),
+        ("value-committer", "*", "allow"),
+        ("*", "postgres", "allow"),
+    ] {
+        let answer = f
+            .call(
+                Method::PUT,
+                &format!("/v1/connect/intentions/exact?source={source}&destination={destination}"),
+                &format!(r#"{{"Action":"{action}"}}"#),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    let pairs = |v: &Value| -> Vec<(String, String, u64)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["SourceName"].as_str().unwrap().to_string(),
+                    i["DestinationName"].as_str().unwrap().to_string(),
+                    i["Precedence"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let s = |a: &str, b: &str, p: u64| (a.to_string(), b.to_string(), p);
+    let answer = f
+        .get("/v1/connect/intentions/match?by=destination&name=value-architect&name=redis")
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let body = answer.json();
+    assert_eq!(
+        pairs(&body["value-architect"]),
+        [
+            s("value-committer", "value-architect", 9),
+            s("*", "value-architect", 8),
+            s("value-committer", "*", 6),
+        ]
+    );
+    assert_eq!(pairs(&body["redis"]), [s("value-committer", "*", 6)]);
+    let body = f
+        .get("/v1/connect/intentions/match?by=source&name=value-committer")
+        .await
+        .json();
+    assert_eq!(
+        pairs(&body["value-committer"]),
+        [
+            s("value-committer", "value-architect", 9),
+            s("*", "postgres", 8),
+            s("*", "value-architect", 8),
+            s("value-committer", "*", 6),
+        ]
+    );
+    for (uri, message) in [
+        (
+            "/v1/connect/intentions/match?name=x",
+            "required query parameter 'by' not set",
+        ),
+        (
+            "/v1/connect/intentions/match?by=both&name=x",
+            "'by' parameter must be one of 'source' or 'destination'",
+        ),
+        (
+            "/v1/connect/intentions/match?by=source",
+            "required query parameter 'name' not set",
+        ),
+    ] {
+        let answer = f.get(uri).await;
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
+        assert!(answer.body.contains(message), "{uri}: {}", answer.body);
+    }
+}

@@ -169,20 +169,23 @@ impl Builder<'_> {
         for (k, msg) in notes {
             self.warn(k, msg, routes.clone());
         }
-        if let PluginConfig::Jwt(jwt) = &config {
-            if let Some(anon) = jwt.anonymous.as_deref() {
-                let exists = self
-                    .cfg
-                    .consumers
-                    .iter()
-                    .any(|c| c.username.as_deref() == Some(anon) || c.id.to_string() == anon);
-                if !exists {
-                    self.warn(
-                        format!("{key}.config.anonymous"),
-                        format!("anonymous consumer `{anon}` does not exist: Kong answers 500 when a request falls back to it"),
-                        routes.clone(),
-                    );
-                }
+        let anonymous = match &config {
+            PluginConfig::Jwt(c) => c.anonymous.as_deref(),
+            PluginConfig::KeyAuth(c) => c.anonymous.as_deref(),
+            _ => None,
+        };
+        if let Some(anon) = anonymous {
+            let exists = self
+                .cfg
+                .consumers
+                .iter()
+                .any(|c| c.username.as_deref() == Some(anon) || c.id.to_string() == anon);
+            if !exists {
+                self.warn(
+                    format!("{key}.config.anonymous"),
+                    format!("anonymous consumer `{anon}` does not exist: Kong answers 500 when a request falls back to it"),
+                    routes.clone(),
+                );
             }
         }
         let seed = format!(

@@ -275,8 +275,8 @@ pub(crate) struct ScopeRule {
 
 pub(crate) fn scope_rule(name: &str) -> ScopeRule {
     match name {
-        // Kong: `consumer = typedefs.no_consumer` in both schemas.
-        "jwt" | "acl" => ScopeRule {
+        // Kong: `consumer = typedefs.no_consumer` in these schemas.
+        "jwt" | "acl" | "key-auth" | "cors" => ScopeRule {
             consumer: false,
             route: true,
         },
@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn classifies_plugins_and_suggests_the_closest_name() {
-        assert_eq!(classify("cors"), NameKind::NotEmulated);
+        assert_eq!(classify("basic-auth"), NameKind::NotEmulated);
         // Enterprise and partner plugins are real names, never typos of a bundled one.
         for real in [
             "key-auth-enc",

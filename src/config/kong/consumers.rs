@@ -77,6 +77,7 @@ impl Builder<'_> {
             username: raw.username.clone(),
             custom_id: raw.custom_id.clone(),
             jwt_secrets: Vec::new(),
+            keyauth_credentials: Vec::new(),
             acl_groups: Vec::new(),
         });
         self.consumer_keys.push(key.clone());
@@ -84,6 +85,11 @@ impl Builder<'_> {
             let k = format!("{key}.jwt_secrets[{j}]");
             self.check_nested_owner(&k, s.consumer.as_ref(), index)?;
             self.jwt_secret(k, index, s)?;
+        }
+        for (j, c) in raw.keyauth_credentials.into_iter().flatten().enumerate() {
+            let k = format!("{key}.keyauth_credentials[{j}]");
+            self.check_nested_owner(&k, c.consumer.as_ref(), index)?;
+            self.keyauth_credential(k, index, c)?;
         }
         for (j, a) in raw.acls.into_iter().flatten().enumerate() {
             let k = format!("{key}.acls[{j}]");
@@ -95,7 +101,6 @@ impl Builder<'_> {
                 .push(Pending::consumer(format!("{key}.plugins[{j}]"), p, index));
         }
         for (field, plugin, value) in [
-            ("keyauth_credentials", "key-auth", &raw.keyauth_credentials),
             (
                 "basicauth_credentials",
                 "basic-auth",
@@ -143,6 +148,64 @@ impl Builder<'_> {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// A `keyauth_credentials` entry (`kong/plugins/key-auth/daos.lua`): `key` unique, Kong
+    /// generates one when absent; `ttl` (seconds) is a DB-mode feature that declarative
+    /// config does not carry over.
+    pub fn keyauth_credential(
+        &mut self,
+        key: String,
+        consumer: usize,
+        raw: super::raw::RawKeyAuthCredential,
+    ) -> Result<(), ConfigError> {
+        let owner = self.cfg.consumers[consumer].display_name();
+        let position = self.cfg.consumers[consumer].keyauth_credentials.len();
+        let api_key = match raw.key.map(|k| k.0).filter(|k| !k.is_empty()) {
+            Some(k) => k,
+            None => {
+                let derived = Uuid::new_v5(
+                    &NAMESPACE,
+                    format!("keyauth_key:{owner}:{position}").as_bytes(),
+                )
+                .simple()
+                .to_string();
+                self.warn(
+                    key.clone(),
+                    format!(
+                        "no `key`: Kong would generate a random one; Gauntlet uses `{derived}`"
+                    ),
+                    Vec::new(),
+                );
+                derived
+            }
+        };
+        if let Some(prev) = self.keyauth_keys.get(&api_key) {
+            return Err(self.err(
+                format!("{key}.key"),
+                format!(
+                    "uniqueness violation: 'keyauth_credentials' entity with key set to '<redacted>' already declared at {prev}"
+                ),
+            ));
+        }
+        if raw.ttl.is_some() {
+            self.warn(
+                format!("{key}.ttl"),
+                "`ttl` of a key-auth credential is not emulated: the key never expires",
+                Vec::new(),
+            );
+        }
+        self.keyauth_keys.insert(api_key.clone(), key.clone());
+        let id = self.entity_id(
+            "keyauth_credentials",
+            &key,
+            raw.id.as_deref(),
+            &format!("keyauth:{owner}:{position}"),
+        )?;
+        self.cfg.consumers[consumer]
+            .keyauth_credentials
+            .push(crate::config::gateway::KeyAuthCredential { id, key: api_key });
+        Ok(())
     }
 
     pub fn jwt_secret(

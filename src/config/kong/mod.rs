@@ -9,13 +9,14 @@
 //!
 //! - A key Kong does not know (a typo), a value of the wrong type or out of Kong's range, a broken
 //!   reference or a duplicate is a [`ConfigError`] naming file, line and key path.
-//! - A real Kong feature Gauntlet does not emulate (another bundled plugin, `hosts` matching,
+//! - A real Kong feature Gauntlet does not emulate (another bundled plugin, `snis` matching,
 //!   upstreams, …) is a [`ConfigWarning`] naming the key and the routes it affects; its config is
 //!   not checked. Kong's defaults written out explicitly (as `deck dump` does) stay silent.
 
 mod attach;
 mod catalogue;
 mod consumers;
+pub mod edge_plugins;
 mod plugins;
 mod raw;
 mod resilience;
@@ -195,6 +196,67 @@ mod tests {
             panic!("expected a regex path");
         };
         assert!(re.is_match("/v2/x") && !re.is_match("/a/v2/x"));
+    }
+
+    #[test]
+    fn reads_hosts_and_headers_as_router_criteria() {
+        use crate::config::gateway::{HeaderValueMatch, HostWildcard};
+        let text = BASE.replace(
+            "paths: [/x]",
+            "paths: [/x]\n        hosts: [a.example.com, \"*.example.com\", \"example.*:8443\"]\n        headers:\n          x_version: [V1, \"~*^v[23]$\"]\n        regex_priority: 3",
+        );
+        let (cfg, warnings) = load_text(&text).expect("loads");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let r = &cfg.routes[0];
+        let hosts: Vec<(&str, HostWildcard, Option<u16>)> = r
+            .hosts
+            .iter()
+            .map(|h| (h.host.as_str(), h.wildcard, h.port))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                ("a.example.com", HostWildcard::None, None),
+                (".example.com", HostWildcard::Leading, None),
+                ("example.", HostWildcard::Trailing, Some(8443)),
+            ]
+        );
+        assert_eq!(r.headers[0].name.as_str(), "x-version");
+        assert!(matches!(&r.headers[0].values[0], HeaderValueMatch::Exact(v) if v == "v1"));
+        assert!(
+            matches!(&r.headers[0].values[1], HeaderValueMatch::Regex(re) if re.is_match("v3"))
+        );
+        assert_eq!(r.regex_priority, 3);
+        assert!(r.matchable);
+    }
+
+    #[test]
+    fn refuses_what_kongs_route_schema_refuses_in_hosts_and_headers() {
+        let with = |extra: &str| {
+            error(&BASE.replace("paths: [/x]", &format!("paths: [/x]\n        {extra}")))
+        };
+        let e = with("hosts: [\"a.*.com\"]");
+        assert!(e.contains("routes[0].hosts[0]: invalid wildcard: must be placed at leftmost or rightmost label"), "{e}");
+        let e = with("hosts: [\"*.a.*\"]");
+        assert!(e.contains("must have at most one wildcard"), "{e}");
+        let e = with("headers: {Host: [x]}");
+        assert!(
+            e.contains(
+                "cannot contain 'host' header, which must be specified in the 'hosts' attribute"
+            ),
+            "{e}"
+        );
+        let e = with("headers: {x-a: [\"~*(\"]}");
+        assert!(e.contains("routes[0].headers.x-a[0]: invalid regex"), "{e}");
+    }
+
+    #[test]
+    fn path_handling_v1_is_kongs_deprecation_warning() {
+        let (_, warnings) =
+            load_text(&BASE.replace("paths: [/x]", "paths: [/x]\n        path_handling: v1"))
+                .expect("loads");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].message.starts_with("path_handling='v1' is deprecated and will not work under 'expressions' or 'traditional_compatible' router_flavor"), "{}", warnings[0]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::catalogue::unknown_plugin_message;
+use super::edge_plugins as edge;
 use super::resilience::{bulkhead, circuit_breaker};
 use super::yaml::Source;
 use crate::config::gateway::{
@@ -57,6 +58,33 @@ pub(crate) fn emulated_config(
             PluginConfig::CircuitBreaker(circuit_breaker(src, &ckey, config)?)
         }
         PluginKind::Bulkhead => PluginConfig::Bulkhead(bulkhead(src, &ckey, config)?),
+        PluginKind::KeyAuth => PluginConfig::KeyAuth(edge::key_auth(
+            src,
+            &ckey,
+            src.parse_value(&ckey, config)?,
+            &mut notes,
+        )?),
+        PluginKind::Cors => {
+            PluginConfig::Cors(edge::cors(src, &ckey, src.parse_value(&ckey, config)?)?)
+        }
+        PluginKind::IpRestriction => PluginConfig::IpRestriction(edge::ip_restriction(
+            src,
+            &ckey,
+            src.parse_value(&ckey, config)?,
+        )?),
+        PluginKind::RequestSizeLimiting => PluginConfig::RequestSizeLimiting(
+            edge::request_size_limiting(src, &ckey, src.parse_value(&ckey, config)?)?,
+        ),
+        PluginKind::CorrelationId => PluginConfig::CorrelationId(edge::correlation_id(
+            src,
+            &ckey,
+            src.parse_value(&ckey, config)?,
+        )?),
+        PluginKind::Prometheus => PluginConfig::Prometheus(edge::prometheus(
+            &ckey,
+            src.parse_value(&ckey, edge::or_empty(config))?,
+            &mut notes,
+        )),
     };
     Ok((cfg, notes))
 }

@@ -187,8 +187,8 @@ pub(crate) struct RawConsumer {
     pub jwt_secrets: Option<Vec<RawJwtSecret>>,
     pub acls: Option<Vec<RawAcl>>,
     pub plugins: Option<Vec<RawPlugin>>,
+    pub keyauth_credentials: Option<Vec<RawKeyAuthCredential>>,
     // Credentials of auth plugins Gauntlet does not emulate.
-    pub keyauth_credentials: Option<Value>,
     pub basicauth_credentials: Option<Value>,
     pub hmacauth_credentials: Option<Value>,
     pub oauth2_credentials: Option<Value>,
@@ -210,6 +210,27 @@ pub(crate) struct RawJwtSecret {
     pub secret: Option<Secret>,
     pub algorithm: Option<String>,
     pub rsa_public_key: Option<String>,
+    #[serde(rename = "tags")]
+    pub _tags: Option<Vec<String>>,
+    #[serde(rename = "created_at")]
+    pub _created_at: Option<Value>,
+    #[serde(rename = "ws_id")]
+    pub _ws_id: Option<Value>,
+}
+
+/// `keyauth_credentials[]` (`kong/plugins/key-auth/daos.lua`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKeyAuthCredential {
+    pub id: Option<String>,
+    #[serde(rename = "_comment")]
+    pub _comment: Option<Value>,
+    #[serde(rename = "_ignore")]
+    pub _ignore: Option<Value>,
+    /// Only at top level; implied when nested under a consumer.
+    pub consumer: Option<RawRef>,
+    pub key: Option<Secret>,
+    pub ttl: Option<i64>,
     #[serde(rename = "tags")]
     pub _tags: Option<Vec<String>>,
     #[serde(rename = "created_at")]

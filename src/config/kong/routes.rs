@@ -7,9 +7,12 @@ use super::attach::Pending;
 use super::raw::{is_set, RawRoute};
 use super::validate::{Builder, HTTP_METHODS};
 use super::yaml::closest;
-use crate::config::gateway::{Route, RoutePath};
+use crate::config::gateway::{
+    HeaderCriterion, HeaderValueMatch, HostCriterion, HostWildcard, Route, RoutePath,
+};
 use crate::config::ConfigError;
 use crate::protocol::KONG_PROTOCOLS;
+use serde_json::Value;
 
 impl Builder<'_> {
     pub fn route(
@@ -66,10 +69,10 @@ impl Builder<'_> {
         let name = raw.name.clone().unwrap_or_else(|| id.to_string());
         let methods = self.methods(&key, &name, raw.methods.as_deref().unwrap_or_default())?;
         let paths = self.paths(&key, raw.paths.as_deref().unwrap_or_default())?;
-        let matches_something = !methods.is_empty()
-            || !paths.is_empty()
-            || raw.hosts.as_ref().is_some_and(is_set)
-            || raw.headers.as_ref().is_some_and(is_set);
+        let hosts = self.hosts(&key, raw.hosts.as_ref())?;
+        let headers = self.headers(&key, raw.headers.as_ref())?;
+        let matches_something =
+            !methods.is_empty() || !paths.is_empty() || !hosts.is_empty() || !headers.is_empty();
         let protocols = raw
             .protocols
             .clone()
@@ -102,18 +105,24 @@ impl Builder<'_> {
             );
         }
         self.route_warnings(&key, &name, &raw)?;
-        // Matching on hosts/headers alone: Gauntlet cannot tell which requests are meant, and
-        // matching every request would swallow other routes' traffic, so it matches none.
-        let criteria = !(paths.is_empty() && methods.is_empty());
+        // Matching on snis/sources/destinations alone: Gauntlet cannot tell which requests are
+        // meant, and matching every request would swallow other routes' traffic, so it
+        // matches none.
+        let criteria = matches_something;
         let matchable = criteria && service.is_none_or(|s| !self.disabled_services.contains(&s));
         if !criteria {
             self.warn(
                 key.clone(),
-                "this route matches only on criteria Gauntlet does not emulate (hosts, headers, …): \
-                 Gauntlet never routes a request to it",
+                "this route matches only on criteria Gauntlet does not emulate (snis, sources, \
+                 destinations): Gauntlet never routes a request to it",
                 vec![name.clone()],
             );
         }
+        // They still count towards Kong's route priority (`get_priority`).
+        let unmatched_fields = [&raw.snis, &raw.sources, &raw.destinations]
+            .iter()
+            .filter(|v| v.as_ref().is_some_and(is_set))
+            .count() as u8;
         let index = self.cfg.routes.len();
         self.cfg.routes.push(Route {
             id,
@@ -123,6 +132,10 @@ impl Builder<'_> {
             methods,
             strip_path: raw.strip_path.unwrap_or(true),
             preserve_host: raw.preserve_host.unwrap_or(false),
+            hosts,
+            headers,
+            regex_priority: raw.regex_priority.unwrap_or(0),
+            unmatched_fields,
             matchable,
         });
         self.route_keys.push(key.clone());
@@ -212,15 +225,119 @@ impl Builder<'_> {
         Ok(out)
     }
 
+    /// `hosts` (`typedefs.hosts`): strings, at most one `*`, leftmost (`*.x`) or rightmost
+    /// (`x.*`), an optional `:port`.
+    fn hosts(&self, key: &str, raw: Option<&Value>) -> Result<Vec<HostCriterion>, ConfigError> {
+        let items = match raw {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(self.err(format!("{key}.hosts"), "expected an array")),
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let k = format!("{key}.hosts[{i}]");
+            let Some(text) = item.as_str() else {
+                return Err(self.err(k, "expected a string"));
+            };
+            if text.matches('*').count() > 1 {
+                return Err(self.err(k, "invalid wildcard: must have at most one wildcard"));
+            }
+            let (host, port) = match text.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') => match p.parse::<u16>() {
+                    Ok(port) if port > 0 => (h, Some(port)),
+                    _ => return Err(self.err(k, format!("invalid port number: {text}"))),
+                },
+                _ => (text, None),
+            };
+            let (host, wildcard) = if host.starts_with("*.") {
+                (&host[1..], HostWildcard::Leading)
+            } else if host.ends_with(".*") {
+                (&host[..host.len() - 1], HostWildcard::Trailing)
+            } else if host.contains('*') {
+                return Err(self.err(
+                    k,
+                    "invalid wildcard: must be placed at leftmost or rightmost label",
+                ));
+            } else {
+                (host, HostWildcard::None)
+            };
+            let valid = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+            if !valid {
+                return Err(self.err(k, format!("invalid hostname: {text}")));
+            }
+            out.push(HostCriterion {
+                host: host.to_string(),
+                wildcard,
+                port,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `headers` (`typedefs.headers`): a map of header name to values; `host` is refused
+    /// like Kong; a `~*` value is a case-insensitive regex.
+    fn headers(&self, key: &str, raw: Option<&Value>) -> Result<Vec<HeaderCriterion>, ConfigError> {
+        let map = match raw {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Object(map)) => map,
+            Some(_) => {
+                return Err(self.err(
+                    format!("{key}.headers"),
+                    "expected a map of header names to lists of values",
+                ))
+            }
+        };
+        let mut out = Vec::new();
+        for (name, values) in map {
+            let k = format!("{key}.headers.{name}");
+            if name.eq_ignore_ascii_case("host") {
+                return Err(self.err(
+                    k,
+                    "cannot contain 'host' header, which must be specified in the 'hosts' attribute",
+                ));
+            }
+            // The router names headers with dashes as underscores (`replace_dashes_lower`),
+            // so `x_version` and `X-Version` are the same header.
+            let header = http::HeaderName::from_bytes(name.replace('_', "-").as_bytes())
+                .map_err(|_| self.err(&k, format!("invalid header name: {name}")))?;
+            let Some(values) = values.as_array() else {
+                return Err(self.err(k, "expected an array of strings"));
+            };
+            let mut matches = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                let Some(v) = v.as_str() else {
+                    return Err(self.err(format!("{k}[{i}]"), "expected a string"));
+                };
+                matches.push(match v.strip_prefix("~*") {
+                    Some(re) => HeaderValueMatch::Regex(
+                        regex::Regex::new(&re.to_lowercase()).map_err(|e| {
+                            self.err(format!("{k}[{i}]"), format!("invalid regex: '{re}' ({e})"))
+                        })?,
+                    ),
+                    None => HeaderValueMatch::Exact(v.to_lowercase()),
+                });
+            }
+            if matches.is_empty() {
+                return Err(self.err(k, "length must be at least 1"));
+            }
+            out.push(HeaderCriterion {
+                name: header,
+                values: matches,
+            });
+        }
+        Ok(out)
+    }
+
     /// Warnings for real route features Gauntlet does not emulate (defaults stay silent).
     fn route_warnings(&mut self, key: &str, name: &str, raw: &RawRoute) -> Result<(), ConfigError> {
         let mut notes: Vec<(&str, String)> = Vec::new();
         let unmatched = |what: &str| {
-            format!("`{what}` matching is not emulated: Gauntlet matches this route on paths and methods only")
+            format!("`{what}` matching is not emulated: Gauntlet's plain-HTTP proxy matches this route on its paths, methods, hosts and headers only")
         };
         for (field, value) in [
-            ("hosts", &raw.hosts),
-            ("headers", &raw.headers),
             ("snis", &raw.snis),
             ("sources", &raw.sources),
             ("destinations", &raw.destinations),
@@ -243,17 +360,16 @@ impl Builder<'_> {
                 "`https_redirect_status_code` is not emulated: Gauntlet serves plain HTTP and never redirects".into(),
             ));
         }
-        if raw.regex_priority.is_some_and(|p| p != 0) {
-            notes.push((
-                "regex_priority",
-                "`regex_priority` is not emulated: Gauntlet tries regex paths in file order".into(),
-            ));
-        }
         match raw.path_handling.as_deref() {
             None | Some("v0") => {}
+            // Kong's own deprecation (`kong/db/schema/entities/routes.lua`): its default
+            // router joins paths the v0 way whatever the route says, and so does Gauntlet.
             Some("v1") => notes.push((
                 "path_handling",
-                "`path_handling: v1` is not emulated: Gauntlet joins service and request paths the v0 way".into(),
+                "path_handling='v1' is deprecated and will not work under 'expressions' or \
+                 'traditional_compatible' router_flavor, please use path_handling='v0' instead \
+                 (Kong's default router, like Gauntlet, joins the paths the v0 way)"
+                    .into(),
             )),
             Some(_) => {
                 return Err(self.err(format!("{key}.path_handling"), "expected one of: v0, v1"))

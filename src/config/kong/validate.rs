@@ -107,6 +107,8 @@ pub(super) struct Builder<'s> {
     pub ids: HashMap<(&'static str, Uuid), String>,
     /// jwt credential keys in use, with the key path that declared them.
     pub jwt_keys: HashMap<String, String>,
+    /// key-auth keys seen so far → the key path of their credential.
+    pub keyauth_keys: HashMap<String, String>,
     pub pending: Vec<Pending>,
     /// Warnings about a service, emitted once its routes are known: (service, key, message).
     pub service_notes: Vec<(usize, String, String)>,
@@ -129,6 +131,7 @@ impl<'s> Builder<'s> {
             consumer_keys: Vec::new(),
             ids: HashMap::new(),
             jwt_keys: HashMap::new(),
+            keyauth_keys: HashMap::new(),
             pending: Vec::new(),
             service_notes: Vec::new(),
             credential_notes: Vec::new(),

@@ -191,6 +191,7 @@ mod tests {
             username: Some(name.into()),
             custom_id: None,
             jwt_secrets: vec![],
+            keyauth_credentials: vec![],
             acl_groups: groups.iter().map(|g| g.to_string()).collect(),
         }
     }

@@ -1,5 +1,6 @@
-//! The Kong plugins the gateway emulates, in Kong's priority order (jwt 1450 → acl 950 →
-//! rate-limiting 910). Each module is pure policy: it reads the [`RequestContext`], decides, and
+//! The Kong plugins the gateway emulates, in Kong's priority order (correlation-id 100001 →
+//! cors 2000 → jwt 1450 → key-auth 1250 → ip-restriction 990 → request-size-limiting 951 → acl
+//! 950 → rate-limiting 910; prometheus 13 only counts). Each module is pure policy: it reads the [`RequestContext`], decides, and
 //! returns its own small error type; its [`Stage`](super::stage::Stage) (in
 //! [`super::stage`]) runs it in the pipeline, and `gateway::rescue` turns errors into HTTP
 //! responses. [`PluginTable`] finds which instance of a plugin applies to a request.
@@ -7,8 +8,13 @@
 //! [`RequestContext`]: crate::gateway::context::RequestContext
 
 pub mod acl;
+pub mod correlation_id;
+pub mod cors;
+pub mod ip_restriction;
 pub mod jwt;
+pub mod key_auth;
 pub mod rate_limit;
+pub mod size_limit;
 
 use crate::config::gateway::{GatewayConfig, PluginInstance, PluginKind};
 

@@ -200,6 +200,64 @@ impl IntentionStore {
         out
     }
 
+    /// `GET /v1/connect/intentions/match?by=source|destination&name=X[&name=Y…]`: for each name,
+    /// the intentions whose source (or destination) is that name or `*` (only `*` for the
+    /// name `*`), in precedence order (Consul's `IntentionMatch` handler in
+    /// `agent/intentions_endpoint.go`, `intentionMatchGetParams` in `agent/consul/state`, sorted
+    /// by `IntentionPrecedenceSorter`).
+    ///
+    /// # Errors
+    /// Consul's plain errors, which its HTTP layer sends as 500: `by` missing or repeated
+    /// (`required query parameter 'by' not set`) or not `source`/`destination`, no `name`.
+    pub fn matches(
+        &self,
+        by: &[&str],
+        names: &[&str],
+    ) -> Result<Vec<(String, Vec<IntentionView>)>, IntentionApiError> {
+        let plain = |message: &str| IntentionApiError {
+            status: 500,
+            message: message.to_string(),
+        };
+        let by_source = match by {
+            [one] if *one == "source" => true,
+            [one] if *one == "destination" => false,
+            [_] => {
+                return Err(plain(
+                    "'by' parameter must be one of 'source' or 'destination'",
+                ))
+            }
+            _ => return Err(plain("required query parameter 'by' not set")),
+        };
+        if names.is_empty() {
+            return Err(plain("required query parameter 'name' not set"));
+        }
+        let all = self.list();
+        let mut out = Vec::new();
+        for name in names {
+            if name.split('/').count() > 3 {
+                return Err(plain(&format!(
+                    "name \"{name}\" is invalid: input can contain at most two '/'"
+                )));
+            }
+            // `default/x` names service x of the only (CE) namespace.
+            let service = name.rsplit('/').next().unwrap_or(name);
+            let matching: Vec<IntentionView> = all
+                .iter()
+                .filter(|v| {
+                    let side = if by_source {
+                        &v.source_name
+                    } else {
+                        &v.destination_name
+                    };
+                    side == "*" || (service != "*" && side == service)
+                })
+                .cloned()
+                .collect();
+            out.push((name.to_string(), matching));
+        }
+        Ok(out)
+    }
+
     /// `GET /v1/connect/intentions/exact?source=&destination=`; `None` → 404.
     ///
     /// # Errors

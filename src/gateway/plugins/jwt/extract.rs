@@ -127,7 +127,7 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
 
 /// The first value of a configured header. Names are case-insensitive; like the metatable of
 /// `ngx.req.get_headers()`, `x_token` also finds `X-Token`.
-fn first_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+pub(crate) fn first_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
     let lower = name.to_ascii_lowercase();
     let lookup = |n: &str| {
         HeaderName::from_bytes(n.as_bytes())

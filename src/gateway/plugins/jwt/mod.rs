@@ -28,6 +28,7 @@ use sha2::{Sha256, Sha384, Sha512};
 use uuid::Uuid;
 
 pub use error::{claim_name, ClaimErrors, ClaimProblem, JwtError};
+pub(crate) use extract::{first_header, query_args};
 pub use extract::{retrieve_tokens, Found};
 pub use parse::{decode_token, kong_base64_decode, DecodedJwt};
 
@@ -160,7 +161,7 @@ pub fn set_consumer_headers(ctx: &mut RequestContext, consumer: &Consumer, auth:
 }
 
 /// `kong.client.load_consumer(anonymous, true)`: by id when it is a UUID, then by username.
-fn find_anonymous(consumers: &[Consumer], anonymous: &str) -> Option<usize> {
+pub(crate) fn find_anonymous(consumers: &[Consumer], anonymous: &str) -> Option<usize> {
     let as_uuid = (anonymous.len() == 36)
         .then(|| Uuid::try_parse(anonymous).ok())
         .flatten();

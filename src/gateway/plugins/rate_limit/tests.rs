@@ -38,6 +38,7 @@ fn consumer(name: &str) -> Consumer {
         username: Some(name.into()),
         custom_id: None,
         jwt_secrets: vec![],
+        keyauth_credentials: vec![],
         acl_groups: vec![],
     }
 }

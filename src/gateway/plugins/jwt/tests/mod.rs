@@ -59,6 +59,7 @@ pub(super) fn consumer(
         username: Some(username.into()),
         custom_id: custom_id.map(Into::into),
         jwt_secrets: creds,
+        keyauth_credentials: vec![],
         acl_groups: vec![],
     }
 }
