@@ -76,8 +76,8 @@ fn a_stock_junit_parser_reads_unique_cases_with_clause_properties() {
     );
     let doc: serde_json::Value = serde_json::from_slice(&parsed.stdout).expect("json");
     let cases = doc["cases"].as_array().expect("cases");
-    assert_eq!(doc["tests"], 12, "{doc}");
-    assert_eq!(cases.len(), 12);
+    assert_eq!(doc["tests"], 14, "{doc}");
+    assert_eq!(cases.len(), 14);
     assert_eq!(doc["failures"], 0);
     let mut names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
     names.sort_unstable();
@@ -85,7 +85,7 @@ fn a_stock_junit_parser_reads_unique_cases_with_clause_properties() {
     names.dedup();
     assert_eq!(names.len(), before, "case names repeat: {names:?}");
     assert!(
-        names.contains(&"An allowed pair gets through (source=billing, destination=redis)"),
+        names.contains(&"An allowed pair gets through (source=value-committer, destination=redis)"),
         "{names:?}"
     );
     for case in cases {
