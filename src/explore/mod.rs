@@ -521,3 +521,88 @@ pub async fn explore(
     exploration.wall = stopwatch.elapsed();
     exploration
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schedule::{Played, Timed};
+
+    fn played() -> Played {
+        Played {
+            windows: Vec::new(),
+            error: None,
+            violations: Vec::new(),
+            wall: Duration::ZERO,
+        }
+    }
+
+    fn broken() -> Outcome {
+        Outcome::Broken(Breakage {
+            hypothesis: 0,
+            objective: 0,
+            hypothesis_name: "frontend-app GET /x at 10/s".into(),
+            objective_text: "p99 below 250ms".into(),
+            window: 0,
+            phase: schedule::Phase::Fault,
+            detail: String::new(),
+            by: "+10 ms".into(),
+        })
+    }
+
+    fn stop(s: &str) -> Action {
+        Action::Stop { service: s.into() }
+    }
+
+    fn result(id: usize, actions: Vec<Action>, outcome: Outcome) -> ScheduleResult {
+        let schedule = Schedule {
+            actions: actions
+                .into_iter()
+                .map(|action| Timed {
+                    action,
+                    at: 0,
+                    windows: 1,
+                })
+                .collect(),
+        };
+        ScheduleResult {
+            id,
+            description: schedule.describe(),
+            schedule,
+            outcome,
+            played: played(),
+        }
+    }
+
+    #[test]
+    fn a_pair_that_breaks_where_both_actions_held_alone_is_emergent_and_listed_first() {
+        let e = Exploration {
+            stack: "s".into(),
+            seed: 1,
+            window: Duration::from_secs(1),
+            hypotheses: Vec::new(),
+            baseline: None,
+            unreachable: None,
+            planned: 5,
+            results: vec![
+                result(1, vec![stop("a")], Outcome::Held),
+                result(2, vec![stop("b")], Outcome::Held),
+                result(3, vec![stop("c")], broken()),
+                result(4, vec![stop("a"), stop("c")], broken()),
+                result(5, vec![stop("a"), stop("b")], broken()),
+            ],
+            stopped_early: None,
+            repros: Vec::new(),
+            skipped_pairs: 0,
+            wall: Duration::ZERO,
+        };
+        let pairs = e.pair_matrix();
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(pairs[0].schedule, 5);
+        assert!(pairs[0].emergent, "a and b held alone");
+        assert_eq!(pairs[0].kinds, "stop × stop");
+        assert_eq!(pairs[0].targets, "a × b");
+        assert!(!pairs[1].emergent, "c broke alone");
+        // The single-action matrix is unchanged by pairs.
+        assert_eq!(e.matrix().len(), 3);
+    }
+}

@@ -13,7 +13,7 @@
 //! Every candidate is played on a fresh stack whose seed derives from the run seed and the
 //! candidate's own text, so the same candidate always gets the same random choices.
 
-use super::action::Action;
+use super::action::{Action, HttpFault};
 use super::hypothesis::Hypothesis;
 use super::schedule::{play, PlaySettings, Played, Schedule, Timed};
 
@@ -204,7 +204,25 @@ pub async fn shrink(
     // 4. Margin: a share found by shrinking sits at the edge of what breaks; the reproducer
     //    runs with other random draws, so it keeps one notch above it (double the share, never
     //    above what was found) and fails run after run.
+    //    A parameter shrunk to the edge (a 62 ms timeout toxic that makes p99 260 ms against
+    //    250 ms) gets the same margin: one notch harsher, never past what was found.
     for (i, t) in best.actions.iter_mut().enumerate() {
+        match (&mut t.action, schedule.actions.get(i).map(|o| &o.action)) {
+            (Action::Toxic(toxic), Some(Action::Toxic(found))) => {
+                *toxic = toxic.with_margin(found);
+            }
+            (
+                Action::Fault {
+                    fault: HttpFault::Delay { ms },
+                    ..
+                },
+                Some(Action::Fault {
+                    fault: HttpFault::Delay { ms: found },
+                    ..
+                }),
+            ) if *ms < *found => *ms = (*ms * 2).min(*found),
+            _ => {}
+        }
         if let Some(probability) = share_mut(&mut t.action) {
             let found = schedule
                 .actions

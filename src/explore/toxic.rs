@@ -221,6 +221,61 @@ impl LinkToxic {
     }
 }
 
+impl LinkToxic {
+    /// One notch harsher than `self` towards `found` (the setting shrinking started from): a
+    /// parameter at the edge of what breaks is doubled back (a latency, delay or timeout
+    /// doubled, a bandwidth or byte limit halved), never past `found`. Toxicity is left alone.
+    pub fn with_margin(&self, found: &LinkToxic) -> LinkToxic {
+        let up = |v: u64, f: u64| if v < f { (v * 2).min(f) } else { v };
+        let down = |v: u64, f: u64| if v > f { (v / 2).max(f) } else { v };
+        let kind = match (&self.kind, &found.kind) {
+            (ToxicKind::Latency { latency, jitter }, ToxicKind::Latency { latency: f, .. }) => {
+                ToxicKind::Latency {
+                    latency: up(*latency, *f),
+                    jitter: *jitter,
+                }
+            }
+            (ToxicKind::SlowClose { delay }, ToxicKind::SlowClose { delay: f }) => {
+                ToxicKind::SlowClose {
+                    delay: up(*delay, *f),
+                }
+            }
+            (ToxicKind::Timeout { timeout }, ToxicKind::Timeout { timeout: f }) => {
+                ToxicKind::Timeout {
+                    timeout: up(*timeout, *f),
+                }
+            }
+            (
+                ToxicKind::Slicer {
+                    average_size,
+                    size_variation,
+                    delay,
+                },
+                ToxicKind::Slicer { delay: f, .. },
+            ) => ToxicKind::Slicer {
+                average_size: *average_size,
+                size_variation: *size_variation,
+                delay: up(*delay, *f),
+            },
+            (ToxicKind::Bandwidth { rate }, ToxicKind::Bandwidth { rate: f }) => {
+                ToxicKind::Bandwidth {
+                    rate: down(*rate, *f),
+                }
+            }
+            (ToxicKind::LimitData { bytes }, ToxicKind::LimitData { bytes: f }) => {
+                ToxicKind::LimitData {
+                    bytes: down(*bytes, *f),
+                }
+            }
+            (kind, _) => kind.clone(),
+        };
+        LinkToxic {
+            kind,
+            ..self.clone()
+        }
+    }
+}
+
 /// `v/2, v/4, …` down to `floor`.
 fn halvings(v: u64, floor: u64) -> Vec<u64> {
     let mut out = Vec::new();
@@ -298,6 +353,45 @@ mod tests {
             ..latency()
         };
         assert!(reset.smaller().iter().all(|t| t.toxicity < 1.0));
+    }
+
+    #[test]
+    fn the_margin_is_one_notch_harsher_never_past_what_was_found() {
+        let found = latency();
+        let edge = LinkToxic {
+            kind: ToxicKind::Latency {
+                latency: 250,
+                jitter: 0,
+            },
+            ..latency()
+        };
+        assert_eq!(
+            edge.with_margin(&found).kind,
+            ToxicKind::Latency {
+                latency: 500,
+                jitter: 0
+            }
+        );
+        let top = LinkToxic {
+            kind: ToxicKind::Latency {
+                latency: 800,
+                jitter: 0,
+            },
+            ..latency()
+        };
+        assert_eq!(top.with_margin(&found).kind, found.kind);
+        let wide = LinkToxic {
+            kind: ToxicKind::Bandwidth { rate: 64 },
+            ..latency()
+        };
+        let narrow = LinkToxic {
+            kind: ToxicKind::Bandwidth { rate: 1 },
+            ..latency()
+        };
+        assert_eq!(
+            wide.with_margin(&narrow).kind,
+            ToxicKind::Bandwidth { rate: 32 }
+        );
     }
 
     #[test]

@@ -90,3 +90,72 @@ pub fn console_lines(report: &RunReport) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::report::{
+        Evidence, FeatureReport, ScenarioReport, Secrets, StackInfo, Status, Verdict,
+    };
+
+    fn report(invariants: Vec<InvariantViolation>) -> RunReport {
+        RunReport {
+            run_id: "r".into(),
+            started_at: SystemTime::UNIX_EPOCH,
+            duration: Duration::ZERO,
+            stack: StackInfo::default(),
+            seed: 1,
+            real_time: false,
+            features: vec![FeatureReport {
+                name: "Breaker".into(),
+                scenarios: vec![ScenarioReport {
+                    name: "opens".into(),
+                    keyword: "Scenario".into(),
+                    line: 2,
+                    tags: vec![],
+                    clauses: vec![],
+                    status: Status::Passed,
+                    duration: Duration::ZERO,
+                    steps: vec![],
+                    evidence: Evidence {
+                        invariants,
+                        ..Evidence::default()
+                    },
+                }],
+                ..FeatureReport::default()
+            }],
+            clauses: vec![],
+            secrets: Secrets(vec!["s3cret".into()]),
+        }
+    }
+
+    #[test]
+    fn a_violation_has_its_own_section_and_fails_a_run_whose_scenarios_passed() {
+        let clean = report(vec![]);
+        assert_eq!(clean.verdict(), Verdict::Passed);
+        assert!(section(&clean).unwrap().is_empty());
+
+        let broken = report(vec![InvariantViolation {
+            invariant: "INV-3".into(),
+            what: "value-architect let a request through while OPEN".into(),
+            evidence: vec!["value-architect ledger: admission 7".into()],
+        }]);
+        assert_eq!(broken.verdict(), Verdict::Failed);
+        let html = section(&broken).unwrap();
+        assert!(html.contains("id=\"invariants\""), "{html}");
+        assert!(
+            html.contains("INV-3") && html.contains("admission 7"),
+            "{html}"
+        );
+        assert!(html.contains("href=\"#scenario-1-1\""), "{html}");
+        assert_eq!(
+            console_lines(&broken),
+            ["INV-3 (Breaker › opens): value-architect let a request through while OPEN"]
+        );
+        assert!(crate::report::html::render(&broken)
+            .unwrap()
+            .contains("Invariant violations (1)"));
+    }
+}
