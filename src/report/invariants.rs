@@ -119,6 +119,9 @@ mod tests {
                     status: Status::Passed,
                     duration: Duration::ZERO,
                     steps: vec![],
+                    examples: Vec::new(),
+                    repeats: Vec::new(),
+                    started_at: None,
                     evidence: Evidence {
                         invariants,
                         ..Evidence::default()
@@ -127,6 +130,7 @@ mod tests {
                 ..FeatureReport::default()
             }],
             clauses: vec![],
+            explain: Default::default(),
             secrets: Secrets(vec!["s3cret".into()]),
         }
     }
