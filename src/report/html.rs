@@ -77,6 +77,8 @@ struct IndexPage {
     stack_files: Vec<StackFileView>,
     /// The diff against `--baseline-stack`.
     baseline: Option<BaselineView>,
+    /// The invariants section ([`super::invariants`]), empty when none broke.
+    invariants: String,
 }
 
 /// Stack start-up times over the scenarios that started their own stack.
@@ -376,6 +378,7 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
             .collect(),
         stack_files: stack_file_views(&report.explain),
         baseline: baseline_view(&report.explain),
+        invariants: super::invariants::section(&report)?,
     };
     Ok(compact_html(&page.render()?))
 }

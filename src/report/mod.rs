@@ -26,6 +26,7 @@ pub mod explore;
 mod format;
 pub mod history;
 pub mod html;
+pub mod invariants;
 pub mod junit;
 pub mod latency_time;
 pub mod model;
