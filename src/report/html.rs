@@ -73,12 +73,12 @@ struct IndexPage {
     features: Vec<FeatureView>,
     breakers: Vec<BreakerView>,
     histograms: Vec<HistogramView>,
-    /// The invariants section ([`super::invariants`]), empty when none broke.
-    invariants: String,
     /// The stack's files, lines linkable (explain_view.rs).
     stack_files: Vec<StackFileView>,
     /// The diff against `--baseline-stack`.
     baseline: Option<BaselineView>,
+    /// The invariants section ([`super::invariants`]), empty when none broke.
+    invariants: String,
 }
 
 /// Stack start-up times over the scenarios that started their own stack.
