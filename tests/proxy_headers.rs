@@ -53,6 +53,11 @@ async fn forwarded_headers_are_the_gateways_own_not_the_clients() {
     );
     assert_eq!(seen("x-real-ip"), "127.0.0.1");
     assert_eq!(
+        seen("x-kong-request-id").as_str(),
+        response.header("x-kong-request-id"),
+        "the upstream and the client see the same X-Kong-Request-Id"
+    );
+    assert_eq!(
         seen("host"),
         "value-architect:8080",
         "strip_path routes do not preserve the host"
@@ -74,6 +79,11 @@ async fn responses_the_gateway_makes_name_it_in_server_not_via() {
     assert_eq!(response.header("via"), None);
     let none = get(&format!("{}/nowhere", stack.proxy_url()), &[]).await;
     assert_eq!(none.status, 404);
+    assert_eq!(
+        none.header("x-kong-request-id"),
+        none.json().unwrap()["request_id"].as_str(),
+        "Kong's 404 names its request id in the body and the header"
+    );
     assert_eq!(
         none.json().unwrap()["message"],
         "no Route matched with those values"

@@ -74,6 +74,7 @@ impl Gateway {
         let Some(matched) = router::match_request(&self.config, &facts) else {
             let mut response = rescue::respond(&Rejection::NoRoute, &request_id);
             mark_source(response.headers_mut(), Source::Gateway);
+            set_request_id(response.headers_mut(), &request_id);
             let status = response.status().as_u16();
             self.metrics
                 .record_request(None, None, status, None, Source::Gateway);
@@ -134,6 +135,7 @@ impl Gateway {
             response.headers_mut().insert(name.clone(), value.clone());
         }
         mark_source(response.headers_mut(), source);
+        set_request_id(response.headers_mut(), &ctx.request_id);
         self.metrics.record_request(
             ctx.service(),
             Some(ctx.route()),
@@ -346,6 +348,8 @@ fn prepare_upstream_headers(
     };
     set(headers, "x-forwarded-for", &forwarded_for);
     set(headers, "x-real-ip", &client_ip);
+    // Kong's `headers_upstream = x-kong-request-id` default (3.5+): the id of its error bodies.
+    set(headers, "x-kong-request-id", &ctx.request_id);
     // OBS-2: a request without a valid W3C trace context starts a trace here; a valid one is
     // passed on unchanged, so the service sees the client's trace id.
     let traced = headers
@@ -442,6 +446,13 @@ fn new_traceparent() -> String {
     let trace: u128 = rand::random::<u128>().max(1);
     let parent: u64 = rand::random::<u64>().max(1);
     format!("00-{trace:032x}-{parent:016x}-01")
+}
+
+/// `X-Kong-Request-Id` on every response, proxied or not (`kong/runloop/handler.lua`
+/// `header_filter`, Kong's `headers = ..., x-kong-request-id` default since 3.5): the same id as
+/// the `request_id` of Kong's error bodies.
+fn set_request_id(headers: &mut http::HeaderMap, request_id: &str) {
+    set(headers, "x-kong-request-id", request_id);
 }
 
 /// Like Kong: a proxied response gets the gateway appended to `Via`; a response the gateway
