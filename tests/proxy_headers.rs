@@ -63,6 +63,11 @@ async fn forwarded_headers_are_the_gateways_own_not_the_clients() {
         "strip_path routes do not preserve the host"
     );
     assert_eq!(response.header("via"), Some("1.1 gauntlet"));
+    for name in ["x-kong-upstream-latency", "x-kong-proxy-latency"] {
+        let value = response.header(name).unwrap_or_else(|| panic!("{name}"));
+        assert!(value.parse::<u64>().is_ok(), "{name}: {value}");
+    }
+    assert_eq!(response.header("x-kong-response-latency"), None);
     assert_eq!(
         response.header("server"),
         None,
@@ -84,6 +89,11 @@ async fn responses_the_gateway_makes_name_it_in_server_not_via() {
         none.json().unwrap()["request_id"].as_str(),
         "Kong's 404 names its request id in the body and the header"
     );
+    let latency = none
+        .header("x-kong-response-latency")
+        .expect("X-Kong-Response-Latency");
+    assert!(latency.parse::<u64>().is_ok(), "{latency}");
+    assert_eq!(none.header("x-kong-upstream-latency"), None);
     assert_eq!(
         none.json().unwrap()["message"],
         "no Route matched with those values"

@@ -75,6 +75,7 @@ impl Gateway {
             let mut response = rescue::respond(&Rejection::NoRoute, &request_id);
             mark_source(response.headers_mut(), Source::Gateway);
             set_request_id(response.headers_mut(), &request_id);
+            set_latencies(response.headers_mut(), source_latencies(started, None));
             let status = response.status().as_u16();
             self.metrics
                 .record_request(None, None, status, None, Source::Gateway);
@@ -136,6 +137,10 @@ impl Gateway {
         }
         mark_source(response.headers_mut(), source);
         set_request_id(response.headers_mut(), &ctx.request_id);
+        let waited = (source == Source::Service)
+            .then_some(ctx.upstream_ms)
+            .flatten();
+        set_latencies(response.headers_mut(), source_latencies(started, waited));
         self.metrics.record_request(
             ctx.service(),
             Some(ctx.route()),
@@ -453,6 +458,40 @@ fn new_traceparent() -> String {
 /// the `request_id` of Kong's error bodies.
 fn set_request_id(headers: &mut http::HeaderMap, request_id: &str) {
     set(headers, "x-kong-request-id", request_id);
+}
+
+/// Kong's `latency_tokens` headers (on by default, `kong/runloop/handler.lua`
+/// `header_filter`), in whole milliseconds: a proxied response carries
+/// `X-Kong-Upstream-Latency` (waiting on the upstream) and `X-Kong-Proxy-Latency` (the rest);
+/// one the gateway made carries `X-Kong-Response-Latency`.
+enum Latencies {
+    Proxied { upstream: u64, proxy: u64 },
+    Made { response: u64 },
+}
+
+fn source_latencies(started: Stopwatch, upstream_ms: Option<f64>) -> Latencies {
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    match upstream_ms {
+        Some(upstream) => Latencies::Proxied {
+            upstream: upstream.round() as u64,
+            proxy: (total - upstream).max(0.0).round() as u64,
+        },
+        None => Latencies::Made {
+            response: total.round() as u64,
+        },
+    }
+}
+
+fn set_latencies(headers: &mut http::HeaderMap, latencies: Latencies) {
+    match latencies {
+        Latencies::Proxied { upstream, proxy } => {
+            set(headers, "x-kong-upstream-latency", &upstream.to_string());
+            set(headers, "x-kong-proxy-latency", &proxy.to_string());
+        }
+        Latencies::Made { response } => {
+            set(headers, "x-kong-response-latency", &response.to_string());
+        }
+    }
 }
 
 /// Like Kong: a proxied response gets the gateway appended to `Via`; a response the gateway
