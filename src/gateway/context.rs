@@ -52,6 +52,20 @@ pub struct RequestContext {
     pub cors_request: Option<super::plugins::cors::CorsRequest>,
     /// Time spent waiting on the upstream (Kong's `KONG_WAITING_TIME`), once it was called.
     pub upstream_ms: Option<f64>,
+    /// The request's admission number in its breaker's ledger (passed or refused).
+    pub breaker_admission: Option<u64>,
+    /// What the rate limiter counted this request in (plugin id, a digest of the identifier,
+    /// each period's usage before it), for the invariant checkers.
+    pub rate_counted: Option<RateCounted>,
+}
+
+/// The rate-limit windows one admitted request was counted in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateCounted {
+    pub plugin: Uuid,
+    /// A digest of the limiter's identifier (the identifier may be a secret header value).
+    pub identifier: u64,
+    pub periods: Vec<super::plugins::rate_limit::PeriodUsage>,
 }
 
 /// The credential an auth plugin matched.
@@ -96,6 +110,8 @@ impl RequestContext {
             correlation_id: None,
             cors_request: None,
             upstream_ms: None,
+            breaker_admission: None,
+            rate_counted: None,
         }
     }
 

@@ -10,6 +10,7 @@
 //! - [`metrics`] — the gateway's counters; the Kong-shaped admin API that shows them and the
 //!   configuration is [`crate::api::admin`], served by the stack on its own port.
 
+pub mod audit;
 pub mod breaker;
 pub mod bulkhead;
 pub mod context;
@@ -48,6 +49,8 @@ pub struct Gateway {
     pub kong_metrics: kong_metrics::KongMetrics,
     /// One circuit breaker per service that has the plugin.
     pub breakers: Breakers,
+    /// What the gateway decided per request, for the invariant checkers (SPEC §11).
+    pub audit: Arc<audit::Audit>,
     pub(crate) bulkheads: Bulkheads,
     pool: Pool,
     rate_limiter: RateLimiter,
@@ -70,6 +73,7 @@ impl Gateway {
     pub fn new(config: Arc<GatewayConfig>, clock: StackClock, upstreams: UpstreamAddrs) -> Self {
         Gateway {
             breakers: Breakers::new(&config, &clock),
+            audit: Arc::new(audit::Audit::new(config.services.len())),
             bulkheads: Bulkheads::new(&config),
             plugins: PluginTable::new(&config),
             config,
