@@ -53,11 +53,21 @@ async fn forwarded_headers_are_the_gateways_own_not_the_clients() {
     );
     assert_eq!(seen("x-real-ip"), "127.0.0.1");
     assert_eq!(
+        seen("x-kong-request-id").as_str(),
+        response.header("x-kong-request-id"),
+        "the upstream and the client see the same X-Kong-Request-Id"
+    );
+    assert_eq!(
         seen("host"),
         "value-architect:8080",
         "strip_path routes do not preserve the host"
     );
     assert_eq!(response.header("via"), Some("1.1 gauntlet"));
+    for name in ["x-kong-upstream-latency", "x-kong-proxy-latency"] {
+        let value = response.header(name).unwrap_or_else(|| panic!("{name}"));
+        assert!(value.parse::<u64>().is_ok(), "{name}: {value}");
+    }
+    assert_eq!(response.header("x-kong-response-latency"), None);
     assert_eq!(
         response.header("server"),
         None,
@@ -74,6 +84,16 @@ async fn responses_the_gateway_makes_name_it_in_server_not_via() {
     assert_eq!(response.header("via"), None);
     let none = get(&format!("{}/nowhere", stack.proxy_url()), &[]).await;
     assert_eq!(none.status, 404);
+    assert_eq!(
+        none.header("x-kong-request-id"),
+        none.json().unwrap()["request_id"].as_str(),
+        "Kong's 404 names its request id in the body and the header"
+    );
+    let latency = none
+        .header("x-kong-response-latency")
+        .expect("X-Kong-Response-Latency");
+    assert!(latency.parse::<u64>().is_ok(), "{latency}");
+    assert_eq!(none.header("x-kong-upstream-latency"), None);
     assert_eq!(
         none.json().unwrap()["message"],
         "no Route matched with those values"

@@ -17,6 +17,7 @@ Feature: Kong 3's router picks the route
     When I send a GET request to "/nowhere/_echo"
     Then the response status is 404
     And the response JSON "message" is "no Route matched with those values"
+    And the response header "X-Kong-Request-Id" matches "[0-9a-f]{32}"
     And the response header "Server" is "gauntlet"
 
   @ROUTE-2 @ROUTE-3

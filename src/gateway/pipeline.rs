@@ -75,6 +75,8 @@ impl Gateway {
         let Some(matched) = router::match_request(&self.config, &facts) else {
             let mut response = rescue::respond(&Rejection::NoRoute, &request_id);
             mark_source(response.headers_mut(), Source::Gateway);
+            set_request_id(response.headers_mut(), &request_id);
+            set_latencies(response.headers_mut(), source_latencies(started, None));
             let status = response.status().as_u16();
             self.metrics
                 .record_request(None, None, status, None, Source::Gateway);
@@ -151,6 +153,11 @@ impl Gateway {
             response.headers_mut().insert(name.clone(), value.clone());
         }
         mark_source(response.headers_mut(), source);
+        set_request_id(response.headers_mut(), &ctx.request_id);
+        let waited = (source == Source::Service)
+            .then_some(ctx.upstream_ms)
+            .flatten();
+        set_latencies(response.headers_mut(), source_latencies(started, waited));
         self.metrics.record_request(
             ctx.service(),
             Some(ctx.route()),
@@ -331,14 +338,15 @@ impl Gateway {
                 self.refused("acl", ctx);
                 self.metrics.record_auth_failure("acl", e.reason());
             }
+            Rejection::KeyAuth { error, .. } => {
+                self.refused("key-auth", ctx);
+                self.metrics.record_auth_failure("key-auth", error.reason());
+            }
+            Rejection::IpRestricted(_) => self.refused("ip-restriction", ctx),
             Rejection::RateLimited(_) => {
                 self.refused("rate-limiting", ctx);
                 self.metrics
                     .record_rate_limited(Some(ctx.route()), ctx.consumer);
-            }
-            Rejection::KeyAuth { error, .. } => {
-                self.refused("key-auth", ctx);
-                self.metrics.record_auth_failure("key-auth", error.reason());
             }
             Rejection::BulkheadFull(_) => {
                 if let Some(service) = ctx.service() {
@@ -390,6 +398,8 @@ fn prepare_upstream_headers(
     };
     set(headers, "x-forwarded-for", &forwarded_for);
     set(headers, "x-real-ip", &client_ip);
+    // Kong's `headers_upstream = x-kong-request-id` default (3.5+): the id of its error bodies.
+    set(headers, "x-kong-request-id", &ctx.request_id);
     // OBS-2: a request without a valid W3C trace context starts a trace here; a valid one is
     // passed on unchanged, so the service sees the client's trace id.
     let traced = headers
@@ -486,6 +496,47 @@ fn new_traceparent() -> String {
     let trace: u128 = rand::random::<u128>().max(1);
     let parent: u64 = rand::random::<u64>().max(1);
     format!("00-{trace:032x}-{parent:016x}-01")
+}
+
+/// `X-Kong-Request-Id` on every response, proxied or not (`kong/runloop/handler.lua`
+/// `header_filter`, Kong's `headers = ..., x-kong-request-id` default since 3.5): the same id as
+/// the `request_id` of Kong's error bodies.
+fn set_request_id(headers: &mut http::HeaderMap, request_id: &str) {
+    set(headers, "x-kong-request-id", request_id);
+}
+
+/// Kong's `latency_tokens` headers (on by default, `kong/runloop/handler.lua`
+/// `header_filter`), in whole milliseconds: a proxied response carries
+/// `X-Kong-Upstream-Latency` (waiting on the upstream) and `X-Kong-Proxy-Latency` (the rest);
+/// one the gateway made carries `X-Kong-Response-Latency`.
+enum Latencies {
+    Proxied { upstream: u64, proxy: u64 },
+    Made { response: u64 },
+}
+
+fn source_latencies(started: Stopwatch, upstream_ms: Option<f64>) -> Latencies {
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    match upstream_ms {
+        Some(upstream) => Latencies::Proxied {
+            upstream: upstream.round() as u64,
+            proxy: (total - upstream).max(0.0).round() as u64,
+        },
+        None => Latencies::Made {
+            response: total.round() as u64,
+        },
+    }
+}
+
+fn set_latencies(headers: &mut http::HeaderMap, latencies: Latencies) {
+    match latencies {
+        Latencies::Proxied { upstream, proxy } => {
+            set(headers, "x-kong-upstream-latency", &upstream.to_string());
+            set(headers, "x-kong-proxy-latency", &proxy.to_string());
+        }
+        Latencies::Made { response } => {
+            set(headers, "x-kong-response-latency", &response.to_string());
+        }
+    }
 }
 
 /// Like Kong: a proxied response gets the gateway appended to `Via`; a response the gateway
