@@ -44,6 +44,8 @@ impl Gateway {
         request: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
+        // Measured to the response head, for the duration histogram (observation, not policy).
+        let started = crate::clock::Stopwatch::start();
         let (mut parts, body) = request.into_parts();
         // A random (v4) UUID from the thread's generator: `Uuid::new_v4` asks the kernel.
         let request_id = uuid::Builder::from_random_bytes(rand::random())
@@ -123,6 +125,8 @@ impl Gateway {
             ctx.consumer,
             source,
         );
+        self.metrics
+            .record_duration(Some(ctx.route()), ctx.consumer, started.elapsed());
         // A proxied response holds the bulkhead place and the trial slot until it has been
         // delivered; a gateway-made one frees them now.
         let hold = (ctx.bulkhead_slot.take(), ctx.breaker_permit.take());
