@@ -162,6 +162,46 @@ async fn stop_lets_a_request_in_flight_finish_then_refuses_and_start_reopens_the
     assert_eq!(models.status, 200);
 }
 
+/// While a service is stopped its public port is refused, yet no other socket can take it: not
+/// another listener, and not (through the same reservation) the local port of an outgoing
+/// connection — under a concurrent suite one used to, and the start failed with `Address
+/// already in use`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_service_keeps_its_port_reserved_until_it_starts_again() {
+    let stack = valueverse().await;
+    let service = stack.service("value-committer").unwrap();
+    let addr = service.addr();
+    service.stop().await.expect("stop");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "a stopped service's port refuses connections"
+    );
+    let squatter = std::net::TcpListener::bind(addr);
+    assert!(
+        squatter.is_err(),
+        "another listener took the stopped service's port {addr}"
+    );
+    let reuseaddr = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .and_then(|s| {
+            s.set_reuse_address(true)?;
+            s.bind(&addr.into())
+        });
+    assert!(
+        reuseaddr.is_err(),
+        "a SO_REUSEADDR socket bound the stopped service's port {addr}"
+    );
+    service.start().await.expect("start on the same port");
+    assert_eq!(service.addr(), addr);
+    assert!(std::net::TcpStream::connect(addr).is_ok(), "open again");
+    service.kill().await.expect("kill");
+    assert!(
+        std::net::TcpListener::bind(addr).is_err(),
+        "held after a kill"
+    );
+    service.start().await.expect("start after a kill");
+    assert!(std::net::TcpStream::connect(addr).is_ok(), "open again");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_never_sends_its_body_gets_408_after_60_seconds_of_stack_time() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

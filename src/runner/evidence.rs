@@ -23,7 +23,17 @@ pub fn of(world: &GauntletWorld, key: &ScenarioKey) -> Evidence {
         breakers: stack.map(breakers).unwrap_or_default(),
         histograms: crate::steps::load::histogram_reports(path, name, *line, &world.load_runs),
         journals: stack.map(journals).unwrap_or_default(),
+        invariants: stack.map(invariants).unwrap_or_default(),
     }
+}
+
+/// Every invariant (SPEC §11) the scenario's stack broke.
+fn invariants(stack: &Stack) -> Vec<crate::report::invariants::InvariantViolation> {
+    crate::explore::invariants::Trace::of_stack(stack)
+        .check()
+        .into_iter()
+        .map(Into::into)
+        .collect()
 }
 
 /// Every breaker of `stack` that changed state.

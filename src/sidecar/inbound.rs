@@ -43,7 +43,7 @@ use super::journal::Journal;
 use crate::chaos::fault::{FaultSet, Terminal};
 use crate::clock::StackClock;
 use crate::http::body::{full, Body, BoxError};
-use crate::http::server::bind_loopback;
+use crate::http::server::{bind_loopback, PortHold};
 use crate::mesh::identity::LeafCert;
 use crate::mesh::intentions::{HttpRequestView, IntentionStore};
 use crate::mesh::stats::{classify_io, SidecarStats};
@@ -133,6 +133,8 @@ pub struct Inbound {
     port: u16,
     /// The address it listens on: loopback, or every interface in a container's pod.
     ip: std::net::IpAddr,
+    /// Keeps an ephemeral public port reserved while the service is stopped.
+    hold: Option<PortHold>,
     /// Where the local service listens now.
     app: RwLock<SocketAddr>,
     pub faults: FaultSet,
@@ -159,6 +161,7 @@ impl Inbound {
     ) -> std::io::Result<Arc<Inbound>> {
         let port = listener.local_addr()?.port();
         let ip = listener.local_addr()?.ip();
+        let hold = PortHold::of(&listener)?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let inbound = Arc::new(Inbound {
@@ -167,6 +170,7 @@ impl Inbound {
             mesh,
             port,
             ip,
+            hold,
             app: RwLock::new(app),
             faults: FaultSet::new(seed),
             journal: Journal::default(),
@@ -213,7 +217,9 @@ impl Inbound {
         if self.is_listening() {
             return Ok(());
         }
-        let listener = if self.ip.is_loopback() {
+        let listener = if let Some(hold) = &self.hold {
+            hold.listen()?
+        } else if self.ip.is_loopback() {
             bind_loopback(self.port).await?
         } else {
             tokio::net::TcpListener::bind((self.ip, self.port)).await?
