@@ -43,8 +43,8 @@
     rows("services", JSON.stringify(overview.services.map(s => [s.name, s.running, s.faults])),
       overview.services.map(s => `<tr data-service="${esc(s.name)}"><td>${esc(s.name)}</td>` +
         `<td><span class="badge ${s.running ? "up" : "stopped"}">${s.running ? "up" : "down"}</span></td>` +
-        `<td>${["stop", "start", "kill"].map(a => `<button data-act="process" data-action="${a}" data-service="${esc(s.name)}">${a}</button>`).join(" ")}<span class="msg"></span></td>` +
-        `<td>${s.faults.map(f => `<div>#${esc(f.id)} ${esc(f.description)} <button data-act="unfault" data-service="${esc(s.name)}" data-id="${esc(f.id)}">remove</button></div>`).join("") || '<span class="muted">none</span>'}<span class="msg"></span></td>` +
+        `<td>${["stop", "start", "kill"].map(a => `<button type="button" data-act="process" data-action="${a}" data-service="${esc(s.name)}">${a}</button>`).join(" ")}<span class="msg"></span></td>` +
+        `<td>${s.faults.map(f => `<div>#${esc(f.id)} ${esc(f.description)} <button type="button" data-act="unfault" data-service="${esc(s.name)}" data-id="${esc(f.id)}">remove</button></div>`).join("") || '<span class="muted">none</span>'}<span class="msg"></span></td>` +
         `<td><form data-act="fault" data-service="${esc(s.name)}"><textarea name="rule" aria-label="fault rule">${esc(EXAMPLE_FAULT)}</textarea> <button type="submit">add</button><span class="msg"></span></form></td></tr>`));
 
     // The timeline's last stretch grows with the clock: rebuilt on every refresh.
@@ -67,7 +67,7 @@
 
     const links = Object.values(proxies.proxies || proxies).sort((a, b) => a.name.localeCompare(b.name));
     rows("links", JSON.stringify(links), links.map(l => `<tr data-link="${esc(l.name)}"><td>${esc(l.name)}</td>` +
-      `<td><span class="badge ${l.enabled ? "up" : "stopped"}">${l.enabled ? "yes" : "down"}</span> <button data-act="enable" data-link="${esc(l.name)}" data-enabled="${!l.enabled}">${l.enabled ? "disable" : "enable"}</button><span class="msg"></span></td>` +
+      `<td><span class="badge ${l.enabled ? "up" : "stopped"}">${l.enabled ? "yes" : "down"}</span> <button type="button" data-act="enable" data-link="${esc(l.name)}" data-enabled="${!l.enabled}">${l.enabled ? "disable" : "enable"}</button><span class="msg"></span></td>` +
       `<td>${(l.toxics || []).map(t => `<form data-act="retoxic" data-link="${esc(l.name)}" data-toxic="${esc(t.name)}">${esc(t.name)}: ${esc(t.type)} ${esc(t.stream)} ` +
         `<textarea name="attributes" aria-label="attributes">${esc(JSON.stringify(t.attributes))}</textarea> <button type="submit">change</button> ` +
         `<button type="button" data-act="untoxic" data-link="${esc(l.name)}" data-toxic="${esc(t.name)}">remove</button><span class="msg"></span></form>`).join("") || '<span class="muted">none</span>'}</td>` +
@@ -116,7 +116,7 @@
 
   document.addEventListener("click", e => {
     const b = e.target.closest("button[data-act]");
-    if (b && b.type !== "submit") { e.preventDefault(); act(b); }
+    if (b && b.type === "button") { e.preventDefault(); act(b); }
   });
   document.addEventListener("submit", e => {
     const f = e.target.closest("form[data-act]");

@@ -61,7 +61,8 @@ const Console = (() => {
   // Shows the result of a control next to it: the API's error, or a short confirmation.
   function report(el, r) {
     el.textContent = r.ok ? "done" : errorText(r);
-    el.className = r.ok ? "ok" : "err";
+    el.classList.remove("ok", "err");
+    el.classList.add(r.ok ? "ok" : "err");
   }
 
   return { call, errorText, esc, poll, report, token };
