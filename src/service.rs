@@ -34,6 +34,17 @@ pub struct ServiceHandle {
     /// destination's public port without), for the URLs of a (re)started mock.
     upstreams: BTreeMap<String, SocketAddr>,
     clock: StackClock,
+    /// Whether the last process fault was a kill (for [`ServiceHandle::health`]).
+    killed: std::sync::atomic::AtomicBool,
+}
+
+/// A service's health as the consoles show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Up,
+    Stopped,
+    Killed,
 }
 
 #[derive(Debug)]
@@ -95,6 +106,7 @@ impl ServiceHandle {
             app: tokio::sync::Mutex::new(app),
             upstreams,
             clock: clock.clone(),
+            killed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -134,6 +146,17 @@ impl ServiceHandle {
         self.inbound.is_listening()
     }
 
+    /// Up, or down by the last process fault (stop or kill).
+    pub fn health(&self) -> Health {
+        if self.is_running() {
+            Health::Up
+        } else if self.killed.load(std::sync::atomic::Ordering::Relaxed) {
+            Health::Killed
+        } else {
+            Health::Stopped
+        }
+    }
+
     /// Stops the service: its port closes (callers get connection refused), requests in flight
     /// may finish, then the local service stops.
     ///
@@ -143,6 +166,8 @@ impl ServiceHandle {
         self.refuse_external()?;
         // Held for the whole fault, so stop, kill and start never interleave.
         let mut guard = self.app.lock().await;
+        self.killed
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.inbound.close(false).await;
         let app = std::mem::replace(&mut *guard, App::Stopped);
         match app {
@@ -160,6 +185,8 @@ impl ServiceHandle {
     pub async fn kill(&self) -> Result<(), ProcessFaultError> {
         self.refuse_external()?;
         let mut guard = self.app.lock().await;
+        self.killed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.inbound.close(true).await;
         let app = std::mem::replace(&mut *guard, App::Stopped);
         match app {

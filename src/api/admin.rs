@@ -178,7 +178,7 @@ fn with_live_state(g: &Gateway, p: &PluginInstance, mut entry: Value) -> Value {
 
 /// A breaker's live state. Times are the stack clock's (jumps included): `opened_at` and each
 /// transition's `at` in Unix seconds, `stack_time` in seconds since the stack started.
-fn breaker_json(b: &Breaker) -> Value {
+pub(crate) fn breaker_json(b: &Breaker) -> Value {
     let snap = b.snapshot();
     let config = b.config();
     let unix = |t: std::time::SystemTime| {

@@ -12,6 +12,11 @@
 //! | `GET /services/{name}/journal` | what reached the service |
 //! | `GET /clock` | the stack's time: `unix_seconds` (what JWT claims use) and `offset_seconds` |
 //! | `POST /clock/advance` `{"seconds": 60}` or `{"duration": "60s"}` | jumps the stack clock |
+//! | `GET /breakers` | each gateway breaker's state and transitions (as the admin API's), and the stack time now |
+//! | `GET /traffic` | per route and consumer over the last minute: requests, requests/s, status classes, p50/p99 ms ([`super::console::traffic`]) |
+//!
+//! The chaos console (`/ui/`, [`super::console`]) reads these and the Toxiproxy endpoints, and
+//! acts only through them.
 //!
 //! A service's JSON names where it is now: `url` (its public port, what callers use) and
 //! `service_addr` (the service itself, behind its inbound stage); a restart keeps both.
@@ -32,6 +37,7 @@ use serde_json::{json, Value};
 
 use crate::chaos::fault::FaultRule;
 use crate::clock::StackClock;
+use crate::gateway::Gateway;
 use crate::link::Links;
 use crate::service::{ProcessFaultError, ServiceHandle};
 use crate::units::parse_duration;
@@ -45,6 +51,8 @@ pub struct ControlTarget {
     pub services: BTreeMap<String, Arc<ServiceHandle>>,
     /// The stack's links, served with Toxiproxy's API at the root ([`super::toxiproxy`]).
     pub links: Links,
+    /// The gateway, for `/breakers` and `/traffic` (absent where the API runs without one).
+    pub gateway: Option<Arc<Gateway>>,
 }
 
 /// An error answer: its status and message.
@@ -71,6 +79,23 @@ type Shared = State<Arc<ControlTarget>>;
 
 pub fn router(target: ControlTarget) -> Router {
     let toxiproxy = super::toxiproxy::router(target.links.clone());
+    let traffic = target.gateway.clone().map(|g| {
+        let traffic = super::console::traffic::Traffic::new(g);
+        traffic.spawn_sampler();
+        traffic
+    });
+    let observe = Router::new()
+        .route("/breakers", get(breakers))
+        .route(
+            "/traffic",
+            get(move || async move {
+                match &traffic {
+                    Some(t) => Ok(Json(t.to_json())),
+                    None => Err(no_gateway()),
+                }
+            }),
+        )
+        .with_state(Arc::new(target.clone()));
     Router::new()
         .route("/", get(overview))
         .route("/services/{name}/stop", post(stop))
@@ -88,6 +113,27 @@ pub fn router(target: ControlTarget) -> Router {
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(Arc::new(target))
         .merge(toxiproxy)
+        .merge(observe)
+}
+
+fn no_gateway() -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        "this control API runs without the stack's gateway".into(),
+    )
+}
+
+async fn breakers(State(t): Shared) -> Result<Json<Value>, ApiError> {
+    let gateway = t.gateway.as_ref().ok_or_else(no_gateway)?;
+    Ok(Json(json!({
+        "stack_time": t.clock.now().since_start().as_secs_f64(),
+        "offset_seconds": t.clock.offset().as_secs_f64(),
+        "data": gateway
+            .breakers
+            .iter()
+            .map(|(_, b)| super::admin::breaker_json(b))
+            .collect::<Vec<_>>(),
+    })))
 }
 
 fn service<'a>(t: &'a ControlTarget, name: &str) -> Result<&'a Arc<ServiceHandle>, ApiError> {
@@ -281,6 +327,7 @@ mod tests {
             clock: clock.clone(),
             services: BTreeMap::new(),
             links: Links::new(1, clock.clone()),
+            gateway: None,
         };
         let request = http::Request::builder()
             .method(http::Method::POST)

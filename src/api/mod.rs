@@ -16,6 +16,7 @@
 pub mod access;
 pub mod admin;
 pub mod catalog;
+pub mod console;
 pub mod control;
 pub mod sidecar_admin;
 pub mod toxiproxy;

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::Exit;
 use crate::api::access::{self, ApiToken};
-use crate::api::control;
+use crate::api::{console, control};
 use crate::config::StackDef;
 use crate::http::server::{bind_loopback, serve_router};
 use crate::stack::{PortPlan, Stack, StackError};
@@ -99,7 +99,9 @@ pub async fn execute(args: UpArgs) -> Exit {
             control::router(stack.control_target()),
             token.as_ref(),
             access::Scheme::Bearer,
-        );
+        )
+        // The chaos console's pages (no data in them; what they poll is behind the token).
+        .merge(console::pages(console::Console::Chaos));
         serve_router(listener, router)
     }) {
         Ok(control) => control,
@@ -267,6 +269,11 @@ pub fn describe(stack: &Stack, control_url: &str) -> serde_json::Value {
         "mesh": mesh,
         "gateway": {"proxy": stack.proxy_url(), "admin": stack.admin_url()},
         "control": control_url,
+        // The live consoles (SPEC §14): topology on the catalog port, chaos on the control port.
+        "consoles": {
+            "topology": stack.catalog.as_ref().map(|c| format!("http://{}/ui/dc1/services", c.addr())),
+            "chaos": format!("{control_url}/ui/"),
+        },
         "seed": stack.seed,
         "services": services,
         "tokens": tokens,
@@ -315,6 +322,13 @@ fn print_human(summary: &serde_json::Value) {
             s(&summary["mesh"]["certs_dir"])
         );
     }
+    if let Some(topology) = summary["consoles"]["topology"].as_str() {
+        println!("  console        {topology}   (services, mesh graph, intentions)");
+    }
+    println!(
+        "  console        {}   (breakers, traffic, faults and toxics)",
+        s(&summary["consoles"]["chaos"])
+    );
     if let Some(links) = summary["links"].as_array().filter(|l| !l.is_empty()) {
         println!("links (Toxiproxy API on the control port; gauntlet chaos toxic|link …):");
         for link in links {

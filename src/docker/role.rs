@@ -159,6 +159,7 @@ async fn serve_control(
         // Links (network toxics) are not wired into the container target yet: a container's
         // control API lists none, so a toxic request is refused as naming an unknown link.
         links: crate::link::Links::new(seed, clock.clone()),
+        gateway: None,
     };
     serve_router(listener, api::control::router(target)).map_err(|source| RoleError::Bind {
         what: "control API".into(),

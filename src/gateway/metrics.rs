@@ -6,6 +6,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
 
 use super::breaker::{BreakerState, Breakers, Snapshot};
 use super::bulkhead::Bulkheads;
@@ -38,6 +41,28 @@ struct Counters {
     timeouts: BTreeMap<(usize, &'static str), u64>,
     bulkhead_rejections: BTreeMap<usize, u64>,
     breaker_fallbacks: BTreeMap<usize, u64>,
+    /// (route, consumer) → how long the gateway took to answer (to the response head), µs.
+    durations: BTreeMap<(Route, ConsumerIx), Histogram<u64>>,
+}
+
+/// The request counters and durations by name, copied at one instant: what the chaos console
+/// ([`crate::api::console`]) differences over a window.
+#[derive(Debug, Clone, Default)]
+pub struct TrafficCounters {
+    /// (route, consumer, status code) → requests answered.
+    pub requests: BTreeMap<(String, String, u16), u64>,
+    /// (route, consumer) → durations in µs.
+    pub durations: BTreeMap<(String, String), Histogram<u64>>,
+}
+
+/// Upper bounds (seconds) of the request duration histogram's buckets.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A histogram of µs durations from 1 µs to an hour, 2 significant digits (a few KB).
+pub fn duration_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("constant bounds are valid")
 }
 
 /// Who produced a response: the upstream service, or the gateway itself.
@@ -70,6 +95,43 @@ impl Metrics {
                 .entry((service, route, code, consumer, source.label()))
                 .or_default() += 1;
         }
+    }
+
+    /// Records how long the gateway took to answer a routed request (to the response head).
+    pub fn record_duration(&self, route: Route, consumer: ConsumerIx, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        if let Ok(mut c) = self.inner.lock() {
+            c.durations
+                .entry((route, consumer))
+                .or_insert_with(duration_histogram)
+                .saturating_record(micros);
+        }
+    }
+
+    /// The request counters and durations by route and consumer name, now.
+    pub fn traffic(&self, config: &GatewayConfig) -> TrafficCounters {
+        let Ok(c) = self.inner.lock() else {
+            return TrafficCounters::default();
+        };
+        let route = |i: Route| {
+            i.and_then(|i| config.routes.get(i))
+                .map_or(String::new(), |r| r.name.clone())
+        };
+        let consumer = |i: ConsumerIx| {
+            i.and_then(|i| config.consumers.get(i))
+                .map(|c| c.display_name())
+                .unwrap_or_default()
+        };
+        let mut out = TrafficCounters::default();
+        for ((_, r, code, k, _), n) in &c.requests {
+            *out.requests
+                .entry((route(*r), consumer(*k), *code))
+                .or_default() += n;
+        }
+        for ((r, k), h) in &c.durations {
+            out.durations.insert((route(*r), consumer(*k)), h.clone());
+        }
+        out
     }
 
     pub fn record_rate_limited(&self, route: Route, consumer: ConsumerIx) {
@@ -259,9 +321,42 @@ impl Metrics {
             "gauntlet_gateway_circuit_breaker_fallbacks_total",
             &c.breaker_fallbacks,
         );
+        render_durations(&mut out, &c.durations, &route, &consumer);
         drop(c);
         render_breakers(&mut out, breakers);
         out
+    }
+}
+
+/// `gauntlet_gateway_request_duration_seconds`, a Prometheus histogram by route and consumer,
+/// its buckets read from the HDR histograms.
+fn render_durations<'a>(
+    out: &mut String,
+    durations: &BTreeMap<(Route, ConsumerIx), Histogram<u64>>,
+    route: &dyn Fn(Route) -> &'a str,
+    consumer: &dyn Fn(ConsumerIx) -> String,
+) {
+    let name = "gauntlet_gateway_request_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time the gateway took to answer a routed request (to the response head), by route and consumer."
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for ((r, k), h) in durations {
+        let labels = format!(
+            "route=\"{}\",consumer=\"{}\"",
+            escape(route(*r)),
+            escape(&consumer(*k))
+        );
+        for le in DURATION_BUCKETS {
+            let bound = (le * 1e6) as u64;
+            let n = h.count_between(0, bound);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.len());
+        let sum = h.mean() * h.len() as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.len());
     }
 }
 

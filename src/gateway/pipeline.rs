@@ -47,6 +47,7 @@ impl Gateway {
         request: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
+        // Measured to the response head, for the latency metrics (observation, not policy).
         let started = Stopwatch::start();
         self.kong_metrics.request_started(peer);
         let (mut parts, body) = request.into_parts();
@@ -166,6 +167,8 @@ impl Gateway {
             source,
         );
         self.record_kong_metrics(&ctx, &response, source, started, ingress_bytes);
+        self.metrics
+            .record_duration(Some(ctx.route()), ctx.consumer, started.elapsed());
         // A proxied response holds the bulkhead place and the trial slot until it has been
         // delivered; a gateway-made one frees them now.
         let hold = (ctx.bulkhead_slot.take(), ctx.breaker_permit.take());

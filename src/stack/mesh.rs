@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use super::{bind, ServiceHandle, StackError};
 use crate::api::access::{self, ApiToken};
 use crate::api::catalog::{self, CatalogService, CatalogState, CatalogUpstream};
+use crate::api::console;
 use crate::api::sidecar_admin::{self, SidecarAdminState};
 use crate::clock::StackClock;
 use crate::config::topology::ServiceDef;
@@ -163,7 +164,7 @@ pub(super) async fn start_sidecar_admins(
 
 /// The Consul-shaped catalog API: services and their sidecars, health, intentions, CA roots.
 pub(super) async fn start_catalog(
-    def: &StackDef,
+    def: &Arc<StackDef>,
     mesh: &StackMesh,
     services: &BTreeMap<String, Arc<ServiceHandle>>,
     outbounds: &[Outbound],
@@ -199,6 +200,13 @@ pub(super) async fn start_catalog(
         })
         .collect();
     let running = services.clone();
+    // The topology console's data, behind the catalog's token like the rest of it.
+    let topology = console::topology::router(console::topology::TopologyState {
+        datacenter: "dc1".into(),
+        def: def.clone(),
+        services: services.clone(),
+        store: mesh.store.clone(),
+    });
     let state = CatalogState {
         datacenter: "dc1".into(),
         node: "gauntlet".into(),
@@ -208,7 +216,13 @@ pub(super) async fn start_catalog(
         ca: mesh.ca.clone(),
         clock: clock.clone(),
     };
-    let router = access::guard(catalog::router(state), token, access::Scheme::Consul);
+    let router = access::guard(
+        catalog::router(state).merge(topology),
+        token,
+        access::Scheme::Consul,
+    )
+    // The console's pages carry no data: open, so a browser can load them and send the token.
+    .merge(console::pages(console::Console::Topology));
     serve_router(listener, router).map_err(|source| StackError::Serve {
         what: "catalog API".into(),
         source,

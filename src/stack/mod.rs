@@ -318,6 +318,7 @@ impl Stack {
             clock: self.clock.clone(),
             services: self.services.clone(),
             links: self.links.clone(),
+            gateway: Some(self.gateway.state.clone()),
         }
     }
 

@@ -1,0 +1,202 @@
+//! `GET /v1/internal/ui/topology` on the catalog port: everything the topology console draws,
+//! in one answer read from the live stack (named after Consul's own `/v1/internal/ui/…` UI
+//! endpoints, which its console reads the same way).
+//!
+//! ```json
+//! { "datacenter": "dc1", "index": 3, "default_action": "deny", "gateway": "api-gateway",
+//!   "services": [{"name", "protocol", "health": "up|stopped|killed", "address",
+//!                 "sidecar": {"name", "address"}, "upstreams": ["redis", ...]}],
+//!   "edges": [{"source", "destination", "kind": "upstream|route", "routes": [...],
+//!              "decision": "allow|deny|l7", "reason"}],
+//!   "intentions": [{"source", "destination", "precedence", "action": "allow|deny|l7",
+//!                   "permissions": N}],            // Consul's precedence order
+//!   "pairs": [{"source", "destination", "decision", "reason"}] }   // every caller × service
+//! ```
+//!
+//! A decision is the intentions' answer now for a new connection: `allow` or `deny` from an
+//! L4 intention or the default, `l7` when an L7 intention governs an http destination (its
+//! permissions decide per request; for a tcp destination that is `deny`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::config::intentions::model::precedence;
+use crate::config::StackDef;
+use crate::mesh::intentions::decide::governing;
+use crate::mesh::intentions::{Action, IntentionStore, Rule};
+use crate::protocol::Protocol;
+use crate::service::ServiceHandle;
+
+/// What the topology endpoint reads.
+#[derive(Debug, Clone)]
+pub struct TopologyState {
+    pub datacenter: String,
+    pub def: Arc<StackDef>,
+    pub services: BTreeMap<String, Arc<ServiceHandle>>,
+    pub store: Arc<IntentionStore>,
+}
+
+/// The topology endpoint, to merge into the catalog router (behind its token).
+pub fn router(state: TopologyState) -> Router {
+    Router::new()
+        .route("/v1/internal/ui/topology", get(topology))
+        .with_state(Arc::new(state))
+}
+
+fn action(a: Action) -> &'static str {
+    match a {
+        Action::Allow => "allow",
+        Action::Deny => "deny",
+    }
+}
+
+/// The decision for a new connection `source` → `destination` now, and why.
+fn decision(
+    state: &TopologyState,
+    snapshot: &crate::mesh::intentions::Intentions,
+    source: &str,
+    destination: &str,
+) -> (&'static str, String) {
+    let protocol = state
+        .def
+        .topology
+        .service(destination)
+        .map_or(Protocol::Http, |s| s.protocol);
+    match governing(snapshot.entries(), source, destination) {
+        None => (
+            action(snapshot.default_action()),
+            "no intention: the stack's default".to_string(),
+        ),
+        Some((intention, matched)) => match &intention.rule {
+            Rule::L4(a) => (action(*a), format!("L4 intention {matched}")),
+            Rule::L7(_) if protocol == Protocol::Http => (
+                "l7",
+                format!("L7 intention {matched}: its permissions decide each request"),
+            ),
+            Rule::L7(_) => (
+                "deny",
+                format!("L7 intention {matched} on a tcp destination denies"),
+            ),
+        },
+    }
+}
+
+async fn topology(State(state): State<Arc<TopologyState>>) -> Json<Value> {
+    let current = state.store.current();
+    let intentions = current.intentions();
+    let def = &state.def;
+    let gateway = def.topology.gateway_identity.as_str();
+
+    let services: Vec<Value> = def
+        .topology
+        .services
+        .iter()
+        .map(|s| {
+            let handle = state.services.get(&s.name);
+            json!({
+                "name": s.name,
+                "protocol": s.protocol.name(),
+                "health": handle.map(|h| h.health()),
+                "address": handle.map(|h| h.app_addr().to_string()),
+                "sidecar": {
+                    "name": format!("{}-sidecar-proxy", s.name),
+                    "address": handle.map(|h| h.addr().to_string()),
+                },
+                "upstreams": s.upstreams.iter().map(|u| u.service.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+
+    let mut edges = Vec::new();
+    // The gateway's routes, grouped by the stack service their Kong service calls.
+    let mut routes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for route in &def.gateway.routes {
+        let target = route
+            .service
+            .and_then(|i| def.gateway.services.get(i))
+            .and_then(|k| def.topology.service_for_host(&k.host));
+        if let Some(service) = target {
+            routes
+                .entry(service.name.as_str())
+                .or_default()
+                .push(route.name.as_str());
+        }
+    }
+    for (destination, names) in &routes {
+        let (decision, reason) = decision(&state, intentions, gateway, destination);
+        edges.push(json!({
+            "source": gateway, "destination": destination, "kind": "route",
+            "routes": names, "decision": decision, "reason": reason,
+        }));
+    }
+    for s in &def.topology.services {
+        for u in &s.upstreams {
+            let (decision, reason) = decision(&state, intentions, &s.name, &u.service);
+            edges.push(json!({
+                "source": s.name, "destination": u.service, "kind": "upstream",
+                "routes": [], "decision": decision, "reason": reason,
+            }));
+        }
+    }
+
+    // Consul's precedence order: highest first, then by source and destination name.
+    let mut table: Vec<(u8, String, String, Value)> = intentions
+        .entries()
+        .iter()
+        .flat_map(|e| {
+            e.sources.iter().map(move |s| {
+                let precedence = precedence(&s.source, &e.destination);
+                let (kind, permissions) = match &s.rule {
+                    Rule::L4(a) => (action(*a), 0),
+                    Rule::L7(p) => ("l7", p.len()),
+                };
+                (
+                    precedence,
+                    s.source.to_string(),
+                    e.destination.to_string(),
+                    json!({
+                        "source": s.source.to_string(),
+                        "destination": e.destination.to_string(),
+                        "precedence": precedence,
+                        "action": kind,
+                        "permissions": permissions,
+                    }),
+                )
+            })
+        })
+        .collect();
+    table.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+
+    let callers =
+        std::iter::once(gateway).chain(def.topology.services.iter().map(|s| s.name.as_str()));
+    let mut pairs = Vec::new();
+    for source in callers {
+        for destination in &def.topology.services {
+            if source == destination.name {
+                continue;
+            }
+            let (decision, reason) = decision(&state, intentions, source, &destination.name);
+            pairs.push(json!({
+                "source": source, "destination": destination.name,
+                "decision": decision, "reason": reason,
+            }));
+        }
+    }
+
+    Json(json!({
+        "datacenter": state.datacenter,
+        "stack": def.name(),
+        "index": current.index(),
+        "default_action": action(intentions.default_action()),
+        "gateway": gateway,
+        "services": services,
+        "edges": edges,
+        "intentions": table.into_iter().map(|(_, _, _, v)| v).collect::<Vec<_>>(),
+        "pairs": pairs,
+    }))
+}
