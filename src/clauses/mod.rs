@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn the_built_in_catalogue_holds_every_clause_of_the_spec_once_with_its_domain() {
         let c = Catalogue::built_in();
-        assert_eq!(c.clauses.len(), 39);
+        assert_eq!(c.clauses.len(), 40);
         assert_eq!(c.clauses[13].id, "CB-1");
         assert_eq!(c.clauses[13].text, "A breaker starts CLOSED.");
         assert_eq!(

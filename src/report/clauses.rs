@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn the_report_lists_the_catalogue_in_its_order() {
         let c = catalogue();
-        assert_eq!(c.len(), 39);
+        assert_eq!(c.len(), 40);
         assert_eq!(c[13].id, "CB-1");
         assert_eq!(c[13].text, "A breaker starts CLOSED.");
     }
@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(cb2.verdict, ClauseVerdict::Failed);
         assert_eq!(cb2.scenarios.len(), 2);
         assert_eq!(cb2.scenarios[1].anchor, "scenario-1-2");
-        assert_eq!(m.count(ClauseVerdict::Uncovered), 37);
+        assert_eq!(m.count(ClauseVerdict::Uncovered), 38);
         let r = run(
             &[],
             vec![scenario("broken", &["CB-2", "CB-9"], Status::Failed)],
