@@ -12,8 +12,9 @@
 //! now in the past, so policy time can be verified in milliseconds without changing semantics.
 #![allow(clippy::disallowed_methods)] // the only module allowed to read the real clocks
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
@@ -85,6 +86,28 @@ struct Inner {
     /// nanoseconds, or [`RUNNING`] while it does.
     stood_still_at_ns: AtomicU64,
     jumped: Notify,
+    /// Every sleeper's deadline (with a unique id), so that a step can tell whether a timer is
+    /// due and not yet handled ([`StackClock::due_sleepers`]).
+    sleepers: Mutex<BTreeSet<(StackInstant, u64)>>,
+    next_sleeper: AtomicU64,
+}
+
+/// Removes its sleeper from the registry when the sleep ends or is cancelled.
+struct Sleeper<'a> {
+    inner: &'a Inner,
+    key: (StackInstant, u64),
+}
+
+impl Drop for Sleeper<'_> {
+    fn drop(&mut self) {
+        self.inner.sleepers().remove(&self.key);
+    }
+}
+
+impl Inner {
+    fn sleepers(&self) -> MutexGuard<'_, BTreeSet<(StackInstant, u64)>> {
+        self.sleepers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// `Inner::stood_still_at_ns` while the clock follows real time.
@@ -106,6 +129,8 @@ impl StackClock {
                 offset_ns: AtomicU64::new(0),
                 stood_still_at_ns: AtomicU64::new(RUNNING),
                 jumped: Notify::new(),
+                sleepers: Mutex::new(BTreeSet::new()),
+                next_sleeper: AtomicU64::new(0),
             }),
         }
     }
@@ -209,8 +234,25 @@ impl StackClock {
         }
     }
 
+    /// How many sleepers have a deadline the clock has reached but have not woken yet: a jump
+    /// just passed their deadline and their tasks are on the way to act on it (a gateway
+    /// timeout about to answer 504). Zero once every due timer has been handled.
+    pub fn due_sleepers(&self) -> usize {
+        let now = self.now();
+        self.inner.sleepers().range(..(now, u64::MAX)).count()
+    }
+
     /// Sleeps until the stack clock reaches `deadline`: real time, or earlier if a jump passes it.
     pub async fn sleep_until(&self, deadline: StackInstant) {
+        let key = (
+            deadline,
+            self.inner.next_sleeper.fetch_add(1, Ordering::Relaxed),
+        );
+        self.inner.sleepers().insert(key);
+        let _registered = Sleeper {
+            inner: &self.inner,
+            key,
+        };
         loop {
             // Register for jump notifications before reading the clock so none is missed.
             let jumped = self.inner.jumped.notified();
@@ -320,6 +362,37 @@ mod tests {
         )
         .await
         .expect("the jump ends the sleep");
+    }
+
+    /// `due_sleepers` is what "the started requests are still waiting" waits on: a timer a jump
+    /// reached counts until its task has run, and a cancelled sleep leaves no trace.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_sleeper_a_jump_reached_is_due_until_it_wakes() {
+        let clock = StackClock::new();
+        clock.stand_still();
+        let short = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.sleep(Duration::from_secs(30)).await }
+        });
+        let long = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.sleep(Duration::from_secs(60)).await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(clock.due_sleepers(), 0, "nothing reached yet");
+        // On this single thread the sleepers cannot run before the next await.
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(
+            clock.due_sleepers(),
+            1,
+            "the 30 s timer is due, not yet woken"
+        );
+        short.await.expect("woke");
+        assert_eq!(clock.due_sleepers(), 0, "handled");
+        long.abort();
+        let _ = long.await;
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(clock.due_sleepers(), 0, "a cancelled sleep is not due");
     }
 
     #[test]

@@ -55,7 +55,31 @@ fn the_same_seed_plans_the_same_schedules() {
     // Every HTTP fault kind on both http services, stop and kill on every service, clock jumps
     // and the intention flips: all of them alone before any pair.
     let singles: Vec<&String> = a.iter().filter(|d| !d.contains(" + ")).collect();
-    assert!(singles.len() >= 12 + 8 + 2, "{singles:?}");
+    assert!(singles.len() >= 12 + 8 + 2 + 28, "{singles:?}");
+    // Every toxic kind of Toxiproxy on every link of the stack.
+    for link in [
+        "client->gateway",
+        "gateway->value-architect",
+        "gateway->value-committer",
+        "value-committer->value-architect",
+    ] {
+        for kind in [
+            "latency",
+            "bandwidth",
+            "slow_close",
+            "timeout",
+            "reset_peer",
+            "slicer",
+            "limit_data",
+        ] {
+            assert!(
+                singles
+                    .iter()
+                    .any(|d| d.starts_with(kind) && d.contains(&format!(" on {link} "))),
+                "no {kind} toxic on {link}: {singles:?}"
+            );
+        }
+    }
     assert!(a[..singles.len()].iter().all(|d| !d.contains(" + ")));
 }
 
@@ -74,6 +98,7 @@ async fn an_abort_on_a_service_breaks_its_routes_and_a_clock_jump_does_not() {
         probability: 1.0,
     });
     let played = play(&abort, &s.hypotheses, &play_settings, 0).await;
+    assert!(played.violations.is_empty(), "{:?}", played.violations);
     match outcome_of(&played, &s.hypotheses, 0) {
         Outcome::Broken(b) => {
             assert!(b.hypothesis_name.contains("commitments"), "{b:?}");
@@ -292,5 +317,150 @@ async fn shrinking_finds_the_reset_share_that_breaks_a_stack_without_retries() {
     assert!(
         valueverse > without_retries,
         "valueverse survives resets on {without_retries} of connections, breaks at {valueverse}"
+    );
+}
+
+/// A latency toxic on the gateway's link to value-architect breaks the p99 of value-model reads;
+/// shrinking shortens the latency while p99 still breaks, and the reproducer puts the toxic on
+/// with the catalogued network step and fails under `gauntlet run` on p99.
+#[tokio::test]
+async fn a_latency_toxic_shrinks_and_its_reproducer_fails_on_p99() {
+    let def = valueverse();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p99.feature");
+    std::fs::write(
+        &file,
+        "Feature: x\n  Scenario: y\n    Given the steady state: \"frontend-app\" reads \"/api/v1/value-models\" at 20/s with p99 below 400 ms\n",
+    )
+    .unwrap();
+    let hypotheses = hypothesis::load(&[file], &def).unwrap();
+    let play_settings = PlaySettings {
+        def: def.clone(),
+        window: Duration::from_millis(500),
+        seed: 3,
+        stop_at_first_break: true,
+    };
+    let found = Schedule::single(Action::Toxic(gauntlet::explore::toxic::LinkToxic {
+        link: "gateway->value-architect".into(),
+        kind: gauntlet::link::ToxicKind::Latency {
+            latency: 1000,
+            jitter: 0,
+        },
+        stream: gauntlet::link::Stream::Downstream,
+        toxicity: 1.0,
+    }));
+    let shrunk = gauntlet::explore::shrink::shrink(
+        &found,
+        &hypotheses[0],
+        0,
+        &play_settings,
+        gauntlet::explore::shrink::Limits::default(),
+    )
+    .await;
+    assert!(shrunk.alone);
+    assert!(
+        shrunk.played.violations.is_empty(),
+        "{:?}",
+        shrunk.played.violations
+    );
+    let Action::Toxic(ref t) = shrunk.schedule.actions[0].action else {
+        panic!("{:?}", shrunk.schedule)
+    };
+    let gauntlet::link::ToxicKind::Latency { latency, .. } = t.kind else {
+        panic!("{t}")
+    };
+    // The link carries TLS records, so a new connection pays the latency once per round
+    // trip of its handshake too: less than the objective can break it, not much less.
+    assert!(
+        (100..1000).contains(&latency),
+        "shrunk to {t}: less than the 1 s found, not far below the objective (400 ms)"
+    );
+    let feature = gauntlet::explore::repro::render(&gauntlet::explore::repro::ReproInput {
+        number: 1,
+        stack: &def,
+        seed: 3,
+        window: play_settings.window,
+        hypothesis: &hypotheses[0],
+        objective: 0,
+        schedule: &shrunk.schedule,
+        played: &shrunk.played,
+        original: &found,
+    });
+    assert!(
+        feature.contains(
+            "the toxic \"explore-latency\" on the link from \"gateway\" to \"value-architect\" is:"
+        ),
+        "{feature}"
+    );
+    assert!(!feature.contains("stands still"), "{feature}");
+    let repro = dir.path().join("repro-1.feature");
+    std::fs::write(&repro, &feature).unwrap();
+    let out = std::process::Command::new(gauntlet_bin())
+        .args(["run", "--stack", "scenarios/valueverse", "--report-dir"])
+        .arg(dir.path().join("reports"))
+        .arg(&repro)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{feature}\n{stdout}");
+    assert!(stdout.contains("p99"), "{stdout}");
+    assert!(!stdout.contains("INVARIANT"), "{stdout}");
+}
+
+/// The method form (Chaos Toolkit's steady state → method → rollbacks) runs as written under
+/// `gauntlet run`: the steady state is checked before the method, after it and after the
+/// rollbacks; a method the stack does not survive fails on the steady state, naming it.
+#[test]
+fn an_experiment_in_method_form_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, method: &str| {
+        let file = dir.path().join(name);
+        std::fs::write(
+            &file,
+            format!(
+                "@LAT-1\nFeature: x\n  Scenario: y\n    Given the steady state: \"frontend-app\" reads \"/api/v1/commitments\" at 10/s with p99 below 5 s and success ratio at least 99%\n{method}    Then the steady state holds\n    When the faults on \"value-committer\" are cleared\n    Then the steady state holds\n"
+            ),
+        )
+        .unwrap();
+        file
+    };
+    let survives = write("survives.feature", "    When 61 seconds pass\n");
+    let breaks = write(
+        "breaks.feature",
+        "    Given \"value-committer\" has the fault:\n      \"\"\"\n      {\"action\":\"abort\",\"status\":503}\n      \"\"\"\n",
+    );
+    let run = |file: &std::path::Path| {
+        std::process::Command::new(gauntlet_bin())
+            .args(["run", "--stack", "scenarios/valueverse", "--report-dir"])
+            .arg(dir.path().join("reports"))
+            .arg(file)
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    let out = run(&survives);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let out = run(&breaks);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("the steady state does not hold") && stdout.contains("success ratio was"),
+        "{stdout}"
+    );
+    // `check` knows the steps (the steady state is in the catalogue), and the shipped
+    // experiments (hypotheses and the method form) read.
+    let out = std::process::Command::new(gauntlet_bin())
+        .args(["check", "experiments"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -253,20 +253,23 @@ pub fn summary(e: &Exploration) -> Vec<String> {
             cell.detail.clone().unwrap_or_default()
         ));
     }
-    let pairs: Vec<&ScheduleResult> = e
-        .results
-        .iter()
-        .filter(|r| r.schedule.actions.len() > 1 && matches!(r.outcome, Outcome::Broken(_)))
-        .collect();
-    if !pairs.is_empty() {
-        out.push(format!("pairs that broke a hypothesis: {}", pairs.len()));
-        for r in pairs.iter().take(20) {
-            if let Outcome::Broken(b) = &r.outcome {
-                out.push(format!(
-                    "  #{} {}: {} {} {}",
-                    r.id, r.description, b.hypothesis_name, b.objective_text, b.by
-                ));
-            }
+    let pairs = e.pair_matrix();
+    if !pairs.is_empty() || e.skipped_pairs > 0 {
+        let broken = pairs.iter().filter(|c| c.verdict == "broken").count();
+        let emergent = pairs.iter().filter(|c| c.emergent).count();
+        out.push(format!(
+            "pairs: {} played, {broken} broke a hypothesis ({emergent} emergent: both held alone), {} skipped (an action broke alone)",
+            pairs.len(),
+            e.skipped_pairs
+        ));
+        for c in pairs.iter().filter(|c| c.verdict != "held").take(20) {
+            out.push(format!(
+                "  #{} {}: {}{}",
+                c.schedule,
+                c.actions,
+                c.detail.clone().unwrap_or_default(),
+                if c.emergent { " (emergent)" } else { "" }
+            ));
         }
     }
     if !e.repros.is_empty() {

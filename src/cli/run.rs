@@ -149,6 +149,16 @@ pub async fn execute(args: RunArgs) -> Exit {
             for error in &outcome.report_errors {
                 eprintln!("error: writing the report: {error}");
             }
+            let broken = crate::report::invariants::console_lines(&outcome.report);
+            if !broken.is_empty() {
+                println!(
+                    "INVARIANT VIOLATIONS ({}): defects of Gauntlet itself, not of the stack",
+                    broken.len()
+                );
+                for line in broken.iter().take(20) {
+                    println!("  {line}");
+                }
+            }
             for line in console::final_summary(&outcome, options.tags.as_deref()) {
                 println!("{line}");
             }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!   StackDef ──space()──► [Action]   (every HTTP fault kind × http service, stop/kill × service,
-//!                                     clock jumps, intention flips; toxics × link plug in here)
+//!                                     every toxic kind × link, clock jumps, intention flips)
 //!   Action ──apply(stack)──► fault in place ──revert(stack)──► back to the healthy stack
 //!          ──steps()──► Gherkin for the reproducer        ──smaller()──► shrinking candidates
 //! ```
@@ -20,6 +20,8 @@ use crate::config::topology::ServiceRuntime;
 use crate::config::StackDef;
 use crate::protocol::Protocol;
 use crate::stack::Stack;
+
+pub use super::toxic::LinkToxic;
 
 /// An HTTP fault at a service's inbound stage (SPEC §7).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,6 +54,8 @@ pub enum Action {
         #[serde(serialize_with = "crate::explore::serialize_duration")]
         by: Duration,
     },
+    /// A Toxiproxy toxic on a link, removed on revert.
+    Toxic(LinkToxic),
     /// The L4 intention `source → destination` is set to `allow` (or deny), restored on revert.
     Intention {
         source: String,
@@ -82,6 +86,7 @@ impl Action {
             Action::Stop { .. } => "stop".into(),
             Action::Kill { .. } => "kill".into(),
             Action::ClockJump { .. } => "clock jump".into(),
+            Action::Toxic(t) => format!("{} toxic", t.kind.type_name()),
             Action::Intention { allow, .. } => {
                 format!("intention {}", if *allow { "allow" } else { "deny" })
             }
@@ -95,6 +100,7 @@ impl Action {
                 service.clone()
             }
             Action::ClockJump { .. } => "stack clock".into(),
+            Action::Toxic(t) => t.link.clone(),
             Action::Intention {
                 source,
                 destination,
@@ -144,6 +150,7 @@ impl Action {
                 .try_advance(*by)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
+            Action::Toxic(t) => t.apply(stack),
             Action::Intention {
                 source,
                 destination,
@@ -175,6 +182,7 @@ impl Action {
                 .await
                 .map_err(|e| e.to_string()),
             Action::ClockJump { .. } => Ok(()),
+            Action::Toxic(t) => t.revert(stack),
             Action::Intention {
                 source,
                 destination,
@@ -208,6 +216,16 @@ impl Action {
                 "{} pass",
                 crate::units::format_duration(*by)
             ))],
+            Action::Toxic(t) => {
+                let (from, to) = t.ends();
+                vec![Step::with_docstring(
+                    format!(
+                        "the toxic {:?} on the link from {from:?} to {to:?} is:",
+                        t.name()
+                    ),
+                    t.json(),
+                )]
+            }
             Action::Intention {
                 source,
                 destination,
@@ -232,6 +250,13 @@ impl Action {
                 vec![Step::plain(format!("{service:?} is started again"))]
             }
             Action::ClockJump { .. } => Vec::new(),
+            Action::Toxic(t) => {
+                let (from, to) = t.ends();
+                vec![Step::plain(format!(
+                    "the toxic {:?} is removed from the link from {from:?} to {to:?}",
+                    t.name()
+                ))]
+            }
             Action::Intention {
                 source,
                 destination,
@@ -260,8 +285,23 @@ impl Action {
                 .services
                 .iter()
                 .any(|s| Duration::from_millis(*ms) >= s.read_timeout),
+            Action::Toxic(LinkToxic {
+                kind: crate::link::ToxicKind::Latency { latency, .. },
+                ..
+            }) => stack
+                .gateway
+                .services
+                .iter()
+                .any(|s| Duration::from_millis(*latency) >= s.read_timeout),
             _ => false,
         }
+    }
+
+    /// Whether it needs the stack clock to follow real time: a toxic's waits run on the stack
+    /// clock (SPEC §7.1), so on a clock that stands still a 20 ms latency would hold every
+    /// answer until the next jump, and shrinking could not tell it from a 1 s one.
+    pub fn needs_running_clock(&self) -> bool {
+        matches!(self, Action::Toxic(_))
     }
 
     /// Gentler versions of this action, gentlest first: lower probability, shorter delay or jump.
@@ -301,6 +341,20 @@ impl Action {
                     d = Duration::from_secs(d.as_secs() / 2);
                 }
             }
+            Action::Toxic(t) => {
+                // Gentlest first: the parameter (a 31 ms latency before a 500 ms one), then the
+                // share of connections, so a shrunk toxic keeps what makes it break.
+                let (params, shares): (Vec<LinkToxic>, Vec<LinkToxic>) = t
+                    .smaller()
+                    .into_iter()
+                    .partition(|g| g.toxicity == t.toxicity);
+                return params
+                    .into_iter()
+                    .rev()
+                    .chain(shares.into_iter().rev())
+                    .map(Action::Toxic)
+                    .collect();
+            }
             Action::Stop { .. } | Action::Kill { .. } | Action::Intention { .. } => {}
         }
         out.reverse();
@@ -333,6 +387,7 @@ impl fmt::Display for Action {
                     write!(f, "{service} {what}")
                 }
             }
+            Action::Toxic(t) => write!(f, "{t}"),
             Action::Stop { service } => write!(f, "{service} stopped"),
             Action::Kill { service } => write!(f, "{service} killed"),
             Action::ClockJump { by } => {
@@ -455,6 +510,16 @@ pub fn space(stack: &StackDef) -> Vec<Action> {
         out.push(Action::Kill {
             service: service.name.clone(),
         });
+    }
+    for link in super::toxic::links(stack) {
+        for (kind, stream) in super::toxic::kinds() {
+            out.push(Action::Toxic(LinkToxic {
+                link: link.clone(),
+                kind,
+                stream,
+                toxicity: 1.0,
+            }));
+        }
     }
     for by in CLOCK_JUMPS {
         out.push(Action::ClockJump { by });

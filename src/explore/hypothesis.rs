@@ -113,6 +113,25 @@ impl Hypothesis {
     pub fn location(&self) -> String {
         format!("{}:{}", self.file.display(), self.line)
     }
+
+    /// The same load and objectives, wherever written.
+    pub fn same_steady_state(&self, other: &Hypothesis) -> bool {
+        (
+            &self.consumer,
+            &self.method,
+            &self.path,
+            self.rate.to_bits(),
+            &self.body,
+            &self.objectives,
+        ) == (
+            &other.consumer,
+            &other.method,
+            &other.path,
+            other.rate.to_bits(),
+            &other.body,
+            &other.objectives,
+        )
+    }
 }
 
 impl fmt::Display for Hypothesis {
@@ -283,7 +302,7 @@ pub fn load(paths: &[PathBuf], stack: &StackDef) -> Result<Vec<Hypothesis>, Hypo
                 location: location.clone(),
                 message,
             })?;
-            out.push(Hypothesis {
+            let h = Hypothesis {
                 file: file.clone(),
                 line: step.position.line,
                 consumer: parsed.consumer,
@@ -292,7 +311,12 @@ pub fn load(paths: &[PathBuf], stack: &StackDef) -> Result<Vec<Hypothesis>, Hypo
                 rate: parsed.rate,
                 body: parsed.body,
                 objectives: parsed.objectives,
-            });
+            };
+            // The same steady state in two files (an experiment in method form repeating a
+            // hypothesis of the suite) is one hypothesis: its load is sent once.
+            if !out.iter().any(|o: &Hypothesis| o.same_steady_state(&h)) {
+                out.push(h);
+            }
         }
     }
     if out.is_empty() {
@@ -323,6 +347,32 @@ fn collect_features(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// One steady-state step read and checked against `stack`: the hypothesis it declares.
+///
+/// # Errors
+/// Not a steady-state step, or one that cannot be read or does not fit the stack.
+pub fn from_step(
+    text: &str,
+    body: Option<&str>,
+    file: &Path,
+    line: usize,
+    stack: &StackDef,
+) -> Result<Hypothesis, String> {
+    let parsed = parse_step(text, body)
+        .ok_or_else(|| format!("{text:?} is not a steady-state step (`the steady state: …`)"))??;
+    check_against_stack(&parsed, stack)?;
+    Ok(Hypothesis {
+        file: file.to_path_buf(),
+        line,
+        consumer: parsed.consumer,
+        method: parsed.method,
+        path: parsed.path,
+        rate: parsed.rate,
+        body: parsed.body,
+        objectives: parsed.objectives,
+    })
 }
 
 /// The consumer and a route for the method and path must exist in the stack.

@@ -21,6 +21,7 @@ pub mod invariants;
 pub mod repro;
 pub mod schedule;
 pub mod shrink;
+pub mod toxic;
 pub mod window;
 
 use std::collections::BTreeMap;
@@ -159,6 +160,9 @@ pub struct Exploration {
     pub stopped_early: Option<String>,
     /// The broken schedules shrunk into reproducers.
     pub repros: Vec<Repro>,
+    /// Planned pairs not played because one of their actions already broke a hypothesis alone
+    /// (the pair could only say the same again).
+    pub skipped_pairs: usize,
     #[serde(serialize_with = "serialize_duration")]
     pub wall: Duration,
 }
@@ -198,24 +202,7 @@ impl Exploration {
             .filter(|r| r.schedule.actions.len() == 1)
         {
             let action = &r.schedule.actions[0].action;
-            let (verdict, detail) = match &r.outcome {
-                Outcome::Held => ("held", None),
-                Outcome::Broken(b) => (
-                    "broken",
-                    Some(format!(
-                        "{} {}: {} ({} window {})",
-                        b.hypothesis_name,
-                        b.objective_text,
-                        b.by,
-                        match b.phase {
-                            schedule::Phase::Recovery => "recovery",
-                            _ => "fault",
-                        },
-                        b.window
-                    )),
-                ),
-                Outcome::Error { message } => ("error", Some(message.clone())),
-            };
+            let (verdict, detail) = verdict_of(&r.outcome);
             cells.insert(
                 (action.kind(), action.target()),
                 MatrixCell {
@@ -228,6 +215,78 @@ impl Exploration {
             );
         }
         cells.into_values().collect()
+    }
+}
+
+/// One pair of actions in the resilience matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairCell {
+    /// The two actions (`value-architect answers 503 + latency 1000 ms on …`).
+    pub actions: String,
+    /// `abort 503 × latency toxic`.
+    pub kinds: String,
+    /// `value-architect × gateway->value-committer`.
+    pub targets: String,
+    /// `held`, `broken` or `error`.
+    pub verdict: &'static str,
+    pub detail: Option<String>,
+    /// Both actions held alone, and together they broke a hypothesis: a weakness no single
+    /// failure shows.
+    pub emergent: bool,
+    pub schedule: usize,
+}
+
+impl Exploration {
+    /// The pairs played, each with its verdict; emergent breakages first.
+    pub fn pair_matrix(&self) -> Vec<PairCell> {
+        let single_held = |a: &Action| {
+            self.results.iter().any(|r| {
+                r.schedule.actions.len() == 1
+                    && r.schedule.actions[0].action == *a
+                    && matches!(r.outcome, Outcome::Held)
+            })
+        };
+        let mut cells: Vec<PairCell> = self
+            .results
+            .iter()
+            .filter(|r| r.schedule.actions.len() == 2)
+            .map(|r| {
+                let (a, b) = (&r.schedule.actions[0].action, &r.schedule.actions[1].action);
+                let (verdict, detail) = verdict_of(&r.outcome);
+                PairCell {
+                    actions: r.description.clone(),
+                    kinds: format!("{} × {}", a.kind(), b.kind()),
+                    targets: format!("{} × {}", a.target(), b.target()),
+                    verdict,
+                    detail,
+                    emergent: verdict == "broken" && single_held(a) && single_held(b),
+                    schedule: r.id,
+                }
+            })
+            .collect();
+        cells.sort_by_key(|c| (!c.emergent, c.verdict != "broken", c.schedule));
+        cells
+    }
+}
+
+fn verdict_of(outcome: &Outcome) -> (&'static str, Option<String>) {
+    match outcome {
+        Outcome::Held => ("held", None),
+        Outcome::Broken(b) => (
+            "broken",
+            Some(format!(
+                "{} {}: {} ({} window {})",
+                b.hypothesis_name,
+                b.objective_text,
+                b.by,
+                match b.phase {
+                    schedule::Phase::Recovery => "recovery",
+                    _ => "fault",
+                },
+                b.window
+            )),
+        ),
+        Outcome::Error { message } => ("error", Some(message.clone())),
     }
 }
 
@@ -318,6 +377,7 @@ pub async fn explore(
         results: Vec::new(),
         stopped_early: None,
         repros: Vec::new(),
+        skipped_pairs: 0,
         wall: Duration::ZERO,
     };
 
@@ -365,6 +425,21 @@ pub async fn explore(
                     planned.len()
                 ));
                 break;
+            }
+        }
+        // A pair is played only when both its actions held alone: otherwise it can only
+        // repeat what the single already showed, and the budget goes to pairs that can not.
+        if schedule.actions.len() > 1 {
+            let broke_alone = schedule.actions.iter().any(|t| {
+                exploration.results.iter().any(|r| {
+                    r.schedule.actions.len() == 1
+                        && r.schedule.actions[0].action == t.action
+                        && !matches!(r.outcome, Outcome::Held)
+                })
+            });
+            if broke_alone {
+                exploration.skipped_pairs += 1;
+                continue;
             }
         }
         let broken_so_far = exploration

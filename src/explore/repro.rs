@@ -60,7 +60,7 @@ pub fn render(input: &ReproInput<'_>) -> String {
         .schedule
         .actions
         .iter()
-        .any(|t| t.action.needs_gateway_timeout(input.stack));
+        .any(|t| t.action.needs_gateway_timeout(input.stack) || t.action.needs_running_clock());
 
     let mut lines = Vec::new();
     lines.push(format!(

@@ -274,8 +274,16 @@ pub async fn play(
             return played;
         }
     };
-    // Only the explorer's jumps move policy time: windows and quotas are exact.
-    stack.clock.stand_still();
+    // Only the explorer's jumps move policy time: windows and quotas are exact. A toxic's waits
+    // run on the stack clock, so a schedule with one lets it follow real time (the quotas then
+    // move to a fresh rate-limit window whenever real time crossed into another).
+    if !schedule
+        .actions
+        .iter()
+        .any(|t| t.action.needs_running_clock())
+    {
+        stack.clock.stand_still();
+    }
     let mut quotas = Quotas::default();
     let (mut sent, mut responses, mut errors) = (0u64, 0u64, 0u64);
     let fault_windows = schedule.fault_windows();

@@ -13,6 +13,7 @@
 //! Every candidate is played on a fresh stack whose seed derives from the run seed and the
 //! candidate's own text, so the same candidate always gets the same random choices.
 
+use super::action::Action;
 use super::hypothesis::Hypothesis;
 use super::schedule::{play, PlaySettings, Played, Schedule, Timed};
 
@@ -52,9 +53,28 @@ impl Default for Limits {
 const ROBUST_PLAYS: u64 = 6;
 
 fn is_random(schedule: &Schedule) -> bool {
-    schedule.actions.iter().any(|t| {
-        matches!(t.action, super::action::Action::Fault { probability, .. } if probability < 1.0)
-    })
+    schedule
+        .actions
+        .iter()
+        .any(|t| share(&t.action).is_some_and(|p| p < 1.0))
+}
+
+/// The share of requests (a fault's probability) or connections (a toxic's toxicity) an action
+/// hits, for the actions that draw it at random.
+fn share(action: &Action) -> Option<f64> {
+    match action {
+        Action::Fault { probability, .. } => Some(*probability),
+        Action::Toxic(t) => Some(t.toxicity),
+        _ => None,
+    }
+}
+
+fn share_mut(action: &mut Action) -> Option<&mut f64> {
+    match action {
+        Action::Fault { probability, .. } => Some(probability),
+        Action::Toxic(t) => Some(&mut t.toxicity),
+        _ => None,
+    }
 }
 
 /// Plays `candidate` (several times, on differently seeded stacks, when it has a random
@@ -185,11 +205,12 @@ pub async fn shrink(
     //    runs with other random draws, so it keeps one notch above it (double the share, never
     //    above what was found) and fails run after run.
     for (i, t) in best.actions.iter_mut().enumerate() {
-        if let super::action::Action::Fault { probability, .. } = &mut t.action {
-            let found = match &schedule.actions.get(i).map(|o| &o.action) {
-                Some(super::action::Action::Fault { probability, .. }) => *probability,
-                _ => 1.0,
-            };
+        if let Some(probability) = share_mut(&mut t.action) {
+            let found = schedule
+                .actions
+                .get(i)
+                .and_then(|o| share(&o.action))
+                .unwrap_or(1.0);
             if *probability < found {
                 *probability = (*probability * 2.0).min(found);
             }

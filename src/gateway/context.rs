@@ -43,6 +43,20 @@ pub struct RequestContext {
     /// The breaker's state as of this request's last dealing with it (the rejection, or the
     /// last recorded attempt), for `X-Circuit-Breaker-State`.
     pub breaker_state: Option<BreakerState>,
+    /// The request's admission number in its breaker's ledger (passed or refused).
+    pub breaker_admission: Option<u64>,
+    /// What the rate limiter counted this request in (plugin id, a digest of the identifier,
+    /// each period's usage before it), for the invariant checkers.
+    pub rate_counted: Option<RateCounted>,
+}
+
+/// The rate-limit windows one admitted request was counted in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateCounted {
+    pub plugin: Uuid,
+    /// A digest of the limiter's identifier (the identifier may be a secret header value).
+    pub identifier: u64,
+    pub periods: Vec<super::plugins::rate_limit::PeriodUsage>,
 }
 
 /// The credential an auth plugin matched.
@@ -83,6 +97,8 @@ impl RequestContext {
             bulkhead_slot: None,
             breaker_permit: None,
             breaker_state: None,
+            breaker_admission: None,
+            rate_counted: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! - [`metrics`] — the gateway's counters; the Kong-shaped admin API that shows them and the
 //!   configuration is [`crate::api::admin`], served by the stack on its own port.
 
+pub mod audit;
 pub mod breaker;
 pub mod bulkhead;
 pub mod context;
@@ -43,6 +44,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// One circuit breaker per service that has the plugin.
     pub breakers: Breakers,
+    /// What the gateway decided per request, for the invariant checkers (SPEC §11).
+    pub audit: Arc<audit::Audit>,
     pub(crate) bulkheads: Bulkheads,
     pool: Pool,
     rate_limiter: RateLimiter,
@@ -63,6 +66,7 @@ impl Gateway {
     pub fn new(config: Arc<GatewayConfig>, clock: StackClock, upstreams: UpstreamAddrs) -> Self {
         Gateway {
             breakers: Breakers::new(&config, &clock),
+            audit: Arc::new(audit::Audit::new(config.services.len())),
             bulkheads: Bulkheads::new(&config),
             plugins: PluginTable::new(&config),
             config,

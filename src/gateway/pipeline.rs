@@ -21,6 +21,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use super::audit::AuditEntry;
 use super::context::RequestContext;
 use super::metrics::Source;
 use super::rescue::{self, Rejection};
@@ -88,6 +89,22 @@ impl Gateway {
                     "rejected"
                 );
                 break;
+            }
+        }
+        // What the rate limiter counted, noted now: an answer the client gives up on is never
+        // written, but its quota was spent (INV-5, INV-6).
+        if let Some(counted) = ctx.rate_counted.take() {
+            for p in &counted.periods {
+                self.audit.push(AuditEntry::Counted {
+                    request: ctx.request_id.clone(),
+                    consumer: ctx.consumer,
+                    plugin: counted.plugin,
+                    identifier: counted.identifier,
+                    period: p.period,
+                    window_start: p.window.start,
+                    used: p.used,
+                    limit: p.limit,
+                });
             }
         }
         let result = match (decided, ctx.service()) {
@@ -214,6 +231,18 @@ impl Gateway {
             connect_timeout: service.connect_timeout,
             read_timeout: service.read_timeout,
         };
+        self.audit.push(AuditEntry::Forwarded {
+            request: ctx.request_id.clone(),
+            service: service_index,
+            trace: parts
+                .headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|t| t.split('-').nth(1))
+                .map(str::to_string),
+            admission: ctx.breaker_admission,
+        });
+        let _in_flight = self.audit.enter(service_index);
         let permit = ctx.breaker_permit.as_ref();
         let mut last_state = None;
         let result = upstream::call(&self.pool, &self.clock, &addr, &parts, body, policy, |o| {
@@ -232,15 +261,29 @@ impl Gateway {
         Ok(response)
     }
 
+    fn refused(&self, stage: &'static str, ctx: &RequestContext) {
+        self.audit.push(AuditEntry::Refused {
+            request: ctx.request_id.clone(),
+            stage,
+            consumer: ctx.consumer,
+        });
+    }
+
     fn record_rejection(&self, rejection: &Rejection, ctx: &RequestContext) {
         match rejection {
             Rejection::Jwt { error, .. } => {
+                self.refused("jwt", ctx);
                 self.metrics.record_auth_failure("jwt", error.reason());
             }
-            Rejection::Acl(e) => self.metrics.record_auth_failure("acl", e.reason()),
-            Rejection::RateLimited(_) => self
-                .metrics
-                .record_rate_limited(Some(ctx.route()), ctx.consumer),
+            Rejection::Acl(e) => {
+                self.refused("acl", ctx);
+                self.metrics.record_auth_failure("acl", e.reason());
+            }
+            Rejection::RateLimited(_) => {
+                self.refused("rate-limiting", ctx);
+                self.metrics
+                    .record_rate_limited(Some(ctx.route()), ctx.consumer);
+            }
             Rejection::BulkheadFull(_) => {
                 if let Some(service) = ctx.service() {
                     self.metrics.record_bulkhead_rejection(service);

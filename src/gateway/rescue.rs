@@ -241,6 +241,7 @@ mod tests {
             state: super::super::breaker::BreakerState::Open,
             retry_after: std::time::Duration::from_millis(14_200),
             fallback: crate::config::gateway::CircuitBreakerConfig::default().fallback,
+            admission: 1,
         };
         let response = respond(&Rejection::BreakerOpen(open), "r1");
         assert_eq!(response.status(), 503);

@@ -192,10 +192,12 @@ impl Stage for CircuitBreaker {
         };
         match breaker.admit() {
             Ok(permit) => {
+                ctx.breaker_admission = Some(permit.admission());
                 ctx.breaker_permit = Some(permit);
                 Ok(())
             }
             Err(open) => {
+                ctx.breaker_admission = Some(open.admission);
                 ctx.breaker_state = Some(open.state);
                 Err(Rejection::BreakerOpen(open))
             }
@@ -205,7 +207,7 @@ impl Stage for CircuitBreaker {
     /// Every answer to a request that reached the breaker says its state (SPEC §5): as the
     /// request left it (the fallback's state, or the state after its last upstream attempt), or
     /// the current state when it made no attempt.
-    fn respond(&self, _gateway: &Gateway, ctx: &RequestContext, headers: &mut HeaderMap) {
+    fn respond(&self, gateway: &Gateway, ctx: &RequestContext, headers: &mut HeaderMap) {
         let state: Option<BreakerState> = ctx
             .breaker_state
             .or_else(|| ctx.breaker_permit.as_ref().map(Permit::state));
@@ -214,6 +216,11 @@ impl Stage for CircuitBreaker {
                 HeaderName::from_static(BREAKER_STATE),
                 HeaderValue::from_static(state.as_str()),
             );
+            // The ledger keeps what the answer said, for INV-1 (SPEC §11).
+            let breaker = ctx.service().and_then(|s| gateway.breakers.get(s));
+            if let (Some(breaker), Some(admission)) = (breaker, ctx.breaker_admission) {
+                breaker.note_answer(admission, state);
+            }
         }
     }
 }

@@ -184,6 +184,85 @@ pub fn serve_router(listener: TcpListener, router: axum::Router) -> std::io::Res
 }
 
 /// Binds a loopback listener: on `port`, or an ephemeral one when `port` is 0.
+///
+/// An ephemeral port is bound shareable (`SO_REUSEPORT`), so that a [`PortHold`] can keep it
+/// reserved while its listener is closed. A fixed port is not: a second process asking for it
+/// gets `Address already in use`, as it should.
 pub async fn bind_loopback(port: u16) -> std::io::Result<TcpListener> {
-    TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await
+    listen_on(port, port == 0)
+}
+
+fn listen_on(port: u16, shareable: bool) -> std::io::Result<TcpListener> {
+    let socket = loopback_socket(shareable)?;
+    socket.bind(&SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)).into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+fn loopback_socket(shareable: bool) -> std::io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    // As tokio's own `TcpListener::bind`: a restart may bind over connections in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(shareable)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// A loopback port kept reserved while nothing listens on it (a stopped service's public port).
+///
+/// The hold is a bound socket that never listens, kept beside the listener for as long as the
+/// port is the owner's: while the listener is closed, connections to the port are refused, and
+/// the kernel hands the port to no other socket — not as an outgoing connection's local port,
+/// not to another listener's `bind` — until [`PortHold::listen`] opens it again. Without it, a
+/// stopped service's ephemeral port is free, and under load an outgoing connection of another
+/// stack takes it before the service starts again (`Address already in use`).
+#[derive(Debug)]
+pub struct PortHold {
+    /// Held open only for its binding.
+    _socket: socket2::Socket,
+    port: u16,
+}
+
+impl PortHold {
+    /// Reserves the port `listener` listens on (take it while the listener is open). `None`
+    /// when the listener was not bound shareable (a fixed port, see [`bind_loopback`]).
+    ///
+    /// # Errors
+    /// When the hold cannot be bound.
+    pub fn of(listener: &TcpListener) -> std::io::Result<Option<PortHold>> {
+        let addr = listener.local_addr()?;
+        if !addr.ip().is_loopback() || !socket2::SockRef::from(listener).reuse_port()? {
+            return Ok(None);
+        }
+        let socket = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        // Shareable with the listener that reopens the port; not `SO_REUSEADDR`, so that no
+        // other bind — not even one with `SO_REUSEADDR` — may share it while it is held.
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into())?;
+        Ok(Some(PortHold {
+            _socket: socket,
+            port: addr.port(),
+        }))
+    }
+
+    /// The reserved port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Listens on the reserved port again; the hold stays, for the next close.
+    ///
+    /// # Errors
+    /// When the listener cannot be bound.
+    pub fn listen(&self) -> std::io::Result<TcpListener> {
+        listen_on(self.port, true)
+    }
 }

@@ -39,6 +39,9 @@ pub struct Evidence {
     /// The load steps' latency histograms.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub histograms: Vec<HistogramReport>,
+    /// Invariants (SPEC §11) the scenario's stack broke: defects of Gauntlet itself.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<super::invariants::InvariantViolation>,
     /// What reached each service (failing scenarios only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub journals: Vec<ServiceJournal>,
@@ -55,6 +58,7 @@ impl Evidence {
             && self.histograms.is_empty()
             && self.journals.is_empty()
             && self.links.is_empty()
+            && self.invariants.is_empty()
     }
 
     /// Removes `secrets`, JWTs and credentials from every text it holds.
@@ -73,6 +77,12 @@ impl Evidence {
                 e.path = text(&e.path);
                 e.source = e.source.as_deref().map(text);
                 e.fault = e.fault.as_deref().map(text);
+            }
+        }
+        for v in &mut self.invariants {
+            v.what = text(&v.what);
+            for e in &mut v.evidence {
+                *e = text(e);
             }
         }
     }

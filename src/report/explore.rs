@@ -25,6 +25,13 @@ struct Row {
     cells: Vec<Cell>,
 }
 
+struct PairRow {
+    actions: String,
+    verdict: &'static str,
+    detail: String,
+    emergent: bool,
+}
+
 #[derive(Template)]
 #[template(path = "explore.html", config = "src/report/askama.toml")]
 struct ExplorePage {
@@ -46,7 +53,8 @@ struct ExplorePage {
     hypotheses: Vec<String>,
     targets: Vec<String>,
     rows: Vec<Row>,
-    pairs: Vec<String>,
+    pairs: Vec<PairRow>,
+    skipped_pairs: usize,
     /// (file, description).
     repros: Vec<(String, String)>,
 }
@@ -66,6 +74,13 @@ pub fn render_json(e: &Exploration) -> Result<String, ReportError> {
             "matrix".into(),
             serde_json::to_value(e.matrix()).map_err(|source| ReportError::Json {
                 what: "the resilience matrix",
+                source,
+            })?,
+        );
+        map.insert(
+            "pairs".into(),
+            serde_json::to_value(e.pair_matrix()).map_err(|source| ReportError::Json {
+                what: "the pairs of the resilience matrix",
                 source,
             })?,
         );
@@ -165,17 +180,16 @@ pub fn render_html(e: &Exploration, run_id: &str, stack_dir: &str) -> Result<Str
         targets,
         rows,
         pairs: e
-            .results
-            .iter()
-            .filter(|r| r.schedule.actions.len() > 1)
-            .filter_map(|r| match &r.outcome {
-                Outcome::Broken(b) => Some(format!(
-                    "#{} {}: {} {} ({})",
-                    r.id, r.description, b.hypothesis_name, b.objective_text, b.by
-                )),
-                _ => None,
+            .pair_matrix()
+            .into_iter()
+            .map(|c| PairRow {
+                actions: format!("#{} {}", c.schedule, c.actions),
+                verdict: c.verdict,
+                detail: c.detail.unwrap_or_default(),
+                emergent: c.emergent,
             })
             .collect(),
+        skipped_pairs: e.skipped_pairs,
         repros: e
             .repros
             .iter()

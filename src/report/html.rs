@@ -66,6 +66,8 @@ struct IndexPage {
     features: Vec<FeatureView>,
     breakers: Vec<BreakerView>,
     histograms: Vec<HistogramView>,
+    /// The invariants section ([`super::invariants`]), empty when none broke.
+    invariants: String,
 }
 
 /// Stack start-up times over the scenarios that started their own stack.
@@ -339,6 +341,7 @@ pub fn render(report: &RunReport) -> Result<String, ReportError> {
             })
             .collect(),
         histograms: report.histograms().map(histogram_view).collect(),
+        invariants: super::invariants::section(&report)?,
     };
     Ok(page.render()?)
 }

@@ -21,6 +21,7 @@ pub mod explore;
 mod format;
 pub mod history;
 pub mod html;
+pub mod invariants;
 pub mod junit;
 pub mod links;
 pub mod model;

@@ -351,7 +351,9 @@ impl RunReport {
     /// Passed iff at least one scenario ran and none failed or was undefined.
     pub fn verdict(&self) -> Verdict {
         let c = self.counts().scenarios;
-        if c.total > 0 && c.failed == 0 && c.undefined == 0 {
+        // An invariant violation (SPEC §11) is a defect of Gauntlet: the run fails on it.
+        let sound = super::invariants::violations(self).is_empty();
+        if c.total > 0 && c.failed == 0 && c.undefined == 0 && sound {
             Verdict::Passed
         } else {
             Verdict::Failed

@@ -26,7 +26,17 @@ pub fn of(world: &GauntletWorld, key: &ScenarioKey) -> Evidence {
         links: stack
             .map(|s| crate::report::links::of(&s.links))
             .unwrap_or_default(),
+        invariants: stack.map(invariants).unwrap_or_default(),
     }
+}
+
+/// Every invariant (SPEC §11) the scenario's stack broke.
+fn invariants(stack: &Stack) -> Vec<crate::report::invariants::InvariantViolation> {
+    crate::explore::invariants::Trace::of_stack(stack)
+        .check()
+        .into_iter()
+        .map(Into::into)
+        .collect()
 }
 
 /// Every breaker of `stack` that changed state.

@@ -43,7 +43,7 @@ use super::journal::Journal;
 use crate::chaos::fault::{FaultSet, Terminal};
 use crate::clock::StackClock;
 use crate::http::body::{full, Body, BoxError};
-use crate::http::server::bind_loopback;
+use crate::http::server::{bind_loopback, PortHold};
 use crate::mesh::identity::LeafCert;
 use crate::mesh::intentions::{HttpRequestView, IntentionStore};
 use crate::mesh::stats::{classify_io, SidecarStats};
@@ -133,6 +133,8 @@ pub struct Inbound {
     port: u16,
     /// The address it listens on: loopback, or every interface in a container's pod.
     ip: std::net::IpAddr,
+    /// Keeps an ephemeral public port reserved while the service is stopped.
+    hold: Option<PortHold>,
     /// Where the local service listens now.
     app: RwLock<SocketAddr>,
     pub faults: FaultSet,
@@ -140,12 +142,6 @@ pub struct Inbound {
     clock: StackClock,
     client: Client<HttpConnector, Body>,
     listening: Mutex<Option<Listening>>,
-    /// While the port is closed: a socket bound to it that does not listen. Connections are
-    /// refused as on a closed port, and the kernel gives the port to no outgoing connection and
-    /// no ephemeral (port 0) listener meanwhile, so `start` can open it again (concurrent
-    /// scenarios' connections took a stopped service's port and failed its restart with
-    /// `Address already in use`).
-    reserved: Mutex<Option<socket2::Socket>>,
 }
 
 impl Inbound {
@@ -165,6 +161,7 @@ impl Inbound {
     ) -> std::io::Result<Arc<Inbound>> {
         let port = listener.local_addr()?.port();
         let ip = listener.local_addr()?.ip();
+        let hold = PortHold::of(&listener)?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let inbound = Arc::new(Inbound {
@@ -173,13 +170,13 @@ impl Inbound {
             mesh,
             port,
             ip,
+            hold,
             app: RwLock::new(app),
             faults: FaultSet::new(seed),
             journal: Journal::default(),
             clock,
             client: Client::builder(TokioExecutor::new()).build(connector),
             listening: Mutex::new(None),
-            reserved: Mutex::new(None),
         });
         inbound.listen(listener);
         Ok(inbound)
@@ -220,19 +217,9 @@ impl Inbound {
         if self.is_listening() {
             return Ok(());
         }
-        let reserved = self
-            .reserved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(socket) = reserved {
-            socket.listen(1024)?;
-            socket.set_nonblocking(true)?;
-            let listener = TcpListener::from_std(std::net::TcpListener::from(socket))?;
-            self.listen(listener);
-            return Ok(());
-        }
-        let listener = if self.ip.is_loopback() {
+        let listener = if let Some(hold) = &self.hold {
+            hold.listen()?
+        } else if self.ip.is_loopback() {
             bind_loopback(self.port).await?
         } else {
             tokio::net::TcpListener::bind((self.ip, self.port)).await?
@@ -256,37 +243,9 @@ impl Inbound {
         if let Some(closed) = listening.closed.take() {
             let _ = closed.await;
         }
-        self.reserve();
         if !kill {
             // The task ends once every connection has drained (or the grace period is over).
             let _ = (&mut listening.task).await;
-        }
-    }
-
-    /// Holds the closed port (see [`Inbound::reserved`]); when that fails, `reopen` binds anew.
-    fn reserve(&self) {
-        let addr = SocketAddr::new(self.ip, self.port);
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )
-        .and_then(|socket| {
-            // As the listener had it, so its connections' TIME_WAIT does not stand in the way.
-            socket.set_reuse_address(true)?;
-            socket.bind(&addr.into())?;
-            Ok(socket)
-        });
-        match socket {
-            Ok(socket) => {
-                *self
-                    .reserved
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(socket);
-            }
-            Err(e) => {
-                tracing::warn!(service = %self.service, port = self.port, error = %e, "cannot hold the closed port");
-            }
         }
     }
 

@@ -30,6 +30,7 @@ pub mod observability;
 pub mod params;
 pub mod rate_limit;
 pub mod stack;
+pub mod steady_state;
 pub mod suggest;
 pub mod time;
 pub mod world;

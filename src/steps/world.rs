@@ -127,6 +127,10 @@ pub struct GauntletWorld {
     pub open_connections: std::collections::BTreeMap<String, crate::mesh::probe::OpenConnection>,
     /// Every load step's result, oldest first (assertions read the last; the report all).
     pub load_runs: Vec<super::load::LoadRun>,
+    /// Steady states this experiment declared (`Given the steady state: …`).
+    pub steady_states: Vec<crate::explore::hypothesis::Hypothesis>,
+    /// The rate-limit windows the steady-state load has used.
+    pub steady_quotas: crate::explore::window::Quotas,
 }
 
 impl GauntletWorld {
@@ -144,6 +148,8 @@ impl GauntletWorld {
             mesh_outcome: None,
             open_connections: std::collections::BTreeMap::new(),
             load_runs: Vec::new(),
+            steady_states: Vec::new(),
+            steady_quotas: crate::explore::window::Quotas::default(),
         }
     }
 

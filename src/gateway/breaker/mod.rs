@@ -10,6 +10,7 @@
 //! global), created with the gateway, so the admin API shows every breaker from the start.
 //! Time is the stack clock: a jump past `open_timeout` lets the next request through as a trial.
 
+pub mod ledger;
 pub mod machine;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +28,9 @@ pub struct Breaker {
     service: String,
     clock: StackClock,
     machine: Mutex<machine::Machine>,
+    /// Every input of the machine, for the invariant checkers (written under `machine`'s lock).
+    ledger: Mutex<ledger::Ledger>,
+    next_admission: std::sync::atomic::AtomicU64,
 }
 
 /// The fallback answered instead of calling the service (SPEC §5 OPEN).
@@ -38,6 +42,8 @@ pub struct BreakerOpen {
     /// Time until the breaker lets a trial through (zero while HALF-OPEN is full of trials).
     pub retry_after: Duration,
     pub fallback: Fallback,
+    /// The admission this refusal answered (the breaker's ledger).
+    pub admission: u64,
 }
 
 /// What the breaker says after recording an attempt: its state, and whether the state the
@@ -55,6 +61,7 @@ pub struct Recorded {
 pub struct Permit {
     breaker: Arc<Breaker>,
     ticket: machine::Ticket,
+    admission: u64,
 }
 
 impl Breaker {
@@ -63,6 +70,8 @@ impl Breaker {
             service,
             clock,
             machine: Mutex::new(machine::Machine::new(config)),
+            ledger: Mutex::new(ledger::Ledger::default()),
+            next_admission: std::sync::atomic::AtomicU64::new(1),
         }
     }
 
@@ -77,18 +86,34 @@ impl Breaker {
     pub fn admit(self: &Arc<Self>) -> Result<Permit, BreakerOpen> {
         let mut machine = self.lock();
         let before = machine.transition_count();
-        let admission = machine.admit(self.clock.now(), self.clock.wall());
+        let (at, wall) = (self.clock.now(), self.clock.wall());
+        let decided = machine.admit(at, wall);
         self.log_new_transitions(&machine, before);
-        match admission {
+        let admission = self
+            .next_admission
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.note(ledger::Entry::Admitted {
+            admission,
+            at,
+            wall,
+            passed: match decided {
+                Admission::Pass(ticket) => Some(ticket.is_trial()),
+                Admission::Reject { .. } => None,
+            },
+            state: machine.state(),
+        });
+        match decided {
             Admission::Pass(ticket) => Ok(Permit {
                 breaker: self.clone(),
                 ticket,
+                admission,
             }),
             Admission::Reject { state, retry_after } => Err(BreakerOpen {
                 service: self.service.clone(),
                 state,
                 retry_after,
                 fallback: machine.config().fallback.clone(),
+                admission,
             }),
         }
     }
@@ -99,6 +124,32 @@ impl Breaker {
 
     pub fn config(&self) -> CircuitBreakerConfig {
         self.lock().config().clone()
+    }
+
+    /// A copy of the ledger: every input the machine got so far, in order.
+    pub fn ledger(&self) -> ledger::Ledger {
+        self.ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Notes the `X-Circuit-Breaker-State` the answer to `admission` carried.
+    pub fn note_answer(&self, admission: u64, header: BreakerState) {
+        let machine = self.lock();
+        self.note(ledger::Entry::Answered {
+            admission,
+            header,
+            now: machine.state(),
+        });
+    }
+
+    /// Writes one ledger entry; callers hold the machine's lock so entries keep its order.
+    fn note(&self, entry: ledger::Entry) {
+        self.ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(entry);
     }
 
     fn lock(&self) -> MutexGuard<'_, machine::Machine> {
@@ -122,13 +173,16 @@ impl Permit {
         let breaker = &self.breaker;
         let mut machine = breaker.lock();
         let before = machine.transition_count();
-        let state = machine.record(
-            self.ticket,
-            outcome,
-            breaker.clock.now(),
-            breaker.clock.wall(),
-        );
+        let (at, wall) = (breaker.clock.now(), breaker.clock.wall());
+        let state = machine.record(self.ticket, outcome, at, wall);
         breaker.log_new_transitions(&machine, before);
+        breaker.note(ledger::Entry::Attempt {
+            admission: self.admission,
+            at,
+            wall,
+            outcome: outcome.clone(),
+            after: state,
+        });
         Recorded {
             state,
             admission_current: machine.is_current(self.ticket),
@@ -139,11 +193,26 @@ impl Permit {
     pub fn state(&self) -> BreakerState {
         self.breaker.lock().state()
     }
+
+    /// This request's admission number in the breaker's ledger.
+    pub fn admission(&self) -> u64 {
+        self.admission
+    }
+
+    /// The breaker this permit is from.
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        &self.breaker
+    }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.breaker.lock().release(self.ticket);
+        let mut machine = self.breaker.lock();
+        machine.release(self.ticket);
+        self.breaker.note(ledger::Entry::Released {
+            admission: self.admission,
+        });
+        drop(machine);
     }
 }
 

@@ -168,6 +168,16 @@ impl RateLimiter {
             headers::apply(&decision, &mut ctx.response_headers);
         }
         if decision.allowed {
+            if !decision.periods.is_empty() {
+                use std::hash::{Hash, Hasher};
+                let mut digest = std::collections::hash_map::DefaultHasher::new();
+                identifier.hash(&mut digest);
+                ctx.rate_counted = Some(crate::gateway::context::RateCounted {
+                    plugin: plugin_id,
+                    identifier: digest.finish(),
+                    periods: decision.periods.clone(),
+                });
+            }
             return Ok(());
         }
         let blocking = decision
