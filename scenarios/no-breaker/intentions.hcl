@@ -43,14 +43,22 @@ config_entries {
       Kind = "service-intentions"
       Name = "postgres"
       Sources = [
-        { Name = "*", Action = "allow" },
+        {
+          Name        = "value-committer"
+          Action      = "allow"
+          Description = "each created commitment is recorded here"
+        },
       ]
     },
     {
       Kind = "service-intentions"
       Name = "redis"
       Sources = [
-        { Name = "*", Action = "allow" },
+        {
+          Name        = "value-committer"
+          Action      = "allow"
+          Description = "commitments are written here and read back"
+        },
       ]
     },
     {
