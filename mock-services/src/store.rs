@@ -39,7 +39,7 @@ impl StoreKind {
     }
 }
 
-/// Why a store operation failed: `redis: connection refused`, `postgres: no reply within 2s`.
+/// Why a store operation failed: `redis: connection refused`, `postgres: no reply within 10s`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {detail}", store.name())]
 pub(crate) struct StoreError {

@@ -35,14 +35,15 @@ fn the_valueverse_file_encodes_the_whole_decision_table() {
         ("value-architect", "api-gateway"),
         ("value-committer", "api-gateway"),
         ("redis", "api-gateway"),
+        ("value-architect", "value-architect-extra"),
+        ("api-gateway", "unknown"),
+        // The data stores are value-committer's alone.
         ("value-architect", "postgres"),
         ("api-gateway", "postgres"),
         ("value-architect", "redis"),
         ("api-gateway", "redis"),
         ("intruder", "postgres"),
         ("postgres", "redis"),
-        ("value-architect", "value-architect-extra"),
-        ("api-gateway", "unknown"),
     ];
     for (src, dst) in denied {
         let d = set.decide(src, dst, None);
@@ -225,8 +226,11 @@ fn list_and_get_answer_in_consuls_shape() {
     assert_eq!(json["Action"], "allow");
     assert_eq!(json["SourceType"], "consul");
     assert!(json.get("Permissions").is_none());
-    let check = serde_json::to_string(&store.check("redis", "postgres").unwrap()).unwrap();
+    let check =
+        serde_json::to_string(&store.check("value-committer", "postgres").unwrap()).unwrap();
     assert_eq!(check, r#"{"Allowed":true}"#);
+    let check = serde_json::to_string(&store.check("redis", "postgres").unwrap()).unwrap();
+    assert_eq!(check, r#"{"Allowed":false}"#);
 
     let body = r#"{"Permissions": [{"Action": "allow", "HTTP": {"PathRegex": "/v[0-9]+", "Header": [{"Name": "x-a", "Present": true, "Invert": true}]}}]}"#;
     store
