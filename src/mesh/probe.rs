@@ -252,7 +252,10 @@ async fn tcp_exchange(
         Ok(Ok(_)) => return Outcome::Failed("the service spoke first".into()),
         Ok(Err(e)) => return failure(&e),
     }
-    if let Err(e) = stream.write_all(bytes).await {
+    // A TLS stream may keep written bytes in its session until flushed (when the socket was not
+    // writable at that moment): without the flush, the service would never see them and the
+    // probe would wait for an answer to bytes never sent.
+    if let Err(e) = send(&mut stream, bytes).await {
         return failure(&e);
     }
     match tokio::time::timeout(PATIENCE, stream.read(&mut reply)).await {
@@ -265,6 +268,15 @@ async fn tcp_exchange(
         Ok(Err(e)) => failure(&e),
         Err(_) => Outcome::Failed("no answer".into()),
     }
+}
+
+/// Writes `bytes` and flushes them out of the TLS session onto the socket.
+async fn send(
+    stream: &mut tokio_rustls::client::TlsStream<TcpStream>,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
 }
 
 /// An open mesh connection to a tcp service, kept to show it survives an intention change.
@@ -301,7 +313,7 @@ impl OpenConnection {
 
     /// Writes `bytes` and reads the reply on the kept connection.
     pub async fn exchange(&mut self, bytes: &[u8]) -> Outcome {
-        if let Err(e) = self.stream.write_all(bytes).await {
+        if let Err(e) = send(&mut self.stream, bytes).await {
             return failure(&e);
         }
         let mut reply = vec![0u8; 4096];
