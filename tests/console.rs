@@ -171,10 +171,12 @@ async fn the_topology_shows_a_stopped_service_and_a_denied_intention_within_a_se
             .and_then(|p| p.iter().find(|p| p["source"] == s && p["destination"] == d))
             .map(|p| p["decision"].clone())
     };
+    // The data stores are value-committer's alone.
     assert_eq!(
-        pair(&t, "value-architect", "postgres"),
+        pair(&t, "value-committer", "postgres"),
         Some(json!("allow"))
     );
+    assert_eq!(pair(&t, "value-architect", "postgres"), Some(json!("deny")));
     assert_eq!(pair(&t, "postgres", "value-architect"), Some(json!("deny")));
 
     // A stopped and a killed service.
