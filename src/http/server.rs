@@ -205,12 +205,16 @@ fn listen_on(port: u16, shareable: bool) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-fn loopback_socket(shareable: bool) -> std::io::Result<socket2::Socket> {
-    let socket = socket2::Socket::new(
+fn tcp_socket() -> std::io::Result<socket2::Socket> {
+    socket2::Socket::new(
         socket2::Domain::IPV4,
         socket2::Type::STREAM,
         Some(socket2::Protocol::TCP),
-    )?;
+    )
+}
+
+fn loopback_socket(shareable: bool) -> std::io::Result<socket2::Socket> {
+    let socket = tcp_socket()?;
     // As tokio's own `TcpListener::bind`: a restart may bind over connections in TIME_WAIT.
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(shareable)?;
@@ -244,11 +248,7 @@ impl PortHold {
         if !addr.ip().is_loopback() || !socket2::SockRef::from(listener).reuse_port()? {
             return Ok(None);
         }
-        let socket = socket2::Socket::new(
-            socket2::Domain::IPV4,
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )?;
+        let socket = tcp_socket()?;
         // Shareable with the listener that reopens the port; not `SO_REUSEADDR`, so that no
         // other bind — not even one with `SO_REUSEADDR` — may share it while it is held.
         socket.set_reuse_port(true)?;
