@@ -121,6 +121,9 @@ async fn interleaved(
 /// waits too long or too short fails every attempt alike.
 const ATTEMPTS: usize = 3;
 
+/// Slack for the runtime's millisecond timer granularity and the wake-up after it.
+const TIMER_SLACK_MS: f64 = 1.0;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_latency_toxic_adds_its_latency_within_a_millisecond_at_p50() {
     let _serial = SERIAL.lock().await;
@@ -138,7 +141,7 @@ async fn a_latency_toxic_adds_its_latency_within_a_millisecond_at_p50() {
             ms(quantile(&base, 0.5)),
             ms(quantile(&slowed, 0.5)),
         ));
-        if (added - 10.0).abs() <= 1.0 {
+        if (added - 10.0).abs() <= TIMER_SLACK_MS {
             eprintln!("latency 10 ms: {seen:?}");
             return;
         }
@@ -165,14 +168,18 @@ async fn a_latency_toxic_with_jitter_stays_within_latency_plus_minus_jitter_at_p
             ms(quantile(&base, 0.01)),
             ms(quantile(&base, 0.99)),
         ));
-        // Within the band at both ends, and the jitter really spreads the delays.
-        if (15.0..=25.0).contains(&p1) && (15.0..=25.0).contains(&p99) && p99 - p1 >= 5.0 {
+        // Within the band at both ends, and the jitter really spreads the delays. The band is
+        // widened by the millisecond the p50 test allows: the runtime's timer wheel fires on
+        // whole milliseconds, so a 24.6 ms draw wakes at 25 ms plus the wake-up itself (CI saw
+        // p99 25.0–25.3 ms on every attempt; a toxic ignoring its jitter bound would be far off).
+        let band = (20.0 - 5.0 - TIMER_SLACK_MS)..=(20.0 + 5.0 + TIMER_SLACK_MS);
+        if band.contains(&p1) && band.contains(&p99) && p99 - p1 >= 5.0 {
             eprintln!("latency 20 ± 5 ms: {seen:?}");
             return;
         }
     }
     panic!(
-        "expected p1 and p99 added within 20 ± 5 ms, at least 5 ms apart, in one of {ATTEMPTS} attempts: {seen:#?}"
+        "expected p1 and p99 added within 20 ± 5 ms (± {TIMER_SLACK_MS} ms timer slack), at least 5 ms apart, in one of {ATTEMPTS} attempts: {seen:#?}"
     );
 }
 
