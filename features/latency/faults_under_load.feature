@@ -14,7 +14,7 @@ Feature: Latency faults and an open breaker, measured under load
   @LAT-1
   Scenario: A 120 ms latency fault breaks the 50 ms p99 objective by at least 50 ms
     Given "value-architect" responds after 120 ms
-    When I send 50 GET requests to "/api/v1/value-models" at 25 per second
+    When I send 50 GET requests to "/api/v1/value-models" at 100 per second
     Then every load response has status 200
     And the p99 latency objective of 50 ms is missed by at least 50 ms
     And the p50 latency is between 120 ms and 200 ms
@@ -25,7 +25,7 @@ Feature: Latency faults and an open breaker, measured under load
     When I send GET requests to "/api/v1/value-models" until the circuit breaker of "value-architect" is OPEN
     Given the faults on "value-architect" are cleared
     And "value-architect" responds after 200 ms
-    When I send 90 GET requests to "/api/v1/value-models" at 100 per second
+    When I send 90 GET requests to "/api/v1/value-models" at 300 per second
     Then at least 90 load responses have status 503
     And the p99 latency of the 5xx responses is below 50 ms
     And the circuit breaker of "value-architect" is OPEN
