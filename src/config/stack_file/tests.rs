@@ -105,7 +105,10 @@ fn needs_exactly_one_runtime() {
         ),
         &[],
     );
-    assert!(e.contains("exactly one of `mock`, `command`, `url`"), "{e}");
+    assert!(
+        e.contains("exactly one of `mock`, `command`, `url`, `image`"),
+        "{e}"
+    );
 }
 
 #[test]
