@@ -480,3 +480,92 @@ async fn a_user_image_missing_locally_names_docker_build_and_load_and_exits_2() 
         assert!(stderr.contains(expected), "{expected} in {stderr}");
     }
 }
+
+/// The containers and networks of a stack named `stack` (its `stack.yml` name), any run.
+async fn labelled(engine: &docker::Engine, stack: &str) -> (usize, usize) {
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("gauntlet.stack={stack}")],
+    )]);
+    let containers = engine
+        .docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .len();
+    let networks = engine
+        .docker
+        .list_networks(Some(
+            testcontainers::bollard::query_parameters::ListNetworksOptions {
+                filters: Some(filters),
+            },
+        ))
+        .await
+        .unwrap()
+        .len();
+    (containers, networks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_the_containers_start_leaves_nothing_behind() {
+    let Some(engine) =
+        engine_or_skip("ctrl_c_while_the_containers_start_leaves_nothing_behind").await
+    else {
+        return;
+    };
+    // The image first, so that the interrupt lands while containers are being made.
+    image::ensure(&engine, Path::new(support::gauntlet_bin()), false)
+        .await
+        .expect("the image builds");
+    // valueverse under a name of its own, to find this run's containers among other tests'.
+    let name = format!(
+        "interrupted-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(support::root().join("scenarios/valueverse"))
+        .unwrap()
+        .flatten()
+    {
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    let stack_yml = dir.path().join("stack.yml");
+    let text = std::fs::read_to_string(&stack_yml)
+        .unwrap()
+        .replace("name: valueverse", &format!("name: {name}"));
+    std::fs::write(&stack_yml, text).unwrap();
+    let child = std::process::Command::new(support::gauntlet_bin())
+        .args([
+            "up",
+            "--target",
+            "docker",
+            "--json",
+            "--port-offset",
+            "4000",
+            "--stack",
+        ])
+        .arg(dir.path())
+        .env("GAUNTLET_IMAGE_BINARY", support::gauntlet_bin())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = support::ChildGuard(child);
+    wait_until("the first container exists", async || {
+        labelled(&engine, &name).await.0 > 0
+    })
+    .await;
+    let status = support::interrupt(&mut child);
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert_eq!(
+        labelled(&engine, &name).await,
+        (0, 0),
+        "nothing of the run is left"
+    );
+}

@@ -66,7 +66,17 @@ pub async fn execute(args: UpArgs, def: Arc<StackDef>) -> Exit {
     };
     let seed = args.seed.unwrap_or_else(rand::random);
     let run = docker::run_name();
-    let stack = match DockerStack::start(&engine, &built, def.clone(), &run, seed).await {
+    // Ctrl-C while the containers start: whatever the engine made so far goes, by the run's
+    // label (the stack is not whole yet, so nothing else knows it).
+    let started = tokio::select! {
+        started = DockerStack::start(&engine, &built, def.clone(), &run, seed) => started,
+        signal = super::interrupted() => {
+            eprintln!("interrupted while starting: removing run {run}");
+            docker::prune::prune_run(&engine, Some(&run)).await;
+            return Exit::Interrupted(signal);
+        }
+    };
+    let stack = match started {
         Ok(stack) => Arc::new(stack),
         Err(e) => {
             eprintln!("error: {e}");
