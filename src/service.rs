@@ -168,6 +168,7 @@ impl ServiceHandle {
         let mut guard = self.app.lock().await;
         self.killed
             .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.inbound.set_paused(false);
         self.inbound.close(false).await;
         let app = std::mem::replace(&mut *guard, App::Stopped);
         match app {
@@ -187,6 +188,7 @@ impl ServiceHandle {
         let mut guard = self.app.lock().await;
         self.killed
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.inbound.set_paused(false);
         self.inbound.close(true).await;
         let app = std::mem::replace(&mut *guard, App::Stopped);
         match app {
@@ -199,6 +201,24 @@ impl ServiceHandle {
         Ok(())
     }
 
+    /// Freezes the service (`pause`) or thaws it (`unpause`): requests still reach its sidecar
+    /// stage, which records them, and then wait, answered by nothing, until the service is
+    /// thawed, as with `docker pause` on the service's container. Stopping or starting it
+    /// thaws it.
+    ///
+    /// # Errors
+    /// An external service (Gauntlet does not run it).
+    pub fn pause(&self, paused: bool) -> Result<(), ProcessFaultError> {
+        self.refuse_external()?;
+        self.inbound.set_paused(paused);
+        Ok(())
+    }
+
+    /// Whether the service is frozen by [`ServiceHandle::pause`].
+    pub fn is_paused(&self) -> bool {
+        self.inbound.is_paused()
+    }
+
     /// Starts a stopped or killed service again on the same public port, and the service itself
     /// on the port it had (a fresh process: a mock starts from its seed data; only when another
     /// process took that port meanwhile does it get a new one). Starting a running service does
@@ -208,6 +228,7 @@ impl ServiceHandle {
     /// An external service, or the service or its port cannot be started.
     pub async fn start(&self) -> Result<(), ProcessFaultError> {
         self.refuse_external()?;
+        self.inbound.set_paused(false);
         let mut app = self.app.lock().await;
         if self.inbound.is_listening() {
             return Ok(());
@@ -310,6 +331,10 @@ async fn start_app(
             let addr = external_addr(url).ok_or_else(|| format!("bad url {url}"))?;
             Ok((App::External, addr))
         }
+        ServiceRuntime::Image { reference, .. } => Err(format!(
+            "{} is the container image {reference}: images run only with --target docker",
+            def.name
+        )),
     }
 }
 

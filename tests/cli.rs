@@ -762,6 +762,17 @@ async fn chaos_drives_the_breaker_runbook_against_up() {
         stdout.starts_with("value-architect received 3 requests"),
         "{stdout}"
     );
+    // The container target's verbs, the same in process: pause, unpause, partition, heal.
+    for (verb, said) in [
+        ("pause", "value-architect: paused"),
+        ("unpause", "value-architect: unpaused"),
+        ("partition", "value-architect: partitioned"),
+        ("heal", "value-architect: healed"),
+    ] {
+        let (code, stdout, stderr) = chaos(&stack, &[verb, "value-architect"]);
+        assert_eq!(code, 0, "{verb}: {stderr}");
+        assert!(stdout.contains(said), "{verb}: {stdout}");
+    }
     let (code, _, stderr) = chaos(&stack, &["kill", "value-committr"]);
     assert_eq!(code, 2);
     assert!(

@@ -264,3 +264,73 @@ async fn a_restarted_service_keeps_its_own_port_as_well_as_its_public_one() {
         );
     }
 }
+
+/// Pause freezes the service as `docker pause` freezes its container: the request reaches its
+/// sidecar stage (recorded) and waits, answered by nothing; unpause lets it go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_service_answers_nothing_until_unpaused() {
+    let stack = valueverse().await;
+    let service = stack.service("value-architect").unwrap();
+    service.pause(true).expect("pause");
+    let pending = spawn_admin_get(&stack, "/api/v1/value-models");
+    service
+        .inbound()
+        .journal
+        .wait_for(1, Duration::from_secs(5))
+        .await;
+    assert_eq!(service.inbound().journal.count(), 1, "the sidecar saw it");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!pending.is_finished(), "a paused service answers nothing");
+    assert!(service.is_running(), "its port stays open");
+    service.pause(false).expect("unpause");
+    let answered = tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("answered once unpaused")
+        .unwrap();
+    assert_eq!(answered.status, 200);
+}
+
+/// Partition through the control API cuts every link to or from the service; heal restores
+/// them.
+#[tokio::test(flavor = "multi_thread")]
+async fn partition_cuts_every_link_of_a_service_and_heal_restores_them() {
+    let stack = valueverse().await;
+    let listener = gauntlet::http::server::bind_loopback(0).await.unwrap();
+    let control = listener.local_addr().unwrap();
+    let _server = gauntlet::http::server::serve_router(
+        listener,
+        gauntlet::api::control::router(stack.control_target()),
+    )
+    .unwrap();
+    let act = |action: &str| {
+        let url = format!("http://{control}/services/value-architect/{action}");
+        async move { send(http::Method::POST, &url, &[], None).await }
+    };
+    let partitioned = act("partition").await;
+    assert_eq!(partitioned.status, 200);
+    let answer = partitioned.json().unwrap();
+    let links: Vec<String> = serde_json::from_value(answer["links"].clone()).unwrap();
+    assert!(
+        links.contains(&"gateway->value-architect".to_string()),
+        "{links:?}"
+    );
+    assert!(
+        links.iter().all(|l| l.contains("value-architect")),
+        "{links:?}"
+    );
+    let cut = admin_get(&stack, "/api/v1/value-models").await;
+    assert!(cut.status >= 500, "partitioned: {}", cut.status);
+    assert_eq!(act("heal").await.status, 200);
+    stack
+        .service("value-architect")
+        .unwrap()
+        .inbound()
+        .faults
+        .clear();
+    let healed = admin_get(&stack, "/api/v1/value-models").await;
+    assert!(
+        healed.status == 200 || healed.header("x-circuit-breaker-state") == Some("OPEN"),
+        "healed: {}",
+        healed.status
+    );
+}

@@ -5,6 +5,8 @@
 //! |---|---|
 //! | `GET /` | stack name, seed, clock offset, every service with its state and faults |
 //! | `POST /services/{name}/stop`, `/start`, `/kill` | process faults (SPEC §7) |
+//! | `POST /services/{name}/pause`, `/unpause` | freezes the service: requests reach its sidecar stage and wait, answered by nothing (as `docker pause`) |
+//! | `POST /services/{name}/partition`, `/heal` | cuts the service off: every link to or from it disabled (new connections refused, open ones closed), then enabled again |
 //! | `POST /services/{name}/faults` | adds a fault rule ([`FaultRule`] JSON); 201 with its `id` |
 //! | `GET /services/{name}/faults` | the rules still active, in the order they apply, with ids |
 //! | `DELETE /services/{name}/faults/{id}` | removes one rule |
@@ -101,6 +103,10 @@ pub fn router(target: ControlTarget) -> Router {
         .route("/services/{name}/stop", post(stop))
         .route("/services/{name}/start", post(start))
         .route("/services/{name}/kill", post(kill))
+        .route("/services/{name}/pause", post(pause))
+        .route("/services/{name}/unpause", post(unpause))
+        .route("/services/{name}/partition", post(partition))
+        .route("/services/{name}/heal", post(heal))
         .route(
             "/services/{name}/faults",
             post(add_fault).get(faults).delete(clear_faults),
@@ -155,6 +161,7 @@ fn service_json(s: &ServiceHandle) -> Value {
         "url": s.url(),
         "service_addr": s.app_addr().to_string(),
         "running": s.is_running(),
+        "paused": s.is_paused(),
         "faults": faults_json(s),
         "requests_received": s.inbound().journal.count(),
     })
@@ -204,6 +211,52 @@ async fn kill(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>,
     s.kill().await?;
     tracing::info!(service = %name, "killed by the control API");
     Ok(Json(service_json(s)))
+}
+
+async fn pause(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    s.pause(true)?;
+    tracing::info!(service = %name, "paused by the control API");
+    Ok(Json(service_json(s)))
+}
+
+async fn unpause(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    s.pause(false)?;
+    tracing::info!(service = %name, "unpaused by the control API");
+    Ok(Json(service_json(s)))
+}
+
+/// Enables or disables every link to or from `name`; answers the service with the links.
+fn set_links(t: &ControlTarget, name: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
+    let s = service(t, name)?;
+    let links: Vec<String> = t
+        .links
+        .all()
+        .into_iter()
+        .filter(|l| {
+            l.name()
+                .split_once("->")
+                .is_some_and(|(from, to)| from == name || to == name)
+        })
+        .map(|l| {
+            l.set_enabled(enabled);
+            l.name().to_string()
+        })
+        .collect();
+    tracing::info!(service = %name, enabled, "links set by the control API");
+    let mut answer = service_json(s);
+    answer["partitioned"] = json!(!enabled);
+    answer["links"] = json!(links);
+    Ok(Json(answer))
+}
+
+async fn partition(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_links(&t, &name, false)
+}
+
+async fn heal(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_links(&t, &name, true)
 }
 
 async fn add_fault(

@@ -5,6 +5,8 @@
 //!   gauntlet chaos stop value-architect            POST /services/value-architect/stop
 //!   gauntlet chaos fault value-architect --status 503 --times 3
 //!                                                  POST /services/value-architect/faults
+//!   gauntlet chaos pause value-architect           POST /services/value-architect/pause
+//!   gauntlet chaos partition value-architect       POST /services/value-architect/partition
 //!   gauntlet chaos advance 60s                     POST /clock/advance
 //! ```
 //! The control URL is `--control`, else `GAUNTLET_CONTROL`, else `http://127.0.0.1:<ports.control>`
@@ -56,6 +58,16 @@ pub enum ChaosAction {
     Start { service: String },
     /// Kill a service: its port closes and every open connection is reset.
     Kill { service: String },
+    /// Freeze a service (`docker pause` in containers): requests reach its sidecar and wait,
+    /// answered by nothing, until unpause.
+    Pause { service: String },
+    /// Thaw a paused service: the requests waiting go on.
+    Unpause { service: String },
+    /// Cut a service off the network (in containers its pod leaves the run network; in
+    /// process every link to or from it is disabled).
+    Partition { service: String },
+    /// Put a partitioned service back.
+    Heal { service: String },
     /// Add an HTTP fault at the service's inbound stage; prints its id.
     ///
     /// Stacked faults apply in the order they were added: every matching delay adds its time,
@@ -184,6 +196,10 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
         ChaosAction::Stop { service } => api.process(&service, "stop").await,
         ChaosAction::Start { service } => api.process(&service, "start").await,
         ChaosAction::Kill { service } => api.process(&service, "kill").await,
+        ChaosAction::Pause { service } => api.process(&service, "pause").await,
+        ChaosAction::Unpause { service } => api.process(&service, "unpause").await,
+        ChaosAction::Partition { service } => api.process(&service, "partition").await,
+        ChaosAction::Heal { service } => api.process(&service, "heal").await,
         ChaosAction::Fault(fault) => {
             let rules = fault_rules(&fault)?;
             let mut lines = Vec::new();
@@ -514,6 +530,12 @@ impl Api {
         let url = answer["url"].as_str().unwrap_or("");
         Ok(vec![
             match (action, answer["running"].as_bool() == Some(true)) {
+                ("pause", _) => {
+                    format!("{service}: paused (requests reach its sidecar and wait, answered by nothing)")
+                }
+                ("unpause", _) => format!("{service}: unpaused"),
+                ("partition", _) => format!("{service}: partitioned (cut off from the network)"),
+                ("heal", _) => format!("{service}: healed (back on the network)"),
                 ("kill", false) => {
                     format!("{service}: killed ({url} closed, its connections reset)")
                 }

@@ -24,6 +24,11 @@ pub async fn execute(args: UpArgs, def: Arc<StackDef>) -> Exit {
             return Exit::Usage;
         }
     };
+    // Every service runnable (a user image present locally), before anything is built or bound.
+    if let Err(e) = docker::stack::check_runtimes(&engine, &def).await {
+        eprintln!("error: {e}");
+        return Exit::Usage;
+    }
     let ports = def.topology.ports.clone();
     // The loopback ports too, before any container exists.
     let (proxy, admin, control) = match (
@@ -61,7 +66,17 @@ pub async fn execute(args: UpArgs, def: Arc<StackDef>) -> Exit {
     };
     let seed = args.seed.unwrap_or_else(rand::random);
     let run = docker::run_name();
-    let stack = match DockerStack::start(&engine, &built, def.clone(), &run, seed).await {
+    // Ctrl-C while the containers start: whatever the engine made so far goes, by the run's
+    // label (the stack is not whole yet, so nothing else knows it).
+    let started = tokio::select! {
+        started = DockerStack::start(&engine, &built, def.clone(), &run, seed) => started,
+        signal = super::interrupted() => {
+            eprintln!("interrupted while starting: removing run {run}");
+            docker::prune::prune_run(&engine, Some(&run)).await;
+            return Exit::Interrupted(signal);
+        }
+    };
+    let stack = match started {
         Ok(stack) => Arc::new(stack),
         Err(e) => {
             eprintln!("error: {e}");
@@ -82,6 +97,7 @@ pub async fn execute(args: UpArgs, def: Arc<StackDef>) -> Exit {
             return Exit::Usage;
         }
     };
+    let exits = tokio::spawn(report_exits(stack.clone()));
     let summary = describe(&stack, &ports, &built.reference());
     if args.json {
         println!("{summary}");
@@ -90,11 +106,29 @@ pub async fn execute(args: UpArgs, def: Arc<StackDef>) -> Exit {
     }
     let _ = super::interrupted().await;
     eprintln!("stopping {} (removing run {run})", def.name());
+    exits.abort();
     proxy_forward.abort();
     admin_forward.abort();
     drop(control_server);
     stack.shutdown().await;
     Exit::Success
+}
+
+/// Says on stderr when a container of the stack exits (a fault, `docker stop`, or a crash), with
+/// its last log lines when it did not exit cleanly.
+async fn report_exits(stack: Arc<DockerStack>) {
+    use futures::StreamExt;
+    let exits = stack.exits();
+    futures::pin_mut!(exits);
+    while let Some((container, code)) = exits.next().await {
+        // 0: a clean stop; 143: SIGTERM (`docker stop`); 137: SIGKILL (`docker kill`).
+        if matches!(code.as_str(), "0" | "143" | "137") {
+            eprintln!("container {container} exited (code {code})");
+        } else {
+            let logs = stack.last_logs(&container, 10).await;
+            eprintln!("container {container} died (exit code {code}); its last log lines:\n{logs}");
+        }
+    }
 }
 
 /// Forwards every connection on `listener` to `target` on the run network.
@@ -159,6 +193,12 @@ fn describe(
         "tokens": tokens,
         "token_lifetime_seconds": lifetime.as_secs(),
         "startup_ms": stack.startup.as_secs_f64() * 1000.0,
+        // Where the start-up's time went: each step with when it finished.
+        "startup_steps": stack
+            .timeline
+            .iter()
+            .map(|(at, step)| json!({"ms": at.as_millis() as u64, "step": step}))
+            .collect::<Vec<_>>(),
     })
 }
 

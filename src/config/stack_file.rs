@@ -1,5 +1,5 @@
-//! `stack.yml` loader (SPEC §2): the topology of a stack — its services (a mock, a command, or an
-//! external loopback URL), their protocol and mesh upstreams, the gateway's mesh identity, the
+//! `stack.yml` loader (SPEC §2): the topology of a stack — its services (a mock, a command, an
+//! external loopback URL, or a container image for `--target docker`), their protocol and mesh upstreams, the gateway's mesh identity, the
 //! mesh's default intention and the fixed ports of `gauntlet up` — validated into [`Topology`],
 //! and cross-checked against the already-loaded gateway configuration (every Kong service host
 //! must name a stack service). A mock's `protocol` must be the one it speaks (`postgres` and
@@ -91,6 +91,9 @@ struct RawServiceDef {
     mock: Option<String>,
     command: Option<RawCommand>,
     url: Option<String>,
+    /// A local container image (`name:tag`), with the port it listens on.
+    image: Option<String>,
+    port: Option<u16>,
     protocol: Option<RawProtocol>,
     upstreams: Option<Vec<RawUpstream>>,
     /// Other host names kong.yml uses for this service (an `upstreams[]` name, a cluster DNS
@@ -229,8 +232,32 @@ fn service(
             "a service name uses letters, digits, `-` and `_` only (it becomes a mesh identity)",
         ));
     }
-    let runtime = match (&def.mock, &def.command, &def.url) {
-        (Some(mock), None, None) => {
+    if def.port.is_some() && def.image.is_none() {
+        return Err(src.error(
+            format!("{key}.port"),
+            "`port` is the port an `image` listens on; this service has no image",
+        ));
+    }
+    let runtime = match (&def.mock, &def.command, &def.url, &def.image) {
+        (None, None, None, Some(image)) => {
+            let Some(port) = def.port.filter(|p| *p != 0) else {
+                return Err(src.error(
+                    &key,
+                    "an `image` service needs `port`: the port it listens on inside its container",
+                ));
+            };
+            if image.is_empty() || image.contains(char::is_whitespace) {
+                return Err(src.error(
+                    format!("{key}.image"),
+                    format!("`{image}` is not an image reference (name:tag)"),
+                ));
+            }
+            ServiceRuntime::Image {
+                reference: image.clone(),
+                port,
+            }
+        }
+        (Some(mock), None, None, None) => {
             ServiceRuntime::Mock(MockKind::parse(mock).ok_or_else(|| {
                 let known = MockKind::ALL.map(MockKind::name);
                 let hint = closest(mock, known)
@@ -245,7 +272,7 @@ fn service(
                 )
             })?)
         }
-        (None, Some(cmd), None) => {
+        (None, Some(cmd), None, None) => {
             if cmd.program.is_empty() {
                 return Err(src.error(
                     format!("{key}.command.program"),
@@ -257,11 +284,16 @@ fn service(
                 args: cmd.args.clone().unwrap_or_default(),
             }
         }
-        (None, None, Some(url)) => {
+        (None, None, Some(url), None) => {
             check_loopback(url).map_err(|m| src.error(format!("{key}.url"), m))?;
             ServiceRuntime::External { url: url.clone() }
         }
-        _ => return Err(src.error(&key, "exactly one of `mock`, `command`, `url` must be set")),
+        _ => {
+            return Err(src.error(
+                &key,
+                "exactly one of `mock`, `command`, `url`, `image` must be set",
+            ))
+        }
     };
     let protocol = match def.protocol {
         None | Some(RawProtocol::Http) => Protocol::Http,

@@ -58,6 +58,9 @@ pub enum ServiceRuntime {
     Command { program: String, args: Vec<String> },
     /// An already-running service at this base URL (loopback only).
     External { url: String },
+    /// A container image of the user's, already in the local engine (`--target docker` only),
+    /// listening on `port` inside its pod; Gauntlet's sidecar and gateway go in front of it.
+    Image { reference: String, port: u16 },
 }
 
 /// A mock of `mock-services`, named in `stack.yml` by `mock: <name>`.

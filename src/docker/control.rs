@@ -10,6 +10,8 @@
 //! | `/services/{name}/faults`, `/services/{name}/journal` | forwarded to the sidecar |
 //! | `DELETE /faults` | every sidecar |
 //! | `POST /clock/advance` | every sidecar, service and the gateway |
+//! | `GET /proxies`, `POST /reset` | Toxiproxy's API over every link: gathered from (sent to) the gateway and every sidecar |
+//! | `/proxies/{a->b}…` (toxics included) | forwarded to the container the link leaves from: the gateway for `client->gateway` and `gateway->…`, else `a`'s sidecar |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +49,21 @@ pub fn router(stack: Arc<DockerStack>) -> Router {
         .route("/services/{name}/{action}", post(engine_fault))
         .route("/faults", delete(clear_all))
         .route("/clock/advance", post(advance))
+        .route("/version", get(version))
+        .route("/proxies", get(all_proxies))
+        .route("/reset", post(reset_links))
+        .route(
+            "/proxies/{name}",
+            get(forward_link).post(forward_link).delete(forward_link),
+        )
+        .route(
+            "/proxies/{name}/toxics",
+            get(forward_link).post(forward_link),
+        )
+        .route(
+            "/proxies/{name}/toxics/{toxic}",
+            get(forward_link).post(forward_link).delete(forward_link),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(stack)
 }
@@ -127,6 +144,122 @@ async fn forward_service(
     }
 }
 
+/// The control API of the container a link leaves from.
+fn link_owner(stack: &DockerStack, link: &str) -> Option<SocketAddr> {
+    let (from, _) = link.split_once("->")?;
+    if from == "gateway" || from == "client" {
+        Some(SocketAddr::new(
+            stack.gateway_ip,
+            super::role::GATEWAY_CONTROL,
+        ))
+    } else {
+        stack.sidecar_control(from)
+    }
+}
+
+/// Every control API that holds links: the gateway's and each sidecar's.
+fn link_holders(stack: &DockerStack) -> Vec<SocketAddr> {
+    let mut holders: Vec<SocketAddr> = stack
+        .pod_ips
+        .keys()
+        .filter_map(|name| stack.sidecar_control(name))
+        .collect();
+    holders.push(SocketAddr::new(
+        stack.gateway_ip,
+        super::role::GATEWAY_CONTROL,
+    ));
+    holders
+}
+
+async fn forward_link(
+    State(stack): Shared,
+    method: Method,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let name = uri
+        .path()
+        .trim_start_matches("/proxies/")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let name = percent_decode(name);
+    let Some(addr) = link_owner(&stack, &name) else {
+        return error(StatusCode::NOT_FOUND, "proxy not found".into());
+    };
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    match send(addr, method, path, body).await {
+        Ok((status, body)) => {
+            (status, [("content-type", "application/json")], body).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_GATEWAY, format!("link {name}: {e}")),
+    }
+}
+
+/// `%3E` and the like in a link's name (`gateway->value-architect`) as typed in a URL.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+async fn version(State(stack): Shared) -> Response {
+    let gateway = SocketAddr::new(stack.gateway_ip, super::role::GATEWAY_CONTROL);
+    match send(gateway, Method::GET, "/version", Bytes::new()).await {
+        Ok((status, body)) => {
+            (status, [("content-type", "application/json")], body).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_GATEWAY, e),
+    }
+}
+
+async fn all_proxies(State(stack): Shared) -> Response {
+    let holders = link_holders(&stack);
+    let sends = holders
+        .iter()
+        .map(|addr| send(*addr, Method::GET, "/proxies", Bytes::new()));
+    let mut all = serde_json::Map::new();
+    for result in join_all(sends).await {
+        match result {
+            Ok((status, body)) if status.is_success() => {
+                if let Ok(serde_json::Value::Object(links)) = serde_json::from_slice(&body) {
+                    all.extend(links);
+                }
+            }
+            Ok((status, body)) => {
+                return error(status, String::from_utf8_lossy(&body).to_string());
+            }
+            Err(e) => return error(StatusCode::BAD_GATEWAY, e),
+        }
+    }
+    Json(serde_json::Value::Object(all)).into_response()
+}
+
+async fn reset_links(State(stack): Shared) -> Response {
+    let holders = link_holders(&stack);
+    let sends = holders
+        .iter()
+        .map(|addr| send(*addr, Method::POST, "/reset", Bytes::new()));
+    for result in join_all(sends).await {
+        if let Err(e) = result {
+            return error(StatusCode::BAD_GATEWAY, e);
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn clear_all(State(stack): Shared) -> Response {
     let sends = stack
         .pod_ips
@@ -199,4 +332,17 @@ pub async fn send(
         .map_err(|e| e.to_string())?
         .to_bytes();
     Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_link_name_typed_in_a_url_is_decoded() {
+        assert_eq!(
+            super::percent_decode("gateway-%3Evalue-architect"),
+            "gateway->value-architect"
+        );
+        assert_eq!(super::percent_decode("a->b"), "a->b");
+        assert_eq!(super::percent_decode("100%"), "100%");
+    }
 }

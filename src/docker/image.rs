@@ -102,42 +102,94 @@ pub async fn ensure(engine: &Engine, binary: &Path, force: bool) -> Result<Built
             took: stopwatch.elapsed(),
         });
     }
-    let libraries = shared_libraries(binary)?;
-    let mut dockerfile = String::from("FROM scratch\n");
-    let mut image = GenericBuildableImage::new(REPOSITORY, &tag);
-    for library in &libraries {
-        let source = std::fs::canonicalize(library).unwrap_or_else(|_| library.clone());
-        let inside = library.display().to_string();
-        image = image.with_file(source, format!("rootfs{inside}"));
-    }
-    image = image.with_file(binary.to_path_buf(), format!("rootfs{BINARY}"));
-    // The folders the containers' files are copied into (a scratch image has none).
-    image = image
-        .with_data(
-            Vec::new(),
-            format!("rootfs{}/.keep", super::role::STACK_DIR),
-        )
-        .with_data(Vec::new(), "rootfs/tmp/.keep");
-    dockerfile.push_str("COPY rootfs/ /\n");
-    dockerfile.push_str(&format!(
-        "LABEL gauntlet.managed=true gauntlet.version={}\n",
-        env!("CARGO_PKG_VERSION")
-    ));
-    dockerfile.push_str(&format!("ENTRYPOINT [\"{BINARY}\"]\n"));
-    image = image.with_dockerfile_string(dockerfile);
-    let _built = image
-        .build_image_with(BuildImageOptions::new().with_skip_if_exists(!force))
-        .await
-        .map_err(|e| ImageError::Build {
-            tag: reference.clone(),
-            reason: e.to_string(),
-        })?;
+    build_scratch(
+        binary,
+        BINARY,
+        &[BINARY],
+        &reference,
+        &[super::role::STACK_DIR, "/tmp"],
+        force,
+    )
+    .await?;
+    remove_older(engine, &reference).await;
     Ok(BuiltImage {
         name: REPOSITORY.into(),
         tag,
         built: true,
         took: stopwatch.elapsed(),
     })
+}
+
+/// Removes the images of earlier Gauntlet binaries (each rebuilt binary gets a new tag): every
+/// `gauntlet:*` but `keep`. One a container still uses stays (the engine refuses).
+async fn remove_older(engine: &Engine, keep: &str) {
+    use testcontainers::bollard::query_parameters::{
+        ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
+    };
+    let filters = std::collections::HashMap::from([(
+        "reference".to_string(),
+        vec![format!("{REPOSITORY}:*")],
+    )]);
+    let Ok(images) = engine
+        .docker
+        .list_images(Some(
+            ListImagesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+    else {
+        return;
+    };
+    for image in images {
+        for tag in image.repo_tags.iter().filter(|t| t.as_str() != keep) {
+            if tag.starts_with(&format!("{REPOSITORY}:")) {
+                let options = RemoveImageOptionsBuilder::new().build();
+                let _ = engine.docker.remove_image(tag, Some(options), None).await;
+            }
+        }
+    }
+}
+
+/// Builds `reference` (`name:tag`) locally: `FROM scratch`, `binary` at `inside` with the shared
+/// libraries it links, empty `folders`, labelled `gauntlet.managed=true`, and `entrypoint`. No
+/// registry is involved.
+///
+/// # Errors
+/// The binary or its libraries cannot be read, or the engine refuses the build.
+pub async fn build_scratch(
+    binary: &Path,
+    inside: &str,
+    entrypoint: &[&str],
+    reference: &str,
+    folders: &[&str],
+    force: bool,
+) -> Result<(), ImageError> {
+    let (name, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
+    let libraries = shared_libraries(binary)?;
+    let mut image = GenericBuildableImage::new(name, tag);
+    for library in &libraries {
+        let source = std::fs::canonicalize(library).unwrap_or_else(|_| library.clone());
+        let path = library.display().to_string();
+        image = image.with_file(source, format!("rootfs{path}"));
+    }
+    image = image.with_file(binary.to_path_buf(), format!("rootfs{inside}"));
+    // The folders the containers use (a scratch image has none).
+    for folder in folders {
+        image = image.with_data(Vec::new(), format!("rootfs{folder}/.keep"));
+    }
+    let entrypoint = serde_json::to_string(entrypoint).unwrap_or_else(|_| "[]".into());
+    let dockerfile = format!(
+        "FROM scratch\nCOPY rootfs/ /\nLABEL gauntlet.managed=true gauntlet.version={}\nENTRYPOINT {entrypoint}\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    image = image.with_dockerfile_string(dockerfile);
+    let _built = image
+        .build_image_with(BuildImageOptions::new().with_skip_if_exists(!force))
+        .await
+        .map_err(|e| ImageError::Build {
+            tag: reference.to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(())
 }
 
 /// The absolute paths of the shared libraries `binary` links, its loader included (none for a

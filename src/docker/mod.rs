@@ -4,6 +4,7 @@
 //! ```text
 //!   engine   connect, API version (shim for older engines)
 //!   image    FROM scratch + the binary + its shared libraries, tagged by digest, cached
+//!   files    the stack definition and mesh material, one host folder per run, mounted read-only
 //!   role     what the binary does inside a container: sidecar | service | gateway
 //!   stack    network, pods (sidecar owns the namespace, service joins it), gateway, faults
 //!   control  the host's control API over a container stack (fans clock jumps out)
@@ -12,6 +13,7 @@
 
 pub mod control;
 pub mod engine;
+pub mod files;
 pub mod image;
 pub mod prune;
 pub mod role;
@@ -42,6 +44,8 @@ pub enum DockerError {
     Start { container: String, reason: String },
     #[error("container {container} died or never answered; its last log lines:\n{logs}")]
     Died { container: String, logs: String },
+    #[error("service {service}: the image {image} is not in the local Docker engine, and no registry is used to pull it\n  build it (`docker build -t {image} .`) or load it (`docker load -i image.tar`), then try again")]
+    MissingImage { service: String, image: String },
     #[error("no service named {0} in this stack; it has {1}")]
     UnknownService(String, String),
 }
@@ -52,7 +56,10 @@ impl DockerError {
     pub fn is_setup(&self) -> bool {
         matches!(
             self,
-            DockerError::Connect(_) | DockerError::Unsupported(_) | DockerError::Image(_)
+            DockerError::Connect(_)
+                | DockerError::Unsupported(_)
+                | DockerError::Image(_)
+                | DockerError::MissingImage { .. }
         )
     }
 }

@@ -26,7 +26,8 @@ fn filters(run: Option<&str>) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), labels)])
 }
 
-/// Removes (forcibly) every container and network of `run`, or of every run when `None`.
+/// Removes (forcibly) every container and network of `run`, or of every run when `None`, and
+/// the host folder of their files.
 pub async fn prune_run(engine: &Engine, run: Option<&str>) -> Pruned {
     let docker = &engine.docker;
     let mut pruned = Pruned::default();
@@ -72,5 +73,6 @@ pub async fn prune_run(engine: &Engine, run: Option<&str>) -> Pruned {
         }
     }
     pruned.containers.sort();
+    super::files::remove(run);
     pruned
 }

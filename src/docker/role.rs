@@ -11,7 +11,7 @@
 //!   <run>-gateway            (network alias `gateway`)
 //!     gateway: proxy :8000, admin :8001, clock on :GATEWAY_CONTROL
 //! ```
-//! Every role reads the stack definition copied to [`STACK_DIR`] and, with a mesh, the stack's
+//! Every role reads the stack definition mounted at [`STACK_DIR`] and, with a mesh, the stack's
 //! CA and leaves from [`MESH_FILE`] ([`crate::mesh::bundle`]). Each has its own stack clock; the
 //! host moves them all together through their control endpoints.
 //!
@@ -35,6 +35,7 @@ use crate::config::StackDef;
 use crate::gateway::upstream::{MeshTls, Upstream, UpstreamAddrs};
 use crate::gateway::Gateway;
 use crate::http::server::serve_router;
+use crate::link::{link_name, Links};
 use crate::mesh::bundle::MeshBundle;
 use crate::mesh::runtime::StackMesh;
 use crate::mesh::stats::SidecarStats;
@@ -42,12 +43,29 @@ use crate::protocol::Protocol;
 use crate::service::ServiceHandle;
 use crate::sidecar::{Outbound, UpstreamTarget};
 
-/// Where the stack definition is copied in each container.
+/// Where the run's files are mounted (read-only) in each container ([`super::files`]).
+pub const ETC_DIR: &str = "/etc/gauntlet";
+/// Where the stack definition is in each container.
 pub const STACK_DIR: &str = "/etc/gauntlet/stack";
-/// Where the mesh material is copied in each container of a stack with a mesh.
+/// Where the mesh material is in each container of a stack with a mesh.
 pub const MESH_FILE: &str = "/etc/gauntlet/mesh.json";
-/// Where a service listens inside its pod (loopback only: the sidecar owns the public port).
+/// Where a mock service listens inside its pod (loopback only: the sidecar owns the public port).
 pub const APP_PORT: u16 = 9000;
+
+/// Where `service` listens inside its pod: a user image on the port its `stack.yml` entry
+/// names, a mock on [`APP_PORT`].
+pub fn app_port(service: &ServiceDef) -> u16 {
+    match service.runtime {
+        ServiceRuntime::Image { port, .. } => port,
+        _ => APP_PORT,
+    }
+}
+
+/// Whether the service's own container follows the stack clock (has a control endpoint): the
+/// mocks do, a user image does not.
+pub fn has_clock(service: &ServiceDef) -> bool {
+    !matches!(service.runtime, ServiceRuntime::Image { .. })
+}
 /// The service container's clock endpoint.
 pub const SERVICE_CONTROL: u16 = 9098;
 /// The sidecar's control API (faults, journal, clock).
@@ -125,6 +143,17 @@ async fn listen(what: &str, ip: Ipv4Addr, port: u16) -> Result<TcpListener, Role
         })
 }
 
+/// Waits until the host says every peer has joined the network ([`super::files::NETWORK_READY`]
+/// in the mounted run folder), so that no lookup leaves the network; gives up waiting after
+/// [`RESOLVE_WITHIN`] (the lookups then wait for the peers themselves).
+async fn network_ready() {
+    let marker = Path::new(ETC_DIR).join(super::files::NETWORK_READY);
+    let deadline = tokio::time::Instant::now() + RESOLVE_WITHIN;
+    while !marker.exists() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Resolves `host:port` through the network's DNS, waiting for a peer still starting.
 pub async fn resolve(host: &str, port: u16) -> Result<SocketAddr, RoleError> {
     let deadline = tokio::time::Instant::now() + RESOLVE_WITHIN;
@@ -137,17 +166,26 @@ pub async fn resolve(host: &str, port: u16) -> Result<SocketAddr, RoleError> {
         if tokio::time::Instant::now() >= deadline {
             return Err(RoleError::Resolve(format!("{host}:{port}")));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The peer's container is starting beside this one: its name resolves the moment the
+        // engine joins it to the network.
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
-/// The control API of a role: the one control router over the role's services (none for the
-/// service and gateway roles: only the clock).
+/// The links of a role (the hops that leave its container), drawing their toxics' randomness
+/// from the same seed as the in-process stack's links.
+fn links(seed: u64, clock: &StackClock) -> Links {
+    Links::new(crate::seed::derive_seed(seed, &["links"]), clock.clone())
+}
+
+/// The control API of a role: the one control router over the role's services and the links
+/// that leave its container (Toxiproxy's API at the root), and its clock.
 async fn serve_control(
     stack: &StackDef,
     clock: &StackClock,
     seed: u64,
     services: BTreeMap<String, Arc<ServiceHandle>>,
+    links: Links,
     port: u16,
 ) -> Result<crate::http::server::ServerHandle, RoleError> {
     let listener = listen("control API", Ipv4Addr::UNSPECIFIED, port).await?;
@@ -156,9 +194,7 @@ async fn serve_control(
         seed,
         clock: clock.clone(),
         services,
-        // Links (network toxics) are not wired into the container target yet: a container's
-        // control API lists none, so a toxic request is refused as naming an unknown link.
-        links: crate::link::Links::new(seed, clock.clone()),
+        links,
         gateway: None,
     };
     serve_router(listener, api::control::router(target)).map_err(|source| RoleError::Bind {
@@ -183,10 +219,14 @@ pub async fn sidecar(
     let mesh = mesh(&def, bundle, &clock)?;
     let me = service_def(&def, service)?.clone();
     let stats = Arc::new(SidecarStats::default());
+    let links = links(seed, &clock);
 
     // Upstream listeners on the pod's loopback, towards each destination's public port.
     let mut outbounds = Vec::new();
     if let Some(mesh) = &mesh {
+        if !me.upstreams.is_empty() {
+            network_ready().await;
+        }
         for upstream in &me.upstreams {
             let addr = resolve(&upstream.service, public_port(&def, &upstream.service)).await?;
             let (tls, server_name) = mesh
@@ -202,13 +242,17 @@ pub async fn sidecar(
                 upstream.local_port,
             )
             .await?;
+            let link = listener
+                .local_addr()
+                .ok()
+                .map(|local| links.declare(&link_name(&me.name, &upstream.service), local, addr));
             let target = UpstreamTarget {
                 destination: upstream.service.clone(),
                 protocol,
                 addr,
                 tls,
                 server_name,
-                link: None,
+                link,
             };
             outbounds.push(
                 Outbound::start(listener, &me.name, target, stats.clone()).map_err(|source| {
@@ -233,9 +277,10 @@ pub async fn sidecar(
         ),
     };
     let mut behind = me.clone();
+    let app = app_port(&me);
     // The service runs in its own container: process faults go to the engine, not here.
     behind.runtime = ServiceRuntime::External {
-        url: format!("http://127.0.0.1:{APP_PORT}"),
+        url: format!("http://127.0.0.1:{app}"),
     };
     let handle = ServiceHandle::launch(
         &behind,
@@ -248,9 +293,9 @@ pub async fn sidecar(
     .await
     .map_err(|e| RoleError::Config(e.to_string()))?;
     let handle = Arc::new(handle);
-    let _liveness = tokio::spawn(mirror_liveness(handle.clone()));
+    let _liveness = tokio::spawn(mirror_liveness(handle.clone(), app));
     let services = BTreeMap::from([(me.name.clone(), handle)]);
-    let _control = serve_control(&def, &clock, seed, services, SIDECAR_CONTROL).await?;
+    let _control = serve_control(&def, &clock, seed, services, links, SIDECAR_CONTROL).await?;
     eprintln!("sidecar of {} ready on :{port}", me.name);
     std::future::pending::<()>().await;
     drop(outbounds);
@@ -261,8 +306,8 @@ pub async fn sidecar(
 /// down (`docker stop`/`kill`: callers get connection refused, as in process), open again once
 /// it listens. A paused service still accepts connections in the kernel: the port stays open
 /// and requests hang, which is what pause means.
-async fn mirror_liveness(handle: Arc<ServiceHandle>) {
-    let app = SocketAddr::from((Ipv4Addr::LOCALHOST, APP_PORT));
+async fn mirror_liveness(handle: Arc<ServiceHandle>, port: u16) {
+    let app = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     loop {
         let up = tokio::net::TcpStream::connect(app).await.is_ok();
         let listening = handle.inbound().is_listening();
@@ -313,7 +358,15 @@ pub async fn service(stack: &Path, service: &str, seed: u64) -> Result<(), RoleE
     let kind = mock_services::MockKind::from(*kind);
     // The clock endpoint first: once the service listens (and its sidecar opens the pod's
     // port), a clock jump reaches this container too.
-    let _control = serve_control(&def, &clock, seed, BTreeMap::new(), SERVICE_CONTROL).await?;
+    let _control = serve_control(
+        &def,
+        &clock,
+        seed,
+        BTreeMap::new(),
+        links(seed, &clock),
+        SERVICE_CONTROL,
+    )
+    .await?;
     let listener = listen("service port", Ipv4Addr::LOCALHOST, APP_PORT).await?;
     let _mock = mock_services::start_with(kind, listener, config, options).await;
     eprintln!("{service} ready on 127.0.0.1:{APP_PORT}");
@@ -329,7 +382,9 @@ pub async fn gateway(stack: &Path, bundle: &Path, seed: u64) -> Result<(), RoleE
     let def = load(stack)?;
     let clock = StackClock::new();
     let mesh = mesh(&def, bundle, &clock)?;
+    let links = links(seed, &clock);
     let upstreams = UpstreamAddrs::default();
+    network_ready().await;
     for kong_service in &def.gateway.services {
         let Some(service) = def.topology.service_for_host(&kong_service.host) else {
             continue;
@@ -352,14 +407,18 @@ pub async fn gateway(stack: &Path, bundle: &Path, seed: u64) -> Result<(), RoleE
             Upstream {
                 addr,
                 tls,
-                link: None,
+                link: Some(links.declare(&link_name("gateway", &service.name), addr, addr)),
             },
         );
     }
     let proxy = listen("gateway proxy", Ipv4Addr::UNSPECIFIED, GATEWAY_PROXY).await?;
     let admin = listen("gateway admin", Ipv4Addr::UNSPECIFIED, GATEWAY_ADMIN).await?;
+    let client_link = proxy
+        .local_addr()
+        .ok()
+        .map(|addr| links.declare(&link_name("client", "gateway"), addr, addr));
     let gateway = Gateway::new(Arc::new(def.gateway.clone()), clock.clone(), upstreams)
-        .start(proxy)
+        .start_linked(proxy, client_link)
         .map_err(|source| RoleError::Bind {
             what: "gateway proxy".into(),
             port: GATEWAY_PROXY,
@@ -373,7 +432,8 @@ pub async fn gateway(stack: &Path, bundle: &Path, seed: u64) -> Result<(), RoleE
                 source,
             }
         })?;
-    let _control = serve_control(&def, &clock, seed, BTreeMap::new(), GATEWAY_CONTROL).await?;
+    let _control =
+        serve_control(&def, &clock, seed, BTreeMap::new(), links, GATEWAY_CONTROL).await?;
     eprintln!("gateway ready on :{GATEWAY_PROXY}");
     std::future::pending::<()>().await;
     drop(gateway);

@@ -1,45 +1,58 @@
 //! A stack as containers (SPEC §13): one Docker network per run, each service as a pod of two
 //! containers (its sidecar owning the namespace, the service joining it), and the gateway, all
-//! from Gauntlet's own image, created, started and removed with testcontainers.
+//! from Gauntlet's own image.
 //!
 //! ```text
-//!   Engine ──► network <run> (labels) ──► per service, concurrently:
-//!                 <run>-<svc>-sidecar  (aliases: the service's names)   sidecar role
-//!                 <run>-<svc>          (--network container:<run>-<svc>-sidecar) service role
-//!          ──► <run>-gateway (alias gateway) ──► every control endpoint answers ──► ready
+//!   files (stack + mesh material, host folder) ─► network <run> ─► all at once:
+//!     per service: <run>-<svc>-sidecar  create (aliases = the service's names) + start
+//!                  <run>-<svc>          testcontainers, --network container:<run>-<svc>-sidecar
+//!                  ─► its ports answer (sidecar control, service control, public port)
+//!     gateway:     <run>-gateway        create (alias gateway) + start ─► proxy, control answer
 //! ```
+//! Nothing waits for what it does not need: each pod and the gateway start side by side, a
+//! service starts as soon as its sidecar runs, readiness is a connect every 5 ms (the engine is
+//! asked about a container only every 250 ms), and the files reach every container through one
+//! read-only bind mount instead of an upload per file and container (each upload mounts the
+//! container's root filesystem in the engine). [`DockerStack::timeline`] says where the time went.
+//!
 //! The host reaches the containers on the run's private network (their own addresses on it);
 //! `gauntlet up` forwards its fixed loopback ports there. Process faults act on the engine
 //! (stop, start, kill, pause, unpause, partition); clock jumps go to every container's control
-//! endpoint and return once each has moved. [`DockerStack::shutdown`] removes every container and
-//! the network; a run that dies leaves them labelled for [`super::prune`].
+//! endpoint and return once each has moved. [`DockerStack::shutdown`] removes every container,
+//! the network and the files; a run that dies leaves them labelled for [`super::prune`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
 use testcontainers::bollard::models::{
-    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+    ContainerCreateBody, EndpointSettings, HostConfig, Mount as BollardMount, MountType,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig,
 };
-use testcontainers::bollard::query_parameters::{KillContainerOptions, LogsOptionsBuilder};
-use testcontainers::core::Mount;
+use testcontainers::bollard::query_parameters::{
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, KillContainerOptions, LogsOptionsBuilder,
+    StartContainerOptions,
+};
+use testcontainers::core::{AccessMode, Mount};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::engine::Engine;
 use super::image::BuiltImage;
-use super::role;
+use super::{files, role};
 use super::{labels, DockerError};
 use crate::clock::Stopwatch;
+use crate::config::topology::ServiceDef;
 use crate::config::StackDef;
-use crate::mesh::bundle::MeshBundle;
 use crate::mesh::runtime::StackMesh;
 
 /// How long every container gets to answer on its control endpoint.
 const READY_WITHIN: Duration = Duration::from_secs(30);
+/// How long one readiness connect may take (a paused or unrouted peer never answers).
+const CONNECT_WITHIN: Duration = Duration::from_millis(200);
 
 /// A process fault on the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,13 +85,122 @@ impl EngineFault {
 
 type Container = ContainerAsync<GenericImage>;
 
-/// One service's pod.
+/// One service's pod: the service container (testcontainers' handle; its sidecar, which owns
+/// the namespace, is named after it and acted on by name).
 #[derive(Debug)]
 struct Pod {
-    /// Held for the pod's lifetime (removal goes by label).
-    _sidecar: Container,
     service: Container,
     aliases: Vec<String>,
+}
+
+/// When each step of a start-up happened (from the start), to show where the time goes.
+#[derive(Debug, Clone)]
+struct Timeline {
+    stopwatch: Stopwatch,
+    marks: Arc<Mutex<Vec<(Duration, String)>>>,
+}
+
+impl Timeline {
+    fn new(stopwatch: Stopwatch) -> Self {
+        Timeline {
+            stopwatch,
+            marks: Arc::default(),
+        }
+    }
+
+    fn mark(&self, what: impl Into<String>) {
+        let at = self.stopwatch.elapsed();
+        if let Ok(mut marks) = self.marks.lock() {
+            marks.push((at, what.into()));
+        }
+    }
+
+    fn take(&self) -> Vec<(Duration, String)> {
+        self.marks
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default()
+    }
+}
+
+/// Whether the container target can run every service of `def`: mocks, and user images the
+/// engine already has (no registry is assumed), each listening on a port other than the one its
+/// sidecar owns.
+pub async fn check_runtimes(engine: &Engine, def: &StackDef) -> Result<(), DockerError> {
+    use crate::config::topology::ServiceRuntime;
+    for service in &def.topology.services {
+        match &service.runtime {
+            ServiceRuntime::Mock(_) => {}
+            ServiceRuntime::Image { reference, port } => {
+                let public = role::public_port(def, &service.name);
+                if *port == public {
+                    return Err(DockerError::Unsupported(format!(
+                        "service {}: the image listens on {port}, the port its sidecar owns in \
+                         the pod (the one kong.yml calls it on); make the image listen on another \
+                         port and set `port:` to it",
+                        service.name
+                    )));
+                }
+                if engine.docker.inspect_image(reference).await.is_err() {
+                    return Err(DockerError::MissingImage {
+                        service: service.name.clone(),
+                        image: reference.clone(),
+                    });
+                }
+            }
+            other => {
+                return Err(DockerError::Unsupported(format!(
+                    "service {} is {}: the container target runs mocks (`mock:`) and local \
+                     images (`image:` with `port:`)",
+                    service.name,
+                    match other {
+                        ServiceRuntime::Command { .. } => "a command",
+                        _ => "an external URL",
+                    }
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `name:tag` split for testcontainers (`latest` when no tag is given).
+fn split_reference(reference: &str) -> (String, String) {
+    let slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[slash..].rfind(':') {
+        Some(colon) => (
+            reference[..slash + colon].to_string(),
+            reference[slash + colon + 1..].to_string(),
+        ),
+        None => (reference.to_string(), "latest".to_string()),
+    }
+}
+
+/// Counts the containers with a network endpoint of their own still starting; the last one
+/// marks the network complete ([`files::NETWORK_READY`]).
+#[derive(Debug)]
+struct NetworkGate {
+    remaining: std::sync::atomic::AtomicUsize,
+    dir: std::path::PathBuf,
+}
+
+impl NetworkGate {
+    fn joined(&self, timeline: &Timeline) {
+        if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+            files::mark_network_ready(&self.dir);
+            timeline.mark("every network endpoint joined");
+        }
+    }
+}
+
+/// The arguments of a role (`gauntlet container <role> …`).
+fn role_args(role: &str, service: Option<&str>, seed: &str) -> Vec<String> {
+    let mut args = vec!["container".to_string(), role.to_string()];
+    if let Some(service) = service {
+        args.extend(["--service".to_string(), service.to_string()]);
+    }
+    args.extend(["--seed".to_string(), seed.to_string()]);
+    args
 }
 
 /// A running stack of containers.
@@ -90,13 +212,16 @@ pub struct DockerStack {
     pub image: BuiltImage,
     pub seed: u64,
     pub mesh: Option<Arc<StackMesh>>,
+    /// The host folder mounted read-only at `/etc/gauntlet` in every container.
+    pub files: std::path::PathBuf,
     engine: Engine,
     pods: BTreeMap<String, Pod>,
-    gateway: Option<Container>,
     /// Each service pod's address on the network, by service.
     pub pod_ips: BTreeMap<String, IpAddr>,
     pub gateway_ip: IpAddr,
     pub startup: Duration,
+    /// Where the start-up's time went: each step with when it finished.
+    pub timeline: Vec<(Duration, String)>,
     removed: AtomicBool,
 }
 
@@ -123,42 +248,59 @@ impl DockerStack {
         seed: u64,
     ) -> Result<DockerStack, DockerError> {
         let stopwatch = Stopwatch::start();
-        for service in &def.topology.services {
-            if !matches!(
-                service.runtime,
-                crate::config::topology::ServiceRuntime::Mock(_)
-            ) {
-                return Err(DockerError::Unsupported(format!(
-                    "service {} is not a mock: the container target runs mock services only",
-                    service.name
-                )));
-            }
-        }
-        let mesh = match &def.mesh {
-            None => None,
-            Some(mesh_def) => {
-                let clock = crate::clock::StackClock::new();
-                let identities = def
-                    .topology
-                    .services
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .chain([def.topology.gateway_identity.as_str()]);
-                let mesh = StackMesh::start(mesh_def, identities, &clock)
-                    .map_err(|e| DockerError::Unsupported(e.to_string()))?;
-                Some(Arc::new(mesh))
+        let timeline = Timeline::new(stopwatch);
+        check_runtimes(engine, &def).await?;
+        // The CA, the leaves and the files while the engine makes the network.
+        let material = async {
+            let mesh = match &def.mesh {
+                None => None,
+                Some(mesh_def) => {
+                    let clock = crate::clock::StackClock::new();
+                    let identities = def
+                        .topology
+                        .services
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .chain([def.topology.gateway_identity.as_str()]);
+                    let mesh = StackMesh::start(mesh_def, identities, &clock)
+                        .map_err(|e| DockerError::Unsupported(e.to_string()))?;
+                    Some(Arc::new(mesh))
+                }
+            };
+            let files = files::write(run, &def, mesh.as_deref())?;
+            timeline.mark("stack files and mesh material written");
+            Ok::<_, DockerError>((mesh, files))
+        };
+        let docker = engine.docker.clone();
+        let request = NetworkCreateRequest {
+            name: run.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels(run, def.name(), "network", None)),
+            ..Default::default()
+        };
+        // A task of its own: the CA and leaves are made synchronously meanwhile.
+        let network = tokio::spawn(async move { docker.create_network(request).await });
+        let material = material.await;
+        let created = match network.await {
+            Ok(created) => created.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let (mesh, files) = match (material, created) {
+            (Ok(material), Ok(_)) => material,
+            (material, created) => {
+                // Whichever half was made goes again.
+                files::remove(Some(run));
+                if created.is_ok() {
+                    let _ = engine.docker.remove_network(run).await;
+                }
+                return Err(match (material, created) {
+                    (Err(e), _) => e,
+                    (_, Err(e)) => DockerError::Engine(format!("cannot create network {run}: {e}")),
+                    _ => unreachable!("one half failed"),
+                });
             }
         };
-        engine
-            .docker
-            .create_network(NetworkCreateRequest {
-                name: run.to_string(),
-                driver: Some("bridge".into()),
-                labels: Some(labels(run, def.name(), "network", None)),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| DockerError::Engine(format!("cannot create network {run}: {e}")))?;
+        timeline.mark(format!("network {run} created"));
         let mut stack = DockerStack {
             run: run.to_string(),
             def: def.clone(),
@@ -166,15 +308,18 @@ impl DockerStack {
             image: image.clone(),
             seed,
             mesh,
+            files,
             engine: engine.clone(),
             pods: BTreeMap::new(),
-            gateway: None,
             pod_ips: BTreeMap::new(),
             gateway_ip: IpAddr::from([0, 0, 0, 0]),
             startup: Duration::ZERO,
+            timeline: Vec::new(),
             removed: AtomicBool::new(false),
         };
-        match stack.start_containers().await {
+        let started = stack.start_containers(&timeline).await;
+        stack.timeline = timeline.take();
+        match started {
             Ok(()) => {
                 stack.startup = stopwatch.elapsed();
                 Ok(stack)
@@ -186,256 +331,252 @@ impl DockerStack {
         }
     }
 
-    /// The files every container gets: the stack definition and the mesh material.
-    fn files(&self) -> Result<Vec<(String, Vec<u8>)>, DockerError> {
-        let mut files = Vec::new();
-        let entries = std::fs::read_dir(&self.def.dir).map_err(|e| {
-            DockerError::Unsupported(format!("cannot read {}: {e}", self.def.dir.display()))
-        })?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_file() {
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    DockerError::Unsupported(format!("cannot read {}: {e}", path.display()))
-                })?;
-                let name = entry.file_name().to_string_lossy().to_string();
-                files.push((format!("{}/{name}", role::STACK_DIR), bytes));
-            }
-        }
-        if let Some(mesh) = &self.mesh {
-            let json = serde_json::to_vec(&MeshBundle::export(mesh))
-                .map_err(|e| DockerError::Unsupported(e.to_string()))?;
-            files.push((role::MESH_FILE.to_string(), json));
-        }
-        Ok(files)
+    /// The mounts every container gets: the run's files read-only at `/etc/gauntlet`, and a
+    /// `/tmp` (a scratch image has none).
+    fn mounts(&self) -> Vec<BollardMount> {
+        vec![
+            BollardMount {
+                target: Some(role::ETC_DIR.to_string()),
+                source: Some(self.files.display().to_string()),
+                typ: Some(MountType::BIND),
+                read_only: Some(true),
+                ..Default::default()
+            },
+            BollardMount {
+                target: Some("/tmp".to_string()),
+                typ: Some(MountType::TMPFS),
+                ..Default::default()
+            },
+        ]
     }
 
-    fn request(
+    /// Creates and starts a container of its own on the run network, answering to `aliases`
+    /// there from its first moment (set at creation: testcontainers 0.28 has no alias option,
+    /// and connecting again afterwards costs a disconnect and a reconnect per container).
+    async fn create_networked(
         &self,
         name: &str,
         labels: HashMap<String, String>,
         args: Vec<String>,
-        files: &[(String, Vec<u8>)],
-    ) -> testcontainers::ContainerRequest<GenericImage> {
-        let image = GenericImage::new(self.image.name.clone(), self.image.tag.clone());
-        let mut request = image
-            .with_container_name(name)
-            .with_labels(labels)
-            .with_cmd(args)
-            .with_startup_timeout(READY_WITHIN);
-        for (target, bytes) in files {
-            request = request.with_copy_to(target.clone(), bytes.clone());
-        }
-        // No /tmp in a scratch image; the roles write nothing else.
-        request.with_mount(Mount::tmpfs_mount("/tmp"))
-    }
-
-    async fn start_containers(&mut self) -> Result<(), DockerError> {
-        let files = self.files()?;
-        let seed = self.seed.to_string();
-        let run = self.run.clone();
-        let stack = self.def.name().to_string();
-        // The sidecars first (they own the pods' namespaces), all at once.
-        let sidecars = self.def.topology.services.iter().map(|service| {
-            let name = sidecar_name(&run, &service.name);
-            let request = self
-                .request(
-                    &name,
-                    labels(&run, &stack, "sidecar", Some(&service.name)),
-                    vec![
-                        "container".into(),
-                        "sidecar".into(),
-                        "--service".into(),
-                        service.name.clone(),
-                        "--seed".into(),
-                        seed.clone(),
-                    ],
-                    &files,
-                )
-                .with_network(self.network.clone())
-                .with_host_config_modifier(|hc| hc.publish_all_ports = Some(false));
-            let mut aliases = vec![service.name.clone()];
-            aliases.extend(service.aliases.iter().cloned());
-            async move {
-                let container = request.start().await.map_err(|e| DockerError::Start {
-                    container: name.clone(),
-                    reason: e.to_string(),
-                })?;
-                Ok::<_, DockerError>((name, container, aliases))
-            }
-        });
-        let mut started = Vec::new();
-        let mut first_error = None;
-        for result in join_all(sidecars).await {
-            match result {
-                Ok(s) => started.push(s),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        // Aliases: the network DNS answers the service's names with its pod.
-        let reconnects = started
-            .iter()
-            .map(|(name, _, aliases)| self.connect(name, aliases, true));
-        for result in join_all(reconnects).await {
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
-            }
-        }
-        // The services, each in its sidecar's namespace.
-        let services = started.iter().map(|(sidecar, _, _)| {
-            let service = sidecar
-                .strip_prefix(&format!("{run}-"))
-                .and_then(|s| s.strip_suffix("-sidecar"))
-                .unwrap_or_default()
-                .to_string();
-            let name = container_name(&run, &service);
-            let namespace = format!("container:{sidecar}");
-            let request = self
-                .request(
-                    &name,
-                    labels(&run, &stack, "service", Some(&service)),
-                    vec![
-                        "container".into(),
-                        "service".into(),
-                        "--service".into(),
-                        service.clone(),
-                        "--seed".into(),
-                        seed.clone(),
-                    ],
-                    &files,
-                )
-                .with_host_config_modifier(move |hc| {
-                    hc.network_mode = Some(namespace.clone());
-                    hc.publish_all_ports = Some(false);
-                    hc.port_bindings = None;
-                });
-            async move {
-                let container = request.start().await.map_err(|e| DockerError::Start {
-                    container: name.clone(),
-                    reason: e.to_string(),
-                })?;
-                Ok::<_, DockerError>((service, container))
-            }
-        });
-        let service_results = join_all(services).await;
-        let mut by_service: BTreeMap<String, Container> = BTreeMap::new();
-        for result in service_results {
-            match result {
-                Ok((service, container)) => {
-                    by_service.insert(service, container);
-                }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        for (sidecar_container, sidecar, aliases) in started {
-            let service = sidecar_container
-                .strip_prefix(&format!("{run}-"))
-                .and_then(|s| s.strip_suffix("-sidecar"))
-                .unwrap_or_default()
-                .to_string();
-            match by_service.remove(&service) {
-                Some(container) => {
-                    self.pods.insert(
-                        service,
-                        Pod {
-                            _sidecar: sidecar,
-                            service: container,
-                            aliases,
-                        },
-                    );
-                }
-                None => {
-                    let _ = sidecar.rm().await;
-                }
-            }
-        }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        // The gateway.
-        let name = container_name(&run, "gateway");
-        let gateway = self
-            .request(
-                &name,
-                labels(&run, &stack, "gateway", None),
-                vec![
-                    "container".into(),
-                    "gateway".into(),
-                    "--seed".into(),
-                    seed.clone(),
-                ],
-                &files,
+        aliases: Vec<String>,
+        timeline: &Timeline,
+    ) -> Result<(), DockerError> {
+        let start_error = |e: testcontainers::bollard::errors::Error| DockerError::Start {
+            container: name.to_string(),
+            reason: e.to_string(),
+        };
+        let config = ContainerCreateBody {
+            image: Some(self.image.reference()),
+            cmd: Some(args),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.network.clone()),
+                mounts: Some(self.mounts()),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.network.clone(),
+                    EndpointSettings {
+                        aliases: Some(aliases),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        let docker = &self.engine.docker;
+        docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(name).build()),
+                config,
             )
-            .with_network(self.network.clone())
-            .with_host_config_modifier(|hc| hc.publish_all_ports = Some(false))
-            .start()
             .await
-            .map_err(|e| DockerError::Start {
-                container: name.clone(),
-                reason: e.to_string(),
-            })?;
-        self.gateway = Some(gateway);
-        self.connect(&name, &["gateway".to_string()], true).await?;
-
-        // Addresses, then every control endpoint must answer.
-        for service in self.pods.keys().cloned().collect::<Vec<_>>() {
-            let ip = self.ip_of(&sidecar_name(&run, &service)).await?;
-            self.pod_ips.insert(service, ip);
-        }
-        self.gateway_ip = self.ip_of(&name).await?;
-        let mut checks = Vec::new();
-        for (service, ip) in &self.pod_ips {
-            checks.push((
-                sidecar_name(&run, service),
-                SocketAddr::new(*ip, role::SIDECAR_CONTROL),
-            ));
-            checks.push((
-                container_name(&run, service),
-                SocketAddr::new(*ip, role::SERVICE_CONTROL),
-            ));
-        }
-        checks.push((
-            name.clone(),
-            SocketAddr::new(self.gateway_ip, role::GATEWAY_CONTROL),
-        ));
-        checks.push((
-            name.clone(),
-            SocketAddr::new(self.gateway_ip, role::GATEWAY_PROXY),
-        ));
-        let waits = checks
-            .iter()
-            .map(|(container, addr)| self.wait_ready(container, *addr));
-        for result in join_all(waits).await {
-            result?;
-        }
+            .map_err(start_error)?;
+        timeline.mark(format!("{name} created"));
+        docker
+            .start_container(name, None::<StartContainerOptions>)
+            .await
+            .map_err(start_error)?;
+        timeline.mark(format!("{name} started"));
         Ok(())
     }
 
-    /// Connects `container` to the run's network with `aliases` (reconnecting first when
-    /// `reconnect`, since aliases are set only on connecting).
-    async fn connect(
+    /// One service's pod: its sidecar (owning the namespace, with the service's names), then
+    /// the service in that namespace (testcontainers), then both answering.
+    async fn start_pod(
         &self,
-        container: &str,
-        aliases: &[String],
-        reconnect: bool,
-    ) -> Result<(), DockerError> {
-        let docker = &self.engine.docker;
-        if reconnect {
-            docker
-                .disconnect_network(
-                    &self.network,
-                    NetworkDisconnectRequest {
-                        container: container.to_string(),
-                        force: Some(true),
-                    },
+        service: &ServiceDef,
+        gate: &NetworkGate,
+        timeline: &Timeline,
+    ) -> Result<(String, Pod, IpAddr), DockerError> {
+        let run = &self.run;
+        let stack = self.def.name();
+        let seed = self.seed.to_string();
+        let sidecar = sidecar_name(run, &service.name);
+        let mut aliases = vec![service.name.clone()];
+        aliases.extend(service.aliases.iter().cloned());
+        self.create_networked(
+            &sidecar,
+            labels(run, stack, "sidecar", Some(&service.name)),
+            role_args("sidecar", Some(&service.name), &seed),
+            aliases.clone(),
+            timeline,
+        )
+        .await?;
+        gate.joined(timeline);
+        let name = container_name(run, &service.name);
+        let namespace = format!("container:{sidecar}");
+        let labels = labels(run, stack, "service", Some(&service.name));
+        let request = match &service.runtime {
+            crate::config::topology::ServiceRuntime::Image { reference, .. } => {
+                let (image, tag) = split_reference(reference);
+                // The user's service: its own entrypoint, told where its upstreams are (the
+                // sidecar's listeners on the pod's loopback).
+                self.upstream_env(service).into_iter().fold(
+                    GenericImage::new(image, tag)
+                        .with_container_name(&name)
+                        .with_labels(labels),
+                    |request, (key, value)| request.with_env_var(key, value),
                 )
-                .await
-                .map_err(|e| DockerError::Engine(format!("cannot disconnect {container}: {e}")))?;
+            }
+            _ => GenericImage::new(self.image.name.clone(), self.image.tag.clone())
+                .with_container_name(&name)
+                .with_labels(labels)
+                .with_cmd(role_args("service", Some(&service.name), &seed))
+                .with_mount(
+                    Mount::bind_mount(self.files.display().to_string(), role::ETC_DIR)
+                        .with_access_mode(AccessMode::ReadOnly),
+                )
+                .with_mount(Mount::tmpfs_mount("/tmp")),
+        };
+        let request = request
+            .with_startup_timeout(READY_WITHIN)
+            .with_host_config_modifier(move |hc| {
+                hc.network_mode = Some(namespace.clone());
+                hc.publish_all_ports = Some(false);
+                hc.port_bindings = None;
+            });
+        let (started, ip) = futures::join!(request.start(), self.ip_of(&sidecar));
+        let container = started.map_err(|e| DockerError::Start {
+            container: name.clone(),
+            reason: e.to_string(),
+        })?;
+        timeline.mark(format!("{name} started"));
+        let ip = ip?;
+        let public = role::public_port(&self.def, &service.name);
+        let clock = async {
+            if role::has_clock(service) {
+                self.wait_ready(&name, SocketAddr::new(ip, role::SERVICE_CONTROL))
+                    .await
+            } else {
+                Ok(())
+            }
+        };
+        let (a, b, c) = futures::join!(
+            self.wait_ready(&sidecar, SocketAddr::new(ip, role::SIDECAR_CONTROL)),
+            clock,
+            self.wait_ready(&name, SocketAddr::new(ip, public)),
+        );
+        a?;
+        b?;
+        c?;
+        timeline.mark(format!("pod {} answers", service.name));
+        Ok((
+            service.name.clone(),
+            Pod {
+                service: container,
+                aliases,
+            },
+            ip,
+        ))
+    }
+
+    /// What a user image is told about its upstreams: `GAUNTLET_UPSTREAM_<NAME>` (upper case,
+    /// `-` as `_`) = the sidecar's listener for it on the pod's loopback (with a mesh), else
+    /// the upstream's name and public port on the network.
+    fn upstream_env(&self, service: &ServiceDef) -> Vec<(String, String)> {
+        service
+            .upstreams
+            .iter()
+            .map(|u| {
+                let key = format!(
+                    "GAUNTLET_UPSTREAM_{}",
+                    u.service.to_uppercase().replace('-', "_")
+                );
+                let url = if self.def.mesh.is_some() {
+                    format!("http://127.0.0.1:{}", u.local_port)
+                } else {
+                    format!(
+                        "http://{}:{}",
+                        u.service,
+                        role::public_port(&self.def, &u.service)
+                    )
+                };
+                (key, url)
+            })
+            .collect()
+    }
+
+    async fn start_gateway(
+        &self,
+        gate: &NetworkGate,
+        timeline: &Timeline,
+    ) -> Result<IpAddr, DockerError> {
+        let name = container_name(&self.run, "gateway");
+        self.create_networked(
+            &name,
+            labels(&self.run, self.def.name(), "gateway", None),
+            role_args("gateway", None, &self.seed.to_string()),
+            vec!["gateway".to_string()],
+            timeline,
+        )
+        .await?;
+        gate.joined(timeline);
+        let ip = self.ip_of(&name).await?;
+        let (a, b) = futures::join!(
+            self.wait_ready(&name, SocketAddr::new(ip, role::GATEWAY_CONTROL)),
+            self.wait_ready(&name, SocketAddr::new(ip, role::GATEWAY_PROXY)),
+        );
+        a?;
+        b?;
+        timeline.mark("gateway answers");
+        Ok(ip)
+    }
+
+    /// Every pod and the gateway at once; each is ready when all its ports answer.
+    async fn start_containers(&mut self, timeline: &Timeline) -> Result<(), DockerError> {
+        let services = self.def.topology.services.clone();
+        let gate = NetworkGate {
+            remaining: (services.len() + 1).into(),
+            dir: self.files.clone(),
+        };
+        let pods = join_all(services.iter().map(|s| self.start_pod(s, &gate, timeline)));
+        let (pods, gateway) = futures::join!(pods, self.start_gateway(&gate, timeline));
+        let mut first_error = None;
+        for pod in pods {
+            match pod {
+                Ok((service, pod, ip)) => {
+                    self.pods.insert(service.clone(), pod);
+                    self.pod_ips.insert(service, ip);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
+        match gateway {
+            Ok(ip) => self.gateway_ip = ip,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Connects `container` to the run's network again, with `aliases`.
+    async fn connect(&self, container: &str, aliases: &[String]) -> Result<(), DockerError> {
+        let docker = &self.engine.docker;
         docker
             .connect_network(
                 &self.network,
@@ -471,28 +612,38 @@ impl DockerStack {
             })
     }
 
+    /// Waits until `addr` accepts a connection: tried every 5 ms (a refused connect costs
+    /// nothing), with the engine asked whether `container` still runs only every 250 ms (asking
+    /// on every try would load the engine while it starts the others).
     async fn wait_ready(&self, container: &str, addr: SocketAddr) -> Result<(), DockerError> {
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
+        let mut next_check = tokio::time::Instant::now() + Duration::from_millis(250);
         loop {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(CONNECT_WITHIN, tokio::net::TcpStream::connect(addr)).await
+            {
                 return Ok(());
             }
-            let running = self
-                .engine
-                .docker
-                .inspect_container(container, None)
-                .await
-                .ok()
-                .and_then(|i| i.state)
-                .and_then(|s| s.running)
-                .unwrap_or(false);
-            if !running || tokio::time::Instant::now() >= deadline {
-                return Err(DockerError::Died {
-                    container: container.to_string(),
-                    logs: self.last_logs(container, 20).await,
-                });
+            let now = tokio::time::Instant::now();
+            if now >= next_check {
+                next_check = now + Duration::from_millis(250);
+                let running = self
+                    .engine
+                    .docker
+                    .inspect_container(container, None)
+                    .await
+                    .ok()
+                    .and_then(|i| i.state)
+                    .and_then(|s| s.running)
+                    .unwrap_or(false);
+                if !running || now >= deadline {
+                    return Err(DockerError::Died {
+                        container: container.to_string(),
+                        logs: self.last_logs(container, 20).await,
+                    });
+                }
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -510,6 +661,31 @@ impl DockerStack {
             out.push_str(&chunk.to_string());
         }
         out
+    }
+
+    /// Every container of the run that exits from now on (a fault, `docker stop` from outside,
+    /// or a crash), as the engine reports it: its name and exit code. Pushed by the engine's
+    /// event stream, not polled.
+    pub fn exits(&self) -> impl futures::Stream<Item = (String, String)> + Send + 'static {
+        use futures::StreamExt;
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["die".to_string()]),
+            (
+                "label".to_string(),
+                vec![format!("{}={}", super::LABEL_RUN, self.run)],
+            ),
+        ]);
+        let options = EventsOptionsBuilder::new().filters(&filters).build();
+        self.engine
+            .docker
+            .events(Some(options))
+            .filter_map(|event| async move {
+                let attributes = event.ok()?.actor?.attributes?;
+                let name = attributes.get("name")?.clone();
+                let code = attributes.get("exitCode").cloned().unwrap_or_default();
+                Some((name, code))
+            })
     }
 
     /// The service container of `service`.
@@ -560,18 +736,25 @@ impl DockerStack {
                 .await
                 .map_err(|e| DockerError::Engine(format!("disconnect {service}: {e}"))),
             EngineFault::Connect => {
-                self.connect(&sidecar_name(&self.run, service), &pod.aliases, false)
+                self.connect(&sidecar_name(&self.run, service), &pod.aliases)
                     .await
             }
         }
     }
 
-    /// Every control endpoint of the run: each sidecar's, each service's, the gateway's.
+    /// Every control endpoint of the run: each sidecar's, each mock service's, the gateway's.
     pub fn control_endpoints(&self) -> Vec<SocketAddr> {
         let mut out = Vec::new();
-        for ip in self.pod_ips.values() {
+        for (service, ip) in &self.pod_ips {
             out.push(SocketAddr::new(*ip, role::SIDECAR_CONTROL));
-            out.push(SocketAddr::new(*ip, role::SERVICE_CONTROL));
+            if self
+                .def
+                .topology
+                .service(service)
+                .is_some_and(role::has_clock)
+            {
+                out.push(SocketAddr::new(*ip, role::SERVICE_CONTROL));
+            }
         }
         out.push(SocketAddr::new(self.gateway_ip, role::GATEWAY_CONTROL));
         out
@@ -609,7 +792,6 @@ impl Drop for DockerStack {
         // The containers go by label below or went in `shutdown`: the handles' own removal
         // would only race it.
         std::mem::forget(std::mem::take(&mut self.pods));
-        std::mem::forget(self.gateway.take());
         if self.removed.swap(true, Ordering::SeqCst) {
             return;
         }

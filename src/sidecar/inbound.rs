@@ -142,6 +142,8 @@ pub struct Inbound {
     clock: StackClock,
     client: Client<HttpConnector, Body>,
     listening: Mutex<Option<Listening>>,
+    /// The local service is frozen (pause): nothing it would answer comes back until unpause.
+    paused: watch::Sender<bool>,
 }
 
 impl Inbound {
@@ -177,6 +179,7 @@ impl Inbound {
             clock,
             client: Client::builder(TokioExecutor::new()).build(connector),
             listening: Mutex::new(None),
+            paused: watch::Sender::new(false),
         });
         inbound.listen(listener);
         Ok(inbound)
@@ -202,6 +205,25 @@ impl Inbound {
         if let Ok(mut a) = self.app.write() {
             *a = app;
         }
+    }
+
+    /// Freezes the local service (`pause`) or thaws it (`unpause`), as `docker pause` freezes a
+    /// container: this stage still accepts and records what reaches it (it is the pod's
+    /// sidecar, not the frozen process), and every request or connection it passes on waits,
+    /// answered by nothing, until the service is thawed.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+
+    /// Whether the local service is frozen.
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Returns once the local service is not frozen.
+    async fn thawed(&self) {
+        let mut paused = self.paused.subscribe();
+        let _ = paused.wait_for(|p| !*p).await;
     }
 
     /// Whether the public port is open.
@@ -439,6 +461,10 @@ impl Inbound {
             Some(Terminal::Reset) => return reset(io),
             Some(Terminal::Abort { .. } | Terminal::Malformed) => return,
         }
+        tokio::select! {
+            () = self.thawed() => {}
+            _ = lifecycle.wait_for(ended) => return reset(io),
+        }
         let Ok(mut upstream) = TcpStream::connect(self.app_addr()).await else {
             return;
         };
@@ -506,6 +532,7 @@ impl Inbound {
 
     /// Passes the request to the local service and streams its response back.
     async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
+        self.thawed().await;
         let app = self.app.read().map_or(self.addr(), |a| *a);
         let (mut parts, body) = request.into_parts();
         let path = parts

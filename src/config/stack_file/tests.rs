@@ -105,7 +105,10 @@ fn needs_exactly_one_runtime() {
         ),
         &[],
     );
-    assert!(e.contains("exactly one of `mock`, `command`, `url`"), "{e}");
+    assert!(
+        e.contains("exactly one of `mock`, `command`, `url`, `image`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -247,4 +250,33 @@ fn upstream_ports_without_local_port_follow_upstream_base_and_every_port_moves_w
         e.contains("port 9500 is already used by ports.services.value-architect"),
         "{e}"
     );
+}
+
+#[test]
+fn an_image_service_names_its_image_and_the_port_it_listens_on() {
+    let with_image = |lines: &str| STACK.replace("    mock: value-architect\n", lines);
+    let topology = load_text(
+        &with_image("    image: architect-api:1.4\n    port: 9500\n"),
+        &[],
+    )
+    .expect("an image with its port loads");
+    assert_eq!(
+        topology.service("value-architect").unwrap().runtime,
+        ServiceRuntime::Image {
+            reference: "architect-api:1.4".into(),
+            port: 9500
+        }
+    );
+    let e = error(&with_image("    image: architect-api:1.4\n"), &[]);
+    assert!(e.contains("needs `port`"), "{e}");
+    let e = error(
+        &with_image("    mock: value-architect\n    port: 9500\n"),
+        &[],
+    );
+    assert!(e.contains("has no image"), "{e}");
+    let e = error(
+        &with_image("    image: architect-api:1.4\n    mock: value-architect\n    port: 1\n"),
+        &[],
+    );
+    assert!(e.contains("exactly one of"), "{e}");
 }
