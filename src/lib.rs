@@ -35,4 +35,5 @@ pub mod sidecar;
 pub mod stack;
 pub mod steps;
 pub mod token;
+pub mod trace;
 pub mod units;

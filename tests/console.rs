@@ -488,3 +488,105 @@ async fn with_an_api_token_the_pages_load_but_their_data_needs_the_token() {
     .await;
     assert_eq!(stop.status, 401);
 }
+
+/// Recent requests with their trace (issue 19 item 2): `GET /traces` on the control port serves
+/// what the console draws as waterfalls — the gateway's stages and attempts, the sidecar hop
+/// with its intention decision, and the fault applied — linked parent to child, continuing the
+/// client's trace, with no secret in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn recent_requests_are_served_as_traces_with_stages_attempts_hops_and_faults() {
+    let _ports = UP_PORTS.lock().await;
+    let (_dir, stack) = stack_on_free_ports("valueverse");
+    let (_child, summary) = gauntlet_up(&stack);
+    let (_, control, proxy) = urls(&summary);
+    let token = summary["tokens"]["admin-user"].as_str().expect("token");
+    let admin = format!("Bearer {token}");
+
+    let fault = send(
+        http::Method::POST,
+        &format!("{control}/services/value-architect/faults"),
+        &[],
+        Some(json!({"action": "abort", "status": 503})),
+    )
+    .await;
+    assert_eq!(fault.status, 201, "{}", fault.text());
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let r = get(
+        &format!("{proxy}/api/v1/value-models"),
+        &[
+            ("Authorization", &admin),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+
+    let traces = within_a_second(&format!("{control}/traces?limit=5"), &[], |t| {
+        t["data"].as_array().is_some_and(|d| {
+            d.iter().any(|t| {
+                t["trace_id"] == trace_id
+                    && t["spans"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|s| s["name"] == "fault: abort 503"))
+            })
+        })
+    })
+    .await;
+    assert!(!traces.to_string().contains(token), "a token in {traces}");
+    let trace = traces["data"]
+        .as_array()
+        .and_then(|d| d.iter().find(|t| t["trace_id"] == trace_id))
+        .expect("the trace");
+    assert_eq!(trace["error"], true, "{trace}");
+    let spans = trace["spans"].as_array().expect("spans");
+    let span = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(name)))
+            .unwrap_or_else(|| panic!("no span {name:?} in {trace}"))
+    };
+    let root = span("gateway GET /api/v1/value-models");
+    assert_eq!(
+        root["parent_id"], "00f067aa0ba902b7",
+        "the client's span: {root}"
+    );
+    assert_eq!(root["attributes"]["http.response.status_code"], "503");
+    assert_eq!(root["attributes"]["kong.consumer"], "admin-user");
+    for stage in ["jwt", "acl", "rate-limiting", "circuit-breaker"] {
+        assert_eq!(
+            span(stage)["parent_id"],
+            root["span_id"],
+            "{stage}: {trace}"
+        );
+    }
+    let upstream = span("upstream value-architect");
+    assert_eq!(upstream["parent_id"], root["span_id"]);
+    let attempt = span("attempt 1");
+    assert_eq!(attempt["parent_id"], upstream["span_id"]);
+    assert_eq!(attempt["attributes"]["outcome"], "status 503");
+    // The sidecar's hop hangs under the span the gateway sent upstream in `traceparent`.
+    let inbound = span("inbound value-architect");
+    assert_eq!(inbound["parent_id"], upstream["span_id"], "{trace}");
+    assert_eq!(inbound["component"], "value-architect sidecar");
+    let intention = span("intention ");
+    assert_eq!(intention["parent_id"], inbound["span_id"]);
+    assert_eq!(intention["attributes"]["decision"], "allow");
+    assert_eq!(span("fault: abort 503")["parent_id"], inbound["span_id"]);
+    // Offsets place every span inside the trace.
+    for s in spans {
+        let end =
+            s["offset_ms"].as_f64().unwrap_or(-1.0) + s["duration_ms"].as_f64().unwrap_or(0.0);
+        assert!(
+            end <= trace["duration_ms"].as_f64().unwrap_or(0.0) + 0.001,
+            "{s} outside {trace}"
+        );
+    }
+
+    // A bad limit gets the API's error.
+    let bad = get(&format!("{control}/traces?limit=0"), &[]).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("limit must be"), "{}", bad.text());
+}

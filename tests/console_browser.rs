@@ -416,3 +416,80 @@ async fn clicking_the_chaos_console_stops_a_service_and_adds_a_toxic() {
         .collect();
     assert!(unexpected.is_empty(), "console messages: {unexpected:#?}");
 }
+
+/// The chaos console's recent requests as a person sees them: a request that a fault aborts
+/// shows as a failed row whose waterfall has the gateway's stages, the attempt, the sidecar
+/// hop and the fault, each bar placed on the trace's time axis; no console message.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chaos_console_draws_a_faulted_request_as_a_trace_waterfall() {
+    let (_dir, stack) = stack_on_free_ports("valueverse");
+    let (_child, summary) = gauntlet_up(&stack);
+    let control = summary["control"].as_str().expect("control").to_string();
+    let proxy = summary["gateway"]["proxy"]
+        .as_str()
+        .expect("proxy")
+        .to_string();
+    let admin = format!(
+        "Bearer {}",
+        summary["tokens"]["admin-user"].as_str().expect("token")
+    );
+    let fault = send(
+        http::Method::POST,
+        &format!("{control}/services/value-architect/faults"),
+        &[],
+        Some(json!({"action": "abort", "status": 503})),
+    )
+    .await;
+    assert_eq!(fault.status, 201);
+    let Some(mut page) = Devtools::open(&format!("{control}/ui/")) else {
+        return;
+    };
+    page.until(
+        "!!document.querySelector('#traces')",
+        Duration::from_secs(10),
+    );
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let r = get(
+        &format!("{proxy}/api/v1/value-models"),
+        &[
+            ("Authorization", &admin),
+            ("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01")),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 503);
+    let row = format!(r#"document.querySelector('#traces tr[data-trace="{trace}"]')"#);
+    let took = page.until(
+        &format!("!!{row} && {row}.dataset.error === 'true'"),
+        Duration::from_secs(1),
+    );
+    eprintln!("the request's trace on screen {took:?} after its answer");
+    page.eval(&format!("{row}.querySelector('details').open = true, true"));
+    for name in [
+        "jwt",
+        "upstream value-architect",
+        "attempt 1",
+        "fault: abort 503",
+    ] {
+        page.until(
+            &format!(r#"!!{row}.querySelector('.span-row[data-span="{name}"]')"#),
+            Duration::from_secs(1),
+        );
+    }
+    page.until(
+        &format!(r#"[...{row}.querySelectorAll('.span-name')].some(n => n.textContent.startsWith('inbound value-architect'))"#),
+        Duration::from_secs(1),
+    );
+    // Bars are placed: each has a width, the attempt starts after the trace does.
+    page.until(
+        &format!(
+            r#"[...{row}.querySelectorAll('.span-bar')].every(b => b.style.width.endsWith('%')) && {row}.querySelector('.span-row[data-span="attempt 1"] .span-bar').getBoundingClientRect().width > 0"#
+        ),
+        Duration::from_secs(1),
+    );
+    assert!(
+        page.console.is_empty(),
+        "console messages: {:#?}",
+        page.console
+    );
+}

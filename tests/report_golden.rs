@@ -16,6 +16,7 @@ use gauntlet::report::{
     LatencyObjective, PercentileValue, RunReport, ScenarioReport, Secrets, ServiceJournal,
     StackInfo, Status, StepReport, Verdict,
 };
+use gauntlet::trace::{SpanJson, SpanKind, TraceJson};
 
 /// The stack's JWT secret in the fixture; must never appear in an output.
 const SECRET: &str = "frontend-app-secret-7c1d2e";
@@ -218,6 +219,126 @@ fn fixture() -> RunReport {
                 path: format!("/api/v1/value-models/{SECRET}"),
                 fault: None,
             },
+        ],
+    }];
+
+    // The last request as a trace: gateway stages, the attempt, the sidecar hop and its fault
+    // (a path with the secret in it must come out redacted).
+    let span = |id: &str,
+                parent: Option<&str>,
+                name: &str,
+                component: &str,
+                depth: usize,
+                at: (f64, f64),
+                error: bool,
+                attrs: &[(&str, &str)]| SpanJson {
+        span_id: id.into(),
+        parent_id: parent.map(str::to_string),
+        name: name.into(),
+        component: component.into(),
+        kind: if depth == 0 {
+            SpanKind::Server
+        } else {
+            SpanKind::Internal
+        },
+        depth,
+        offset_ms: at.0,
+        duration_ms: at.1,
+        error,
+        attributes: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    failing.evidence.traces = vec![TraceJson {
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        name: "gateway GET /api/v1/value-models".into(),
+        duration_ms: 2.5,
+        error: true,
+        spans: vec![
+            span(
+                "00000000000000a1",
+                Some("00f067aa0ba902b7"),
+                "gateway GET /api/v1/value-models",
+                "gateway",
+                0,
+                (0.0, 2.5),
+                true,
+                &[
+                    ("http.response.status_code", "503"),
+                    ("kong.consumer", "admin-user"),
+                ],
+            ),
+            span(
+                "00000000000000a2",
+                Some("00000000000000a1"),
+                "jwt",
+                "gateway",
+                1,
+                (0.01, 0.02),
+                false,
+                &[("decision", "passed")],
+            ),
+            span(
+                "00000000000000a3",
+                Some("00000000000000a1"),
+                "circuit-breaker",
+                "gateway",
+                1,
+                (0.04, 0.001),
+                false,
+                &[("breaker.state", "CLOSED")],
+            ),
+            span(
+                "00000000000000a4",
+                Some("00000000000000a1"),
+                "upstream value-architect",
+                "gateway",
+                1,
+                (0.05, 2.4),
+                true,
+                &[("attempts", "1")],
+            ),
+            span(
+                "00000000000000a5",
+                Some("00000000000000a4"),
+                "attempt 1",
+                "gateway",
+                2,
+                (0.05, 2.4),
+                true,
+                &[("outcome", "status 503")],
+            ),
+            span(
+                "00000000000000b1",
+                Some("00000000000000a4"),
+                "inbound value-architect GET /api/v1/value-models",
+                "value-architect sidecar",
+                2,
+                (0.6, 1.2),
+                true,
+                &[("url.path", &format!("/api/v1/value-models/{SECRET}"))],
+            ),
+            span(
+                "00000000000000b2",
+                Some("00000000000000b1"),
+                "intention api-gateway → value-architect",
+                "value-architect sidecar",
+                3,
+                (0.61, 0.01),
+                false,
+                &[("decision", "allow")],
+            ),
+            span(
+                "00000000000000b3",
+                Some("00000000000000b1"),
+                "fault: abort 503",
+                "value-architect sidecar",
+                3,
+                (0.63, 0.0),
+                true,
+                &[("fault", "abort 503")],
+            ),
         ],
     }];
 

@@ -16,6 +16,7 @@
 //! | `POST /clock/advance` `{"seconds": 60}` or `{"duration": "60s"}` | jumps the stack clock |
 //! | `GET /breakers` | each gateway breaker's state and transitions (as the admin API's), and the stack time now |
 //! | `GET /traffic` | per route and consumer over the last minute: requests, requests/s, status classes, p50/p99 ms ([`super::console::traffic`]) |
+//! | `GET /traces?limit=N` | the most recent requests' traces, newest first (default 20, at most 200): `{"recorded": n, "data": [{"trace_id", "name", "duration_ms", "error", "spans": [{"span_id", "parent_id", "name", "component", "kind", "depth", "offset_ms", "duration_ms", "error", "attributes"}]}]}` ([`crate::trace`]) |
 //!
 //! The chaos console (`/ui/`, [`super::console`]) reads these and the Toxiproxy endpoints, and
 //! acts only through them.
@@ -88,6 +89,7 @@ pub fn router(target: ControlTarget) -> Router {
     });
     let observe = Router::new()
         .route("/breakers", get(breakers))
+        .route("/traces", get(traces))
         .route(
             "/traffic",
             get(move || async move {
@@ -139,6 +141,48 @@ async fn breakers(State(t): Shared) -> Result<Json<Value>, ApiError> {
             .iter()
             .map(|(_, b)| super::admin::breaker_json(b))
             .collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TracesQuery {
+    limit: Option<String>,
+}
+
+/// Traces served by default, and at most.
+const TRACES_DEFAULT: usize = 20;
+const TRACES_MAX: usize = 200;
+
+async fn traces(
+    State(t): Shared,
+    query: Result<axum::extract::Query<TracesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let gateway = t.gateway.as_ref().ok_or_else(no_gateway)?;
+    let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+    let axum::extract::Query(query) =
+        query.map_err(|e| bad(format!("the only parameter is `limit`: {e}")))?;
+    let limit = match query.limit.as_deref() {
+        None => TRACES_DEFAULT,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=TRACES_MAX).contains(n))
+            .ok_or_else(|| {
+                bad(format!(
+                    "limit must be a whole number from 1 to {TRACES_MAX}, got {text:?}"
+                ))
+            })?,
+    };
+    let store = &gateway.traces;
+    let traces: Vec<_> = store
+        .traces(limit)
+        .iter()
+        .map(crate::trace::Trace::to_json)
+        .collect();
+    Ok(Json(json!({
+        "recorded": store.pushed(),
+        "data": traces,
     })))
 }
 

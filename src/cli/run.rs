@@ -13,6 +13,7 @@ use clap::Args;
 use super::{Exit, Signal};
 use crate::runner::selection::{read_rerun_file, Location};
 use crate::runner::{self, console, RunError, RunOptions};
+use crate::trace::otlp::OtlpExporter;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -64,6 +65,13 @@ pub struct RunArgs {
     /// conformant scenarios/valueverse when running an edited copy).
     #[arg(long, value_name = "DIR")]
     pub baseline_stack: Option<PathBuf>,
+    /// Export every scenario's spans (gateway stages, upstream attempts, sidecar hops, faults and toxics)
+    /// with OTLP over HTTP (protobuf) to a collector or Jaeger, e.g. `http://127.0.0.1:4318`
+    /// (spans go to /v1/traces; a URL with a path is used as is). Off by default. Loopback
+    /// only: Gauntlet sends network traffic only to loopback (127.0.0.0/8, ::1, localhost), so
+    /// any other host is refused (exit 2).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Scenario lines wanted per feature file.
@@ -125,6 +133,14 @@ pub async fn execute(args: RunArgs) -> Exit {
             return Exit::Usage;
         }
     };
+    let otlp = match args.otlp_endpoint.as_deref().map(OtlpExporter::new) {
+        None => None,
+        Some(Ok(exporter)) => Some(exporter),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
     let options = RunOptions {
         paths,
         lines,
@@ -140,6 +156,7 @@ pub async fn execute(args: RunArgs) -> Exit {
         quiet: false,
         repeat: args.repeat,
         baseline_stack: args.baseline_stack,
+        otlp: otlp.clone(),
     };
     let signal: Arc<Mutex<Option<Signal>>> = Arc::default();
     let interrupt = {
@@ -151,7 +168,19 @@ pub async fn execute(args: RunArgs) -> Exit {
             }
         }
     };
-    match runner::run_until(&options, interrupt).await {
+    let result = runner::run_until(&options, interrupt).await;
+    if let Some(otlp) = &otlp {
+        otlp.flush().await;
+        match otlp.outcome() {
+            (sent, 0, _) => eprintln!("OTLP: {sent} spans sent to {}", otlp.url()),
+            (sent, failed, reason) => eprintln!(
+                "warning: OTLP: {failed} spans could not be sent to {} ({}); {sent} sent",
+                otlp.url(),
+                reason.unwrap_or_default()
+            ),
+        }
+    }
+    match result {
         Ok(outcome) => {
             for warning in &outcome.report_warnings {
                 eprintln!("warning: {warning}");

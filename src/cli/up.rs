@@ -16,6 +16,7 @@ use crate::config::StackDef;
 use crate::http::server::{bind_loopback, serve_router};
 use crate::stack::{PortPlan, Stack, StackError};
 use crate::token;
+use crate::trace::otlp::OtlpExporter;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -44,6 +45,13 @@ pub struct UpArgs {
     /// Where the stack runs: in this process, or as containers on a Docker network (SPEC §13).
     #[arg(long, value_enum, default_value_t = Target::Process)]
     pub target: Target,
+    /// Export the stack's spans every second (gateway stages, upstream attempts, sidecar hops, faults and toxics)
+    /// with OTLP over HTTP (protobuf) to a collector or Jaeger, e.g. `http://127.0.0.1:4318`
+    /// (spans go to /v1/traces; a URL with a path is used as is). Off by default. Loopback
+    /// only: Gauntlet sends network traffic only to loopback (127.0.0.0/8, ::1, localhost), so
+    /// any other host is refused (exit 2).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Where a stack runs.
@@ -71,7 +79,18 @@ pub async fn execute(args: UpArgs) -> Exit {
         return Exit::Usage;
     }
     let def = Arc::new(def);
+    let otlp = match args.otlp_endpoint.as_deref().map(OtlpExporter::new) {
+        None => None,
+        Some(Ok(exporter)) => Some(exporter),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
     if args.target == Target::Docker {
+        if otlp.is_some() {
+            eprintln!("warning: --otlp-endpoint exports the in-process stack's spans; the containers of --target docker record none");
+        }
         return super::up_docker::execute(args, def).await;
     }
     let seed = args.seed.unwrap_or_else(rand::random);
@@ -139,6 +158,10 @@ pub async fn execute(args: UpArgs) -> Exit {
     } else {
         print_human(&summary);
     }
+    // The spans, to the collector every second, from the stack's one store.
+    let following = otlp
+        .as_ref()
+        .map(|o| o.follow(stack.traces().clone(), Duration::from_secs(1)));
     // Ctrl-C is how `up` ends: a normal stop, exit 0. Until then, fresh tokens after each jump.
     let mut seen = stack.clock.offset();
     loop {
@@ -161,6 +184,11 @@ pub async fn execute(args: UpArgs) -> Exit {
                     .and_then(|()| std::io::Write::flush(&mut out));
             }
         }
+    }
+    if let (Some(following), Some(otlp)) = (following, &otlp) {
+        following.abort();
+        otlp.send(stack.traces().spans_since(otlp.followed()).0);
+        otlp.flush().await;
     }
     eprintln!("stopping {}", stack.def.name());
     drop(control);

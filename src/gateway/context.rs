@@ -57,6 +57,8 @@ pub struct RequestContext {
     /// What the rate limiter counted this request in (plugin id, a digest of the identifier,
     /// each period's usage before it), for the invariant checkers.
     pub rate_counted: Option<RateCounted>,
+    /// This request's spans while it is handled ([`crate::trace::gateway`]).
+    pub trace: crate::trace::GatewayTrace,
 }
 
 /// The rate-limit windows one admitted request was counted in.
@@ -112,6 +114,7 @@ impl RequestContext {
             upstream_ms: None,
             breaker_admission: None,
             rate_counted: None,
+            trace: crate::trace::GatewayTrace::off(),
         }
     }
 

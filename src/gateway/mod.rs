@@ -60,6 +60,8 @@ pub struct Gateway {
     proxy_port: std::sync::atomic::AtomicU16,
     /// The correlation-id plugin's generators.
     pub(crate) ids: plugins::correlation_id::IdSource,
+    /// Where each request's spans go (shared with the stack's sidecars).
+    pub traces: crate::trace::TraceStore,
 }
 
 /// A running gateway: its state and the proxy listener.
@@ -85,7 +87,16 @@ impl Gateway {
             rate_limiter: RateLimiter::new(),
             proxy_port: std::sync::atomic::AtomicU16::new(0),
             ids: plugins::correlation_id::IdSource::default(),
+            traces: crate::trace::TraceStore::new(),
         }
+        .with_traces(crate::trace::TraceStore::new())
+    }
+
+    /// Records this gateway's spans in `traces` (the stack's store, which its sidecars share).
+    pub fn with_traces(mut self, traces: crate::trace::TraceStore) -> Self {
+        traces.set_gateway(self.config.clone());
+        self.traces = traces;
+        self
     }
 
     /// What the correlation-id `tracker` generator prints about this gateway.

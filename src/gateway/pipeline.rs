@@ -33,6 +33,7 @@ use super::Gateway;
 use crate::clock::Stopwatch;
 use crate::config::gateway::{PluginConfig, PluginInstance, PluginKind};
 use crate::http::body::{self, Body};
+use crate::trace::{GatewayOutcome, GatewayTrace};
 
 /// Largest request body the gateway buffers (it buffers so retries can resend).
 pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
@@ -52,6 +53,8 @@ impl Gateway {
         self.kong_metrics.request_started(peer);
         let (mut parts, body) = request.into_parts();
         let ingress_bytes = request_length(&parts);
+        // Trace: continue the client's trace or start one (crate::trace::gateway).
+        let trace = GatewayTrace::begin(&self.traces, &parts.headers);
         // A random (v4) UUID from the thread's generator: `Uuid::new_v4` asks the kernel.
         let request_id = uuid::Builder::from_random_bytes(rand::random())
             .into_uuid()
@@ -79,6 +82,20 @@ impl Gateway {
             set_request_id(response.headers_mut(), &request_id);
             set_latencies(response.headers_mut(), source_latencies(started, None));
             let status = response.status().as_u16();
+            trace.finish(
+                &self.traces,
+                GatewayOutcome {
+                    method: parts.method.clone(),
+                    path,
+                    route: None,
+                    service: None,
+                    consumer: None,
+                    status,
+                    request_id,
+                    rejected: Some(Rejection::NoRoute.reason()),
+                    breaker_state: None,
+                },
+            );
             self.metrics
                 .record_request(None, None, status, None, Source::Gateway);
             // Kong's prometheus `log` skips a request without a route; nginx counts it.
@@ -94,13 +111,16 @@ impl Gateway {
             request_id,
             matched,
         );
+        ctx.trace = trace;
 
         // The stages, in Kong's priority order; `reached` counts those whose access phase ran.
         let mut reached = 0;
         let mut decided = Ok(());
         for stage in STAGES {
             reached += 1;
+            let started = ctx.trace.now();
             decided = stage.access(&self, &mut ctx);
+            ctx.trace.stage(reached - 1, started, decided.is_err());
             if let Err(rejection) = &decided {
                 tracing::debug!(
                     request_id = %ctx.request_id,
@@ -137,10 +157,12 @@ impl Gateway {
             (Ok(()), None) => Err(Rejection::NoService),
             (Err(rejection), _) => Err(rejection),
         };
+        let mut rejected = None;
         let (mut response, source) = match result {
             Ok(response) => (response, Source::Service),
             Err(rejection) => {
                 self.record_rejection(&rejection, &ctx);
+                rejected = Some(rejection.reason());
                 (
                     rescue::respond(&rejection, &ctx.request_id),
                     Source::Gateway,
@@ -169,6 +191,20 @@ impl Gateway {
         self.record_kong_metrics(&ctx, &response, source, started, ingress_bytes);
         self.metrics
             .record_duration(Some(ctx.route()), ctx.consumer, started.elapsed());
+        std::mem::replace(&mut ctx.trace, GatewayTrace::off()).finish(
+            &self.traces,
+            GatewayOutcome {
+                method: ctx.method.clone(),
+                path,
+                route: Some(ctx.route()),
+                service: ctx.service(),
+                consumer: ctx.consumer,
+                status: response.status().as_u16(),
+                request_id: ctx.request_id.clone(),
+                rejected,
+                breaker_state: ctx.breaker_state,
+            },
+        );
         // A proxied response holds the bulkhead place and the trial slot until it has been
         // delivered; a gateway-made one frees them now.
         let hold = (ctx.bulkhead_slot.take(), ctx.breaker_permit.take());
@@ -306,7 +342,11 @@ impl Gateway {
         let permit = ctx.breaker_permit.as_ref();
         let mut last_state = None;
         let waiting = Stopwatch::start();
+        ctx.trace
+            .upstream_started(addr.link.as_deref().and_then(faulted_link));
+        let trace = &mut ctx.trace;
         let result = upstream::call(&self.pool, &self.clock, &addr, &parts, body, policy, |o| {
+            trace.attempt(o);
             let recorded = permit?.record_attempt(o);
             last_state = Some(recorded.state);
             Some(recorded)
@@ -403,16 +443,13 @@ fn prepare_upstream_headers(
     set(headers, "x-real-ip", &client_ip);
     // Kong's `headers_upstream = x-kong-request-id` default (3.5+): the id of its error bodies.
     set(headers, "x-kong-request-id", &ctx.request_id);
-    // OBS-2: a request without a valid W3C trace context starts a trace here; a valid one is
-    // passed on unchanged, so the service sees the client's trace id.
-    let traced = headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(is_valid_traceparent);
-    if !traced {
+    // OBS-2: a request without a valid W3C trace context starts a trace here; a valid one
+    // keeps its trace id (and `tracestate`), so the service sees the client's trace. The parent
+    // is the gateway's upstream span, so the next hop's spans hang under it.
+    if !ctx.trace.continued() {
         headers.remove("tracestate");
-        set(headers, "traceparent", &new_traceparent());
     }
+    set(headers, "traceparent", &ctx.trace.upstream_header());
     set(headers, "x-forwarded-proto", "http");
     set(
         headers,
@@ -479,26 +516,20 @@ fn headers_length(headers: &http::HeaderMap) -> u64 {
 /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, ids not all zero (W3C Trace Context
 /// level 1, version 00).
 pub fn is_valid_traceparent(value: &str) -> bool {
-    let parts: Vec<&str> = value.trim().split('-').collect();
-    let hex = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    matches!(parts.as_slice(), [version, trace, parent, flags]
-        if *version == "00"
-            && hex(trace, 32)
-            && hex(parent, 16)
-            && hex(flags, 2)
-            && trace.bytes().any(|b| b != b'0')
-            && parent.bytes().any(|b| b != b'0'))
+    crate::trace::TraceContext::parse(value).is_some()
 }
 
-/// A fresh sampled trace context: random trace and parent ids.
-fn new_traceparent() -> String {
-    let trace: u128 = rand::random::<u128>().max(1);
-    let parent: u64 = rand::random::<u64>().max(1);
-    format!("00-{trace:032x}-{parent:016x}-01")
+/// What a faulted link does to the requests crossing it (its toxics, or down), for the trace;
+/// `None` on the fast path (no toxic, up).
+fn faulted_link(link: &crate::link::Link) -> Option<String> {
+    if !link.is_active() {
+        return None;
+    }
+    let mut what: Vec<String> = link.toxics().iter().map(|t| t.toxic.describe()).collect();
+    if !link.is_enabled() {
+        what.insert(0, "down".to_string());
+    }
+    Some(what.join("; "))
 }
 
 /// `X-Kong-Request-Id` on every response, proxied or not (`kong/runloop/handler.lua`

@@ -23,6 +23,9 @@ use super::redact::redact_text;
 /// Journal entries kept per service in a scenario's evidence (the last ones; the count goes on).
 pub const JOURNAL_ENTRIES: usize = 50;
 
+/// Traces kept in a failing scenario's evidence (the last ones).
+pub const TRACES_KEPT: usize = 6;
+
 /// What one scenario's stack recorded.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Evidence {
@@ -48,6 +51,10 @@ pub struct Evidence {
     /// The links the scenario used or faulted, with their toxics ([`super::links`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<super::links::LinkRecord>,
+    /// The last requests' traces, oldest first (failing scenarios only; [`crate::trace`]):
+    /// every span of the gateway's stages and attempts, the sidecar hops, faults and toxics.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<crate::trace::TraceJson>,
 }
 
 impl Evidence {
@@ -59,6 +66,7 @@ impl Evidence {
             && self.journals.is_empty()
             && self.invariants.is_empty()
             && self.links.is_empty()
+            && self.traces.is_empty()
     }
 
     /// Removes `secrets`, JWTs and credentials from every text it holds.
@@ -77,6 +85,15 @@ impl Evidence {
                 e.path = text(&e.path);
                 e.source = e.source.as_deref().map(text);
                 e.fault = e.fault.as_deref().map(text);
+            }
+        }
+        for trace in &mut self.traces {
+            trace.name = text(&trace.name);
+            for span in &mut trace.spans {
+                span.name = text(&span.name);
+                for value in span.attributes.values_mut() {
+                    *value = text(value);
+                }
             }
         }
         for v in &mut self.invariants {

@@ -30,6 +30,7 @@ use super::model::{
     StepReport, Verdict,
 };
 use super::plot::{percentile_plot, PercentilePlot};
+use super::waterfall::{waterfall_views, WaterfallView};
 use super::ReportError;
 use exchange::{exchange_view, short_exchange_view, ExchangeView};
 use explain_view::{
@@ -191,6 +192,8 @@ struct ScenarioView {
 struct EvidenceView {
     breakers: Vec<BreakerView>,
     journals: Vec<JournalView>,
+    /// The last requests as trace waterfalls (waterfall.rs).
+    waterfalls: Vec<WaterfallView>,
 }
 
 struct JournalView {
@@ -607,10 +610,13 @@ fn stack_time(at: Duration) -> String {
 /// The evidence shown inside a failing scenario (a passing one shows none).
 fn evidence_view(s: &ScenarioReport, anchor: &str) -> Option<EvidenceView> {
     let ev = &s.evidence;
-    if !s.status.is_failure() || (ev.breakers.is_empty() && ev.journals.is_empty()) {
+    if !s.status.is_failure()
+        || (ev.breakers.is_empty() && ev.journals.is_empty() && ev.traces.is_empty())
+    {
         return None;
     }
     Some(EvidenceView {
+        waterfalls: waterfall_views(&ev.traces),
         breakers: breaker_views(s, anchor),
         journals: ev
             .journals

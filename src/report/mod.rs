@@ -39,6 +39,7 @@ pub mod redact;
 pub mod rerun;
 pub mod results_json;
 pub mod trend;
+pub mod waterfall;
 
 use std::fs;
 use std::io;

@@ -310,6 +310,7 @@ impl Collector {
         // What reached the services explains a failure; a passing scenario does not keep it.
         if !report.status.is_failure() {
             evidence.journals.clear();
+            evidence.traces.clear();
         }
         report.evidence = evidence;
         // A failed attempt that `@retry` will run again is not a result yet.

@@ -8,6 +8,7 @@
 
 use crate::report::evidence::{
     BreakerTimeline, BreakerTransition, Evidence, JournalRecord, ServiceJournal, JOURNAL_ENTRIES,
+    TRACES_KEPT,
 };
 use crate::stack::Stack;
 use crate::steps::GauntletWorld;
@@ -27,7 +28,20 @@ pub fn of(world: &GauntletWorld, key: &ScenarioKey) -> Evidence {
         links: stack
             .map(|s| crate::report::links::of(&s.links))
             .unwrap_or_default(),
+        traces: stack.map(traces).unwrap_or_default(),
     }
+}
+
+/// The stack's last traces, oldest first.
+fn traces(stack: &Stack) -> Vec<crate::trace::TraceJson> {
+    let mut traces: Vec<_> = stack
+        .traces()
+        .traces(TRACES_KEPT)
+        .iter()
+        .map(crate::trace::Trace::to_json)
+        .collect();
+    traces.reverse();
+    traces
 }
 
 /// Every invariant (SPEC §11) the scenario's stack broke.

@@ -64,6 +64,8 @@ pub struct RunOptions {
     pub repeat: usize,
     /// `--baseline-stack DIR`: the report diffs the stack's files against this one's.
     pub baseline_stack: Option<PathBuf>,
+    /// `--otlp-endpoint URL`: every scenario's spans are exported there when it ends.
+    pub otlp: Option<crate::trace::otlp::OtlpExporter>,
 }
 
 impl Default for RunOptions {
@@ -83,6 +85,7 @@ impl Default for RunOptions {
             lines: BTreeMap::new(),
             repeat: 1,
             baseline_stack: None,
+            otlp: None,
         }
     }
 }
@@ -275,6 +278,7 @@ pub async fn run_until(
                 }
                 let before_settings = settings.clone();
                 let after_extras = extras.clone();
+                let otlp = options.otlp.clone();
                 let collector = Collector::new(
                     extras.clone(),
                     secrets.clone(),
@@ -297,6 +301,12 @@ pub async fn run_until(
                     .after(move |feature, _, scenario, _, world| {
                         let key = scenario_key(feature, scenario);
                         let evidence = world.as_ref().map(|w| evidence::of(w, &key));
+                        // The scenario's spans to the collector, in the background.
+                        if let (Some(otlp), Some(stack)) =
+                            (&otlp, world.as_ref().and_then(|w| w.started_stack()))
+                        {
+                            otlp.send(stack.traces().spans());
+                        }
                         if let (Some(evidence), Ok(mut map)) = (evidence, after_extras.lock()) {
                             map.insert(key, evidence);
                         }

@@ -49,6 +49,7 @@ use crate::mesh::intentions::{HttpRequestView, IntentionStore};
 use crate::mesh::stats::{classify_io, SidecarStats};
 use crate::mesh::tls::peer_spiffe_id;
 use crate::protocol::Protocol;
+use crate::trace::{InboundOutcome, InboundTrace, TraceStore};
 
 /// Envoy's body for a fault-filter abort without a configured body.
 pub const ABORT_BODY: &str = "fault filter abort";
@@ -144,6 +145,10 @@ pub struct Inbound {
     listening: Mutex<Option<Listening>>,
     /// The local service is frozen (pause): nothing it would answer comes back until unpause.
     paused: watch::Sender<bool>,
+    /// Where this hop's spans go, once the stack names its store ([`Inbound::record_traces_in`]).
+    traces: std::sync::OnceLock<TraceStore>,
+    /// The service's name, shared by every span.
+    trace_name: Arc<str>,
 }
 
 impl Inbound {
@@ -180,9 +185,17 @@ impl Inbound {
             client: Client::builder(TokioExecutor::new()).build(connector),
             listening: Mutex::new(None),
             paused: watch::Sender::new(false),
+            traces: std::sync::OnceLock::new(),
+            trace_name: Arc::from(service),
         });
         inbound.listen(listener);
         Ok(inbound)
+    }
+
+    /// Records a span for every request served from now on in `traces` (once; later calls
+    /// change nothing).
+    pub fn record_traces_in(&self, traces: TraceStore) {
+        let _ = self.traces.set(traces);
     }
 
     /// The public address.
@@ -482,11 +495,30 @@ impl Inbound {
 
     async fn handle(
         self: Arc<Self>,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         source: Option<Arc<str>>,
         takeover: mpsc::Sender<Takeover>,
     ) -> Response<Body> {
+        // The hop's span (crate::trace::sidecar); its outcome is written when the answer is.
+        let mut trace = self
+            .traces
+            .get()
+            .and_then(|store| InboundTrace::begin(store, request.headers()));
+        let traced_request = trace
+            .as_ref()
+            .map(|_| (request.method().clone(), request.uri().path().to_string()));
+        let outcome = |status: Option<u16>| {
+            let (method, path) = traced_request.clone().unwrap_or_default();
+            InboundOutcome {
+                service: self.trace_name.clone(),
+                source: source.clone(),
+                method,
+                path,
+                status,
+            }
+        };
         if let (Some(mesh), Some(source)) = (&self.mesh, &source) {
+            let started = trace.as_ref().map_or(0, InboundTrace::now);
             let view = HttpRequestView {
                 method: request.method().as_str(),
                 path: request.uri().path_and_query().map_or("/", |p| p.as_str()),
@@ -494,7 +526,13 @@ impl Inbound {
             };
             let allowed = mesh.allows(source, Some(&view));
             mesh.stats.record_inbound_request(source, allowed);
+            if let Some(t) = &mut trace {
+                t.decided(started, allowed);
+            }
             if !allowed {
+                if let (Some(t), Some(store)) = (trace, self.traces.get()) {
+                    t.finish(store, outcome(Some(403)));
+                }
                 // Envoy's RBAC filter: 403, text/plain, and the connection stays open.
                 return text_response(StatusCode::FORBIDDEN, RBAC_DENIED_BODY);
             }
@@ -503,6 +541,13 @@ impl Inbound {
             .faults
             .plan(request.method().as_str(), request.uri().path());
         let fault = (!plan.applied.is_empty()).then(|| plan.applied.join(", "));
+        if let Some(t) = &mut trace {
+            if let Some(applied) = &fault {
+                let now = t.now();
+                let delay = u64::try_from(plan.delay.as_nanos()).unwrap_or(u64::MAX);
+                t.fault(applied.clone(), now, now.saturating_add(delay));
+            }
+        }
         self.journal.record(
             self.clock.now(),
             source.as_deref(),
@@ -511,19 +556,45 @@ impl Inbound {
             request.headers(),
             fault,
         );
+        // The local service's calls through the mesh become children of this hop's span (the
+        // journal keeps the `traceparent` that arrived).
+        if let Some(value) = trace
+            .as_ref()
+            .and_then(|t| HeaderValue::from_str(&t.local_header()).ok())
+        {
+            request.headers_mut().insert("traceparent", value);
+        }
         if !plan.delay.is_zero() {
             // Injected latency is real time: latency steps measure it (SPEC §3).
             tokio::time::sleep(plan.delay).await;
         }
+        let finish = |answered: Option<u16>| {
+            if let (Some(t), Some(store)) = (trace, self.traces.get()) {
+                t.finish(store, outcome(answered));
+            }
+        };
         match plan.terminal {
-            None => self.forward(request).await,
-            Some(Terminal::Abort { status, body }) => abort_response(status, body),
-            Some(Terminal::Hang) => std::future::pending().await,
+            None => {
+                let response = self.forward(request).await;
+                finish(Some(response.status().as_u16()));
+                response
+            }
+            Some(Terminal::Abort { status, body }) => {
+                let response = abort_response(status, body);
+                finish(Some(response.status().as_u16()));
+                response
+            }
+            Some(Terminal::Hang) => {
+                finish(None);
+                std::future::pending().await
+            }
             Some(Terminal::Reset) => {
+                finish(None);
                 let _ = takeover.send(Takeover::Reset).await;
                 std::future::pending().await
             }
             Some(Terminal::Malformed) => {
+                finish(None);
                 let _ = takeover.send(Takeover::Malformed).await;
                 std::future::pending().await
             }

@@ -271,6 +271,12 @@ impl Stack {
                 port: 0,
                 source,
             })?;
+        // One trace store for the stack: the gateway's spans and every sidecar's.
+        for service in services.values() {
+            service
+                .inbound()
+                .record_traces_in(gateway.state.traces.clone());
+        }
         let admin = serve_router(
             admin,
             api::access::guard(
@@ -320,6 +326,11 @@ impl Stack {
             links: self.links.clone(),
             gateway: Some(self.gateway.state.clone()),
         }
+    }
+
+    /// The stack's spans: the gateway's and every sidecar's ([`crate::trace`]).
+    pub fn traces(&self) -> &crate::trace::TraceStore {
+        &self.gateway.state.traces
     }
 
     /// A service by name.

@@ -1,4 +1,4 @@
-// The chaos console: polls the control API (GET /, /breakers, /traffic, /proxies, /clock) and
+// The chaos console: polls the control API (GET /, /breakers, /traffic, /traces, /proxies, /clock) and
 // acts only through its endpoints; every error shown is the API's own answer.
 "use strict";
 (() => {
@@ -28,6 +28,27 @@
       `<div class="${esc(s)}" data-width="${Math.max(0, (z - a) / total * 100).toFixed(3)}" title="${esc(s)} ${a.toFixed(1)}–${z.toFixed(1)} s"></div>`).join("") + "</div>";
   }
 
+  // One trace as a waterfall: a row per span, indented under its parent, its bar placed on the
+  // trace's time axis (positions through the CSSOM, as the CSP allows no inline styles).
+  function waterfall(t) {
+    const total = Math.max(t.duration_ms, 0.001);
+    return `<div class="waterfall" data-trace="${esc(t.trace_id)}">` + t.spans.map(s => {
+      const kind = /^(fault|toxics)/.test(s.name) ? "fault" : /^attempt/.test(s.name) ? "attempt" : s.component === "gateway" ? "gateway" : "sidecar";
+      const attrs = Object.entries(s.attributes || {}).map(([k, v]) => `${k}: ${v}`).join("\n");
+      return `<div class="span-row${s.error ? " error" : ""}" data-span="${esc(s.name)}" data-kind="${kind}">` +
+        `<span class="span-name" data-depth="${Math.min(s.depth, 8)}" title="${esc(s.component)}">${esc(s.name)}</span>` +
+        `<span class="span-track"><span class="span-bar ${kind}" data-left="${(s.offset_ms / total * 100).toFixed(3)}" data-width="${Math.max(0.4, s.duration_ms / total * 100).toFixed(3)}" title="${esc(s.name + "\n" + s.component + "\n+" + s.offset_ms + " ms for " + s.duration_ms + " ms" + (attrs ? "\n" + attrs : ""))}"></span></span>` +
+        `<span class="span-ms num">${s.duration_ms.toFixed(2)} ms</span></div>`;
+    }).join("") + "</div>";
+  }
+
+  // Which traces are unfolded, so a refresh keeps them open.
+  const unfolded = new Set();
+  document.addEventListener("toggle", e => {
+    const d = e.target;
+    if (d.dataset && d.dataset.trace) (d.open ? unfolded.add(d.dataset.trace) : unfolded.delete(d.dataset.trace));
+  }, true);
+
   async function get(path) {
     const r = await call("GET", path);
     if (!r.ok) throw new Error(`${path}: ${errorText(r)}`);
@@ -35,8 +56,8 @@
   }
 
   async function refresh() {
-    const [overview, breakers, traffic, proxies, clock] = await Promise.all(
-      ["/", "/breakers", "/traffic", "/proxies", "/clock"].map(get));
+    const [overview, breakers, traffic, proxies, clock, traces] = await Promise.all(
+      ["/", "/breakers", "/traffic", "/proxies", "/clock", "/traces?limit=15"].map(get));
     document.getElementById("meta").textContent = `stack ${overview.stack} · fault seed ${overview.seed}`;
     document.getElementById("clock").textContent = `+${clock.offset_seconds} s`;
 
@@ -64,6 +85,25 @@
       `<td class="num">${r.per_second.toFixed(2)}</td>` +
       ["2xx", "3xx", "4xx", "5xx"].map(c => `<td class="num">${r.status[c] || 0}</td>`).join("") +
       `<td class="num" data-p50>${ms(r.p50_ms)}</td><td class="num" data-p99>${ms(r.p99_ms)}</td></tr>`));
+
+    rows("traces", JSON.stringify([traces.recorded, traces.data.map(t => t.trace_id)]), traces.data.map((t, i) => {
+      const root = t.spans[0] || { attributes: {} };
+      const status = (root.attributes || {})["http.response.status_code"] || "";
+      const open = unfolded.has(t.trace_id) || (i === 0 && unfolded.size === 0);
+      return `<tr data-trace="${esc(t.trace_id)}"${t.error ? ' data-error="true"' : ""}><td class="mono">${esc(t.name)}</td>` +
+        `<td><span class="badge ${t.error ? "stopped" : "up"}">${esc(status || (t.error ? "error" : "ok"))}</span></td>` +
+        `<td class="num">${t.duration_ms.toFixed(2)} ms</td>` +
+        `<td><details data-trace="${esc(t.trace_id)}"${open ? " open" : ""}><summary>${t.spans.length} spans · ${esc(t.trace_id)}</summary>${waterfall(t)}</details></td></tr>`;
+    }));
+    for (const b of document.querySelectorAll("#traces .span-bar:not([data-placed])")) {
+      b.style.marginLeft = b.dataset.left + "%";
+      b.style.width = b.dataset.width + "%";
+      b.dataset.placed = "1";
+    }
+    for (const n of document.querySelectorAll("#traces .span-name:not([data-placed])")) {
+      n.style.paddingLeft = (Number(n.dataset.depth) * 0.8) + "em";
+      n.dataset.placed = "1";
+    }
 
     const links = Object.values(proxies.proxies || proxies).sort((a, b) => a.name.localeCompare(b.name));
     rows("links", JSON.stringify(links), links.map(l => `<tr data-link="${esc(l.name)}"><td>${esc(l.name)}</td>` +

@@ -1,0 +1,189 @@
+//! A sidecar's spans: each request its inbound stage serves (SPEC §6), with the intention it
+//! decided and the fault it applied.
+//!
+//! ```text
+//!   inbound value-architect            (server; parent: the caller's span from `traceparent`:
+//!   │                                   the gateway's upstream span, or the calling
+//!   │                                   service's own inbound span)
+//!   ├─ intention value-committer → value-architect   (allowed / denied)
+//!   └─ fault: abort 503 / delay 200ms / hang / reset …
+//! ```
+//! The request passed to the local service carries this span as parent, so the service's own
+//! calls through the mesh become its children.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use http::{HeaderMap, Method};
+
+use super::context::{derived_span_id, new_span_id, TraceContext};
+use super::span::{Span, SpanKind};
+use super::store::{Record, TraceStore};
+use crate::clock::Stopwatch;
+
+/// One request's trace while a sidecar's inbound stage serves it.
+#[derive(Debug, Clone)]
+pub struct InboundTrace {
+    epoch: Stopwatch,
+    context: TraceContext,
+    continued: bool,
+    span: u64,
+    start: u64,
+    /// When the intention was decided (start, end) and whether it allowed the request.
+    decided: Option<(u64, u64, bool)>,
+    /// The faults applied (as the journal writes them), from when to when.
+    fault: Option<(String, u64, u64)>,
+}
+
+/// What the inbound stage did with the request.
+#[derive(Debug, Clone)]
+pub struct InboundOutcome {
+    pub service: Arc<str>,
+    /// The caller's mesh identity, when the stack has a mesh.
+    pub source: Option<Arc<str>>,
+    pub method: Method,
+    pub path: String,
+    /// The status answered; `None` when a fault took the connection (hang, reset, malformed).
+    pub status: Option<u16>,
+}
+
+impl InboundTrace {
+    /// Starts the span of a request with these headers, when `store` records.
+    pub fn begin(store: &TraceStore, headers: &HeaderMap) -> Option<InboundTrace> {
+        if !store.is_recording() {
+            return None;
+        }
+        let caller = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse);
+        let epoch = store.epoch();
+        Some(InboundTrace {
+            epoch,
+            context: caller.unwrap_or_else(|| TraceContext::start(0)),
+            continued: caller.is_some(),
+            span: new_span_id(),
+            start: nanos(epoch),
+            decided: None,
+            fault: None,
+        })
+    }
+
+    pub fn now(&self) -> u64 {
+        nanos(self.epoch)
+    }
+
+    /// The intention check ran from `started` until now.
+    pub fn decided(&mut self, started: u64, allowed: bool) {
+        self.decided = Some((started, self.now(), allowed));
+    }
+
+    /// Faults `applied` act from `started` until `until`.
+    pub fn fault(&mut self, applied: String, started: u64, until: u64) {
+        self.fault = Some((applied, started, until));
+    }
+
+    /// The `traceparent` for the local service: this trace, this span as parent.
+    pub fn local_header(&self) -> String {
+        self.context.child(self.span).header()
+    }
+
+    /// Leaves the record in `store`.
+    pub fn finish(self, store: &TraceStore, outcome: InboundOutcome) {
+        let end = self.now();
+        store.push(Record::Inbound(Box::new(InboundRecord {
+            trace: self,
+            end,
+            outcome,
+        })));
+    }
+}
+
+fn nanos(epoch: Stopwatch) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// One request as a sidecar recorded it.
+#[derive(Debug, Clone)]
+pub struct InboundRecord {
+    trace: InboundTrace,
+    end: u64,
+    outcome: InboundOutcome,
+}
+
+impl InboundRecord {
+    pub(crate) fn spans(&self, epoch: u64, out: &mut Vec<Span>) {
+        let t = &self.trace;
+        let o = &self.outcome;
+        let component = format!("{} sidecar", o.service);
+        let span = |id: u64, parent: Option<u64>, name: String, kind, start: u64, end: u64| Span {
+            trace_id: t.context.trace_id,
+            span_id: id,
+            parent_id: parent,
+            name,
+            component: component.clone(),
+            kind,
+            start,
+            duration: end.saturating_sub(start),
+            epoch_unix_nanos: epoch,
+            error: false,
+            attributes: BTreeMap::new(),
+        };
+        let mut root = span(
+            t.span,
+            t.continued.then_some(t.context.parent_id),
+            format!("inbound {} {} {}", o.service, o.method, o.path),
+            SpanKind::Server,
+            t.start,
+            self.end,
+        );
+        let a = &mut root.attributes;
+        a.insert("http.request.method", o.method.to_string());
+        a.insert("url.path", o.path.clone());
+        if let Some(source) = &o.source {
+            a.insert("mesh.source", source.to_string());
+        }
+        a.insert("mesh.destination", o.service.to_string());
+        match o.status {
+            Some(status) => {
+                a.insert("http.response.status_code", status.to_string());
+                root.error = status >= 500;
+            }
+            None => {
+                a.insert("outcome", "connection taken by a fault".to_string());
+                root.error = true;
+            }
+        }
+        out.push(root);
+        if let Some((start, end, allowed)) = t.decided {
+            let source = o.source.as_deref().unwrap_or("?");
+            let mut s = span(
+                derived_span_id(t.span, 1),
+                Some(t.span),
+                format!("intention {source} → {}", o.service),
+                SpanKind::Internal,
+                start,
+                end,
+            );
+            s.error = !allowed;
+            s.attributes.insert(
+                "decision",
+                if allowed { "allow" } else { "deny" }.to_string(),
+            );
+            out.push(s);
+        }
+        if let Some((applied, start, end)) = &t.fault {
+            let mut s = span(
+                derived_span_id(t.span, 2),
+                Some(t.span),
+                format!("fault: {applied}"),
+                SpanKind::Internal,
+                *start,
+                *end,
+            );
+            s.error = true;
+            s.attributes.insert("fault", applied.clone());
+            out.push(s);
+        }
+    }
+}

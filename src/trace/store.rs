@@ -1,0 +1,169 @@
+//! One stack's trace store: a bounded ring of compact records, written once per hop on the
+//! request path and expanded into [`Span`]s only when someone reads them.
+//!
+//! ```text
+//!   gateway (one GatewayRecord per request) ──┐
+//!   each sidecar inbound (one per request) ───┴─► TraceStore ring (CAPACITY records, oldest
+//!                                                   dropped) ──spans()/traces()──► report, console, OTLP
+//! ```
+//! Memory is bounded: at most [`CAPACITY`] records (each a few hundred bytes plus its path),
+//! whatever the load. Writing is one short lock per hop; reading copies the records out and
+//! expands them outside the lock.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::UNIX_EPOCH;
+
+use super::gateway::GatewayRecord;
+use super::sidecar::InboundRecord;
+use super::span::{group, Span, Trace};
+use crate::clock::{real_wall_now, Stopwatch};
+use crate::config::GatewayConfig;
+
+/// Records kept per stack (requests through the gateway plus requests at each sidecar).
+pub const CAPACITY: usize = 2048;
+
+/// What one hop recorded about one request.
+#[derive(Debug, Clone)]
+pub enum Record {
+    Gateway(Box<GatewayRecord>),
+    Inbound(Box<InboundRecord>),
+}
+
+/// A stack's spans (cheap to clone: a handle).
+#[derive(Debug, Clone)]
+pub struct TraceStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    recording: AtomicBool,
+    epoch: Stopwatch,
+    epoch_unix_nanos: u64,
+    capacity: usize,
+    ring: Mutex<Ring>,
+    /// The gateway's configuration: route, service, consumer and plugin names for its spans.
+    gateway: OnceLock<Arc<GatewayConfig>>,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    records: VecDeque<Record>,
+    /// Records ever pushed (a cursor for readers that take only what is new).
+    pushed: u64,
+}
+
+impl Default for TraceStore {
+    fn default() -> Self {
+        TraceStore::new()
+    }
+}
+
+impl TraceStore {
+    /// A recording store of [`CAPACITY`] records.
+    pub fn new() -> TraceStore {
+        TraceStore::with_capacity(CAPACITY)
+    }
+
+    pub fn with_capacity(capacity: usize) -> TraceStore {
+        let epoch_unix_nanos = real_wall_now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        TraceStore {
+            inner: Arc::new(Inner {
+                recording: AtomicBool::new(true),
+                epoch: Stopwatch::start(),
+                epoch_unix_nanos,
+                capacity: capacity.max(1),
+                ring: Mutex::new(Ring::default()),
+                gateway: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Whether hops record (on unless turned off, e.g. to measure what recording costs).
+    pub fn is_recording(&self) -> bool {
+        self.inner.recording.load(Ordering::Relaxed)
+    }
+
+    pub fn set_recording(&self, on: bool) {
+        self.inner.recording.store(on, Ordering::Relaxed);
+    }
+
+    /// Nanoseconds since the store's epoch (real time).
+    pub fn now(&self) -> u64 {
+        u64::try_from(self.inner.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The store's epoch, for builders that read the time without the store.
+    pub(crate) fn epoch(&self) -> Stopwatch {
+        self.inner.epoch
+    }
+
+    /// Names the gateway whose requests this store records.
+    pub fn set_gateway(&self, config: Arc<GatewayConfig>) {
+        let _ = self.inner.gateway.set(config);
+    }
+
+    pub(crate) fn push(&self, record: Record) {
+        if let Ok(mut ring) = self.inner.ring.lock() {
+            if ring.records.len() == self.inner.capacity {
+                ring.records.pop_front();
+            }
+            ring.records.push_back(record);
+            ring.pushed += 1;
+        }
+    }
+
+    /// Records ever pushed (dropped ones included).
+    pub fn pushed(&self) -> u64 {
+        self.inner.ring.lock().map_or(0, |r| r.pushed)
+    }
+
+    /// Every span still held.
+    pub fn spans(&self) -> Vec<Span> {
+        self.spans_since(0).0
+    }
+
+    /// The spans of records pushed after `cursor` (a value [`TraceStore::spans_since`] or
+    /// [`TraceStore::pushed`] returned), and the cursor to pass next time. Records dropped
+    /// before they were read are skipped.
+    pub fn spans_since(&self, cursor: u64) -> (Vec<Span>, u64) {
+        let (records, pushed) = match self.inner.ring.lock() {
+            Ok(ring) => {
+                let held = ring.records.len() as u64;
+                let new = ring.pushed.saturating_sub(cursor).min(held) as usize;
+                let skip = ring.records.len() - new;
+                (
+                    ring.records.iter().skip(skip).cloned().collect::<Vec<_>>(),
+                    ring.pushed,
+                )
+            }
+            Err(_) => (Vec::new(), cursor),
+        };
+        (self.expand(&records), pushed)
+    }
+
+    /// The most recent `limit` traces, newest first.
+    pub fn traces(&self, limit: usize) -> Vec<Trace> {
+        let mut traces = group(self.spans());
+        traces.truncate(limit);
+        traces
+    }
+
+    fn expand(&self, records: &[Record]) -> Vec<Span> {
+        let epoch = self.inner.epoch_unix_nanos;
+        let gateway = self.inner.gateway.get().map(|c| c.as_ref());
+        let mut spans = Vec::new();
+        for record in records {
+            match record {
+                Record::Gateway(r) => r.spans(gateway, epoch, &mut spans),
+                Record::Inbound(r) => r.spans(epoch, &mut spans),
+            }
+        }
+        spans
+    }
+}
