@@ -60,6 +60,8 @@ pub struct Gateway {
     proxy_port: std::sync::atomic::AtomicU16,
     /// The correlation-id plugin's generators.
     pub(crate) ids: plugins::correlation_id::IdSource,
+    /// Tokens the jwt plugin saw verify (their signature is not checked again).
+    pub(crate) jwt_tokens: plugins::jwt::VerifiedTokens,
 }
 
 /// A running gateway: its state and the proxy listener.
@@ -85,6 +87,7 @@ impl Gateway {
             rate_limiter: RateLimiter::new(),
             proxy_port: std::sync::atomic::AtomicU16::new(0),
             ids: plugins::correlation_id::IdSource::default(),
+            jwt_tokens: plugins::jwt::VerifiedTokens::default(),
         }
     }
 
