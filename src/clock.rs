@@ -13,7 +13,7 @@
 #![allow(clippy::disallowed_methods)] // the only module allowed to read the real clocks
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -86,21 +86,68 @@ struct Inner {
     /// nanoseconds, or [`RUNNING`] while it does.
     stood_still_at_ns: AtomicU64,
     jumped: Notify,
-    /// Every sleeper's deadline (with a unique id), so that a step can tell whether a timer is
-    /// due and not yet handled ([`StackClock::due_sleepers`]).
+    /// Whether the clock ever left real time (a jump, or standing still): only then can a
+    /// sleeper be due before its timer fires, and only then are deadlines registered.
+    diverged: AtomicBool,
+    /// Every registered sleeper's deadline (with a unique id), so that a step can tell whether
+    /// a timer is due and not yet handled ([`StackClock::due_sleepers`]).
     sleepers: Mutex<BTreeSet<(StackInstant, u64)>>,
+    /// Sleepers that started while the clock followed real time and have not registered since
+    /// (each does on its next wake-up, which the divergence causes).
+    unregistered: AtomicUsize,
     next_sleeper: AtomicU64,
 }
 
-/// Removes its sleeper from the registry when the sleep ends or is cancelled.
-struct Sleeper<'a> {
-    inner: &'a Inner,
-    key: (StackInstant, u64),
+/// A sleeper's place in the bookkeeping of [`StackClock::due_sleepers`], given up when the sleep
+/// ends or is cancelled.
+enum Sleeper<'a> {
+    /// Counted in `unregistered` (the clock followed real time when the sleep started).
+    Counted(&'a Inner),
+    /// In the registry with this key.
+    Registered(&'a Inner, (StackInstant, u64)),
+}
+
+impl<'a> Sleeper<'a> {
+    /// Registers a sleeper until `deadline`: with its deadline once the clock has diverged,
+    /// else only counted (one atomic add, no lock: the request path's timeouts).
+    fn new(inner: &'a Inner, deadline: StackInstant) -> Self {
+        if inner.diverged.load(Ordering::SeqCst) {
+            Sleeper::register(inner, deadline)
+        } else {
+            inner.unregistered.fetch_add(1, Ordering::SeqCst);
+            Sleeper::Counted(inner)
+        }
+    }
+
+    fn register(inner: &'a Inner, deadline: StackInstant) -> Self {
+        let key = (deadline, inner.next_sleeper.fetch_add(1, Ordering::Relaxed));
+        inner.sleepers().insert(key);
+        Sleeper::Registered(inner, key)
+    }
+
+    /// Once the clock has diverged, moves a counted sleeper into the registry (registered
+    /// first, then uncounted, so it is never missing from both).
+    fn update(&mut self, deadline: StackInstant) {
+        if let Sleeper::Counted(inner) = *self {
+            if inner.diverged.load(Ordering::SeqCst) {
+                let registered = Sleeper::register(inner, deadline);
+                // Dropping the counted sleeper uncounts it.
+                drop(std::mem::replace(self, registered));
+            }
+        }
+    }
 }
 
 impl Drop for Sleeper<'_> {
     fn drop(&mut self) {
-        self.inner.sleepers().remove(&self.key);
+        match self {
+            Sleeper::Counted(inner) => {
+                inner.unregistered.fetch_sub(1, Ordering::SeqCst);
+            }
+            Sleeper::Registered(inner, key) => {
+                inner.sleepers().remove(key);
+            }
+        }
     }
 }
 
@@ -129,7 +176,9 @@ impl StackClock {
                 offset_ns: AtomicU64::new(0),
                 stood_still_at_ns: AtomicU64::new(RUNNING),
                 jumped: Notify::new(),
+                diverged: AtomicBool::new(false),
                 sleepers: Mutex::new(BTreeSet::new()),
+                unregistered: AtomicUsize::new(0),
                 next_sleeper: AtomicU64::new(0),
             }),
         }
@@ -149,6 +198,7 @@ impl StackClock {
     /// not depend on how fast a loaded machine sends those requests. Sleepers keep waiting for
     /// a jump past their deadline. There is no way back: a stack that stood still stays so.
     pub fn stand_still(&self) {
+        self.diverge();
         let at = u64::try_from(self.inner.started.elapsed().as_nanos()).unwrap_or(RUNNING - 1);
         let _ = self.inner.stood_still_at_ns.compare_exchange(
             RUNNING,
@@ -195,6 +245,7 @@ impl StackClock {
             offset: self.offset(),
         };
         let ns = u64::try_from(by.as_nanos()).map_err(|_| refused())?;
+        self.diverge();
         let before = self
             .inner
             .offset_ns
@@ -210,6 +261,7 @@ impl StackClock {
     /// For tests and internal jumps; input from users goes through [`StackClock::try_advance`].
     pub fn advance(&self, by: Duration) {
         let ns = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.diverge();
         // Saturate: an absurd jump must never wrap the clock backwards.
         let _ = self
             .inner
@@ -234,30 +286,37 @@ impl StackClock {
         }
     }
 
+    /// From now on sleepers register their deadlines (see [`Sleeper`]); before the clock first
+    /// leaves real time no timer can be due before it fires, so none needs to. The flag is set
+    /// before the jump is made and announced, so every sleeper the jump can reach is counted.
+    fn diverge(&self) {
+        self.inner.diverged.store(true, Ordering::SeqCst);
+    }
+
     /// How many sleepers have a deadline the clock has reached but have not woken yet: a jump
     /// just passed their deadline and their tasks are on the way to act on it (a gateway
     /// timeout about to answer 504). Zero once every due timer has been handled.
+    ///
+    /// A sleeper that started before the clock first left real time has no registered deadline
+    /// until its next wake-up (which that first jump causes): until then it counts as due.
     pub fn due_sleepers(&self) -> usize {
+        if !self.inner.diverged.load(Ordering::SeqCst) {
+            return 0;
+        }
+        let unregistered = self.inner.unregistered.load(Ordering::SeqCst);
         let now = self.now();
-        self.inner.sleepers().range(..(now, u64::MAX)).count()
+        unregistered + self.inner.sleepers().range(..(now, u64::MAX)).count()
     }
 
     /// Sleeps until the stack clock reaches `deadline`: real time, or earlier if a jump passes it.
     pub async fn sleep_until(&self, deadline: StackInstant) {
-        let key = (
-            deadline,
-            self.inner.next_sleeper.fetch_add(1, Ordering::Relaxed),
-        );
-        self.inner.sleepers().insert(key);
-        let _registered = Sleeper {
-            inner: &self.inner,
-            key,
-        };
+        let mut sleeper = Sleeper::new(&self.inner, deadline);
         loop {
             // Register for jump notifications before reading the clock so none is missed.
             let jumped = self.inner.jumped.notified();
             tokio::pin!(jumped);
             jumped.as_mut().enable();
+            sleeper.update(deadline);
             let remaining = deadline.saturating_duration_since(self.now());
             if remaining.is_zero() {
                 return;
@@ -280,7 +339,10 @@ impl StackClock {
         duration: Duration,
         fut: F,
     ) -> Option<F::Output> {
+        // `fut` first: a future that is already done (a body already received) never arms a
+        // timer, and one that completes as the deadline passes still counts as done.
         tokio::select! {
+            biased;
             out = fut => Some(out),
             _ = self.sleep(duration) => None,
         }
@@ -393,6 +455,42 @@ mod tests {
         let _ = long.await;
         clock.advance(Duration::from_secs(60));
         assert_eq!(clock.due_sleepers(), 0, "a cancelled sleep is not due");
+    }
+
+    /// Sleepers started while the clock followed real time register no deadline (no lock on
+    /// the request path); the first jump makes them count as due until they have woken and
+    /// registered, so "still waiting" never misses one.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_sleeper_from_before_the_first_jump_is_due_until_it_has_woken() {
+        let clock = StackClock::new();
+        let short = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.sleep(Duration::from_secs(30)).await }
+        });
+        let long = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.sleep(Duration::from_secs(60)).await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(clock.due_sleepers(), 0, "nothing can be due in real time");
+        assert!(clock.inner.sleepers().is_empty(), "nothing registered");
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(clock.due_sleepers(), 2, "both count until they have looked");
+        short.await.expect("woke");
+        tokio::task::yield_now().await;
+        assert_eq!(
+            clock.due_sleepers(),
+            0,
+            "the 60 s one is registered, not due"
+        );
+        assert_eq!(clock.inner.sleepers().len(), 1);
+        long.abort();
+        let _ = long.await;
+        assert!(
+            clock.inner.sleepers().is_empty(),
+            "a cancelled sleep leaves no trace"
+        );
+        assert_eq!(clock.inner.unregistered.load(Ordering::SeqCst), 0);
     }
 
     #[test]

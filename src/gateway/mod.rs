@@ -62,6 +62,8 @@ pub struct Gateway {
     pub(crate) ids: plugins::correlation_id::IdSource,
     /// Where each request's spans go (shared with the stack's sidecars).
     pub traces: crate::trace::TraceStore,
+    /// Tokens the jwt plugin saw verify (their signature is not checked again).
+    pub(crate) jwt_tokens: plugins::jwt::VerifiedTokens,
 }
 
 /// A running gateway: its state and the proxy listener.
@@ -88,6 +90,7 @@ impl Gateway {
             proxy_port: std::sync::atomic::AtomicU16::new(0),
             ids: plugins::correlation_id::IdSource::default(),
             traces: crate::trace::TraceStore::new(),
+            jwt_tokens: plugins::jwt::VerifiedTokens::default(),
         }
         .with_traces(crate::trace::TraceStore::new())
     }

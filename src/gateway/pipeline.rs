@@ -35,6 +35,22 @@ use crate::config::gateway::{PluginConfig, PluginInstance, PluginKind};
 use crate::http::body::{self, Body};
 use crate::trace::{GatewayOutcome, GatewayTrace};
 
+// Header names the pipeline sets, made once at compile time.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+const X_KONG_UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("x-kong-upstream-latency");
+const X_KONG_PROXY_LATENCY: HeaderName = HeaderName::from_static("x-kong-proxy-latency");
+const X_KONG_RESPONSE_LATENCY: HeaderName = HeaderName::from_static("x-kong-response-latency");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
 /// Largest request body the gateway buffers (it buffers so retries can resend).
 pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
@@ -439,38 +455,34 @@ fn prepare_upstream_headers(
         Some(prior) => format!("{prior}, {client_ip}"),
         None => client_ip.clone(),
     };
-    set(headers, "x-forwarded-for", &forwarded_for);
-    set(headers, "x-real-ip", &client_ip);
+    set(headers, X_FORWARDED_FOR, &forwarded_for);
+    set(headers, X_REAL_IP, &client_ip);
     // Kong's `headers_upstream = x-kong-request-id` default (3.5+): the id of its error bodies.
-    set(headers, "x-kong-request-id", &ctx.request_id);
+    set(headers, X_KONG_REQUEST_ID, &ctx.request_id);
     // OBS-2: a request without a valid W3C trace context starts a trace here; a valid one
     // keeps its trace id (and `tracestate`), so the service sees the client's trace. The parent
     // is the gateway's upstream span, so the next hop's spans hang under it.
     if !ctx.trace.continued() {
-        headers.remove("tracestate");
+        headers.remove(TRACESTATE);
     }
-    set(headers, "traceparent", &ctx.trace.upstream_header());
-    set(headers, "x-forwarded-proto", "http");
-    set(
-        headers,
-        "x-forwarded-port",
-        &forwarding.proxy_port.to_string(),
-    );
-    set(headers, "x-forwarded-path", ctx.uri.path());
+    set(headers, TRACEPARENT, &ctx.trace.upstream_header());
+    set(headers, X_FORWARDED_PROTO, "http");
+    headers.insert(X_FORWARDED_PORT, HeaderValue::from(forwarding.proxy_port));
+    set(headers, X_FORWARDED_PATH, ctx.uri.path());
     match &client_authority {
         Some(authority) => set(
             headers,
-            "x-forwarded-host",
+            X_FORWARDED_HOST,
             &authority.host().to_ascii_lowercase(),
         ),
         None => {
-            headers.remove("x-forwarded-host");
+            headers.remove(X_FORWARDED_HOST);
         }
     }
     match forwarding.stripped_prefix {
-        Some(prefix) => set(headers, "x-forwarded-prefix", prefix),
+        Some(prefix) => set(headers, X_FORWARDED_PREFIX, prefix),
         None => {
-            headers.remove("x-forwarded-prefix");
+            headers.remove(X_FORWARDED_PREFIX);
         }
     }
     let host = match (&client_authority, forwarding.preserve_host) {
@@ -478,7 +490,7 @@ fn prepare_upstream_headers(
         _ if forwarding.upstream_port == 80 => forwarding.upstream_host.to_string(),
         _ => format!("{}:{}", forwarding.upstream_host, forwarding.upstream_port),
     };
-    set(headers, "host", &host);
+    set(headers, header::HOST, &host);
 }
 
 /// nginx's `$request_length` as an HTTP/1.1 request would have it: request line, headers and
@@ -536,7 +548,7 @@ fn faulted_link(link: &crate::link::Link) -> Option<String> {
 /// `header_filter`, Kong's `headers = ..., x-kong-request-id` default since 3.5): the same id as
 /// the `request_id` of Kong's error bodies.
 fn set_request_id(headers: &mut http::HeaderMap, request_id: &str) {
-    set(headers, "x-kong-request-id", request_id);
+    set(headers, X_KONG_REQUEST_ID, request_id);
 }
 
 /// Kong's `latency_tokens` headers (on by default, `kong/runloop/handler.lua`
@@ -564,11 +576,11 @@ fn source_latencies(started: Stopwatch, upstream_ms: Option<f64>) -> Latencies {
 fn set_latencies(headers: &mut http::HeaderMap, latencies: Latencies) {
     match latencies {
         Latencies::Proxied { upstream, proxy } => {
-            set(headers, "x-kong-upstream-latency", &upstream.to_string());
-            set(headers, "x-kong-proxy-latency", &proxy.to_string());
+            headers.insert(X_KONG_UPSTREAM_LATENCY, HeaderValue::from(upstream));
+            headers.insert(X_KONG_PROXY_LATENCY, HeaderValue::from(proxy));
         }
         Latencies::Made { response } => {
-            set(headers, "x-kong-response-latency", &response.to_string());
+            headers.insert(X_KONG_RESPONSE_LATENCY, HeaderValue::from(response));
         }
     }
 }
@@ -592,9 +604,9 @@ fn mark_source(headers: &mut http::HeaderMap, source: Source) {
     }
 }
 
-fn set(headers: &mut http::HeaderMap, name: &'static str, value: &str) {
+fn set(headers: &mut http::HeaderMap, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), value);
+        headers.insert(name, value);
     }
 }
 
@@ -612,7 +624,7 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     }
     for name in [
         header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
+        KEEP_ALIVE,
         header::PROXY_AUTHENTICATE,
         header::PROXY_AUTHORIZATION,
         header::TE,

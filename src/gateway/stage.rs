@@ -112,11 +112,18 @@ impl Stage for Jwt {
     }
 
     fn access(&self, gateway: &Gateway, ctx: &mut RequestContext) -> Result<(), Rejection> {
-        let Some(PluginConfig::Jwt(config)) = gateway.plugin(PluginKind::Jwt, ctx) else {
+        let Some(plugin) = gateway.plugin_instance(PluginKind::Jwt, ctx) else {
+            return Ok(());
+        };
+        let PluginConfig::Jwt(config) = &plugin.config else {
             return Ok(());
         };
         let now = gateway.clock.unix_seconds();
-        match jwt::apply(config, &gateway.config.consumers, ctx, now) {
+        let cache = jwt::TokenCache {
+            tokens: &gateway.jwt_tokens,
+            plugin: plugin.id,
+        };
+        match jwt::apply_cached(config, &gateway.config.consumers, ctx, now, Some(cache)) {
             Ok(_) => Ok(()),
             Err(error) => Err(Rejection::Jwt {
                 error,

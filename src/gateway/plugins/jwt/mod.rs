@@ -14,11 +14,14 @@
 //! Behaviour, messages and order follow `kong/plugins/jwt/handler.lua` and `jwt_parser.lua`
 //! (see `shared/reference/kong.md` §1). Time is a parameter (`now_unix` from the stack clock).
 
+pub mod cache;
 mod error;
 mod extract;
 mod parse;
 #[cfg(test)]
 mod tests;
+
+use std::sync::Arc;
 
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
@@ -27,6 +30,8 @@ use serde_json::Value;
 use sha2::{Sha256, Sha384, Sha512};
 use uuid::Uuid;
 
+use cache::Verified;
+pub use cache::VerifiedTokens;
 pub use error::{claim_name, ClaimErrors, ClaimProblem, JwtError};
 pub(crate) use extract::{first_header, query_args};
 pub use extract::{retrieve_tokens, Found};
@@ -65,6 +70,14 @@ impl Authenticated {
     }
 }
 
+/// Where a plugin instance remembers the tokens it verified ([`cache`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenCache<'a> {
+    pub tokens: &'a VerifiedTokens,
+    /// The plugin instance's id: what one instance verified says nothing for another.
+    pub plugin: Uuid,
+}
+
 /// Runs the plugin on `ctx`: [`authenticate`], then [`set_consumer_headers`] on success.
 /// Also applies Kong's logical-OR skip (`anonymous` set and `ctx.credential` already present).
 ///
@@ -76,19 +89,34 @@ pub fn apply(
     ctx: &mut RequestContext,
     now_unix: u64,
 ) -> Result<JwtOutcome, JwtError> {
+    apply_cached(config, consumers, ctx, now_unix, None)
+}
+
+/// [`apply`], skipping the decoding and signature check of a token `cache` saw verify.
+///
+/// # Errors
+/// As [`apply`].
+pub fn apply_cached(
+    config: &JwtConfig,
+    consumers: &[Consumer],
+    ctx: &mut RequestContext,
+    now_unix: u64,
+    cache: Option<TokenCache<'_>>,
+) -> Result<JwtOutcome, JwtError> {
     if is_skipped_preflight(config, &ctx.method) {
         return Ok(JwtOutcome::Preflight);
     }
     if config.anonymous.is_some() && ctx.credential.is_some() {
         return Ok(JwtOutcome::AlreadyAuthenticated);
     }
-    let outcome = authenticate(
+    let outcome = authenticate_cached(
         config,
         consumers,
         &ctx.method,
         &ctx.uri,
         &ctx.headers,
         now_unix,
+        cache,
     )?;
     if let JwtOutcome::Authenticated(auth) = &outcome {
         if let Some(consumer) = consumers.get(auth.consumer) {
@@ -111,10 +139,26 @@ pub fn authenticate(
     headers: &HeaderMap,
     now_unix: u64,
 ) -> Result<JwtOutcome, JwtError> {
+    authenticate_cached(config, consumers, method, uri, headers, now_unix, None)
+}
+
+/// [`authenticate`] with a [`TokenCache`].
+///
+/// # Errors
+/// As [`authenticate`].
+pub fn authenticate_cached(
+    config: &JwtConfig,
+    consumers: &[Consumer],
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    now_unix: u64,
+    cache: Option<TokenCache<'_>>,
+) -> Result<JwtOutcome, JwtError> {
     if is_skipped_preflight(config, method) {
         return Ok(JwtOutcome::Preflight);
     }
-    match verify_request(config, consumers, uri, headers, now_unix) {
+    match verify_request(config, consumers, uri, headers, now_unix, cache) {
         Ok(auth) => Ok(JwtOutcome::Authenticated(auth)),
         // A Lua error is not an authentication failure: it is a 500 even with `anonymous`.
         Err(err @ JwtError::Unexpected { .. }) => Err(err),
@@ -181,6 +225,7 @@ fn verify_request(
     uri: &Uri,
     headers: &HeaderMap,
     now_unix: u64,
+    cache: Option<TokenCache<'_>>,
 ) -> Result<Authenticated, JwtError> {
     let token = match retrieve_tokens(config, uri, headers) {
         Found::None => return Err(JwtError::NoToken),
@@ -188,7 +233,36 @@ fn verify_request(
         Found::Unrecognizable => return Err(JwtError::UnrecognizableToken),
         Found::One(token) => token,
     };
-    let jwt = decode_token(&token)?;
+    let remembered = cache.and_then(|c| c.tokens.get(c.plugin, &token));
+    let verified = match remembered {
+        Some(verified) => verified,
+        None => {
+            let verified = Arc::new(verify_token(config, consumers, &token)?);
+            if let Some(c) = cache {
+                c.tokens.insert(c.plugin, &token, verified.clone());
+            }
+            verified
+        }
+    };
+    verify_registered_claims(&verified.claims, &config.claims_to_verify, now_unix)?;
+    if config.maximum_expiration > 0 {
+        check_maximum_expiration(&verified.claims, config.maximum_expiration, now_unix)?;
+    }
+    Ok(Authenticated {
+        consumer: verified.consumer,
+        credential: Some(verified.credential.clone()),
+        anonymous_because: None,
+    })
+}
+
+/// Steps 3–7 of kong.md §1, which depend only on the token and the configuration: decode, key
+/// claim, credential, algorithm, signature.
+fn verify_token(
+    config: &JwtConfig,
+    consumers: &[Consumer],
+    token: &[u8],
+) -> Result<Verified, JwtError> {
+    let jwt = decode_token(token)?;
 
     let key = key_claim(&jwt, &config.key_claim_name)?;
     let (consumer, credential) =
@@ -202,19 +276,13 @@ fn verify_request(
     if !signature_matches(config, credential, &jwt)? {
         return Err(JwtError::InvalidSignature);
     }
-
-    verify_registered_claims(&jwt.claims, &config.claims_to_verify, now_unix)?;
-    if config.maximum_expiration > 0 {
-        check_maximum_expiration(&jwt.claims, config.maximum_expiration, now_unix)?;
-    }
-
-    Ok(Authenticated {
+    Ok(Verified {
         consumer,
-        credential: Some(CredentialRef {
+        credential: CredentialRef {
             id: credential.id,
             key: credential.key.clone(),
-        }),
-        anonymous_because: None,
+        },
+        claims: jwt.claims,
     })
 }
 

@@ -2,6 +2,7 @@
 //! in `kong_cases`, boundaries, other algorithms and the secrecy of errors in `edge_cases`.
 //! Consumer `alice` holds key `alice-iss`, secret `S`; `no-body` is the anonymous consumer.
 
+mod cached;
 mod edge_cases;
 mod kong_cases;
 
@@ -152,6 +153,13 @@ impl Req {
 
     pub(super) fn error(&self, config: &JwtConfig) -> JwtError {
         self.run(config).expect_err("expected a refusal")
+    }
+
+    /// The refusal without a cache at `now`.
+    pub(super) fn error_at(&self, config: &JwtConfig, now: u64) -> JwtError {
+        let uri = self.uri.parse().expect("uri");
+        authenticate(config, &consumers(), &self.method, &uri, &self.headers, now)
+            .expect_err("expected a refusal")
     }
 
     /// Runs `apply` and returns the upstream headers after the plugin's changes.
