@@ -48,6 +48,36 @@ pub struct Evidence {
     /// The links the scenario used or faulted, with their toxics ([`super::links`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<super::links::LinkRecord>,
+    /// An experiment in method form that failed before its rollbacks: the rollbacks the runner
+    /// played anyway (Chaos Toolkit's journal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentRecord>,
+}
+
+/// What happened to an experiment (steady state → method → rollbacks) whose method or
+/// steady-state check failed, in Chaos Toolkit's words (its journal's `deviated` and each
+/// rollback's `status`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExperimentRecord {
+    /// The steady state did not hold after the method.
+    pub deviated: bool,
+    /// The rollbacks, played after the failed step as Chaos Toolkit plays them (in order, a
+    /// failed one not stopping the rest).
+    pub rollbacks: Vec<RollbackRecord>,
+    /// Faults, toxics and stopped services still in force on the stack after the rollbacks
+    /// (empty: the rollbacks undid the method).
+    pub left_in_force: Vec<String>,
+}
+
+/// One rollback activity and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RollbackRecord {
+    /// The step (`When the faults on "value-committer" are cleared`).
+    pub activity: String,
+    /// `succeeded` or `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Evidence {
@@ -59,6 +89,7 @@ impl Evidence {
             && self.journals.is_empty()
             && self.invariants.is_empty()
             && self.links.is_empty()
+            && self.experiment.is_none()
     }
 
     /// Removes `secrets`, JWTs and credentials from every text it holds.
@@ -77,6 +108,12 @@ impl Evidence {
                 e.path = text(&e.path);
                 e.source = e.source.as_deref().map(text);
                 e.fault = e.fault.as_deref().map(text);
+            }
+        }
+        if let Some(experiment) = &mut self.experiment {
+            for r in &mut experiment.rollbacks {
+                r.activity = text(&r.activity);
+                r.error = r.error.as_deref().map(text);
             }
         }
         for v in &mut self.invariants {
