@@ -91,6 +91,7 @@ async fn an_abort_on_a_service_breaks_its_routes_and_a_clock_jump_does_not() {
         window: s.window,
         seed: s.seed,
         stop_at_first_break: true,
+        focus: None,
     };
     let abort = Schedule::single(Action::Fault {
         service: "value-committer".into(),
@@ -196,6 +197,7 @@ async fn a_shrunk_reproducer_fails_under_run_on_the_same_objective() {
         window: s.window,
         seed: s.seed,
         stop_at_first_break: true,
+        focus: None,
     };
     let found = Schedule::single(Action::Fault {
         service: "value-architect".into(),
@@ -282,6 +284,7 @@ async fn shrinking_finds_the_reset_share_that_breaks_a_stack_without_retries() {
             window: s.window,
             seed: s.seed,
             stop_at_first_break: true,
+            focus: None,
         };
         let found = Schedule::single(Action::Fault {
             service: "value-architect".into(),
@@ -339,6 +342,7 @@ async fn a_latency_toxic_shrinks_and_its_reproducer_fails_on_p99() {
         window: Duration::from_millis(500),
         seed: 3,
         stop_at_first_break: true,
+        focus: None,
     };
     let found = Schedule::single(Action::Toxic(gauntlet::explore::toxic::LinkToxic {
         link: "gateway->value-architect".into(),
@@ -463,4 +467,63 @@ fn an_experiment_in_method_form_runs_as_written() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Chaos Toolkit plays an experiment's rollbacks even when its method fails: a method step that
+/// fails (removing a toxic that is not there) or a steady state that deviates after the method
+/// still leaves the rollbacks played, and the stack undone — the report's evidence lists each
+/// rollback with its status and what was still in force afterwards (nothing).
+#[test]
+fn rollbacks_run_after_a_failed_method_step_and_undo_the_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("failing-method.feature");
+    std::fs::write(
+        &file,
+        "@LAT-1\nFeature: x\n  Scenario: a method step fails after a toxic went on\n    Given the steady state: \"frontend-app\" reads \"/api/v1/commitments\" at 10/s with p99 below 5 s and success ratio at least 99%\n    When the toxic \"slow\" on the link from \"gateway\" to \"value-committer\" is:\n      \"\"\"\n      {\"type\": \"latency\", \"stream\": \"downstream\", \"attributes\": {\"latency\": 20}}\n      \"\"\"\n    And the toxic \"not-there\" is removed from the link from \"gateway\" to \"value-committer\"\n    Then the steady state holds\n    When the toxic \"slow\" is removed from the link from \"gateway\" to \"value-committer\"\n    Then the steady state holds\n\n  Scenario: the steady state deviates after the method\n    Given the steady state: \"frontend-app\" reads \"/api/v1/commitments\" at 10/s with p99 below 5 s and success ratio at least 99%\n    Given \"value-committer\" has the fault:\n      \"\"\"\n      {\"action\":\"abort\",\"status\":503}\n      \"\"\"\n    Then the steady state holds\n    When the faults on \"value-committer\" are cleared\n    Then the steady state holds\n",
+    )
+    .unwrap();
+    let reports = dir.path().join("reports");
+    let out = std::process::Command::new(gauntlet_bin())
+        .args(["run", "--stack", "scenarios/valueverse", "--report-dir"])
+        .arg(&reports)
+        .arg(&file)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("latest").join("results.json")).unwrap(),
+    )
+    .unwrap();
+    let scenarios = results["features"][0]["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2);
+    for (scenario, deviated, undo) in [
+        (
+            &scenarios[0],
+            false,
+            "When the toxic \"slow\" is removed from the link from \"gateway\" to \"value-committer\"",
+        ),
+        (
+            &scenarios[1],
+            true,
+            "When the faults on \"value-committer\" are cleared",
+        ),
+    ] {
+        assert_eq!(scenario["status"], "failed", "{scenario}");
+        let experiment = &scenario["evidence"]["experiment"];
+        assert_eq!(experiment["deviated"], deviated, "{experiment}");
+        let rollbacks = experiment["rollbacks"].as_array().unwrap();
+        assert_eq!(rollbacks.len(), 1, "{experiment}");
+        assert_eq!(rollbacks[0]["activity"], undo, "{experiment}");
+        assert_eq!(rollbacks[0]["status"], "succeeded", "{experiment}");
+        assert_eq!(
+            experiment["left_in_force"],
+            serde_json::json!([]),
+            "{experiment}"
+        );
+    }
+    // The toxic was on the link during the method (the link's history keeps it).
+    let links = scenarios[0]["evidence"]["links"].to_string();
+    assert!(links.contains("\"slow\""), "{links}");
 }

@@ -45,6 +45,7 @@ fn settings(def: &Arc<StackDef>, seed: u64) -> PlaySettings {
         window: Duration::from_millis(500),
         seed,
         stop_at_first_break: true,
+        focus: None,
     }
 }
 

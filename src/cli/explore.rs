@@ -230,29 +230,7 @@ pub fn summary(e: &Exploration) -> Vec<String> {
         return out;
     }
     out.push(String::new());
-    out.push("resilience matrix (each action alone):".into());
-    let matrix = e.matrix();
-    let kind_w = matrix
-        .iter()
-        .map(|c| c.kind.len())
-        .max()
-        .unwrap_or(4)
-        .max(6);
-    let target_w = matrix
-        .iter()
-        .map(|c| c.target.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    for cell in &matrix {
-        out.push(format!(
-            "  {:kind_w$}  {:target_w$}  {:6}  {}",
-            cell.kind,
-            cell.target,
-            cell.verdict,
-            cell.detail.clone().unwrap_or_default()
-        ));
-    }
+    out.extend(matrix_lines(&e.matrix()));
     let pairs = e.pair_matrix();
     if !pairs.is_empty() || e.skipped_pairs > 0 {
         let broken = pairs.iter().filter(|c| c.verdict == "broken").count();
@@ -315,6 +293,60 @@ pub fn summary(e: &Exploration) -> Vec<String> {
             String::new()
         }
     ));
+    out
+}
+
+/// The resilience matrix on one screen: what breaks the steady state (each with the objective
+/// and by how much), then what it survives, grouped by action kind.
+fn matrix_lines(matrix: &[explore::MatrixCell]) -> Vec<String> {
+    let mut out = Vec::new();
+    let held = matrix.iter().filter(|c| c.verdict == "held").count();
+    let broken: Vec<_> = matrix.iter().filter(|c| c.verdict == "broken").collect();
+    let errors: Vec<_> = matrix.iter().filter(|c| c.verdict == "error").collect();
+    out.push(format!(
+        "resilience matrix (each action alone): survives {held} of {} actions, {} break the \
+         steady state{}",
+        matrix.len(),
+        broken.len(),
+        if errors.is_empty() {
+            String::new()
+        } else {
+            format!(", {} could not be played", errors.len())
+        }
+    ));
+    let kind_w = matrix.iter().map(|c| c.kind.len()).max().unwrap_or(4);
+    let target_w = matrix.iter().map(|c| c.target.len()).max().unwrap_or(6);
+    for (title, cells) in [("breaks", &broken), ("could not be played", &errors)] {
+        if cells.is_empty() {
+            continue;
+        }
+        out.push(format!("  {title}:"));
+        for c in cells.iter() {
+            out.push(format!(
+                "    {:kind_w$}  {:target_w$}  {}",
+                c.kind,
+                c.target,
+                c.detail.clone().unwrap_or_default()
+            ));
+        }
+    }
+    if held > 0 {
+        out.push("  survives:".into());
+        let mut kinds: Vec<&str> = matrix
+            .iter()
+            .filter(|c| c.verdict == "held")
+            .map(|c| c.kind.as_str())
+            .collect();
+        kinds.dedup();
+        for kind in kinds {
+            let targets: Vec<&str> = matrix
+                .iter()
+                .filter(|c| c.verdict == "held" && c.kind == kind)
+                .map(|c| c.target.as_str())
+                .collect();
+            out.push(format!("    {kind:kind_w$}  {}", targets.join(", ")));
+        }
+    }
     out
 }
 

@@ -21,6 +21,7 @@ pub mod invariants;
 pub mod repro;
 pub mod schedule;
 pub mod shrink;
+pub mod tally;
 pub mod toxic;
 pub mod window;
 
@@ -361,6 +362,7 @@ pub async fn explore(
         window: settings.window,
         seed: settings.seed,
         stop_at_first_break: true,
+        focus: None,
     };
     let mut exploration = Exploration {
         stack: settings.def.name().to_string(),

@@ -53,7 +53,7 @@ pub fn render(input: &ReproInput<'_>) -> String {
         .find(|w| {
             w.verdicts
                 .iter()
-                .any(|v| !v.held && v.objective == input.objective)
+                .any(|v| v.broke() && v.objective == input.objective)
         })
         .map_or(0, |w| w.index);
     let real_timeouts = input

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::action::Action;
 use super::hypothesis::Hypothesis;
-use super::window::{run_window, verdicts, Quotas, Verdict};
+use super::window::{run_window_until, window_verdicts, Cut, Quotas, Verdict};
 use crate::clock::Stopwatch;
 use crate::config::gateway::{PluginConfig, PluginKind};
 use crate::config::StackDef;
@@ -209,7 +209,7 @@ impl Played {
     pub fn first_broken(&self) -> Option<(&WindowRecord, &Verdict)> {
         self.windows
             .iter()
-            .find_map(|w| w.verdicts.iter().find(|v| !v.held).map(|v| (w, v)))
+            .find_map(|w| w.verdicts.iter().find(|v| v.broke()).map(|v| (w, v)))
     }
 
     /// Whether objective `objective` of hypothesis `hypothesis` broke in some window.
@@ -217,7 +217,7 @@ impl Played {
         self.windows.iter().any(|w| {
             w.verdicts
                 .iter()
-                .any(|v| !v.held && v.hypothesis == hypothesis && v.objective == objective)
+                .any(|v| v.broke() && v.hypothesis == hypothesis && v.objective == objective)
         })
     }
 }
@@ -230,6 +230,21 @@ pub struct PlaySettings {
     pub seed: u64,
     /// Stop at the first broken window (exploring); play every window otherwise.
     pub stop_at_first_break: bool,
+    /// The one objective (hypothesis, objective) that matters (shrinking): a window stops
+    /// early only once it is certainly broken. `None`: once any objective is.
+    pub focus: Option<(usize, usize)>,
+}
+
+impl PlaySettings {
+    /// When a window of this play may stop early: only when the play stops at the window's
+    /// break anyway.
+    fn cut(&self) -> Cut {
+        match (self.stop_at_first_break, self.focus) {
+            (false, _) => Cut::Never,
+            (true, None) => Cut::AnyBreak,
+            (true, Some((h, o))) => Cut::Objective(h, o),
+        }
+    }
 }
 
 /// The longest breaker `open_timeout` of the stack (what recovery waits for, by a jump).
@@ -311,7 +326,15 @@ pub async fn play(
                 }
             }
         }
-        let run = match run_window(&stack, hypotheses, settings.window, &mut quotas).await {
+        let run = match run_window_until(
+            &stack,
+            hypotheses,
+            settings.window,
+            &mut quotas,
+            settings.cut(),
+        )
+        .await
+        {
             Ok(m) => m,
             Err(e) => {
                 played.error = Some(e);
@@ -323,8 +346,8 @@ pub async fn play(
             responses += m.summary.responses();
             errors += m.summary.error_count();
         }
-        let verdicts = verdicts(hypotheses, &run.measured);
-        let broken = verdicts.iter().any(|v| !v.held);
+        let verdicts = window_verdicts(hypotheses, &run);
+        let broken = verdicts.iter().any(Verdict::broke);
         played.windows.push(WindowRecord {
             index,
             phase,

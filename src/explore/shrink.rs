@@ -121,6 +121,12 @@ pub async fn shrink(
 ) -> Shrunk {
     let stopwatch = crate::clock::Stopwatch::start();
     let alone = std::slice::from_ref(hypothesis);
+    // Only this objective counts: a window stops early once it is certainly broken.
+    let focused = PlaySettings {
+        focus: Some((0, objective)),
+        ..settings.clone()
+    };
+    let settings = &focused;
     let mut replays = 0usize;
     let out_of_room = |replays: usize| {
         replays >= limits.max_replays || limits.deadline.is_some_and(|d| stopwatch.elapsed() >= d)

@@ -22,10 +22,14 @@ use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 
 use super::hypothesis::{quotas, Hypothesis, Objective};
+use super::tally::Tally;
 use crate::config::gateway::RatePeriod;
 use crate::config::StackDef;
+use crate::load::collector::Recorder;
+use crate::load::generator::generate;
+use crate::load::hlog::HlogWriter;
 use crate::load::summary::{percentile, summarize, Summary};
-use crate::load::{self, LoadPlan, LoadResult, Model, Progress, RequestTemplate, Stop};
+use crate::load::{LoadPlan, LoadResult, Model, Progress, RequestTemplate, Sample, Stop};
 use crate::stack::Stack;
 
 /// A request unanswered this long in real time is a client timeout.
@@ -53,6 +57,16 @@ pub struct Verdict {
     pub detail: String,
     /// How far past the bound: `+950 ms`, `-3.00 points`.
     pub by: String,
+    /// False when the window stopped before this objective was settled (another one was
+    /// certainly broken): `held` then says nothing.
+    pub judged: bool,
+}
+
+impl Verdict {
+    /// Whether the objective was judged and broken.
+    pub fn broke(&self) -> bool {
+        self.judged && !self.held
+    }
 }
 
 /// Judges one objective on a window's summary and result, exactly as the load steps do.
@@ -264,45 +278,111 @@ fn longest_attempt(def: &StackDef) -> Duration {
 pub struct WindowRun {
     pub measured: Vec<Measured>,
     pub clock_to_next: Vec<RatePeriod>,
+    /// Set when the window stopped before every request ended ([`Cut`]).
+    pub stopped: Option<Stopped>,
 }
+
+/// When a window may stop before every request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Never: every request ends (a run's steady-state checks, the healthy baseline).
+    Never,
+    /// Once any objective is certainly broken (exploring: the schedule stops at its first
+    /// broken window, so the rest of this one cannot change what is reported).
+    AnyBreak,
+    /// Once this objective (hypothesis, objective) is certainly broken (shrinking: only it
+    /// counts).
+    Objective(usize, usize),
+}
+
+/// A window stopped before every request ended.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    /// Real time from the window's start.
+    pub at: Duration,
+    /// Per hypothesis, per objective: the verdict no unfinished request could change
+    /// (`None`: not settled when the window stopped, so not judged).
+    pub certain: Vec<Vec<Option<bool>>>,
+    /// Per hypothesis: requests unfinished when the window stopped (counted as timeouts).
+    pub unfinished: Vec<u64>,
+}
+
+/// Real time between two looks at the unfinished requests once the window's sending is over.
+const TICK: Duration = Duration::from_millis(50);
+/// How late the generator may wake for a request due at the end of the window: an unfinished
+/// request has waited at least (now − end of the window − this).
+const LATE_START: Duration = Duration::from_millis(100);
 
 /// Sends one window of every hypothesis to `stack` and returns what each measured.
 ///
 /// # Errors
-/// A load plan cannot be built (a path the load engine refuses) or the collector failed.
+/// A load plan cannot be built (a path the load engine refuses).
 pub async fn run_window(
     stack: &Stack,
     hypotheses: &[Hypothesis],
     window: Duration,
     quotas: &mut Quotas,
 ) -> Result<WindowRun, String> {
+    run_window_until(stack, hypotheses, window, quotas, Cut::Never).await
+}
+
+/// Sends one window of every hypothesis to `stack`, stopping it as `cut` allows, and returns
+/// what each measured.
+///
+/// Every hypothesis runs on the load engine's generator, its samples arriving one by one, so
+/// the window knows at any moment which objectives are settled ([`Tally::certain`]). Requests
+/// unfinished when a window is cut are counted as client timeouts.
+///
+/// # Errors
+/// A load plan cannot be built (a path the load engine refuses).
+pub async fn run_window_until(
+    stack: &Stack,
+    hypotheses: &[Hypothesis],
+    window: Duration,
+    quotas: &mut Quotas,
+    cut: Cut,
+) -> Result<WindowRun, String> {
     let clock_to_next = quotas.make_room(hypotheses, stack, window);
     let target = crate::load::plan::parse_target(&stack.proxy_url()).map_err(|e| e.to_string())?;
-    let mut tasks = Vec::new();
-    let mut progress = Vec::new();
-    for h in hypotheses {
+    let start = crate::clock::real_instant();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Vec<Sample>)>();
+    let mut generators = Vec::new();
+    let mut recorders = Vec::new();
+    let mut tallies = Vec::new();
+    for (i, h) in hypotheses.iter().enumerate() {
         let plan = plan_for(h, stack, target.addr, window)?;
-        let description = h.name();
-        let p = Arc::new(Progress::default());
-        progress.push(p.clone());
-        tasks.push(tokio::spawn(async move {
-            load::run(plan, &description, p).await
-        }));
+        let labels = plan.templates.iter().map(|t| t.label.clone()).collect();
+        let log = HlogWriter::new(crate::clock::real_wall_now(), &h.name());
+        recorders.push(Recorder::new(labels, Some(h.rate), log));
+        tallies.push(Tally::new(requests_in(h, window)));
+        let (samples, mut received) = tokio::sync::mpsc::unbounded_channel();
+        // Each request's sample as soon as it ends: the window judges as it goes.
+        let progress = Arc::new(Progress::live());
+        generators.push(tokio::spawn(generate(
+            Arc::new(plan),
+            start,
+            samples,
+            progress,
+        )));
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = received.recv().await {
+                if tx.send((i, batch)).is_err() {
+                    break;
+                }
+            }
+        });
     }
-    let done = || -> u64 {
-        progress
-            .iter()
-            .map(|p| p.done.load(std::sync::atomic::Ordering::Relaxed))
-            .sum()
-    };
-    let all = futures::future::join_all(tasks);
-    tokio::pin!(all);
+    drop(tx);
+
     // Slow requests (a delay) finish in real time. Requests that stop making progress (a hang)
     // end by the gateway's timeouts on the stack clock: jump over those instead of waiting,
     // but only once nothing has finished for STALL, so a merely slow request is never cut.
-    let mut deadline = tokio::time::Instant::now() + window + GRACE;
+    let mut deadline = start + window + GRACE;
+    let mut next_look = start + window;
     let mut last = u64::MAX;
     let mut jumps = 0u32;
+    let mut patient = false;
     let retries = stack
         .def
         .gateway
@@ -311,38 +391,130 @@ pub async fn run_window(
         .map(|s| s.retries)
         .max()
         .unwrap_or(0);
-    let results = loop {
+    let mut stopped = None;
+    loop {
+        let wake = match (cut, patient) {
+            (Cut::Never, _) => deadline,
+            (_, true) => next_look,
+            (_, false) => deadline.min(next_look),
+        };
+        let mut fresh = None;
         tokio::select! {
-            r = &mut all => break r,
-            () = tokio::time::sleep_until(deadline) => {}
+            got = rx.recv() => match got {
+                Some((i, batch)) => {
+                    for sample in &batch {
+                        recorders[i].record(sample);
+                        tallies[i].add(sample);
+                    }
+                    fresh = Some(i);
+                }
+                None => break,
+            },
+            () = tokio::time::sleep_until(wake), if cut != Cut::Never || !patient => {}
+
         }
-        let now_done = done();
-        if now_done != last {
-            last = now_done;
-            deadline = tokio::time::Instant::now() + STALL;
+        let now = tokio::time::Instant::now();
+        if cut != Cut::Never && (fresh.is_some() || now >= next_look) {
+            let least = now
+                .saturating_duration_since(start + window)
+                .saturating_sub(LATE_START);
+            if let Some(certain) = settled(hypotheses, &tallies, least, cut) {
+                stopped = Some(Stopped {
+                    at: now.saturating_duration_since(start),
+                    certain,
+                    unfinished: Vec::new(),
+                });
+                break;
+            }
+        }
+        if now >= next_look {
+            next_look = now + TICK;
+        }
+        if fresh.is_some() || patient || now < deadline {
+            continue;
+        }
+        let ended: u64 = tallies.iter().map(|t| t.ended).sum();
+        if ended != last {
+            last = ended;
+            deadline = now + STALL;
             continue;
         }
         if jumps > (retries + 2) * 2 {
-            break all.await;
+            patient = true;
+            continue;
         }
         let _ = stack
             .clock
             .try_advance(longest_attempt(&stack.def) + Duration::from_secs(1));
         jumps += 1;
-        deadline = tokio::time::Instant::now() + Duration::from_millis(100);
-    };
-    let mut out = Vec::new();
-    for r in results {
-        let result = r
-            .map_err(|e| format!("a load task failed: {e}"))?
-            .map_err(|e| e.to_string())?;
-        let summary = summarize(&result);
-        out.push(Measured { result, summary });
+        deadline = now + Duration::from_millis(100);
     }
+    if let Some(stopped) = &mut stopped {
+        // The requests still running are dropped with their connections; whatever ended
+        // meanwhile is counted, the rest are client timeouts.
+        for g in &generators {
+            g.abort();
+        }
+        while let Some((i, batch)) = rx.recv().await {
+            for sample in &batch {
+                recorders[i].record(sample);
+                tallies[i].add(sample);
+            }
+        }
+        for (i, tally) in tallies.iter().enumerate() {
+            let unfinished = tally.unfinished();
+            let timeout = Sample {
+                template: 0,
+                sent_at: stopped.at,
+                done_at: stopped.at,
+                latency: stopped.at,
+                service_time: Duration::ZERO,
+                outcome: crate::load::Outcome::Error(crate::load::ErrorKind::Timeout),
+            };
+            for _ in 0..unfinished {
+                recorders[i].record(&timeout);
+            }
+            stopped.unfinished.push(unfinished);
+        }
+    }
+    for g in generators {
+        let _ = g.await;
+    }
+    let measured = recorders
+        .into_iter()
+        .map(|r| {
+            let result = r.finish();
+            let summary = summarize(&result);
+            Measured { result, summary }
+        })
+        .collect();
     Ok(WindowRun {
-        measured: out,
+        measured,
         clock_to_next,
+        stopped,
     })
+}
+
+/// Every objective's settled verdict, when `cut` allows the window to stop now.
+fn settled(
+    hypotheses: &[Hypothesis],
+    tallies: &[Tally],
+    least: Duration,
+    cut: Cut,
+) -> Option<Vec<Vec<Option<bool>>>> {
+    let certain: Vec<Vec<Option<bool>>> = hypotheses
+        .iter()
+        .zip(tallies)
+        .map(|(h, t)| h.objectives.iter().map(|o| t.certain(o, least)).collect())
+        .collect();
+    let stop = match cut {
+        Cut::Never => false,
+        Cut::AnyBreak => certain.iter().flatten().any(|c| *c == Some(false)),
+        Cut::Objective(h, o) => {
+            certain.get(h).and_then(|c| c.get(o)).copied().flatten() == Some(false)
+        }
+    };
+    stop.then_some(certain)
 }
 
 fn plan_for(
@@ -410,7 +582,66 @@ pub fn verdicts(hypotheses: &[Hypothesis], measured: &[Measured]) -> Vec<Verdict
                 requests: m.summary.requests,
                 detail: j.detail,
                 by: j.by,
+                judged: true,
             });
+        }
+    }
+    out
+}
+
+/// Every objective of every hypothesis judged on one window, as [`verdicts`] does; a window that
+/// stopped early ([`Cut`]) keeps the settled verdicts, describes them by the requests that
+/// ended, and leaves the unsettled ones unjudged.
+pub fn window_verdicts(hypotheses: &[Hypothesis], run: &WindowRun) -> Vec<Verdict> {
+    let mut out = verdicts(hypotheses, &run.measured);
+    let Some(stopped) = &run.stopped else {
+        return out;
+    };
+    for v in &mut out {
+        let certain = stopped
+            .certain
+            .get(v.hypothesis)
+            .and_then(|c| c.get(v.objective))
+            .copied()
+            .flatten();
+        let unfinished = stopped.unfinished.get(v.hypothesis).copied().unwrap_or(0);
+        let planned = v.requests;
+        let when = format!(
+            "the window stopped after {:.2} s with {unfinished} of {planned} requests unfinished",
+            stopped.at.as_secs_f64()
+        );
+        let Some(held) = certain else {
+            v.judged = false;
+            v.held = true;
+            v.by = String::new();
+            v.detail = format!("not judged: {when}, once another objective was certainly broken");
+            continue;
+        };
+        v.held = held;
+        let objective = &hypotheses[v.hypothesis].objectives[v.objective];
+        if let (Objective::SuccessAtLeast { ratio }, Some(m)) =
+            (objective, run.measured.get(v.hypothesis))
+        {
+            let ended = planned.saturating_sub(unfinished);
+            let share = if ended == 0 {
+                0.0
+            } else {
+                m.summary.successes as f64 / ended as f64
+            };
+            v.measured = share;
+            v.by = format!("{:+.2} points", (share - ratio) * 100.0);
+            v.detail = format!(
+                "success ratio was {:.2}% of the {ended} requests that ended (objective at least \
+                 {:.2}%; {} succeeded; {when}, the verdict certain whatever they do)",
+                share * 100.0,
+                ratio * 100.0,
+                m.summary.successes
+            );
+        } else {
+            v.detail = format!(
+                "{} ({when}, the verdict certain whatever they do)",
+                v.detail
+            );
         }
     }
     out

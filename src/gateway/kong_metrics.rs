@@ -135,6 +135,11 @@ impl KongMetrics {
         }
     }
 
+    /// Requests started and not answered yet.
+    pub fn in_flight(&self) -> u64 {
+        self.inner.lock().map(|c| c.in_flight).unwrap_or(0)
+    }
+
     /// Kong's `exporter.log` for a request a `prometheus` instance with `conf` applies to.
     pub fn record(&self, config: &GatewayConfig, conf: &PrometheusConfig, o: &Observation) {
         let service = o

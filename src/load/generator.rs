@@ -170,7 +170,9 @@ impl Worker {
                 self.batch_since = done_at;
             }
             self.batch.push(sample);
-            if (self.batch.len() >= BATCH || done_at - self.batch_since >= BATCH_AGE)
+            if (self.batch.len() >= BATCH
+                || done_at - self.batch_since >= BATCH_AGE
+                || self.progress.is_live())
                 && !self.flush()
             {
                 return;

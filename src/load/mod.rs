@@ -39,9 +39,25 @@ pub struct Progress {
     pub done: AtomicU64,
     pub errors: AtomicU64,
     stop: AtomicBool,
+    /// Hand each sample over as soon as its request ends (no batching).
+    live: bool,
 }
 
 impl Progress {
+    /// Counters for a consumer that judges requests as they end (the explorer's windows):
+    /// every sample goes to the collector at once instead of in batches.
+    pub fn live() -> Progress {
+        Progress {
+            live: true,
+            ..Progress::default()
+        }
+    }
+
+    /// Whether samples are handed over one by one.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
     /// Asks every worker to stop after its current request (Ctrl-C).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -55,6 +55,36 @@ pub struct Evidence {
     /// every span of the gateway's stages and attempts, the sidecar hops, faults and toxics.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub traces: Vec<crate::trace::TraceJson>,
+    /// An experiment in method form that failed before its rollbacks: the rollbacks the runner
+    /// played anyway (Chaos Toolkit's journal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentRecord>,
+}
+
+/// What happened to an experiment (steady state → method → rollbacks) whose method or
+/// steady-state check failed, in Chaos Toolkit's words (its journal's `deviated` and each
+/// rollback's `status`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExperimentRecord {
+    /// The steady state did not hold after the method.
+    pub deviated: bool,
+    /// The rollbacks, played after the failed step as Chaos Toolkit plays them (in order, a
+    /// failed one not stopping the rest).
+    pub rollbacks: Vec<RollbackRecord>,
+    /// Faults, toxics and stopped services still in force on the stack after the rollbacks
+    /// (empty: the rollbacks undid the method).
+    pub left_in_force: Vec<String>,
+}
+
+/// One rollback activity and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RollbackRecord {
+    /// The step (`When the faults on "value-committer" are cleared`).
+    pub activity: String,
+    /// `succeeded` or `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Evidence {
@@ -67,6 +97,7 @@ impl Evidence {
             && self.invariants.is_empty()
             && self.links.is_empty()
             && self.traces.is_empty()
+            && self.experiment.is_none()
     }
 
     /// Removes `secrets`, JWTs and credentials from every text it holds.
@@ -94,6 +125,12 @@ impl Evidence {
                 for value in span.attributes.values_mut() {
                     *value = text(value);
                 }
+            }
+        }
+        if let Some(experiment) = &mut self.experiment {
+            for r in &mut experiment.rollbacks {
+                r.activity = text(&r.activity);
+                r.error = r.error.as_deref().map(text);
             }
         }
         for v in &mut self.invariants {

@@ -24,11 +24,14 @@ pub fn of(world: &GauntletWorld, key: &ScenarioKey) -> Evidence {
         breakers: stack.map(breakers).unwrap_or_default(),
         histograms: crate::steps::load::histogram_reports(path, name, *line, &world.load_runs),
         journals: stack.map(journals).unwrap_or_default(),
-        invariants: stack.map(invariants).unwrap_or_default(),
+        invariants: stack
+            .map(|s| invariants(s, &world.client_counts))
+            .unwrap_or_default(),
         links: stack
             .map(|s| crate::report::links::of(&s.links))
             .unwrap_or_default(),
         traces: stack.map(traces).unwrap_or_default(),
+        experiment: world.experiment.clone(),
     }
 }
 
@@ -44,13 +47,20 @@ fn traces(stack: &Stack) -> Vec<crate::trace::TraceJson> {
     traces
 }
 
-/// Every invariant (SPEC §11) the scenario's stack broke.
-fn invariants(stack: &Stack) -> Vec<crate::report::invariants::InvariantViolation> {
-    crate::explore::invariants::Trace::of_stack(stack)
-        .check()
-        .into_iter()
-        .map(Into::into)
-        .collect()
+/// Every invariant (SPEC §11) the scenario's stack broke; `counted` are the load steps' client
+/// counts (INV-8).
+fn invariants(
+    stack: &Stack,
+    counted: &[crate::explore::invariants::ClientCount],
+) -> Vec<crate::report::invariants::InvariantViolation> {
+    crate::explore::invariants::Trace {
+        client: counted.to_vec(),
+        ..crate::explore::invariants::Trace::of_stack(stack)
+    }
+    .check()
+    .into_iter()
+    .map(Into::into)
+    .collect()
 }
 
 /// Every breaker of `stack` that changed state.

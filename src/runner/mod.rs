@@ -298,19 +298,35 @@ pub async fn run_until(
                         async {}.boxed_local()
                     })
                     // Keep what the report needs from the World before it (and its stack) is dropped.
-                    .after(move |feature, _, scenario, _, world| {
-                        let key = scenario_key(feature, scenario);
-                        let evidence = world.as_ref().map(|w| evidence::of(w, &key));
-                        // The scenario's spans to the collector, in the background.
-                        if let (Some(otlp), Some(stack)) =
-                            (&otlp, world.as_ref().and_then(|w| w.started_stack()))
-                        {
-                            otlp.send(stack.traces().spans());
+                    .after(move |feature, _, scenario, finished, world| {
+                        let extras = after_extras.clone();
+                        let otlp = otlp.clone();
+                        async move {
+                            // An experiment that failed before its rollbacks plays them now,
+                            // as Chaos Toolkit does, before the evidence is taken.
+                            let world = match world {
+                                Some(world) => {
+                                    crate::steps::steady_state::play_forced_rollbacks(
+                                        scenario, finished, world,
+                                    )
+                                    .await;
+                                    Some(&*world)
+                                }
+                                None => None,
+                            };
+                            let key = scenario_key(feature, scenario);
+                            let evidence = world.map(|w| evidence::of(w, &key));
+                            // The scenario's spans to the collector, in the background.
+                            if let (Some(otlp), Some(stack)) =
+                                (&otlp, world.and_then(|w| w.started_stack()))
+                            {
+                                otlp.send(stack.traces().spans());
+                            }
+                            if let (Some(evidence), Ok(mut map)) = (evidence, extras.lock()) {
+                                map.insert(key, evidence);
+                            }
                         }
-                        if let (Some(evidence), Ok(mut map)) = (evidence, after_extras.lock()) {
-                            map.insert(key, evidence);
-                        }
-                        async {}.boxed_local()
+                        .boxed_local()
                     })
                     .filter_run(path.as_path(), {
                         let selection = selection.clone();

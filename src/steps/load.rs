@@ -100,10 +100,23 @@ async fn run_load_with(
     // Where the run sits on the stack clock, so the report can draw breaker transitions on the
     // run's time axis.
     let stack_start = world.started_stack().map(|s| s.clock.now().since_start());
+    let gateway_before = gateway_answered_if_alone(world, target.addr);
     let result = load::run(plan, &description, Arc::new(Progress::default()))
         .await
         .map_err(|e| StepError::new(e.to_string()))?;
     let summary = summarize(&result);
+    if let (Some(before), Some(stack)) = (gateway_before, world.started_stack()) {
+        let after = stack.gateway.state.metrics.total_requests();
+        world
+            .client_counts
+            .push(crate::explore::invariants::ClientCount {
+                what: format!("load step {description}"),
+                sent: summary.requests,
+                responses: summary.responses(),
+                errors: summary.error_count(),
+                gateway_answered: after.saturating_sub(before),
+            });
+    }
     let refused = summary.status_count(429);
     world.load_runs.push(LoadRun {
         objectives: Vec::new(),
@@ -122,6 +135,21 @@ async fn run_load_with(
         )));
     }
     Ok(())
+}
+
+/// The requests the gateway has answered so far, when a load to `addr` will be the only thing
+/// reaching it: the load goes to the gateway's proxy, no request of the scenario runs in the
+/// background and the gateway has none in flight. Then what the gateway answers during the
+/// load is the load's own (INV-8 compares the two).
+pub fn gateway_answered_if_alone(world: &GauntletWorld, addr: std::net::SocketAddr) -> Option<u64> {
+    if !world.in_flight.is_empty() {
+        return None;
+    }
+    let stack = world.started_stack()?;
+    let proxy = plan::parse_target(&stack.proxy_url()).ok()?;
+    let gateway = &stack.gateway.state;
+    (proxy.addr == addr && gateway.kong_metrics.in_flight() == 0)
+        .then(|| gateway.metrics.total_requests())
 }
 
 /// The last load run of the scenario.

@@ -159,6 +159,13 @@ pub struct GauntletWorld {
     pub steady_states: Vec<crate::explore::hypothesis::Hypothesis>,
     /// The rate-limit windows the steady-state load has used.
     pub steady_quotas: crate::explore::window::Quotas,
+    /// What each load step's client counted beside what the gateway answered meanwhile
+    /// (INV-8, checked after the scenario).
+    pub client_counts: Vec<crate::explore::invariants::ClientCount>,
+    /// `Then the steady state holds` checks started (the first follows the method).
+    pub steady_checks: usize,
+    /// The rollbacks the runner played after the experiment failed before them.
+    pub experiment: Option<crate::report::evidence::ExperimentRecord>,
 }
 
 impl GauntletWorld {
@@ -178,6 +185,9 @@ impl GauntletWorld {
             load_runs: Vec::new(),
             steady_states: Vec::new(),
             steady_quotas: crate::explore::window::Quotas::default(),
+            client_counts: Vec::new(),
+            steady_checks: 0,
+            experiment: None,
         }
     }
 

@@ -6,7 +6,7 @@
 //!   stack after the play ──Trace::collect──► journal lines (every service), each breaker's
 //!                                            ledger and transitions, the gateway's audit trail
 //!                                            and in-flight peaks, the intentions in force,
-//!                                            client counts (the load collector, explore only)
+//!                                            client counts (the explorer's load, a run's load steps)
 //!   Trace ──check()──► [Violation] with the evidence (journal lines, ledger entries, counts)
 //! ```
 //! - [`breaker`]: INV-1 (the state header), INV-2 (replaying the ledger gives the recorded
@@ -102,6 +102,22 @@ pub struct KongService {
     pub peak_in_flight: u32,
 }
 
+/// What one client sent through the gateway and how its requests ended, beside the requests
+/// the gateway answered over the same time (INV-8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientCount {
+    /// `load step GET /api/v1/value-models, open model at 50/s, …`, `the explorer's load`.
+    pub what: String,
+    /// Requests the client sent.
+    pub sent: u64,
+    /// Of those, requests that got an HTTP response.
+    pub responses: u64,
+    /// Requests that ended without a response (connect, timeout, reset, invalid response).
+    pub errors: u64,
+    /// Requests the gateway answered meanwhile (every status, every source).
+    pub gateway_answered: u64,
+}
+
 /// What the checkers read.
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
@@ -110,17 +126,12 @@ pub struct Trace {
     pub attempts: BTreeMap<String, u32>,
     /// The gateway's mesh identity (journal lines from it are the gateway's attempts).
     pub gateway_identity: String,
-    /// Whether the client counts below were measured (the explorer's load collector); a `run`
-    /// has no such count, and INV-8 is then not checked.
+    /// Whether every request that reached the stack came from the counted clients below (the
+    /// explorer's load: nothing else sends); a `run` also probes services directly.
     pub client_counted: bool,
-    /// Requests the load generator sent.
-    pub client_sent: u64,
-    /// Of those, requests that got an HTTP response.
-    pub client_responses: u64,
-    /// Requests that ended without a response (connect, timeout, reset, invalid response).
-    pub client_errors: u64,
-    /// Requests the gateway answered (every status, every source).
-    pub gateway_answered: u64,
+    /// What clients counted, each beside what the gateway answered meanwhile (INV-8): the
+    /// explorer's whole play, or each load step of a `run` scenario.
+    pub client: Vec<ClientCount>,
     /// The Kong services, indexed as the gateway config.
     pub services: Vec<KongService>,
     pub breakers: Vec<BreakerTrace>,
@@ -134,14 +145,19 @@ pub struct Trace {
 
 impl Trace {
     /// Reads the trace of a played stack; `sent`, `responses` and `errors` come from the load
-    /// collector of every window.
+    /// collector of every window, the only client of the stack.
     pub fn collect(stack: &Stack, sent: u64, responses: u64, errors: u64) -> Trace {
+        let trace = Trace::of_stack(stack);
         Trace {
             client_counted: true,
-            client_sent: sent,
-            client_responses: responses,
-            client_errors: errors,
-            ..Trace::of_stack(stack)
+            client: vec![ClientCount {
+                what: "the explorer's load".into(),
+                sent,
+                responses,
+                errors,
+                gateway_answered: stack.gateway.state.metrics.total_requests(),
+            }],
+            ..trace
         }
     }
 
@@ -191,11 +207,25 @@ impl Trace {
             .breakers
             .iter()
             .map(|(_, b)| {
-                let snapshot = b.snapshot();
+                // Requests may still be ending (a window stopped early drops its clients, not
+                // the gateway's calls): read the transitions on both sides of the ledger and
+                // keep a reading where they agree, so the two describe the same moment.
+                let mut snapshot = b.snapshot();
+                let mut ledger = b.ledger();
+                for _ in 0..5 {
+                    let after = b.snapshot();
+                    if after.transitions.len() == snapshot.transitions.len()
+                        && after.transition_totals == snapshot.transition_totals
+                    {
+                        break;
+                    }
+                    snapshot = after;
+                    ledger = b.ledger();
+                }
                 BreakerTrace {
                     service: b.service().to_string(),
                     config: b.config(),
-                    ledger: b.ledger(),
+                    ledger,
                     total_transitions: snapshot.transition_totals.iter().map(|(_, n)| n).sum(),
                     transitions: snapshot
                         .transitions
@@ -214,7 +244,6 @@ impl Trace {
             journal,
             attempts: attempts_by_service(def),
             gateway_identity: def.topology.gateway_identity.clone(),
-            gateway_answered: gateway.metrics.total_requests(),
             services,
             breakers,
             audit,
@@ -234,9 +263,7 @@ impl Trace {
         out.extend(requests::inv5_refused(self));
         out.extend(requests::inv6_no_overshoot(self));
         out.extend(mesh::inv7_denied_pairs(self));
-        if self.client_counted {
-            out.extend(inv8_outcomes(self));
-        }
+        out.extend(inv8_outcomes(self));
         out.extend(requests::inv9_bulkhead(self));
         out
     }

@@ -48,38 +48,40 @@ pub fn inv4_attempts(trace: &Trace) -> Vec<Violation> {
     out
 }
 
-/// INV-8: every request sent got exactly one outcome, and the gateway answered exactly the
-/// requests the client got a response to (an answer the client gave up on aside).
+/// INV-8: every request a counted client sent got exactly one outcome, and the gateway answered
+/// at least every request the client got a response to and at most every request it sent (an
+/// answer the client gave up on is counted by the gateway, not by the client).
 pub fn inv8_outcomes(trace: &Trace) -> Vec<Violation> {
     let mut out = Vec::new();
-    let evidence = vec![
-        format!("client sent {}", trace.client_sent),
-        format!("client responses {}", trace.client_responses),
-        format!("client errors {}", trace.client_errors),
-        format!("gateway answered {}", trace.gateway_answered),
-    ];
-    if trace.client_responses + trace.client_errors != trace.client_sent {
-        out.push(Violation {
-            invariant: "INV-8",
-            what: format!(
-                "{} requests sent but {} outcomes recorded",
-                trace.client_sent,
-                trace.client_responses + trace.client_errors
-            ),
-            evidence: evidence.clone(),
-        });
-    }
-    if trace.gateway_answered < trace.client_responses
-        || trace.gateway_answered > trace.client_responses + trace.client_errors
-    {
-        out.push(Violation {
-            invariant: "INV-8",
-            what: format!(
-                "the gateway counted {} answers for {} responses the client received",
-                trace.gateway_answered, trace.client_responses
-            ),
-            evidence,
-        });
+    for c in &trace.client {
+        let evidence = vec![
+            format!("{}: sent {}", c.what, c.sent),
+            format!("client responses {}", c.responses),
+            format!("client errors {}", c.errors),
+            format!("gateway answered {}", c.gateway_answered),
+        ];
+        if c.responses + c.errors != c.sent {
+            out.push(Violation {
+                invariant: "INV-8",
+                what: format!(
+                    "{} requests sent but {} outcomes recorded ({})",
+                    c.sent,
+                    c.responses + c.errors,
+                    c.what
+                ),
+                evidence: evidence.clone(),
+            });
+        }
+        if c.gateway_answered < c.responses || c.gateway_answered > c.responses + c.errors {
+            out.push(Violation {
+                invariant: "INV-8",
+                what: format!(
+                    "the gateway counted {} answers for {} responses the client received ({})",
+                    c.gateway_answered, c.responses, c.what
+                ),
+                evidence,
+            });
+        }
     }
     out
 }
@@ -281,6 +283,7 @@ pub fn inv9_bulkhead(trace: &Trace) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::explore::invariants::ClientCount;
 
     fn line(service: &str, seq: u64, method: &str, trace: &str) -> JournalLine {
         JournalLine {
@@ -338,32 +341,62 @@ mod tests {
 
     #[test]
     fn inv8_flags_lost_outcomes_and_counters_that_disagree() {
-        let ok = Trace {
-            client_sent: 10,
-            client_responses: 9,
-            client_errors: 1,
+        let ok = ClientCount {
+            what: "load step GET /x".into(),
+            sent: 10,
+            responses: 9,
+            errors: 1,
             gateway_answered: 10,
+        };
+        let with = |c: ClientCount| Trace {
+            client: vec![c],
             ..Trace::default()
         };
-        assert!(inv8_outcomes(&ok).is_empty());
-        let lost = Trace {
-            client_errors: 0,
+        assert!(inv8_outcomes(&with(ok.clone())).is_empty());
+        let lost = ClientCount {
+            errors: 0,
             ..ok.clone()
         };
-        assert!(inv8_outcomes(&lost)[0]
-            .what
-            .contains("10 requests sent but 9 outcomes"));
-        let double = Trace {
+        let v = inv8_outcomes(&with(lost));
+        assert!(
+            v[0].what.contains("10 requests sent but 9 outcomes"),
+            "{v:?}"
+        );
+        assert!(v[0].what.contains("load step GET /x"), "{v:?}");
+        let double = ClientCount {
             gateway_answered: 12,
-            ..ok
+            ..ok.clone()
         };
-        let v = inv8_outcomes(&double);
+        let v = inv8_outcomes(&with(double));
         assert_eq!(v.len(), 1);
         assert!(
             v[0].what.contains("gateway counted 12 answers"),
             "{}",
             v[0].what
         );
+        // A response the gateway never counted.
+        let missed = ClientCount {
+            gateway_answered: 8,
+            ..ok.clone()
+        };
+        assert_eq!(inv8_outcomes(&with(missed)).len(), 1);
+        // Each client is judged on its own: one sound count does not hide another's loss.
+        let both = Trace {
+            client: vec![
+                ok.clone(),
+                ClientCount {
+                    sent: 5,
+                    responses: 3,
+                    errors: 1,
+                    gateway_answered: 3,
+                    ..ok
+                },
+            ],
+            ..Trace::default()
+        };
+        assert_eq!(inv8_outcomes(&both).len(), 1);
+        // No counted client: nothing to judge.
+        assert!(inv8_outcomes(&Trace::default()).is_empty());
     }
 
     fn counted(request: &str, used: u64) -> AuditEntry {
