@@ -245,6 +245,19 @@ async fn a_run_exports_every_scenarios_spans() {
         .find(|s| s.trace_id == post.trace_id && s.name.starts_with("inbound value-architect"))
         .expect("the architect's hop");
     assert_eq!(architect.parent_id, committer.span_id, "{received:#?}");
+    // The committer's sidecar opened a connection to the architect's: an outbound span, under
+    // the committer's hop when the first request's head had arrived by the handshake's end.
+    let outbound = received
+        .iter()
+        .find(|s| s.name == "outbound value-committer → value-architect")
+        .unwrap_or_else(|| panic!("no outbound span: {received:#?}"));
+    assert!(
+        outbound.service.contains("value-committer sidecar"),
+        "{outbound:?}"
+    );
+    if outbound.trace_id == post.trace_id {
+        assert_eq!(outbound.parent_id, committer.span_id);
+    }
 }
 
 #[test]

@@ -359,7 +359,7 @@ impl Gateway {
         let mut last_state = None;
         let waiting = Stopwatch::start();
         ctx.trace
-            .upstream_started(addr.link.as_deref().and_then(faulted_link));
+            .upstream_started(addr.link.as_deref().and_then(crate::trace::link_faults));
         let trace = &mut ctx.trace;
         let result = upstream::call(&self.pool, &self.clock, &addr, &parts, body, policy, |o| {
             trace.attempt(o);
@@ -529,19 +529,6 @@ fn headers_length(headers: &http::HeaderMap) -> u64 {
 /// level 1, version 00).
 pub fn is_valid_traceparent(value: &str) -> bool {
     crate::trace::TraceContext::parse(value).is_some()
-}
-
-/// What a faulted link does to the requests crossing it (its toxics, or down), for the trace;
-/// `None` on the fast path (no toxic, up).
-fn faulted_link(link: &crate::link::Link) -> Option<String> {
-    if !link.is_active() {
-        return None;
-    }
-    let mut what: Vec<String> = link.toxics().iter().map(|t| t.toxic.describe()).collect();
-    if !link.is_enabled() {
-        what.insert(0, "down".to_string());
-    }
-    Some(what.join("; "))
 }
 
 /// `X-Kong-Request-Id` on every response, proxied or not (`kong/runloop/handler.lua`

@@ -11,8 +11,8 @@
 
 use crate::trace::TraceJson;
 
-/// Waterfalls drawn per failing scenario (the most recent requests).
-pub const SHOWN: usize = 3;
+/// Attributes the row's name already says, left out of its tooltip (the page stays light).
+const NAMED: [&str; 3] = ["http.request.method", "url.path", "mesh.destination"];
 
 const LABEL_WIDTH: f64 = 300.0;
 const BAR_WIDTH: f64 = 420.0;
@@ -65,10 +65,16 @@ fn ms(v: f64) -> String {
     }
 }
 
-/// The waterfalls of a scenario's last [`SHOWN`] traces, oldest first.
+/// The waterfalls a failing scenario shows, oldest first: its last request that failed
+/// somewhere (an error span), and its last request when that is another one. `traces` is in
+/// order, oldest first; the JSON report keeps them all.
 pub fn waterfall_views(traces: &[TraceJson]) -> Vec<WaterfallView> {
-    let skip = traces.len().saturating_sub(SHOWN);
-    traces[skip..].iter().map(view).collect()
+    let last = traces.len().checked_sub(1);
+    let last_error = traces.iter().rposition(|t| t.error);
+    let mut picked: Vec<usize> = [last_error, last].into_iter().flatten().collect();
+    picked.sort_unstable();
+    picked.dedup();
+    picked.into_iter().map(|i| view(&traces[i])).collect()
 }
 
 fn view(trace: &TraceJson) -> WaterfallView {
@@ -98,7 +104,12 @@ fn view(trace: &TraceJson) -> WaterfallView {
                 ms(s.offset_ms),
                 ms(s.duration_ms)
             )];
-            tooltip.extend(s.attributes.iter().map(|(k, v)| format!("{k}: {v}")));
+            tooltip.extend(
+                s.attributes
+                    .iter()
+                    .filter(|(k, _)| !NAMED.contains(&k.as_str()))
+                    .map(|(k, v)| format!("{k}: {v}")),
+            );
             let label: String = s.name.chars().take(44).collect();
             WaterfallRow {
                 y: num(y),
@@ -169,8 +180,20 @@ mod tests {
                 span("attempt 1", 2, 5.0, 5.0, true),
             ],
         };
-        let views = waterfall_views(&[trace.clone(), trace.clone(), trace.clone(), trace]);
-        assert_eq!(views.len(), SHOWN);
+        let ok = TraceJson {
+            error: false,
+            trace_id: "ok".into(),
+            ..trace.clone()
+        };
+        let views = waterfall_views(&[trace.clone(), trace.clone(), ok.clone()]);
+        let shown: Vec<&str> = views.iter().map(|v| v.trace_id.as_str()).collect();
+        assert_eq!(
+            shown,
+            ["4bf9", "ok"],
+            "the last failed request, then the last one"
+        );
+        assert_eq!(waterfall_views(&[ok.clone(), trace.clone()]).len(), 1);
+        assert!(waterfall_views(&[]).is_empty());
         let v = &views[0];
         assert_eq!(v.rows.len(), 3);
         assert_eq!(v.rows[0].x, "300");

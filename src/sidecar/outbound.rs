@@ -11,8 +11,10 @@
 //! is closed.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
@@ -24,6 +26,8 @@ use crate::link::LinkStream;
 use crate::mesh::stats::{SidecarStats, UpstreamOutcome};
 use crate::mesh::tls::identity_mismatch;
 use crate::protocol::Protocol;
+use crate::trace::sidecar::traceparent_in_head;
+use crate::trace::{OutboundOutcome, OutboundTrace, TraceStore};
 
 /// How long connecting to the destination may take (real time: a network wait).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,6 +53,8 @@ pub struct Outbound {
     source: String,
     destination: String,
     task: tokio::task::JoinHandle<()>,
+    /// Where each connection's span goes, once the stack names its store.
+    traces: Arc<OnceLock<TraceStore>>,
 }
 
 impl Outbound {
@@ -65,15 +71,27 @@ impl Outbound {
         let addr = listener.local_addr()?;
         let destination = target.destination.clone();
         let target = Arc::new(target);
+        let traces: Arc<OnceLock<TraceStore>> = Arc::default();
+        let hop = Hop {
+            source: Arc::from(source),
+            traces: traces.clone(),
+        };
         let task = accept_loop(listener, move |stream, _| {
-            relay(stream, target.clone(), stats.clone())
+            relay(stream, target.clone(), stats.clone(), hop.clone())
         });
         Ok(Outbound {
             addr,
             source: source.to_string(),
             destination,
             task,
+            traces,
         })
+    }
+
+    /// Records a span for every connection from now on in `traces` (once; later calls change
+    /// nothing).
+    pub fn record_traces_in(&self, traces: TraceStore) {
+        let _ = self.traces.set(traces);
     }
 
     /// The loopback address the service calls.
@@ -98,7 +116,59 @@ impl Drop for Outbound {
     }
 }
 
-async fn relay(mut plain: TcpStream, target: Arc<UpstreamTarget>, stats: Arc<SidecarStats>) {
+/// Whose listener this is, and where its spans go.
+#[derive(Debug, Clone)]
+struct Hop {
+    source: Arc<str>,
+    traces: Arc<OnceLock<TraceStore>>,
+}
+
+impl Hop {
+    /// Records the connection's span: its outcome, under the first request's trace when that
+    /// request has already arrived (peeked, never waited for).
+    fn finish(
+        &self,
+        trace: Option<OutboundTrace>,
+        plain: &TcpStream,
+        target: &UpstreamTarget,
+        outcome: &str,
+    ) {
+        let (Some(trace), Some(store)) = (trace, self.traces.get()) else {
+            return;
+        };
+        let mut head = [0u8; 2048];
+        let context = match target.protocol {
+            Protocol::Http => plain
+                .peek(&mut head)
+                .now_or_never()
+                .and_then(Result::ok)
+                .and_then(|n| traceparent_in_head(&head[..n])),
+            Protocol::Tcp => None,
+        };
+        trace.finish(
+            store,
+            OutboundOutcome {
+                source: self.source.clone(),
+                destination: target.destination.clone(),
+                context,
+                outcome: outcome.to_string(),
+                error: outcome != CONNECTED,
+                toxics: target.link.as_deref().and_then(crate::trace::link_faults),
+            },
+        );
+    }
+}
+
+/// The outcome of a connection that reached the destination's sidecar.
+const CONNECTED: &str = "connected (mTLS)";
+
+async fn relay(
+    mut plain: TcpStream,
+    target: Arc<UpstreamTarget>,
+    stats: Arc<SidecarStats>,
+    hop: Hop,
+) {
+    let trace = hop.traces.get().and_then(OutboundTrace::begin);
     let connecting = async {
         match &target.link {
             Some(link) => LinkStream::connect(link.clone(), target.addr)
@@ -114,6 +184,7 @@ async fn relay(mut plain: TcpStream, target: Arc<UpstreamTarget>, stats: Arc<Sid
     let connected = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await;
     let Ok(Ok(tcp)) = connected else {
         stats.record_upstream_connection(&target.destination, UpstreamOutcome::Refused);
+        hop.finish(trace, &plain, &target, "connection refused or timed out");
         return local_reply(&mut plain, &target, None).await;
     };
     let connector = tokio_rustls::TlsConnector::from(target.tls.clone());
@@ -133,14 +204,17 @@ async fn relay(mut plain: TcpStream, target: Arc<UpstreamTarget>, stats: Arc<Sid
                 None => (UpstreamOutcome::HandshakeFailed, e.to_string()),
             };
             stats.record_upstream_connection(&target.destination, outcome);
+            hop.finish(trace, &plain, &target, &reason);
             return local_reply(&mut plain, &target, Some(&reason)).await;
         }
         Err(_) => {
             stats.record_upstream_connection(&target.destination, UpstreamOutcome::HandshakeFailed);
+            hop.finish(trace, &plain, &target, "handshake timed out");
             return local_reply(&mut plain, &target, Some("handshake timed out")).await;
         }
     };
     stats.record_upstream_connection(&target.destination, UpstreamOutcome::Ok);
+    hop.finish(trace, &plain, &target, CONNECTED);
     let _ = tokio::io::copy_bidirectional(&mut plain, &mut tls).await;
 }
 

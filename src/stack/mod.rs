@@ -277,6 +277,9 @@ impl Stack {
                 .inbound()
                 .record_traces_in(gateway.state.traces.clone());
         }
+        for outbound in &outbounds {
+            outbound.record_traces_in(gateway.state.traces.clone());
+        }
         let admin = serve_router(
             admin,
             api::access::guard(

@@ -10,7 +10,8 @@
 //!                                                            └─► OTLP over HTTP (otlp)
 //! ```
 //! - [`context`] — `traceparent` parsing and span ids;
-//! - [`gateway`], [`sidecar`] — what each hop records (cheap) and the spans it expands to;
+//! - [`gateway`], [`sidecar`] — what each hop records (cheap) and the spans it expands to
+//!   (a sidecar: its inbound requests, and its outbound connections to other services);
 //! - [`store`] — the bounded store; [`span`] — the neutral span and trace model;
 //! - [`otlp`] — export to an OpenTelemetry collector on loopback.
 //!
@@ -26,6 +27,19 @@ pub mod store;
 
 pub use context::TraceContext;
 pub use gateway::{GatewayOutcome, GatewayTrace};
-pub use sidecar::{InboundOutcome, InboundTrace};
+pub use sidecar::{InboundOutcome, InboundTrace, OutboundOutcome, OutboundTrace};
 pub use span::{group, Span, SpanJson, SpanKind, Trace, TraceJson};
 pub use store::TraceStore;
+
+/// What a faulted link does to the bytes crossing it (its toxics, or `down`), for a span;
+/// `None` on the fast path (no toxic, up: one atomic load).
+pub fn link_faults(link: &crate::link::Link) -> Option<String> {
+    if !link.is_active() {
+        return None;
+    }
+    let mut what: Vec<String> = link.toxics().iter().map(|t| t.toxic.describe()).collect();
+    if !link.is_enabled() {
+        what.insert(0, "down".to_string());
+    }
+    Some(what.join("; "))
+}

@@ -187,3 +187,174 @@ impl InboundRecord {
         }
     }
 }
+
+/// One connection a sidecar's upstream listener opens to another service (SPEC §6): from the
+/// service's connect to the end of the mTLS handshake with the destination's sidecar.
+///
+/// ```text
+///   outbound value-committer → value-architect   (client; parent: the committer's inbound
+///   │                                             span, from the first request's traceparent)
+///   └─ toxics on value-committer->value-architect (when the hop's link is faulted)
+/// ```
+/// The listener relays bytes (L4): it sees the `traceparent` of the first request on the
+/// connection only, so later requests on a kept-alive connection have their destination's
+/// inbound span (which names the source) but no outbound span of their own.
+#[derive(Debug, Clone)]
+pub struct OutboundTrace {
+    epoch: Stopwatch,
+    span: u64,
+    start: u64,
+}
+
+/// How an outbound connection went.
+#[derive(Debug, Clone)]
+pub struct OutboundOutcome {
+    pub source: Arc<str>,
+    pub destination: String,
+    /// The first request's trace context, when it had one and had arrived.
+    pub context: Option<TraceContext>,
+    /// `connected (mTLS)`, `connection refused`, the identity mismatch, …
+    pub outcome: String,
+    pub error: bool,
+    /// What was on the hop's link, when it was faulted.
+    pub toxics: Option<String>,
+}
+
+impl OutboundTrace {
+    /// Starts the span of a connection, when `store` records.
+    pub fn begin(store: &TraceStore) -> Option<OutboundTrace> {
+        if !store.is_recording() {
+            return None;
+        }
+        let epoch = store.epoch();
+        Some(OutboundTrace {
+            epoch,
+            span: new_span_id(),
+            start: nanos(epoch),
+        })
+    }
+
+    /// Leaves the record in `store`.
+    pub fn finish(self, store: &TraceStore, outcome: OutboundOutcome) {
+        let end = nanos(self.epoch);
+        store.push(Record::Outbound(Box::new(OutboundRecord {
+            trace: self,
+            end,
+            outcome,
+        })));
+    }
+}
+
+/// The `traceparent` in an HTTP/1.1 request head (the bytes a connection starts with).
+pub fn traceparent_in_head(head: &[u8]) -> Option<TraceContext> {
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(head.len());
+    String::from_utf8_lossy(&head[..end])
+        .lines()
+        .skip(1)
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("traceparent")
+                .then(|| TraceContext::parse(value))?
+        })
+}
+
+/// One outbound connection as a sidecar recorded it.
+#[derive(Debug, Clone)]
+pub struct OutboundRecord {
+    trace: OutboundTrace,
+    end: u64,
+    outcome: OutboundOutcome,
+}
+
+impl OutboundRecord {
+    pub(crate) fn spans(&self, epoch: u64, out: &mut Vec<Span>) {
+        let t = &self.trace;
+        let o = &self.outcome;
+        let context = o.context;
+        let trace_id = context.map_or_else(
+            // A connection without a traced request gets a trace of its own, derived from its
+            // span so every read gives the same id.
+            || u128::from(t.span) << 64 | u128::from(derived_span_id(t.span, 7)),
+            |c| c.trace_id,
+        );
+        let mut attributes = BTreeMap::new();
+        attributes.insert("outcome", o.outcome.clone());
+        attributes.insert("mesh.source", o.source.to_string());
+        attributes.insert("mesh.destination", o.destination.clone());
+        let component = format!("{} sidecar", o.source);
+        out.push(Span {
+            trace_id,
+            span_id: t.span,
+            parent_id: context.map(|c| c.parent_id),
+            name: format!("outbound {} → {}", o.source, o.destination),
+            component: component.clone(),
+            kind: SpanKind::Client,
+            start: t.start,
+            duration: self.end.saturating_sub(t.start),
+            epoch_unix_nanos: epoch,
+            error: o.error,
+            attributes,
+        });
+        if let Some(toxics) = &o.toxics {
+            out.push(Span {
+                trace_id,
+                span_id: derived_span_id(t.span, 1),
+                parent_id: Some(t.span),
+                name: format!("toxics on {}->{}", o.source, o.destination),
+                component,
+                kind: SpanKind::Internal,
+                start: t.start,
+                duration: self.end.saturating_sub(t.start),
+                epoch_unix_nanos: epoch,
+                error: false,
+                attributes: [("fault", toxics.clone())].into_iter().collect(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_traceparent_of_a_request_head() {
+        let head = b"GET /x HTTP/1.1\r\nHost: a\r\nTraceParent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\nbody traceparent: no";
+        let ctx = traceparent_in_head(head).expect("found");
+        assert_eq!(ctx.parent_id, 0x00f067aa0ba902b7);
+        assert_eq!(
+            traceparent_in_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            None
+        );
+        assert_eq!(traceparent_in_head(b"\x16\x03\x01 binary"), None);
+    }
+
+    #[test]
+    fn an_outbound_connection_hangs_under_the_callers_span() {
+        let store = TraceStore::new();
+        let trace = OutboundTrace::begin(&store).expect("recording");
+        let caller = TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        trace.finish(
+            &store,
+            OutboundOutcome {
+                source: Arc::from("value-committer"),
+                destination: "value-architect".into(),
+                context: caller,
+                outcome: "connection refused".into(),
+                error: true,
+                toxics: Some("slow: latency 100ms ±0ms downstream".into()),
+            },
+        );
+        let spans = store.spans();
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[0].name, "outbound value-committer → value-architect");
+        assert_eq!(spans[0].parent_id, Some(0x00f067aa0ba902b7));
+        assert_eq!(spans[0].trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
+        assert!(spans[0].error);
+        assert_eq!(spans[1].parent_id, Some(spans[0].span_id));
+    }
+}

@@ -2,9 +2,10 @@
 //! request path and expanded into [`Span`]s only when someone reads them.
 //!
 //! ```text
-//!   gateway (one GatewayRecord per request) ──┐
-//!   each sidecar inbound (one per request) ───┴─► TraceStore ring (CAPACITY records, oldest
-//!                                                   dropped) ──spans()/traces()──► report, console, OTLP
+//!   gateway: one GatewayRecord per request ─────────┐
+//!   each sidecar inbound: one per request ──────────┼─► TraceStore ring (CAPACITY records,
+//!   each sidecar outbound: one per connection ──────┘   oldest dropped)
+//!                                                          └─spans()/traces()─► report, console, OTLP
 //! ```
 //! Memory is bounded: at most [`CAPACITY`] records (each a few hundred bytes plus its path),
 //! whatever the load. Writing is one short lock per hop; reading copies the records out and
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::UNIX_EPOCH;
 
 use super::gateway::GatewayRecord;
-use super::sidecar::InboundRecord;
+use super::sidecar::{InboundRecord, OutboundRecord};
 use super::span::{group, Span, Trace};
 use crate::clock::{real_wall_now, Stopwatch};
 use crate::config::GatewayConfig;
@@ -24,11 +25,16 @@ use crate::config::GatewayConfig;
 /// Records kept per stack (requests through the gateway plus requests at each sidecar).
 pub const CAPACITY: usize = 2048;
 
+/// Records read per trace wanted by [`TraceStore::traces`]: generous for a request through
+/// the gateway and a few sidecars.
+const RECORDS_PER_TRACE: u64 = 16;
+
 /// What one hop recorded about one request.
 #[derive(Debug, Clone)]
 pub enum Record {
     Gateway(Box<GatewayRecord>),
     Inbound(Box<InboundRecord>),
+    Outbound(Box<OutboundRecord>),
 }
 
 /// A stack's spans (cheap to clone: a handle).
@@ -147,9 +153,14 @@ impl TraceStore {
         (self.expand(&records), pushed)
     }
 
-    /// The most recent `limit` traces, newest first.
+    /// The most recent `limit` traces, newest first. Only the newest records are read (a
+    /// request leaves a few: the gateway's and each sidecar's), so a full ring under load
+    /// costs no more than a quiet one.
     pub fn traces(&self, limit: usize) -> Vec<Trace> {
-        let mut traces = group(self.spans());
+        let pushed = self.pushed();
+        let window = (limit as u64).saturating_mul(RECORDS_PER_TRACE);
+        let (spans, _) = self.spans_since(pushed.saturating_sub(window));
+        let mut traces = group(spans);
         traces.truncate(limit);
         traces
     }
@@ -162,6 +173,7 @@ impl TraceStore {
             match record {
                 Record::Gateway(r) => r.spans(gateway, epoch, &mut spans),
                 Record::Inbound(r) => r.spans(epoch, &mut spans),
+                Record::Outbound(r) => r.spans(epoch, &mut spans),
             }
         }
         spans
