@@ -4,7 +4,7 @@
 //! | Request | Effect |
 //! |---|---|
 //! | `GET /` | stack name, seed, clock offset, every service with its state and faults |
-//! | `POST /services/{name}/stop`, `/start`, `/kill` | process faults (SPEC §7) |
+//! | `POST /services/{name}/stop`, `/start`, `/kill`, `/pause`, `/unpause` | process faults (SPEC §7); pause freezes the service behind its open port, as `docker pause` on the container target |
 //! | `POST /services/{name}/faults` | adds a fault rule ([`FaultRule`] JSON); 201 with its `id` |
 //! | `GET /services/{name}/faults` | the rules still active, in the order they apply, with ids |
 //! | `DELETE /services/{name}/faults/{id}` | removes one rule |
@@ -21,7 +21,7 @@
 //! A service's JSON names where it is now: `url` (its public port, what callers use) and
 //! `service_addr` (the service itself, behind its inbound stage); a restart keeps both.
 //! Errors carry their status and `{"message": "..."}`: 404 unknown service or fault, 400 a bad
-//! fault or duration, 409 a process fault on an external service.
+//! fault or duration, 409 a process fault on an external service (or a pause of a stopped one).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,7 +68,9 @@ impl IntoResponse for ApiError {
 impl From<ProcessFaultError> for ApiError {
     fn from(e: ProcessFaultError) -> Self {
         let status = match e {
-            ProcessFaultError::External { .. } => StatusCode::CONFLICT,
+            ProcessFaultError::External { .. } | ProcessFaultError::NotRunning { .. } => {
+                StatusCode::CONFLICT
+            }
             ProcessFaultError::Restart { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())
@@ -101,6 +103,9 @@ pub fn router(target: ControlTarget) -> Router {
         .route("/services/{name}/stop", post(stop))
         .route("/services/{name}/start", post(start))
         .route("/services/{name}/kill", post(kill))
+        .route("/services/{name}/pause", post(pause))
+        .route("/services/{name}/unpause", post(unpause))
+        .route("/services/{name}/resume", post(unpause))
         .route(
             "/services/{name}/faults",
             post(add_fault).get(faults).delete(clear_faults),
@@ -154,7 +159,8 @@ fn service_json(s: &ServiceHandle) -> Value {
         "name": s.name(),
         "url": s.url(),
         "service_addr": s.app_addr().to_string(),
-        "running": s.is_running(),
+        "running": s.is_running() && !s.inbound().is_paused(),
+        "health": s.health(),
         "faults": faults_json(s),
         "requests_received": s.inbound().journal.count(),
     })
@@ -203,6 +209,20 @@ async fn kill(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>,
     let s = service(&t, &name)?;
     s.kill().await?;
     tracing::info!(service = %name, "killed by the control API");
+    Ok(Json(service_json(s)))
+}
+
+async fn pause(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    s.pause().await?;
+    tracing::info!(service = %name, "paused by the control API");
+    Ok(Json(service_json(s)))
+}
+
+async fn unpause(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let s = service(&t, &name)?;
+    s.unpause().await?;
+    tracing::info!(service = %name, "unpaused by the control API");
     Ok(Json(service_json(s)))
 }
 

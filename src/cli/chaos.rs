@@ -56,6 +56,12 @@ pub enum ChaosAction {
     Start { service: String },
     /// Kill a service: its port closes and every open connection is reset.
     Kill { service: String },
+    /// Pause a service: its port stays open but the service is frozen, so requests hang until
+    /// it is unpaused (as `docker pause`).
+    Pause { service: String },
+    /// Unpause a paused service: the requests it held go on.
+    #[command(alias = "resume")]
+    Unpause { service: String },
     /// Add an HTTP fault at the service's inbound stage; prints its id.
     ///
     /// Stacked faults apply in the order they were added: every matching delay adds its time,
@@ -184,6 +190,8 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
         ChaosAction::Stop { service } => api.process(&service, "stop").await,
         ChaosAction::Start { service } => api.process(&service, "start").await,
         ChaosAction::Kill { service } => api.process(&service, "kill").await,
+        ChaosAction::Pause { service } => api.process(&service, "pause").await,
+        ChaosAction::Unpause { service } => api.process(&service, "unpause").await,
         ChaosAction::Fault(fault) => {
             let rules = fault_rules(&fault)?;
             let mut lines = Vec::new();
@@ -278,10 +286,11 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
                 lines.push(format!(
                     "  {:<16} {:<8} {}  (the service itself {})  received {}",
                     s["name"].as_str().unwrap_or("?"),
-                    if s["running"].as_bool() == Some(true) {
-                        "running"
-                    } else {
-                        "stopped"
+                    match s["health"].as_str() {
+                        Some("up") => "running",
+                        Some(health) => health,
+                        None if s["running"].as_bool() == Some(true) => "running",
+                        None => "stopped",
                     },
                     s["url"].as_str().unwrap_or(""),
                     s["service_addr"].as_str().unwrap_or("?"),
@@ -518,6 +527,9 @@ impl Api {
                     format!("{service}: killed ({url} closed, its connections reset)")
                 }
                 ("stop", false) => format!("{service}: stopped ({url} closed)"),
+                ("pause", false) => {
+                    format!("{service}: paused ({url} open, requests hang until unpause)")
+                }
                 (_, true) => format!(
                     "{service}: running at {url} (the service itself {})",
                     answer["service_addr"].as_str().unwrap_or("?")
