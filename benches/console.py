@@ -14,6 +14,14 @@ Prints the median requests/s of each, the drop open vs closed (target <= 2%), an
 process's RSS after each round (flat = no growth while the consoles are open).
 
   benches/console.py --gauntlet target/release/gauntlet --rounds 6 --duration 10
+
+--memory SECONDS instead keeps both pages open in headless chromium for that long while
+`gauntlet load` sends a steady --rate of requests through the gateway, samples the up process's
+RSS (and its threads and open FDs) every --interval seconds, and fails (exit 1) when one grew by
+more than 10% over the last two thirds of the run (the first third is warm-up, as in
+benches/soak.sh):
+
+  benches/console.py --memory 600 --rate 100 --interval 30
 """
 
 import argparse
@@ -80,6 +88,72 @@ def polling_cost(pid, urls, seconds):
     return max(0.0, busy - idle) / seconds
 
 
+def proc_status(pid):
+    """RSS KiB, threads and open FDs of a process."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "Threads"):
+                values[key] = int(rest.split()[0])
+    return values.get("VmRSS", 0), values.get("Threads", 0), len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def open_pages(pages, work):
+    """Each page in its own headless chromium, loopback only; the processes."""
+    tabs = []
+    for page in pages:
+        profile = tempfile.mkdtemp(dir=work)
+        tabs.append(subprocess.Popen(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-extensions", "--disable-background-networking",
+             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+             f"--user-data-dir={profile}", "--remote-debugging-port=0", page],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return tabs
+
+
+def memory(args, proc, summary, token, url, work):
+    """Both pages open under steady load for args.memory seconds; the RSS series and its growth
+    over the last two thirds."""
+    pages = [summary["consoles"]["topology"], summary["consoles"]["chaos"]]
+    tabs = open_pages(pages, work)
+    load = subprocess.Popen(
+        [args.gauntlet, "load", url, "--rate", str(args.rate), "--duration", f"{args.memory}s",
+         "--connections", "8", "--timeout", "60s", "-H", f"Authorization: Bearer {token}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    started = time.monotonic()
+    series = []
+    try:
+        while True:
+            elapsed = time.monotonic() - started
+            rss, threads, fds = proc_status(proc.pid)
+            series.append((round(elapsed), rss, threads, fds))
+            print(f"{elapsed:6.0f} s  rss {rss / 1024:6.1f} MB  threads {threads:3}  fds {fds:4}", flush=True)
+            for tab in tabs:
+                if tab.poll() is not None:
+                    sys.exit("a chromium tab exited")
+            if elapsed >= args.memory:
+                break
+            time.sleep(min(args.interval, max(0.0, args.memory - elapsed)))
+    finally:
+        for tab in tabs:
+            tab.terminate()
+            tab.wait()
+        out, _ = load.communicate(timeout=120)
+    print(out.strip().splitlines()[-1] if out.strip() else "(no load summary)")
+    window = series[len(series) // 3:]
+    k = max(1, len(window) // 10)
+    growth = {}
+    for i, name in ((1, "rss_kib"), (2, "threads"), (3, "fds")):
+        first = statistics.mean(v[i] for v in window[:k])
+        last = statistics.mean(v[i] for v in window[-k:])
+        growth[name] = round((last - first) * 100 / first, 1) if first else 0.0
+    print(json.dumps({"seconds": args.memory, "rate": args.rate, "series": series,
+                      "growth_percent_last_two_thirds": growth}))
+    return 0 if all(g <= 10.0 for g in growth.values()) else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gauntlet", default=os.path.join(ROOT, "target", "release", "gauntlet"))
@@ -89,6 +163,10 @@ def main():
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--port-offset", type=int, default=0)
     p.add_argument("--browser", action="store_true", help="open the pages in headless chromium")
+    p.add_argument("--memory", type=int, default=0, metavar="SECONDS",
+                   help="instead: both pages open in chromium under steady load for SECONDS, RSS series")
+    p.add_argument("--rate", type=int, default=100, help="requests/s of the --memory load")
+    p.add_argument("--interval", type=int, default=30, help="seconds between --memory samples")
     args = p.parse_args()
 
     work = tempfile.mkdtemp(prefix="gauntlet-console-bench-")
@@ -107,6 +185,8 @@ def main():
         token = summary["tokens"][bench.CONSUMER]
         url = summary["gateway"]["proxy"] + PATH
         bench.wait_ok(url, token)
+        if args.memory:
+            return memory(args, proc, summary, token, url, work)
         catalog, control = summary["mesh"]["catalog"], summary["control"]
         polled = [catalog + "/v1/internal/ui/topology"] + [
             control + p for p in ("/", "/breakers", "/traffic", "/proxies", "/clock")]
@@ -119,12 +199,7 @@ def main():
             mode = ("closed", "open")[(i + i // 2) % 2]  # closed, open, open, closed, ...
             stop, watchers = threading.Event(), []
             if mode == "open" and args.browser:
-                for page in pages:
-                    profile = tempfile.mkdtemp(dir=work)
-                    watchers.append(subprocess.Popen(
-                        ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                         f"--user-data-dir={profile}", "--remote-debugging-port=0", page],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                watchers = open_pages(pages, work)
                 time.sleep(2)
             elif mode == "open":
                 t = threading.Thread(target=poll, args=(polled, stop), daemon=True)

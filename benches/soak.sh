@@ -150,6 +150,10 @@ rotation() {
   act chaos start postgres
   act chaos kill redis
   act chaos start redis
+  act chaos pause value-architect
+  act chaos unpause value-architect
+  act chaos pause redis
+  act chaos unpause redis
   act chaos advance 61s
   if [ "$toxiproxy" = yes ]; then
     local links

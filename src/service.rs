@@ -1,7 +1,8 @@
 //! One service of a running stack: its inbound sidecar stage on the service's public port, and behind it
 //! the local service (an in-process mock, a spawned command, or an external URL). Process faults
 //! (SPEC §7) act here: `stop` closes the port and stops the service, `kill` also resets every
-//! open connection, `start` brings both back on the same public port.
+//! open connection, `start` brings both back on the same public port; `pause` freezes the service
+//! behind an open port (as `docker pause` does on the container target), `unpause` thaws it.
 //!
 //! ```text
 //!   callers ──► public port (Inbound: journal, faults) ──► app port (mock | command) | external URL
@@ -45,6 +46,8 @@ pub enum Health {
     Up,
     Stopped,
     Killed,
+    /// Its port open, the service frozen: requests hang until it is unpaused.
+    Paused,
 }
 
 #[derive(Debug)]
@@ -71,6 +74,8 @@ pub enum ProcessFaultError {
     External { service: String, url: String },
     #[error("{service} could not be started again: {message}")]
     Restart { service: String, message: String },
+    #[error("{service} is not running: only a running service can be paused (start it first)")]
+    NotRunning { service: String },
 }
 
 impl ServiceHandle {
@@ -146,10 +151,14 @@ impl ServiceHandle {
         self.inbound.is_listening()
     }
 
-    /// Up, or down by the last process fault (stop or kill).
+    /// Up, paused, or down by the last process fault (stop or kill).
     pub fn health(&self) -> Health {
         if self.is_running() {
-            Health::Up
+            if self.inbound.is_paused() {
+                Health::Paused
+            } else {
+                Health::Up
+            }
         } else if self.killed.load(std::sync::atomic::Ordering::Relaxed) {
             Health::Killed
         } else {
@@ -168,7 +177,8 @@ impl ServiceHandle {
         let mut guard = self.app.lock().await;
         self.killed
             .store(false, std::sync::atomic::Ordering::Relaxed);
-        self.inbound.set_paused(false);
+        // A paused service is thawed to stop, so the requests it held can drain.
+        self.inbound.resume();
         self.inbound.close(false).await;
         let app = std::mem::replace(&mut *guard, App::Stopped);
         match app {
@@ -188,8 +198,8 @@ impl ServiceHandle {
         let mut guard = self.app.lock().await;
         self.killed
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        self.inbound.set_paused(false);
         self.inbound.close(true).await;
+        self.inbound.resume();
         let app = std::mem::replace(&mut *guard, App::Stopped);
         match app {
             App::Mock(mock) => mock.stop().await,
@@ -201,19 +211,6 @@ impl ServiceHandle {
         Ok(())
     }
 
-    /// Freezes the service (`pause`) or thaws it (`unpause`): requests still reach its sidecar
-    /// stage, which records them, and then wait, answered by nothing, until the service is
-    /// thawed, as with `docker pause` on the service's container. Stopping or starting it
-    /// thaws it.
-    ///
-    /// # Errors
-    /// An external service (Gauntlet does not run it).
-    pub fn pause(&self, paused: bool) -> Result<(), ProcessFaultError> {
-        self.refuse_external()?;
-        self.inbound.set_paused(paused);
-        Ok(())
-    }
-
     /// Whether the service is frozen by [`ServiceHandle::pause`].
     pub fn is_paused(&self) -> bool {
         self.inbound.is_paused()
@@ -222,15 +219,15 @@ impl ServiceHandle {
     /// Starts a stopped or killed service again on the same public port, and the service itself
     /// on the port it had (a fresh process: a mock starts from its seed data; only when another
     /// process took that port meanwhile does it get a new one). Starting a running service does
-    /// nothing.
+    /// nothing but unpause it when it is paused.
     ///
     /// # Errors
     /// An external service, or the service or its port cannot be started.
     pub async fn start(&self) -> Result<(), ProcessFaultError> {
         self.refuse_external()?;
-        self.inbound.set_paused(false);
         let mut app = self.app.lock().await;
         if self.inbound.is_listening() {
+            self.inbound.resume();
             return Ok(());
         }
         let restart_error = |message: String| ProcessFaultError::Restart {
@@ -250,6 +247,37 @@ impl ServiceHandle {
             .reopen()
             .await
             .map_err(|e| restart_error(format!("port {}: {e}", self.addr().port())))
+    }
+
+    /// Pauses the service: its port stays open and accepts, but the service is frozen, so
+    /// requests hang (journalled, faults applied) until [`ServiceHandle::unpause`]; then they
+    /// go on. The same as `docker pause` on the container target, where the sidecar stays up
+    /// and the service's container is frozen.
+    ///
+    /// # Errors
+    /// An external service, or a service that is stopped or killed.
+    pub async fn pause(&self) -> Result<(), ProcessFaultError> {
+        self.refuse_external()?;
+        let _guard = self.app.lock().await;
+        if !self.inbound.is_listening() {
+            return Err(ProcessFaultError::NotRunning {
+                service: self.def.name.clone(),
+            });
+        }
+        self.inbound.pause();
+        Ok(())
+    }
+
+    /// Unpauses the service: every request and byte that waited goes on. Unpausing a service
+    /// that is not paused does nothing.
+    ///
+    /// # Errors
+    /// An external service.
+    pub async fn unpause(&self) -> Result<(), ProcessFaultError> {
+        self.refuse_external()?;
+        let _guard = self.app.lock().await;
+        self.inbound.resume();
+        Ok(())
     }
 
     fn refuse_external(&self) -> Result<(), ProcessFaultError> {

@@ -1,15 +1,19 @@
-//! The reports in a real browser (issue 13 item 9): headless Chromium (Debian's
-//! `chromium-headless-shell`, installed by .ci/run) opens a failing and a passing run report, the
-//! history index, the `compare` page and a synthetic 500-scenario report, with every network
-//! request refused, and a probe script injected first in each page checks: no console error or uncaught exception, no
-//! resource fetched (the page is self-contained), every in-page link resolves, the verdict and the
-//! first failure with its cause (the governing config) inside the first screen, and the page loads
-//! in under a second. Skipped with a notice where Chromium is missing, unless
-//! GAUNTLET_REQUIRE_CHROMIUM is set (CI sets it).
+//! The reports in a real browser (issue 13 item 9): headless Chromium (Debian's `chromium`,
+//! installed by .ci/run, driven by `support::chromium`) opens a failing and a passing run report,
+//! the history index, the `compare` page and a synthetic 500-scenario report, with every network
+//! request refused, and a probe script injected first in each page checks: no console error or
+//! uncaught exception, no resource fetched (the page is self-contained), every in-page link
+//! resolves, the verdict and the first failure with its cause (the governing config) inside the
+//! first screen, and the page loads in under a second. Skipped with a notice where Chromium is
+//! missing, unless GAUNTLET_REQUIRE_CHROMIUM is set (CI sets it).
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
+
+use support::chromium::{Chromium, Network};
 
 use gauntlet::report::{
     write_all, Exchange, FeatureReport, HttpRecord, HttpResponseRecord, RunReport, ScenarioReport,
@@ -50,31 +54,8 @@ const PROBE: &str = r#"<script>
 })();
 </script>"#;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chromium() -> Option<&'static str> {
-    let found = ["chromium-headless-shell", "chromium"]
-        .into_iter()
-        .find(|bin| {
-            Command::new(bin)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("GAUNTLET_REQUIRE_CHROMIUM").is_none(),
-            "headless Chromium is required (GAUNTLET_REQUIRE_CHROMIUM is set)"
-        );
-        eprintln!("notice: no headless Chromium; skipping the browser checks");
-    }
-    found
-}
-
-/// Opens `page` (a copy with the probe injected) and returns the probe's findings.
-fn probe(browser: &str, page: &Path) -> serde_json::Value {
+/// Opens `page` (a copy with the probe injected) offline and returns the probe's findings.
+fn probe(browser: &Chromium, page: &Path) -> serde_json::Value {
     let html = std::fs::read_to_string(page).unwrap();
     let probed = page.with_file_name(format!(
         "probed-{}",
@@ -85,29 +66,13 @@ fn probe(browser: &str, page: &Path) -> serde_json::Value {
         html.replacen("<head>", &format!("<head>{PROBE}"), 1),
     )
     .unwrap();
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--window-size=1280,900",
-            // No network: every request goes to a closed port, every name fails to resolve.
-            "--proxy-server=127.0.0.1:9",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--dump-dom",
-        ])
-        .arg(format!("file://{}", probed.display()))
-        .output()
-        .expect("run chromium");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let start = dom.find("<pre id=\"probe\">").unwrap_or_else(|| {
-        panic!(
-            "no probe output for {}: {}",
-            page.display(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    }) + "<pre id=\"probe\">".len();
+    let url = format!("file://{}", probed.display());
+    let out = browser.dump_dom(&url, Network::None, None);
+    let dom = &out.dom;
+    let start = dom
+        .find("<pre id=\"probe\">")
+        .unwrap_or_else(|| panic!("no probe output for {}: {}", page.display(), out.stderr))
+        + "<pre id=\"probe\">".len();
     let end = dom[start..].find("</pre>").unwrap() + start;
     let json = dom[start..end]
         .replace("&lt;", "<")
@@ -147,7 +112,7 @@ fn gauntlet(args: &[&str], reports: &Path) -> i32 {
         .args(args)
         .arg("--report-dir")
         .arg(reports)
-        .current_dir(root())
+        .current_dir(support::root())
         .output()
         .expect("run gauntlet")
         .status
@@ -248,9 +213,10 @@ fn synthetic(dir: &Path) -> PathBuf {
 
 #[test]
 fn reports_render_cleanly_offline_with_the_verdict_and_first_cause_in_the_first_screen() {
-    let Some(browser) = chromium() else {
+    let Some(browser) = Chromium::find() else {
         return;
     };
+    let browser = &browser;
     let tmp = tempfile::tempdir().unwrap();
     let reports = tmp.path().join("reports");
     const CB2: &str = "features/resilience/circuit_breaker.feature:28";
@@ -303,7 +269,7 @@ fn reports_render_cleanly_offline_with_the_verdict_and_first_cause_in_the_first_
         .args(&runs)
         .arg("--report-dir")
         .arg(&reports)
-        .current_dir(root())
+        .current_dir(support::root())
         .output()
         .expect("run gauntlet compare")
         .status;

@@ -551,6 +551,35 @@ fn an_interrupted_run_writes_its_report_and_exits_with_the_signals_code() {
     }
 }
 
+/// A signal while `run` still checks the features (before it prints anything; seconds for the
+/// whole suite in a debug build) is caught too: the run stops at once, writes its report and
+/// exits with the signal's code, instead of dying by the signal with nothing written.
+#[test]
+fn a_run_signalled_while_it_checks_the_features_still_writes_its_report() {
+    for (signal, code) in [("HUP", 143), ("INT", 130)] {
+        let dir = tempfile::tempdir().unwrap();
+        let reports = dir.path().join("reports");
+        let child = Command::new(gauntlet_bin())
+            .args(["run", "--report-dir"])
+            .arg(&reports)
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn gauntlet run");
+        let mut guard = ChildGuard(child);
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let status = send_signal(&mut guard, signal);
+        let mut out = String::new();
+        std::io::Read::read_to_string(guard.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {out}");
+        assert!(out.contains("interrupted"), "SIG{signal}: {out}");
+        assert!(
+            reports.join("latest/results.json").is_file(),
+            "SIG{signal}: the report is written"
+        );
+    }
+}
+
 /// `promtool check metrics` on an exposition. Without promtool installed the check is skipped
 /// with a notice, unless GAUNTLET_REQUIRE_PROMTOOL is set (CI sets it; .ci/run installs it).
 fn check_with_promtool(exposition: &[u8]) {

@@ -206,6 +206,28 @@ async fn the_topology_shows_a_stopped_service_and_a_denied_intention_within_a_se
     )
     .await;
     within_a_second(&topology, &[], |t| t["services"][0]["health"] == "up").await;
+    // A paused service (its port open, the service frozen), then unpaused; a stopped one
+    // cannot be paused (409, the control API's reason).
+    for (action, health) in [("pause", "paused"), ("unpause", "up")] {
+        let answer = send(
+            http::Method::POST,
+            &format!("{control}/services/value-architect/{action}"),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        within_a_second(&topology, &[], |t| t["services"][0]["health"] == health).await;
+    }
+    let refused = send(
+        http::Method::POST,
+        &format!("{control}/services/value-committer/pause"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert!(refused.text().contains("not running"), "{}", refused.text());
 
     // A denied intention, PUT through the catalog API: the edge turns denied.
     let put = send(

@@ -1,8 +1,9 @@
-//! The live consoles in a real browser: Debian's `chromium`, headless, loads each page from a running
-//! `gauntlet up`, runs its scripts (`--virtual-time-budget` lets the polling settle) and dumps the
-//! DOM it drew. A person's checks: a denied pair is drawn denied, a stopped service's breaker is
-//! drawn OPEN, a latency toxic shows in the p99 column, and the page logs no console message
-//! (script errors and CSP refusals are console messages). Every host but loopback resolves to
+//! The live consoles in a real browser: Debian's `chromium`, headless (`support::chromium`), loads
+//! each page from a running `gauntlet up`, runs its scripts (virtual time lets the polling settle)
+//! and dumps the DOM it drew, or is driven over the DevTools protocol as a person clicks. A
+//! person's checks: a denied pair is drawn denied, a paused service is drawn paused, a stopped
+//! service's breaker is drawn OPEN, a latency toxic shows in the p99 column, and the page logs no
+//! console message (script errors and CSP refusals are console messages). Every host but loopback resolves to
 //! nothing, so a request leaving loopback would fail and be logged.
 //!
 //! Without chromium the test is skipped with a notice, unless GAUNTLET_REQUIRE_CHROMIUM is set
@@ -10,50 +11,17 @@
 
 mod support;
 
-use std::process::Command;
+use std::time::Duration;
 
 use serde_json::json;
+use support::chromium::{Chromium, Devtools, Network};
 use support::{gauntlet_up, get, send, stack_on_free_ports};
 
-/// The DOM chromium drew for `url`, and the console messages it logged.
+/// The DOM chromium drew for `url` after 3 s of virtual time, and the console messages it
+/// logged; `None` when chromium is missing and not required.
 fn render(url: &str) -> Option<(String, Vec<String>)> {
-    let profile = tempfile::tempdir().expect("profile dir");
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-extensions",
-            "--disable-background-networking",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--virtual-time-budget=3000",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .output();
-    let out = match out {
-        Ok(out) => out,
-        Err(e) if std::env::var_os("GAUNTLET_REQUIRE_CHROMIUM").is_none() => {
-            eprintln!("notice: chromium not available ({e}); skipping the browser test");
-            return None;
-        }
-        Err(e) => panic!("chromium is required (GAUNTLET_REQUIRE_CHROMIUM is set): {e}"),
-    };
-    assert!(
-        out.status.success(),
-        "chromium {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let console = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| l.contains(":CONSOLE"))
-        .map(str::to_string)
-        .collect();
-    Some((String::from_utf8_lossy(&out.stdout).into_owned(), console))
+    let page = Chromium::find()?.dump_dom(url, Network::Loopback, Some(Duration::from_secs(3)));
+    Some((page.dom, page.console))
 }
 
 /// The opening tag of the first element carrying every one of `attributes`.
@@ -84,10 +52,42 @@ async fn a_person_sees_a_denied_pair_an_open_breaker_and_a_slow_link() {
     )
     .await;
     assert_eq!(put.status, 200);
+    // postgres paused: its port open, the service frozen.
+    let pause = send(
+        http::Method::POST,
+        &format!("{control}/services/postgres/pause"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(pause.status, 200, "{}", pause.text());
+    assert_eq!(pause.json().expect("JSON")["health"], "paused");
     let Some((dom, console)) = render(&format!("{catalog}/ui/dc1/services")) else {
         return;
     };
     assert!(console.is_empty(), "console messages: {console:#?}");
+    let node = element(&dom, "g", &[r#"data-service="postgres""#])
+        .unwrap_or_else(|| panic!("no postgres node drawn: {dom}"));
+    assert!(
+        node.contains(r#"class="node paused""#) && node.contains(r#"data-health="paused""#),
+        "{node}"
+    );
+    let row_at = dom
+        .find(r#"<tr data-service="postgres">"#)
+        .unwrap_or_else(|| panic!("no postgres row: {dom}"));
+    assert!(
+        dom[row_at..].contains(r#"<span class="badge paused">paused</span>"#),
+        "{}",
+        &dom[row_at..]
+    );
+    let unpause = send(
+        http::Method::POST,
+        &format!("{control}/services/postgres/unpause"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(unpause.json().expect("JSON")["health"], "up");
     let edge = element(
         &dom,
         "path",
@@ -182,163 +182,10 @@ async fn a_person_sees_a_denied_pair_an_open_breaker_and_a_slow_link() {
     );
 }
 
-/// A DevTools protocol session with a headless chromium over `--remote-debugging-pipe`
-/// (messages are JSON ended by a NUL byte on fds 3 and 4), attached to one page.
-struct Devtools {
-    child: support::ChildGuard,
-    input: std::process::ChildStdin,
-    output: std::sync::mpsc::Receiver<serde_json::Value>,
-    session: String,
-    next: u64,
-    /// Console messages and uncaught exceptions the page reported.
-    console: Vec<String>,
-    _profile: tempfile::TempDir,
-}
-
-impl Devtools {
-    fn open(url: &str) -> Option<Devtools> {
-        use std::io::BufRead;
-        let profile = tempfile::tempdir().expect("profile dir");
-        let script = format!(
-            "exec chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions \
-             --disable-background-networking '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1' \
-             --user-data-dir='{}' --remote-debugging-pipe 3<&0 4>&1 >/dev/null </dev/null 2>/dev/null",
-            profile.path().display()
-        );
-        if Command::new("chromium").arg("--version").output().is_err() {
-            if std::env::var_os("GAUNTLET_REQUIRE_CHROMIUM").is_some() {
-                panic!("chromium is required (GAUNTLET_REQUIRE_CHROMIUM is set)");
-            }
-            eprintln!("notice: chromium not available; skipping the DevTools test");
-            return None;
-        }
-        let mut child = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn chromium");
-        let input = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, output) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = std::io::BufReader::new(stdout);
-            let mut message = Vec::new();
-            while reader.read_until(0, &mut message).is_ok_and(|n| n > 0) {
-                message.pop();
-                if let Ok(v) = serde_json::from_slice(&message) {
-                    if tx.send(v).is_err() {
-                        return;
-                    }
-                }
-                message.clear();
-            }
-        });
-        let mut devtools = Devtools {
-            child: support::ChildGuard(child),
-            input,
-            output,
-            session: String::new(),
-            next: 0,
-            console: Vec::new(),
-            _profile: profile,
-        };
-        let target = devtools.call(None, "Target.createTarget", json!({"url": "about:blank"}));
-        let attached = devtools.call(
-            None,
-            "Target.attachToTarget",
-            json!({"targetId": target["targetId"], "flatten": true}),
-        );
-        devtools.session = attached["sessionId"]
-            .as_str()
-            .expect("a session")
-            .to_string();
-        for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
-            devtools.page(domain, json!({}));
-        }
-        devtools.page("Page.navigate", json!({"url": url}));
-        Some(devtools)
-    }
-
-    /// Sends one command and waits for its answer, keeping the console events met meanwhile.
-    fn call(
-        &mut self,
-        session: Option<&str>,
-        method: &str,
-        params: serde_json::Value,
-    ) -> serde_json::Value {
-        use std::io::Write;
-        self.next += 1;
-        let id = self.next;
-        let mut message = json!({"id": id, "method": method, "params": params});
-        if let Some(s) = session {
-            message["sessionId"] = json!(s);
-        }
-        let mut bytes = serde_json::to_vec(&message).expect("JSON");
-        bytes.push(0);
-        self.input.write_all(&bytes).expect("write to chromium");
-        loop {
-            let m = self
-                .output
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|e| panic!("chromium did not answer {method}: {e}"));
-            match m["method"].as_str() {
-                Some("Runtime.consoleAPICalled") => self.console.push(m["params"].to_string()),
-                Some("Runtime.exceptionThrown") => self.console.push(m["params"].to_string()),
-                Some("Log.entryAdded") => self.console.push(m["params"]["entry"].to_string()),
-                _ => {}
-            }
-            if m["id"] == id {
-                assert!(m["error"].is_null(), "{method}: {m}");
-                return m["result"].clone();
-            }
-        }
-    }
-
-    fn page(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
-        let session = self.session.clone();
-        self.call(Some(&session), method, params)
-    }
-
-    /// The value of a JavaScript expression in the page.
-    fn eval(&mut self, expression: &str) -> serde_json::Value {
-        let r = self.page(
-            "Runtime.evaluate",
-            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
-        );
-        assert!(r["exceptionDetails"].is_null(), "{expression}: {r}");
-        r["result"]["value"].clone()
-    }
-
-    /// Waits (real time, at most `limit`) until `expression` is true in the page.
-    fn until(&mut self, expression: &str, limit: Duration) -> Duration {
-        let started = tokio::time::Instant::now();
-        loop {
-            if self.eval(expression) == json!(true) {
-                return started.elapsed();
-            }
-            assert!(
-                started.elapsed() < limit,
-                "not on screen within {limit:?}: {expression}\n{}",
-                self.eval("document.querySelector('main').innerText")
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-}
-
-impl Drop for Devtools {
-    fn drop(&mut self) {
-        let _ = self.child.0.kill();
-    }
-}
-
-use std::time::Duration;
-
 /// The chaos console used as a person would, through the DevTools protocol: click "stop" on
 /// value-architect, send five requests, the breaker is OPEN on screen within 1 s; add a latency
-/// toxic with the link's form, the p99 column shows it; a bad fault shows the control API's
-/// error beside its form; no console message throughout.
+/// toxic with the link's form, the p99 column shows it; pause and unpause redis from its row; a
+/// bad fault shows the control API's error beside its form; no console message throughout.
 #[tokio::test(flavor = "multi_thread")]
 async fn clicking_the_chaos_console_stops_a_service_and_adds_a_toxic() {
     let (_dir, stack) = stack_on_free_ports("valueverse");
@@ -359,7 +206,7 @@ async fn clicking_the_chaos_console_stops_a_service_and_adds_a_toxic() {
     page.until(&format!("!!{stop}"), Duration::from_secs(10));
     page.eval(&format!("{stop}.click(), true"));
     page.until(
-        r#"document.querySelector('tr[data-service="value-architect"] .badge').textContent === 'down'"#,
+        r#"document.querySelector('tr[data-service="value-architect"] .badge').textContent === 'stopped'"#,
         Duration::from_secs(5),
     );
     for _ in 0..5 {
@@ -397,6 +244,20 @@ async fn clicking_the_chaos_console_stops_a_service_and_adds_a_toxic() {
         r#"Number(document.querySelector('tr[data-route="commitments-read"][data-consumer="admin-user"] [data-p99]')?.textContent) >= 120"#,
         Duration::from_secs(2),
     );
+
+    // Pause and unpause redis from its row: its health follows.
+    for (action, health) in [("pause", "paused"), ("unpause", "up")] {
+        let button = format!(
+            r#"document.querySelector('button[data-act=process][data-action={action}][data-service="redis"]')"#
+        );
+        page.eval(&format!("{button}.click(), true"));
+        page.until(
+            &format!(
+                r#"document.querySelector('#services tr[data-service="redis"]')?.dataset.health === '{health}'"#
+            ),
+            Duration::from_secs(5),
+        );
+    }
 
     let fault = r#"document.querySelector('form[data-act=fault][data-service="value-committer"]')"#;
     page.eval(&format!(

@@ -265,29 +265,77 @@ async fn a_restarted_service_keeps_its_own_port_as_well_as_its_public_one() {
     }
 }
 
-/// Pause freezes the service as `docker pause` freezes its container: the request reaches its
-/// sidecar stage (recorded) and waits, answered by nothing; unpause lets it go on.
+/// Pause freezes a service behind its open port (SPEC §7, as `docker pause` does on the
+/// container target): its port still accepts, requests are journalled and then hang, for an
+/// http service and a tcp store alike; unpause lets them go on and they succeed. A stopped
+/// service cannot be paused; stopping a paused one drains what it held.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_paused_service_answers_nothing_until_unpaused() {
+async fn a_paused_service_holds_requests_behind_an_open_port_until_it_is_unpaused() {
+    use gauntlet::service::{Health, ProcessFaultError};
     let stack = valueverse().await;
-    let service = stack.service("value-architect").unwrap();
-    service.pause(true).expect("pause");
-    let pending = spawn_admin_get(&stack, "/api/v1/value-models");
-    service
+    let architect = stack.service("value-architect").unwrap();
+    architect.pause().await.expect("pause");
+    assert_eq!(architect.health(), Health::Paused);
+    assert!(
+        std::net::TcpStream::connect(architect.addr()).is_ok(),
+        "a paused service's port stays open"
+    );
+    let held = spawn_admin_get(&stack, "/api/v1/value-models");
+    architect
         .inbound()
         .journal
         .wait_for(1, Duration::from_secs(5))
         .await;
-    assert_eq!(service.inbound().journal.count(), 1, "the sidecar saw it");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!pending.is_finished(), "a paused service answers nothing");
-    assert!(service.is_running(), "its port stays open");
-    service.pause(false).expect("unpause");
-    let answered = tokio::time::timeout(Duration::from_secs(5), pending)
+    assert!(!held.is_finished(), "a paused service answers nothing");
+    architect.unpause().await.expect("unpause");
+    assert_eq!(architect.health(), Health::Up);
+    let answer = tokio::time::timeout(Duration::from_secs(5), held)
         .await
         .expect("answered once unpaused")
         .unwrap();
-    assert_eq!(answered.status, 200);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    // A tcp store: value-committer's read of a commitment goes to redis, which waits.
+    let redis = stack.service("redis").unwrap();
+    redis.pause().await.expect("pause redis");
+    let before = redis.inbound().journal.count();
+    let held = spawn_admin_get(
+        &stack,
+        &format!(
+            "/api/v1/commitments/{}",
+            mock_services::SEEDED_COMMITMENT_ID
+        ),
+    );
+    redis
+        .inbound()
+        .journal
+        .wait_for(before + 1, Duration::from_secs(5))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!held.is_finished(), "a paused redis answers nothing");
+    redis.unpause().await.expect("unpause redis");
+    let answer = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .expect("answered once redis is unpaused")
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    // Stop drains what a paused service held; a stopped service cannot be paused.
+    architect.pause().await.expect("pause again");
+    let held = spawn_admin_get(&stack, "/api/v1/value-models");
+    architect
+        .inbound()
+        .journal
+        .wait_for(2, Duration::from_secs(5))
+        .await;
+    architect.stop().await.expect("stop");
+    assert_eq!(architect.health(), Health::Stopped);
+    assert_eq!(held.await.unwrap().status, 200, "drained by the stop");
+    assert!(matches!(
+        architect.pause().await,
+        Err(ProcessFaultError::NotRunning { .. })
+    ));
 }
 
 /// Partition through the control API cuts every link to or from the service; heal restores

@@ -4,8 +4,7 @@
 //! | Request | Effect |
 //! |---|---|
 //! | `GET /` | stack name, seed, clock offset, every service with its state and faults |
-//! | `POST /services/{name}/stop`, `/start`, `/kill` | process faults (SPEC §7) |
-//! | `POST /services/{name}/pause`, `/unpause` | freezes the service: requests reach its sidecar stage and wait, answered by nothing (as `docker pause`) |
+//! | `POST /services/{name}/stop`, `/start`, `/kill`, `/pause`, `/unpause` | process faults (SPEC §7); pause freezes the service behind its open port, as `docker pause` on the container target |
 //! | `POST /services/{name}/partition`, `/heal` | cuts the service off: every link to or from it disabled (new connections refused, open ones closed), then enabled again |
 //! | `POST /services/{name}/faults` | adds a fault rule ([`FaultRule`] JSON); 201 with its `id` |
 //! | `GET /services/{name}/faults` | the rules still active, in the order they apply, with ids |
@@ -24,7 +23,7 @@
 //! A service's JSON names where it is now: `url` (its public port, what callers use) and
 //! `service_addr` (the service itself, behind its inbound stage); a restart keeps both.
 //! Errors carry their status and `{"message": "..."}`: 404 unknown service or fault, 400 a bad
-//! fault or duration, 409 a process fault on an external service.
+//! fault or duration, 409 a process fault on an external service (or a pause of a stopped one).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -71,7 +70,9 @@ impl IntoResponse for ApiError {
 impl From<ProcessFaultError> for ApiError {
     fn from(e: ProcessFaultError) -> Self {
         let status = match e {
-            ProcessFaultError::External { .. } => StatusCode::CONFLICT,
+            ProcessFaultError::External { .. } | ProcessFaultError::NotRunning { .. } => {
+                StatusCode::CONFLICT
+            }
             ProcessFaultError::Restart { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())
@@ -109,6 +110,7 @@ pub fn router(target: ControlTarget) -> Router {
         .route("/services/{name}/unpause", post(unpause))
         .route("/services/{name}/partition", post(partition))
         .route("/services/{name}/heal", post(heal))
+        .route("/services/{name}/resume", post(unpause))
         .route(
             "/services/{name}/faults",
             post(add_fault).get(faults).delete(clear_faults),
@@ -204,8 +206,9 @@ fn service_json(s: &ServiceHandle) -> Value {
         "name": s.name(),
         "url": s.url(),
         "service_addr": s.app_addr().to_string(),
-        "running": s.is_running(),
+        "running": s.is_running() && !s.inbound().is_paused(),
         "paused": s.is_paused(),
+        "health": s.health(),
         "faults": faults_json(s),
         "requests_received": s.inbound().journal.count(),
     })
@@ -259,14 +262,14 @@ async fn kill(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>,
 
 async fn pause(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     let s = service(&t, &name)?;
-    s.pause(true)?;
+    s.pause().await?;
     tracing::info!(service = %name, "paused by the control API");
     Ok(Json(service_json(s)))
 }
 
 async fn unpause(State(t): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     let s = service(&t, &name)?;
-    s.pause(false)?;
+    s.unpause().await?;
     tracing::info!(service = %name, "unpaused by the control API");
     Ok(Json(service_json(s)))
 }

@@ -58,10 +58,11 @@ pub enum ChaosAction {
     Start { service: String },
     /// Kill a service: its port closes and every open connection is reset.
     Kill { service: String },
-    /// Freeze a service (`docker pause` in containers): requests reach its sidecar and wait,
-    /// answered by nothing, until unpause.
+    /// Pause a service: its port stays open but the service is frozen, so requests hang until
+    /// it is unpaused (as `docker pause`).
     Pause { service: String },
-    /// Thaw a paused service: the requests waiting go on.
+    /// Unpause a paused service: the requests it held go on.
+    #[command(alias = "resume")]
     Unpause { service: String },
     /// Cut a service off the network (in containers its pod leaves the run network; in
     /// process every link to or from it is disabled).
@@ -294,10 +295,11 @@ async fn run(args: ChaosArgs) -> Result<Vec<String>, ChaosError> {
                 lines.push(format!(
                     "  {:<16} {:<8} {}  (the service itself {})  received {}",
                     s["name"].as_str().unwrap_or("?"),
-                    if s["running"].as_bool() == Some(true) {
-                        "running"
-                    } else {
-                        "stopped"
+                    match s["health"].as_str() {
+                        Some("up") => "running",
+                        Some(health) => health,
+                        None if s["running"].as_bool() == Some(true) => "running",
+                        None => "stopped",
                     },
                     s["url"].as_str().unwrap_or(""),
                     s["service_addr"].as_str().unwrap_or("?"),
@@ -540,6 +542,9 @@ impl Api {
                     format!("{service}: killed ({url} closed, its connections reset)")
                 }
                 ("stop", false) => format!("{service}: stopped ({url} closed)"),
+                ("pause", false) => {
+                    format!("{service}: paused ({url} open, requests hang until unpause)")
+                }
                 (_, true) => format!(
                     "{service}: running at {url} (the service itself {})",
                     answer["service_addr"].as_str().unwrap_or("?")

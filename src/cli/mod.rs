@@ -107,7 +107,7 @@ pub enum Command {
     Clauses(clauses::ClausesArgs),
     /// Validate the stack and the features without running them.
     Check(check::CheckArgs),
-    /// Act on a running `gauntlet up` stack (`--control URL` or GAUNTLET_CONTROL): stop|start|kill
+    /// Act on a running `gauntlet up` stack (`--control URL` or GAUNTLET_CONTROL): stop|start|kill|pause|unpause
     /// a service, add or clear faults, advance the clock, read a service's journal, status.
     Chaos(chaos::ChaosArgs),
     /// Send load to a loopback URL and print HDR latency percentiles (open model with --rate).

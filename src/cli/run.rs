@@ -158,11 +158,14 @@ pub async fn execute(args: RunArgs) -> Exit {
         baseline_stack: args.baseline_stack,
         otlp: otlp.clone(),
     };
+    // Caught from here on: a signal while the features are checked (seconds on a big suite) or
+    // the stacks start stops the run with its report, never the default kill.
+    let mut signals = super::Interrupts::listen();
     let signal: Arc<Mutex<Option<Signal>>> = Arc::default();
     let interrupt = {
         let signal = signal.clone();
         async move {
-            let which = super::interrupted().await;
+            let which = signals.next().await;
             if let Ok(mut s) = signal.lock() {
                 *s = Some(which);
             }

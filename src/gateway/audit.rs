@@ -10,7 +10,7 @@
 //! Entries are written when the decision is made, not when the answer leaves, so a client
 //! that gives up on a request does not erase what the gateway already did for it.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
@@ -54,6 +54,8 @@ pub enum AuditEntry {
 #[derive(Debug)]
 pub struct Audit {
     entries: Mutex<(Vec<AuditEntry>, bool)>,
+    /// Whether entries are kept ([`Audit::keep_none`]).
+    kept: AtomicBool,
     in_flight: Vec<AtomicU32>,
     peak: Vec<AtomicU32>,
 }
@@ -78,12 +80,16 @@ impl Audit {
     pub fn new(services: usize) -> Self {
         Audit {
             entries: Mutex::new((Vec::new(), false)),
+            kept: AtomicBool::new(true),
             in_flight: (0..services).map(|_| AtomicU32::new(0)).collect(),
             peak: (0..services).map(|_| AtomicU32::new(0)).collect(),
         }
     }
 
     pub fn push(&self, entry: AuditEntry) {
+        if !self.kept.load(Ordering::Relaxed) {
+            return;
+        }
         let mut entries = self
             .entries
             .lock()
@@ -93,6 +99,15 @@ impl Audit {
         } else {
             entries.0.push(entry);
         }
+    }
+
+    /// Stops keeping entries and drops those kept (the in-flight counts go on).
+    pub fn keep_none(&self) {
+        self.kept.store(false, Ordering::Relaxed);
+        *self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (Vec::new(), false);
     }
 
     /// Every entry so far, and whether some were dropped.
@@ -121,5 +136,29 @@ impl Audit {
             .iter()
             .map(|p| p.load(Ordering::Acquire))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trail_that_keeps_none_drops_its_entries_but_counts_calls_in_flight() {
+        let audit = Arc::new(Audit::new(1));
+        let refused = |n: usize| AuditEntry::Refused {
+            request: format!("r{n}"),
+            stage: "jwt",
+            consumer: None,
+        };
+        audit.push(refused(1));
+        assert_eq!(audit.entries(), (vec![refused(1)], false));
+        audit.keep_none();
+        audit.push(refused(2));
+        assert_eq!(audit.entries(), (vec![], false));
+        let a = audit.enter(0);
+        let b = audit.enter(0);
+        drop((a, b));
+        assert_eq!(audit.peaks(), vec![2]);
     }
 }

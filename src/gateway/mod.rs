@@ -102,6 +102,16 @@ impl Gateway {
         self
     }
 
+    /// Stops keeping what only the invariant checkers read (the audit trail and every breaker's
+    /// ledger), for a gateway that runs for hours where nothing checks them (`gauntlet up`):
+    /// kept, they grow with every request up to their limits (hundreds of MB).
+    pub fn keep_no_trail(&self) {
+        self.audit.keep_none();
+        for (_, breaker) in self.breakers.iter() {
+            breaker.keep_no_ledger();
+        }
+    }
+
     /// What the correlation-id `tracker` generator prints about this gateway.
     pub(crate) fn tracker(&self) -> plugins::correlation_id::Tracker {
         plugins::correlation_id::Tracker {

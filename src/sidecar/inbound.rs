@@ -3,7 +3,7 @@
 //! its certificate) and enforces the intentions; then it journals every request, applies the
 //! service's faults, and passes the request to the local service. It also carries the process
 //! faults: `stop` closes the port (callers get connection refused), `kill` also resets every
-//! open connection.
+//! open connection, `pause` freezes the local service (see [`Inbound::pause`]).
 //!
 //! ```text
 //!   caller ──► public port ──► [mTLS: source identity] ──► [intentions: 403 RBAC / close]
@@ -220,25 +220,6 @@ impl Inbound {
         }
     }
 
-    /// Freezes the local service (`pause`) or thaws it (`unpause`), as `docker pause` freezes a
-    /// container: this stage still accepts and records what reaches it (it is the pod's
-    /// sidecar, not the frozen process), and every request or connection it passes on waits,
-    /// answered by nothing, until the service is thawed.
-    pub fn set_paused(&self, paused: bool) {
-        self.paused.send_replace(paused);
-    }
-
-    /// Whether the local service is frozen.
-    pub fn is_paused(&self) -> bool {
-        *self.paused.borrow()
-    }
-
-    /// Returns once the local service is not frozen.
-    async fn thawed(&self) {
-        let mut paused = self.paused.subscribe();
-        let _ = paused.wait_for(|p| !*p).await;
-    }
-
     /// Whether the public port is open.
     pub fn is_listening(&self) -> bool {
         self.lock().is_some()
@@ -282,6 +263,31 @@ impl Inbound {
             // The task ends once every connection has drained (or the grace period is over).
             let _ = (&mut listening.task).await;
         }
+    }
+
+    /// Freezes the local service, as `docker pause` freezes a container: the public port stays
+    /// open and the stage still accepts, journals and applies faults, but nothing reaches the
+    /// service and nothing comes back from it. An http request waits before it is passed on; a
+    /// tcp connection waits before it is opened, and an open one carries no byte either way.
+    /// Callers see connections that open and requests that hang (their timeouts decide).
+    /// [`Inbound::resume`] lets everything that waited go on, in order.
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    /// Unfreezes the local service after [`Inbound::pause`].
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
+    /// Whether the local service is frozen.
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Returns at once unless the service is paused, else once it is resumed.
+    async fn thawed(&self) {
+        thawed(self.paused.subscribe()).await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Listening>> {
@@ -474,18 +480,27 @@ impl Inbound {
             Some(Terminal::Reset) => return reset(io),
             Some(Terminal::Abort { .. } | Terminal::Malformed) => return,
         }
-        tokio::select! {
-            () = self.thawed() => {}
-            _ = lifecycle.wait_for(ended) => return reset(io),
-        }
-        let Ok(mut upstream) = TcpStream::connect(self.app_addr()).await else {
+        // A paused service opens no connection (its caller's first byte waits with it).
+        let connected = tokio::select! {
+            connected = async {
+                self.thawed().await;
+                TcpStream::connect(self.app_addr()).await
+            } => connected,
+            state = lifecycle.wait_for(ended) => {
+                if state.map_or(true, |l| *l == Lifecycle::Killed) {
+                    reset(io);
+                }
+                return;
+            }
+        };
+        let Ok(mut upstream) = connected else {
             return;
         };
         if upstream.write_all(&first).await.is_err() {
             return;
         }
         let killed = tokio::select! {
-            _ = tokio::io::copy_bidirectional(&mut io, &mut upstream) => false,
+            _ = pump_both(&mut io, &mut upstream, &self.paused) => false,
             state = lifecycle.wait_for(ended) => state.map_or(true, |l| *l == Lifecycle::Killed),
         };
         if killed {
@@ -601,7 +616,8 @@ impl Inbound {
         }
     }
 
-    /// Passes the request to the local service and streams its response back.
+    /// Passes the request to the local service (once it is not paused) and streams its response
+    /// back.
     async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
         self.thawed().await;
         let app = self.app.read().map_or(self.addr(), |a| *a);
@@ -652,6 +668,45 @@ impl Drop for Inbound {
     }
 }
 
+/// Returns once `paused` says the service is not paused.
+async fn thawed(mut paused: watch::Receiver<bool>) {
+    let _ = paused.wait_for(|p| !*p).await;
+}
+
+/// Copies bytes both ways between the caller and the local service until both directions have
+/// ended (as `copy_bidirectional`), holding each chunk while the service is paused.
+async fn pump_both<A: Socket>(caller: &mut A, app: &mut TcpStream, paused: &watch::Sender<bool>) {
+    let (caller_read, caller_write) = tokio::io::split(caller);
+    let (app_read, app_write) = app.split();
+    tokio::join!(
+        pump(caller_read, app_write, paused.subscribe()),
+        pump(app_read, caller_write, paused.subscribe()),
+    );
+}
+
+/// One direction of [`pump_both`]: read a chunk, wait while paused, write it; at EOF (or an
+/// error) the write side is shut down.
+async fn pump<R, W>(mut from: R, mut to: W, paused: watch::Receiver<bool>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut buffer = vec![0u8; 8 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if *paused.borrow() {
+            thawed(paused.clone()).await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
 fn abort_response(status: u16, body: Option<String>) -> Response<Body> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     match body {
@@ -675,4 +730,64 @@ fn text_response(status: StatusCode, body: &str) -> Response<Body> {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two ends of a loopback connection.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (client.expect("connect"), accepted.expect("accept").0)
+    }
+
+    #[tokio::test]
+    async fn a_paused_pump_holds_bytes_both_ways_and_passes_them_on_once_resumed() {
+        let (mut caller, mut caller_end) = pair().await;
+        let (mut app_end, mut app) = pair().await;
+        let paused = watch::Sender::new(false);
+        let pumping = {
+            let paused = paused.clone();
+            tokio::spawn(async move { pump_both(&mut caller_end, &mut app_end, &paused).await })
+        };
+        let mut buffer = [0u8; 16];
+        caller.write_all(b"ping").await.expect("write");
+        let n = app.read(&mut buffer).await.expect("read");
+        assert_eq!(&buffer[..n], b"ping");
+
+        paused.send_replace(true);
+        caller.write_all(b"held").await.expect("write");
+        app.write_all(b"held too").await.expect("write");
+        let wait = Duration::from_millis(200);
+        assert!(
+            tokio::time::timeout(wait, app.read(&mut buffer))
+                .await
+                .is_err(),
+            "a byte reached the paused service"
+        );
+        assert!(
+            tokio::time::timeout(wait, caller.read(&mut buffer))
+                .await
+                .is_err(),
+            "a byte came back from the paused service"
+        );
+
+        paused.send_replace(false);
+        let n = app.read(&mut buffer).await.expect("read");
+        assert_eq!(&buffer[..n], b"held");
+        let n = caller.read(&mut buffer).await.expect("read");
+        assert_eq!(&buffer[..n], b"held too");
+
+        // EOF passes on each way, and the pump ends once both have.
+        drop(caller);
+        assert_eq!(app.read(&mut buffer).await.expect("read"), 0);
+        drop(app);
+        tokio::time::timeout(Duration::from_secs(5), pumping)
+            .await
+            .expect("the pump ends")
+            .expect("no panic");
+    }
 }

@@ -4,7 +4,7 @@
 //!
 //! ```json
 //! { "datacenter": "dc1", "index": 3, "default_action": "deny", "gateway": "api-gateway",
-//!   "services": [{"name", "protocol", "health": "up|stopped|killed", "address",
+//!   "services": [{"name", "protocol", "health": "up|stopped|killed|paused", "address",
 //!                 "sidecar": {"name", "address"}, "upstreams": ["redis", ...]}],
 //!   "edges": [{"source", "destination", "kind": "upstream|route", "routes": [...],
 //!              "decision": "allow|deny|l7", "reason"}],

@@ -56,10 +56,16 @@ pub struct Ledger {
     pub entries: Vec<Entry>,
     /// Entries were dropped past [`MAX_ENTRIES`].
     pub overflowed: bool,
+    /// Nothing is kept (a long-running `up`, where nothing checks the invariants: a kept ledger
+    /// would grow with every request until its limit).
+    pub off: bool,
 }
 
 impl Ledger {
     pub fn push(&mut self, entry: Entry) {
+        if self.off {
+            return;
+        }
         if self.entries.len() >= MAX_ENTRIES {
             self.overflowed = true;
         } else {

@@ -134,6 +134,18 @@ impl Breaker {
             .clone()
     }
 
+    /// Stops keeping the ledger and drops what it holds (see [`crate::gateway::Gateway::keep_no_trail`]).
+    pub fn keep_no_ledger(&self) {
+        let mut ledger = self
+            .ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *ledger = ledger::Ledger {
+            off: true,
+            ..ledger::Ledger::default()
+        };
+    }
+
     /// Notes the `X-Circuit-Breaker-State` the answer to `admission` carried.
     pub fn note_answer(&self, admission: u64, header: BreakerState) {
         let machine = self.lock();
@@ -299,5 +311,28 @@ mod tests {
         );
         drop(trials);
         assert!(b.admit().is_ok());
+    }
+
+    #[test]
+    fn a_breaker_that_keeps_no_ledger_still_opens_and_keeps_nothing() {
+        let clock = StackClock::new();
+        let b = breaker(&clock);
+        b.admit()
+            .expect("closed")
+            .record_attempt(&AttemptOutcome::Response(200));
+        assert_eq!(b.ledger().entries.len(), 3, "admitted, attempt, released");
+        b.keep_no_ledger();
+        assert!(b.ledger().entries.is_empty(), "what it held is dropped");
+        for _ in 0..5 {
+            let permit = b.admit().expect("closed");
+            permit.record_attempt(&AttemptOutcome::ConnectFailed("refused".into()));
+            b.note_answer(1, BreakerState::Closed);
+        }
+        assert_eq!(b.admit().expect_err("open").state, BreakerState::Open);
+        let ledger = b.ledger();
+        assert!(
+            ledger.entries.is_empty() && !ledger.overflowed,
+            "{ledger:?}"
+        );
     }
 }

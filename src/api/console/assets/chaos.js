@@ -61,10 +61,10 @@
     document.getElementById("meta").textContent = `stack ${overview.stack} · fault seed ${overview.seed}`;
     document.getElementById("clock").textContent = `+${clock.offset_seconds} s`;
 
-    rows("services", JSON.stringify(overview.services.map(s => [s.name, s.running, s.faults])),
-      overview.services.map(s => `<tr data-service="${esc(s.name)}"><td>${esc(s.name)}</td>` +
-        `<td><span class="badge ${s.running ? "up" : "stopped"}">${s.running ? "up" : "down"}</span></td>` +
-        `<td>${["stop", "start", "kill"].map(a => `<button type="button" data-act="process" data-action="${a}" data-service="${esc(s.name)}">${a}</button>`).join(" ")}<span class="msg"></span></td>` +
+    rows("services", JSON.stringify(overview.services.map(s => [s.name, s.health, s.faults])),
+      overview.services.map(s => `<tr data-service="${esc(s.name)}" data-health="${esc(s.health)}"><td>${esc(s.name)}</td>` +
+        `<td><span class="badge ${esc(s.health)}">${esc(s.health)}</span></td>` +
+        `<td>${["stop", "start", "kill", "pause", "unpause"].map(a => `<button type="button" data-act="process" data-action="${a}" data-service="${esc(s.name)}">${a}</button>`).join(" ")}<span class="msg"></span></td>` +
         `<td>${s.faults.map(f => `<div>#${esc(f.id)} ${esc(f.description)} <button type="button" data-act="unfault" data-service="${esc(s.name)}" data-id="${esc(f.id)}">remove</button></div>`).join("") || '<span class="muted">none</span>'}<span class="msg"></span></td>` +
         `<td><form data-act="fault" data-service="${esc(s.name)}"><textarea name="rule" aria-label="fault rule">${esc(EXAMPLE_FAULT)}</textarea> <button type="submit">add</button><span class="msg"></span></form></td></tr>`));
 
