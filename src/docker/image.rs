@@ -57,11 +57,33 @@ impl BuiltImage {
     }
 }
 
+/// A binary as its tag is remembered: path, size, modification time.
+type BinaryKey = (PathBuf, u64, std::time::SystemTime);
+
 /// The tag for `binary`: the Gauntlet version and the first 12 hex digits of its SHA-256.
 ///
 /// # Errors
 /// The binary cannot be read.
 pub fn tag_for(binary: &Path) -> Result<String, ImageError> {
+    // Hashing a debug binary takes about half a second: once per binary (path, size and
+    // modification time) and process.
+    static TAGS: std::sync::Mutex<Vec<(BinaryKey, String)>> = std::sync::Mutex::new(Vec::new());
+    let key = std::fs::metadata(binary)
+        .ok()
+        .and_then(|m| Some((binary.to_path_buf(), m.len(), m.modified().ok()?)));
+    if let (Some(key), Ok(tags)) = (&key, TAGS.lock()) {
+        if let Some((_, tag)) = tags.iter().find(|(k, _)| k == key) {
+            return Ok(tag.clone());
+        }
+    }
+    let tag = digest_tag(binary)?;
+    if let (Some(key), Ok(mut tags)) = (key, TAGS.lock()) {
+        tags.push((key, tag.clone()));
+    }
+    Ok(tag)
+}
+
+fn digest_tag(binary: &Path) -> Result<String, ImageError> {
     let bytes = std::fs::read(binary).map_err(|source| ImageError::Binary {
         path: binary.to_path_buf(),
         source,
@@ -257,7 +279,8 @@ mod tests {
         let tag = tag_for(&a).unwrap();
         assert!(tag.starts_with(concat!(env!("CARGO_PKG_VERSION"), "-")));
         assert_eq!(tag.len(), env!("CARGO_PKG_VERSION").len() + 13);
-        std::fs::write(&a, b"two").unwrap();
+        // Another size: the tag is remembered by path, size and modification time.
+        std::fs::write(&a, b"three").unwrap();
         assert_ne!(tag_for(&a).unwrap(), tag);
     }
 }
