@@ -533,7 +533,7 @@ impl Api {
         Ok(vec![
             match (action, answer["running"].as_bool() == Some(true)) {
                 ("pause", _) => {
-                    format!("{service}: paused (requests reach its sidecar and wait, answered by nothing)")
+                    format!("{service}: paused ({url} open, requests hang until unpause)")
                 }
                 ("unpause", _) => format!("{service}: unpaused"),
                 ("partition", _) => format!("{service}: partitioned (cut off from the network)"),
@@ -542,9 +542,6 @@ impl Api {
                     format!("{service}: killed ({url} closed, its connections reset)")
                 }
                 ("stop", false) => format!("{service}: stopped ({url} closed)"),
-                ("pause", false) => {
-                    format!("{service}: paused ({url} open, requests hang until unpause)")
-                }
                 (_, true) => format!(
                     "{service}: running at {url} (the service itself {})",
                     answer["service_addr"].as_str().unwrap_or("?")
