@@ -1,5 +1,6 @@
-//! The reports in a real browser (issue 13 item 9): headless Chromium (Debian's `chromium`,
-//! installed by .ci/run, driven by `support::chromium`) opens a failing and a passing run report,
+//! The reports in a real browser (issue 13 item 9): headless Chromium (Debian's
+//! `chromium-headless-shell`, else `chromium`; .ci/run installs both; driven by
+//! `support::chromium`) opens a failing and a passing run report,
 //! the history index, the `compare` page and a synthetic 500-scenario report, with every network
 //! request refused, and a probe script injected first in each page checks: no console error or
 //! uncaught exception, no resource fetched (the page is self-contained), every in-page link

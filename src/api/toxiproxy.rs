@@ -211,7 +211,7 @@ async fn populate(State(links): State<Links>, body: axum::body::Bytes) -> Answer
                 made.push(existing.to_json());
                 continue;
             }
-            proxy::stop(&links, &name);
+            proxy::stop(&links, &name).await;
             existing.set_enabled(false);
             links.forget(&name);
         }
@@ -257,7 +257,7 @@ async fn update(
     let listen_addr = proxy::loopback("listen", &listen)?;
     let upstream_addr = proxy::loopback("upstream", &upstream)?;
     if moved || !enabled {
-        proxy::stop(&links, &name);
+        proxy::stop(&links, &name).await;
         // Closes open connections.
         link.set_enabled(false);
     }
@@ -278,7 +278,7 @@ async fn remove(State(links): State<Links>, Path(name): Path<String>) -> Answer 
         ))
         .into());
     }
-    proxy::stop(&links, &name);
+    proxy::stop(&links, &name).await;
     link.set_enabled(false);
     links.forget(&name);
     Ok(StatusCode::NO_CONTENT.into_response())

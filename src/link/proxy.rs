@@ -90,9 +90,19 @@ pub async fn start(
     Ok(bound)
 }
 
-/// Closes an extra link's listener (disabled or deleted).
-pub fn stop(links: &Links, name: &str) {
-    links.proxies().remove(name);
+/// Closes an extra link's listener (disabled or deleted), and returns once it is closed: a
+/// client connecting after the API answered is refused, and enabling the link again can bind
+/// the same address (aborting the accept task alone drops the listener only at the task's next
+/// poll).
+pub async fn stop(links: &Links, name: &str) {
+    let removed = links.proxies().remove(name);
+    if let Some(mut proxy) = removed {
+        if let Some(task) = proxy.task.take() {
+            task.abort();
+            // Resolves once the aborted task, and the listener it owns, is dropped.
+            let _ = task.await;
+        }
+    }
 }
 
 /// Re-binds every disabled extra link that `reset` enabled.

@@ -30,17 +30,9 @@ pub fn free_port() -> u16 {
 /// stacks other tests start on ephemeral ports meanwhile can never take one of them. Every
 /// listener is held until all are chosen, so no port is handed out twice.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    // Spread the tests of different binaries apart; within one binary, walk upwards.
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    if NEXT.load(Ordering::Relaxed) == 0 {
-        let spread = u16::try_from(std::process::id() % 400).unwrap_or(0) * 25;
-        let _ = NEXT.compare_exchange(0, 20_000 + spread, Ordering::Relaxed, Ordering::Relaxed);
-    }
     let mut held = Vec::new();
     while held.len() < n {
-        let port = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(port < 32_000, "ran out of fixed test ports");
+        let port = reserve(1);
         if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
             held.push(listener);
         }
@@ -50,12 +42,31 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// The first of `n` consecutive free loopback ports (the sidecar admin ports are a base + i).
+/// The next `n` ports of this test binary's walk, taken at once: tests that run concurrently in
+/// one binary never interleave within a block.
+fn reserve(n: u16) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Spread the tests of different binaries apart; within one binary, walk upwards.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let spread = u16::try_from(std::process::id() % 400).unwrap_or(0) * 25;
+        let _ = NEXT.compare_exchange(0, 20_000 + spread, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    let first = NEXT.fetch_add(n, Ordering::Relaxed);
+    assert!(first + n <= 32_000, "ran out of fixed test ports");
+    first
+}
+
+/// The first of `n` consecutive free loopback ports (the sidecar admin ports are a base + i):
+/// a block of the walk whose every port binds.
 pub fn free_consecutive(n: u16) -> u16 {
     for _ in 0..100 {
-        let ports = free_ports(usize::from(n));
-        if ports.windows(2).all(|w| w[1] == w[0] + 1) {
-            return ports[0];
+        let first = reserve(n);
+        let bound: Vec<_> = (first..first + n)
+            .map_while(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
+            .collect();
+        if bound.len() == usize::from(n) {
+            return first;
         }
     }
     panic!("no {n} consecutive free loopback ports");
