@@ -101,6 +101,10 @@ impl Observer for Progress {
 }
 
 pub async fn execute(args: ExploreArgs) -> Exit {
+    // Caught from here on, as in `run`: a signal while the files load or the schedules are
+    // planned is kept, and stops the exploration after its first schedule with the partial
+    // matrix written, never by the default kill.
+    let mut signals = super::Interrupts::listen();
     let def = match StackDef::load(&args.stack) {
         Ok(d) => Arc::new(d),
         Err(e) => {
@@ -157,7 +161,7 @@ pub async fn execute(args: ExploreArgs) -> Exit {
     let watcher = {
         let (stop, signal) = (stop.clone(), signal.clone());
         tokio::spawn(async move {
-            let which = super::interrupted().await;
+            let which = signals.next().await;
             if let Ok(mut s) = signal.lock() {
                 *s = Some(which);
             }
