@@ -14,6 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+use common::bearer;
+
 use gauntlet::api::access::ApiToken;
 use gauntlet::clock::Stopwatch;
 use gauntlet::config::StackDef;
@@ -40,22 +43,6 @@ async fn round(client: &HttpClient, url: &str, headers: &[(&str, &str)], out: &m
         out.push(stopwatch.elapsed());
         assert_eq!(response.status, 200, "{url}: {}", response.text());
     }
-}
-
-fn bearer(stack: &Stack) -> String {
-    let (_, consumer) = stack
-        .def
-        .gateway
-        .consumer_by_name("admin-user")
-        .expect("admin-user");
-    let credential = &consumer.jwt_secrets[0];
-    let token = gauntlet::token::issue(
-        &credential.key,
-        &credential.secret,
-        stack.clock.unix_seconds(),
-        Duration::from_secs(86_400),
-    );
-    format!("Bearer {token}")
 }
 
 /// Interleaves `a` and `b` for `ROUNDS` rounds and prints the medians and their ratio.

@@ -13,6 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+use common::bearer;
+
 use gauntlet::clock::{StackClock, Stopwatch};
 use gauntlet::config::gateway::{CircuitBreakerConfig, PluginConfig};
 use gauntlet::config::StackDef;
@@ -58,22 +61,6 @@ async fn round(stack: &Stack, client: &HttpClient, auth: &str, out: &mut Vec<Dur
         assert_eq!(response.status, 200, "{}", response.text());
     }
     stack.clock.advance(Duration::from_secs(60));
-}
-
-fn bearer(stack: &Stack) -> String {
-    let (_, consumer) = stack
-        .def
-        .gateway
-        .consumer_by_name("admin-user")
-        .expect("admin-user");
-    let credential = &consumer.jwt_secrets[0];
-    let token = gauntlet::token::issue(
-        &credential.key,
-        &credential.secret,
-        stack.clock.unix_seconds(),
-        Duration::from_secs(86_400),
-    );
-    format!("Bearer {token}")
 }
 
 fn main() {

@@ -23,43 +23,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+use common::{bearer, get, median};
+
 use gauntlet::clock::Stopwatch;
 use gauntlet::config::StackDef;
-use gauntlet::http::client::{HttpClient, OutgoingRequest};
+use gauntlet::http::client::HttpClient;
 use gauntlet::stack::{LinkMode, PortPlan, Stack};
 
 const ROUNDS: usize = 40;
 const PER_ROUND: usize = 88;
 const CONCURRENCY: usize = 8;
-
-fn median<T: PartialOrd + Copy>(samples: &mut [T]) -> T {
-    samples.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    samples[samples.len() / 2]
-}
-
-fn bearer(stack: &Stack) -> String {
-    let (_, consumer) = stack
-        .def
-        .gateway
-        .consumer_by_name("admin-user")
-        .expect("admin-user");
-    let credential = &consumer.jwt_secrets[0];
-    let token = gauntlet::token::issue(
-        &credential.key,
-        &credential.secret,
-        stack.clock.unix_seconds(),
-        Duration::from_secs(86_400),
-    );
-    format!("Bearer {token}")
-}
-
-async fn get(client: &HttpClient, url: &str, auth: &str) {
-    let request = OutgoingRequest::new(http::Method::GET, url.to_string())
-        .header("Authorization", auth)
-        .expect("header");
-    let response = client.send(&request).await.expect("response");
-    assert_eq!(response.status, 200, "{}", response.text());
-}
 
 /// `PER_ROUND` pairs of sequential GETs, one on each stack in turn; each one's time.
 async fn latency_round(
