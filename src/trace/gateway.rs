@@ -13,12 +13,10 @@
 //! On the request path this costs a clock read per stage and one store push per request;
 //! names, attributes and ids of the child spans are made when the spans are read.
 
-use std::collections::BTreeMap;
-
 use http::{HeaderMap, Method};
 
 use super::context::{derived_span_id, new_span_id, TraceContext};
-use super::span::{Span, SpanKind};
+use super::span::{Span, SpanKind, SpanOrigin};
 use super::store::{Record, TraceStore};
 use crate::clock::Stopwatch;
 use crate::config::gateway::PluginKind;
@@ -204,19 +202,13 @@ impl GatewayRecord {
         let t = &self.trace;
         let o = &self.outcome;
         let name_of = |f: &dyn Fn(&GatewayConfig) -> Option<String>| config.and_then(f);
-        let span = |id: u64, parent: Option<u64>, name: String, kind, start: u64, end: u64| Span {
+        let origin = SpanOrigin {
             trace_id: t.context.trace_id,
-            span_id: id,
-            parent_id: parent,
-            name,
             component: "gateway".to_string(),
-            kind,
-            start,
-            duration: end.saturating_sub(start),
             epoch_unix_nanos: epoch,
-            error: false,
-            attributes: BTreeMap::new(),
         };
+        let span =
+            |id, parent, name, kind, start, end| origin.span(id, parent, name, kind, start, end);
         let client_span = (t.continued).then_some(t.context.parent_id);
         let mut root = span(
             t.span,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Method};
 
 use super::context::{derived_span_id, new_span_id, TraceContext};
-use super::span::{Span, SpanKind};
+use super::span::{Span, SpanKind, SpanOrigin};
 use super::store::{Record, TraceStore};
 use crate::clock::Stopwatch;
 
@@ -115,20 +115,13 @@ impl InboundRecord {
     pub(crate) fn spans(&self, epoch: u64, out: &mut Vec<Span>) {
         let t = &self.trace;
         let o = &self.outcome;
-        let component = format!("{} sidecar", o.service);
-        let span = |id: u64, parent: Option<u64>, name: String, kind, start: u64, end: u64| Span {
+        let origin = SpanOrigin {
             trace_id: t.context.trace_id,
-            span_id: id,
-            parent_id: parent,
-            name,
-            component: component.clone(),
-            kind,
-            start,
-            duration: end.saturating_sub(start),
+            component: format!("{} sidecar", o.service),
             epoch_unix_nanos: epoch,
-            error: false,
-            attributes: BTreeMap::new(),
         };
+        let span =
+            |id, parent, name, kind, start, end| origin.span(id, parent, name, kind, start, end);
         let mut root = span(
             t.span,
             t.continued.then_some(t.context.parent_id),
@@ -285,33 +278,34 @@ impl OutboundRecord {
         attributes.insert("outcome", o.outcome.clone());
         attributes.insert("mesh.source", o.source.to_string());
         attributes.insert("mesh.destination", o.destination.clone());
-        let component = format!("{} sidecar", o.source);
-        out.push(Span {
+        let origin = SpanOrigin {
             trace_id,
-            span_id: t.span,
-            parent_id: context.map(|c| c.parent_id),
-            name: format!("outbound {} → {}", o.source, o.destination),
-            component: component.clone(),
-            kind: SpanKind::Client,
-            start: t.start,
-            duration: self.end.saturating_sub(t.start),
+            component: format!("{} sidecar", o.source),
             epoch_unix_nanos: epoch,
+        };
+        out.push(Span {
             error: o.error,
             attributes,
+            ..origin.span(
+                t.span,
+                context.map(|c| c.parent_id),
+                format!("outbound {} → {}", o.source, o.destination),
+                SpanKind::Client,
+                t.start,
+                self.end,
+            )
         });
         if let Some(toxics) = &o.toxics {
             out.push(Span {
-                trace_id,
-                span_id: derived_span_id(t.span, 1),
-                parent_id: Some(t.span),
-                name: format!("toxics on {}->{}", o.source, o.destination),
-                component,
-                kind: SpanKind::Internal,
-                start: t.start,
-                duration: self.end.saturating_sub(t.start),
-                epoch_unix_nanos: epoch,
-                error: false,
                 attributes: [("fault", toxics.clone())].into_iter().collect(),
+                ..origin.span(
+                    derived_span_id(t.span, 1),
+                    Some(t.span),
+                    format!("toxics on {}->{}", o.source, o.destination),
+                    SpanKind::Internal,
+                    t.start,
+                    self.end,
+                )
             });
         }
     }

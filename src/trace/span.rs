@@ -49,6 +49,42 @@ pub struct Span {
     pub attributes: BTreeMap<&'static str, String>,
 }
 
+/// What every span of one hop's record shares: its trace, the process that recorded it and the
+/// store's epoch.
+pub(crate) struct SpanOrigin {
+    pub trace_id: u128,
+    pub component: String,
+    pub epoch_unix_nanos: u64,
+}
+
+impl SpanOrigin {
+    /// A span from `start` to `end` (nanoseconds since the epoch), not an error, with no
+    /// attributes yet.
+    pub fn span(
+        &self,
+        span_id: u64,
+        parent_id: Option<u64>,
+        name: String,
+        kind: SpanKind,
+        start: u64,
+        end: u64,
+    ) -> Span {
+        Span {
+            trace_id: self.trace_id,
+            span_id,
+            parent_id,
+            name,
+            component: self.component.clone(),
+            kind,
+            start,
+            duration: end.saturating_sub(start),
+            epoch_unix_nanos: self.epoch_unix_nanos,
+            error: false,
+            attributes: BTreeMap::new(),
+        }
+    }
+}
+
 impl Span {
     /// Start in nanoseconds since 1970 (OTLP's `start_time_unix_nano`).
     pub fn start_unix_nanos(&self) -> u64 {
