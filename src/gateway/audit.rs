@@ -86,8 +86,14 @@ impl Audit {
         }
     }
 
+    /// Whether entries are kept: a writer checks before it makes one (`gauntlet up` keeps none,
+    /// and the request path then makes none).
+    pub fn is_kept(&self) -> bool {
+        self.kept.load(Ordering::Relaxed)
+    }
+
     pub fn push(&self, entry: AuditEntry) {
-        if !self.kept.load(Ordering::Relaxed) {
+        if !self.is_kept() {
             return;
         }
         let mut entries = self

@@ -64,6 +64,8 @@ pub struct Gateway {
     pub traces: crate::trace::TraceStore,
     /// Tokens the jwt plugin saw verify (their signature is not checked again).
     pub(crate) jwt_tokens: plugins::jwt::VerifiedTokens,
+    /// Each service's upstream `Host` value, by service index (made once, not per request).
+    upstream_hosts: Vec<Option<http::HeaderValue>>,
 }
 
 /// A running gateway: its state and the proxy listener.
@@ -75,11 +77,18 @@ pub struct RunningGateway {
 
 impl Gateway {
     pub fn new(config: Arc<GatewayConfig>, clock: StackClock, upstreams: UpstreamAddrs) -> Self {
+        let traces = crate::trace::TraceStore::new();
+        traces.set_gateway(config.clone());
         Gateway {
             breakers: Breakers::new(&config, &clock),
             audit: Arc::new(audit::Audit::new(config.services.len())),
             bulkheads: Bulkheads::new(&config),
             plugins: PluginTable::new(&config),
+            upstream_hosts: config
+                .services
+                .iter()
+                .map(|s| pipeline::upstream_host(&s.host, s.port))
+                .collect(),
             config,
             clock,
             upstreams,
@@ -89,17 +98,9 @@ impl Gateway {
             rate_limiter: RateLimiter::new(),
             proxy_port: std::sync::atomic::AtomicU16::new(0),
             ids: plugins::correlation_id::IdSource::default(),
-            traces: crate::trace::TraceStore::new(),
+            traces,
             jwt_tokens: plugins::jwt::VerifiedTokens::default(),
         }
-        .with_traces(crate::trace::TraceStore::new())
-    }
-
-    /// Records this gateway's spans in `traces` (the stack's store, which its sidecars share).
-    pub fn with_traces(mut self, traces: crate::trace::TraceStore) -> Self {
-        traces.set_gateway(self.config.clone());
-        self.traces = traces;
-        self
     }
 
     /// Stops keeping what only the invariant checkers read (the audit trail and every breaker's

@@ -150,7 +150,7 @@ impl Gateway {
         }
         // What the rate limiter counted, noted now: an answer the client gives up on is never
         // written, but its quota was spent (INV-5, INV-6).
-        if let Some(counted) = ctx.rate_counted.take() {
+        if let Some(counted) = ctx.rate_counted.take().filter(|_| self.audit.is_kept()) {
             for p in &counted.periods {
                 self.audit.push(AuditEntry::Counted {
                     request: ctx.request_id.clone(),
@@ -331,8 +331,7 @@ impl Gateway {
             .map_err(|e: http::uri::InvalidUri| Rejection::BadRequestBody(e.to_string()))?;
         let forwarding = Forwarding {
             preserve_host: self.config.routes[ctx.route()].preserve_host,
-            upstream_host: &service.host,
-            upstream_port: service.port,
+            upstream_host: self.upstream_hosts[service_index].as_ref(),
             proxy_port: self.proxy_port(),
             stripped_prefix: ctx.matched.stripped_prefix.as_deref(),
         };
@@ -343,17 +342,14 @@ impl Gateway {
             connect_timeout: service.connect_timeout,
             read_timeout: service.read_timeout,
         };
-        self.audit.push(AuditEntry::Forwarded {
-            request: ctx.request_id.clone(),
-            service: service_index,
-            trace: parts
-                .headers
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|t| t.split('-').nth(1))
-                .map(str::to_string),
-            admission: ctx.breaker_admission,
-        });
+        if self.audit.is_kept() {
+            self.audit.push(AuditEntry::Forwarded {
+                request: ctx.request_id.clone(),
+                service: service_index,
+                trace: Some(ctx.trace.trace_hex()),
+                admission: ctx.breaker_admission,
+            });
+        }
         let _in_flight = self.audit.enter(service_index);
         let permit = ctx.breaker_permit.as_ref();
         let mut last_state = None;
@@ -425,8 +421,8 @@ impl Gateway {
 /// What the upstream request's `Host` and `X-Forwarded-*` headers are made from.
 struct Forwarding<'a> {
     preserve_host: bool,
-    upstream_host: &'a str,
-    upstream_port: u16,
+    /// The service's `Host` value ([`upstream_host`]), made once per gateway.
+    upstream_host: Option<&'a HeaderValue>,
     /// The gateway port the client connected to.
     proxy_port: u16,
     stripped_prefix: Option<&'a str>,
@@ -448,6 +444,9 @@ fn prepare_upstream_headers(
         .and_then(|h| h.parse().ok())
         .or_else(|| parts.uri.authority().cloned());
     let headers = &mut parts.headers;
+    // Room for what follows (the forwarding family, the consumer headers), so the map grows
+    // once rather than at each insert.
+    headers.reserve(16);
     strip_hop_by_hop(headers);
     ctx.apply_upstream_headers(headers);
     let client_ip = ctx.client_ip.to_string();
@@ -470,11 +469,14 @@ fn prepare_upstream_headers(
     headers.insert(X_FORWARDED_PORT, HeaderValue::from(forwarding.proxy_port));
     set(headers, X_FORWARDED_PATH, ctx.uri.path());
     match &client_authority {
-        Some(authority) => set(
-            headers,
-            X_FORWARDED_HOST,
-            &authority.host().to_ascii_lowercase(),
-        ),
+        Some(authority) => {
+            let host = authority.host();
+            if host.bytes().any(|b| b.is_ascii_uppercase()) {
+                set(headers, X_FORWARDED_HOST, &host.to_ascii_lowercase());
+            } else {
+                set(headers, X_FORWARDED_HOST, host);
+            }
+        }
         None => {
             headers.remove(X_FORWARDED_HOST);
         }
@@ -485,12 +487,26 @@ fn prepare_upstream_headers(
             headers.remove(X_FORWARDED_PREFIX);
         }
     }
-    let host = match (&client_authority, forwarding.preserve_host) {
-        (Some(authority), true) => authority.as_str().to_string(),
-        _ if forwarding.upstream_port == 80 => forwarding.upstream_host.to_string(),
-        _ => format!("{}:{}", forwarding.upstream_host, forwarding.upstream_port),
+    match (&client_authority, forwarding.preserve_host) {
+        (Some(authority), true) => set(headers, header::HOST, authority.as_str()),
+        _ => {
+            if let Some(host) = forwarding.upstream_host {
+                headers.insert(header::HOST, host.clone());
+            }
+        }
+    }
+}
+
+/// The `Host` the gateway sends a service when the route does not preserve the client's:
+/// `host`, with `:port` unless it is 80. `None` when that is no valid header value (then no
+/// `Host` is set, as before).
+pub(super) fn upstream_host(host: &str, port: u16) -> Option<HeaderValue> {
+    let value = if port == 80 {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
     };
-    set(headers, header::HOST, &host);
+    HeaderValue::from_str(&value).ok()
 }
 
 /// nginx's `$request_length` as an HTTP/1.1 request would have it: request line, headers and

@@ -65,10 +65,23 @@ impl TraceContext {
 
     /// The header value.
     pub fn header(&self) -> String {
-        format!(
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id, self.parent_id, self.flags
-        )
+        let mut out = [b'-'; 55];
+        out[..2].copy_from_slice(b"00");
+        put_hex(&mut out[3..35], self.trace_id);
+        put_hex(&mut out[36..52], u128::from(self.parent_id));
+        put_hex(&mut out[53..55], u128::from(self.flags));
+        out.iter().map(|&b| char::from(b)).collect()
+    }
+}
+
+/// Writes the low `out.len()` hex digits of `value` into `out`, lowercase, zero-padded (what
+/// `format!("{:0N$x}")` prints, without the formatter's per-digit machinery: this runs on every
+/// request).
+fn put_hex(out: &mut [u8], mut value: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
     }
 }
 
@@ -94,7 +107,9 @@ pub fn derived_span_id(parent: u64, n: u64) -> u64 {
 
 /// `4bf92f3577b34da6a3ce929d0e0e4736`.
 pub fn trace_hex(id: u128) -> String {
-    format!("{id:032x}")
+    let mut out = [0; 32];
+    put_hex(&mut out, id);
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// `00f067aa0ba902b7`.

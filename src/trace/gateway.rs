@@ -156,6 +156,11 @@ impl GatewayTrace {
         }
     }
 
+    /// The trace id, as it goes upstream in `traceparent` (32 hex digits).
+    pub fn trace_hex(&self) -> String {
+        super::context::trace_hex(self.context.trace_id)
+    }
+
     /// Whether the client sent a valid `traceparent`.
     pub fn continued(&self) -> bool {
         self.continued
