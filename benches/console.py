@@ -3,17 +3,22 @@
 
 Starts `gauntlet up` on benches/peer/stack with valueverse's intentions (mesh on, so both
 consoles exist) and runs interleaved wrk rounds (closed model, `load-test` consumer, full gateway
-pipeline) against the gateway:
+pipeline, the same wrk settings every round) against the gateway, in the order
+closed, open, open, closed, closed, open, ... so that neither mode always comes first:
 
   closed   nothing watches
-  open     both consoles' polling, exactly what their scripts fetch every 500 ms: the catalog's
-           /v1/internal/ui/topology, and the control API's /, /breakers, /traffic, /proxies, /clock
-           (--browser: two headless chromium tabs with the real pages instead)
+  open     both consoles open and updating: the topology page and the chaos page, each in its
+           own headless chromium on loopback, started 3 s before the round (--poller: a script
+           fetching what the pages fetch every 500 ms instead, no browser)
 
-Prints the median requests/s of each, the drop open vs closed (target <= 2%), and the up
-process's RSS after each round (flat = no growth while the consoles are open).
+Prints each round (requests/s, the CPU the up process and the browsers used per second), then
+the medians, the drop open vs closed (target <= 2%; exit 1 above it), and the spread: each open
+round against the mean of the closed rounds beside it (median, min, max of those drops) and the
+closed rounds' own coefficient of variation, the noise floor a drop must exceed to mean anything.
+On a release build, on an idle machine (one command: benches/console.sh builds and installs
+what is missing):
 
-  benches/console.py --gauntlet target/release/gauntlet --rounds 6 --duration 10
+  benches/console.sh --rounds 8 --duration 10
 
 --memory SECONDS instead keeps both pages open in headless chromium for that long while
 `gauntlet load` sends a steady --rate of requests through the gateway, samples the up process's
@@ -70,24 +75,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def polling_cost(pid, urls, seconds):
-    """CPU the up process spends serving the consoles' polling, as a share of one core: less
-    noisy than throughput on a shared machine, and a bound on the throughput a CPU-bound gateway
-    can lose to it."""
-    idle0 = cpu_seconds(pid)
-    time.sleep(seconds)
-    idle = cpu_seconds(pid) - idle0
-    stop = threading.Event()
-    t = threading.Thread(target=poll, args=(urls, stop), daemon=True)
-    busy0 = cpu_seconds(pid)
-    t.start()
-    time.sleep(seconds)
-    busy = cpu_seconds(pid) - busy0
-    stop.set()
-    t.join()
-    return max(0.0, busy - idle) / seconds
-
-
 def proc_status(pid):
     """RSS KiB, threads and open FDs of a process."""
     values = {}
@@ -99,18 +86,49 @@ def proc_status(pid):
     return values.get("VmRSS", 0), values.get("Threads", 0), len(os.listdir(f"/proc/{pid}/fd"))
 
 
+CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-extensions", "--disable-background-networking",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+
+
 def open_pages(pages, work):
-    """Each page in its own headless chromium, loopback only; the processes."""
+    """Each page in its own headless chromium (its own session, to count its processes' CPU),
+    loopback only; the processes."""
     tabs = []
     for page in pages:
         profile = tempfile.mkdtemp(dir=work)
         tabs.append(subprocess.Popen(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-extensions", "--disable-background-networking",
-             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-             f"--user-data-dir={profile}", "--remote-debugging-port=0", page],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            CHROMIUM + [f"--user-data-dir={profile}", "--remote-debugging-port=0", page],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
     return tabs
+
+
+def session_cpu_seconds(sessions):
+    """CPU time so far of every process in the given sessions (a browser and its children)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) in sessions:  # field 6 of stat: the session id
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def check_pages_live(pages, work):
+    """Both pages load and draw live data in chromium (the benchmark must not measure a broken
+    page)."""
+    for page in pages:
+        profile = tempfile.mkdtemp(dir=work)
+        dom = subprocess.run(
+            CHROMIUM + [f"--user-data-dir={profile}", "--virtual-time-budget=3000", "--dump-dom", page],
+            capture_output=True, text=True, timeout=60).stdout
+        if 'id="status" class="ok"' not in dom:
+            sys.exit(f"{page} did not show live data in chromium:\n{dom[:2000]}")
 
 
 def memory(args, proc, summary, token, url, work):
@@ -154,20 +172,56 @@ def memory(args, proc, summary, token, url, work):
     return 0 if all(g <= 10.0 for g in growth.values()) else 1
 
 
+def summarize(rounds):
+    """Medians, the drop open vs closed, and its spread: each open round against the mean of
+    the closed rounds beside it, and the closed rounds' own variation (the noise floor)."""
+    closed = [r["rps"] for r in rounds if r["mode"] == "closed"]
+    opened = [r["rps"] for r in rounds if r["mode"] == "open"]
+    pair_drops = []
+    for i, r in enumerate(rounds):
+        if r["mode"] != "open":
+            continue
+        near = [rounds[j]["rps"] for j in (i - 1, i + 1, i - 2, i + 2)
+                if 0 <= j < len(rounds) and rounds[j]["mode"] == "closed"][:2]
+        if near:
+            base = statistics.mean(near)
+            pair_drops.append((base - r["rps"]) / base * 100)
+    closed_median, open_median = statistics.median(closed), statistics.median(opened)
+    cpu = lambda mode, key: statistics.median(r[key] for r in rounds if r["mode"] == mode)
+    return {
+        "closed_rps_median": closed_median,
+        "open_rps_median": open_median,
+        "ratio_open_to_closed": round(open_median / closed_median, 4),
+        "drop_percent": round((closed_median - open_median) / closed_median * 100, 2),
+        "drop_percent_per_open_round": {
+            "median": round(statistics.median(pair_drops), 2),
+            "min": round(min(pair_drops), 2),
+            "max": round(max(pair_drops), 2),
+        },
+        "closed_rounds_cv_percent": round(statistics.pstdev(closed) / statistics.mean(closed) * 100, 2),
+        "up_cpu_share": {"closed": round(cpu("closed", "up_cpu"), 3), "open": round(cpu("open", "up_cpu"), 3)},
+        "browser_cpu_share_open": round(cpu("open", "browser_cpu"), 3),
+        "rss_mb": [round(r["rss_kib"] / 1024, 1) for r in rounds],
+    }
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gauntlet", default=os.path.join(ROOT, "target", "release", "gauntlet"))
-    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=8, help="rounds of each mode")
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--port-offset", type=int, default=0)
-    p.add_argument("--browser", action="store_true", help="open the pages in headless chromium")
+    p.add_argument("--poller", action="store_true",
+                   help="watch with a script fetching what the pages fetch, not chromium")
     p.add_argument("--memory", type=int, default=0, metavar="SECONDS",
                    help="instead: both pages open in chromium under steady load for SECONDS, RSS series")
     p.add_argument("--rate", type=int, default=100, help="requests/s of the --memory load")
     p.add_argument("--interval", type=int, default=30, help="seconds between --memory samples")
     args = p.parse_args()
+    if not os.path.exists(args.gauntlet):
+        sys.exit(f"no {args.gauntlet}: build it (cargo build --release) or run benches/console.sh")
 
     work = tempfile.mkdtemp(prefix="gauntlet-console-bench-")
     stack = os.path.join(work, "stack")
@@ -189,38 +243,43 @@ def main():
             return memory(args, proc, summary, token, url, work)
         catalog, control = summary["mesh"]["catalog"], summary["control"]
         polled = [catalog + "/v1/internal/ui/topology"] + [
-            control + p for p in ("/", "/breakers", "/traffic", "/proxies", "/clock")]
+            control + p for p in ("/", "/breakers", "/traffic", "/proxies", "/clock", "/traces?limit=15")]
         pages = [summary["consoles"]["topology"], summary["consoles"]["chaos"]]
-        cost = polling_cost(proc.pid, polled, 20)
-        print(f"serving both consoles' polling costs {cost * 100:.2f}% of one core", flush=True)
-        results = {"closed": [], "open": []}
-        rss = []
+        if not args.poller:
+            check_pages_live(pages, work)
+        print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s against {url}; "
+              f"{args.rounds} rounds each, watched by {'a poller' if args.poller else 'chromium'}", flush=True)
+        rounds = []
         for i in range(args.rounds * 2):
             mode = ("closed", "open")[(i + i // 2) % 2]  # closed, open, open, closed, ...
             stop, watchers = threading.Event(), []
-            if mode == "open" and args.browser:
+            if mode == "open" and not args.poller:
                 watchers = open_pages(pages, work)
-                time.sleep(2)
+                time.sleep(3)  # the browsers start and the pages begin polling
             elif mode == "open":
                 t = threading.Thread(target=poll, args=(polled, stop), daemon=True)
                 t.start()
+            sessions = {w.pid for w in watchers}
+            up0, browsers0, t0 = cpu_seconds(proc.pid), session_cpu_seconds(sessions), time.monotonic()
             result = bench.wrk(url, token, args)
+            seconds = time.monotonic() - t0
+            up_cpu = (cpu_seconds(proc.pid) - up0) / seconds
+            browser_cpu = (session_cpu_seconds(sessions) - browsers0) / seconds if sessions else 0.0
             stop.set()
             for w in watchers:
                 w.terminate()
                 w.wait()
-            results[mode].append(result["rps"])
-            rss.append((mode, rss_kb(proc.pid)))
-            print(f"round {i + 1}: {mode:6} {result['rps']:10.0f} req/s  rss {rss[-1][1] / 1024:.1f} MB", flush=True)
-        closed, opened = statistics.median(results["closed"]), statistics.median(results["open"])
-        drop = (closed - opened) / closed * 100
-        print(json.dumps({
-            "closed_rps_median": closed, "open_rps_median": opened, "drop_percent": round(drop, 2),
-            "rss_mb": [round(kb / 1024, 1) for _, kb in rss],
-            "watch": "chromium" if args.browser else "poller",
-            "polling_cpu_share_of_one_core": round(cost, 4),
-        }))
-        return 0 if drop <= 2.0 else 1
+            if mode == "open" and not args.poller and browser_cpu == 0.0:
+                sys.exit("the browsers used no CPU during an open round: the pages are not updating")
+            rounds.append({"mode": mode, "rps": result["rps"], "up_cpu": up_cpu,
+                           "browser_cpu": browser_cpu, "rss_kib": rss_kb(proc.pid)})
+            print(f"round {i + 1:2}: {mode:6} {result['rps']:10.0f} req/s  up {up_cpu * 100:5.1f}% CPU  "
+                  f"browsers {browser_cpu * 100:5.1f}% CPU  rss {rounds[-1]['rss_kib'] / 1024:.1f} MB", flush=True)
+        summary = summarize(rounds)
+        summary["watch"] = "poller" if args.poller else "chromium"
+        summary["wrk"] = {"threads": args.threads, "connections": args.connections, "duration_s": args.duration}
+        print(json.dumps(summary))
+        return 0 if summary["drop_percent"] <= 2.0 else 1
     finally:
         proc.terminate()
         proc.wait()

@@ -40,7 +40,7 @@ pub struct ServiceHandle {
 }
 
 /// A service's health as the consoles show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     Up,

@@ -569,3 +569,125 @@ async fn ctrl_c_while_the_containers_start_leaves_nothing_behind() {
         "nothing of the run is left"
     );
 }
+
+/// The live consoles over containers (issue 19): a service container stopped with the runbook's
+/// `docker stop` shows as stopped in both consoles' data, and after five requests its breaker is
+/// OPEN on the chaos console (drawn so in headless Chromium when it is installed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consoles_show_a_stopped_container_and_its_breaker_opening() {
+    let test = "the_consoles_show_a_stopped_container_and_its_breaker_opening";
+    let Some(engine) = engine_or_skip(test).await else {
+        return;
+    };
+    let built = image::ensure(&engine, Path::new(support::gauntlet_bin()), false)
+        .await
+        .expect("the image builds");
+    let def = Arc::new(StackDef::load(&support::root().join("scenarios/valueverse")).unwrap());
+    let run = docker::run_name();
+    let stack = Arc::new(
+        DockerStack::start(&engine, &built, def.clone(), &run, 11)
+            .await
+            .expect("the stack starts as containers"),
+    );
+    // Both consoles as `up --target docker` serves them (without a token).
+    use gauntlet::api::console::{pages, Console};
+    use gauntlet::http::server::{bind_loopback, serve_router};
+    let control_listener = bind_loopback(0).await.unwrap();
+    let control = format!("http://{}", control_listener.local_addr().unwrap());
+    let _control = serve_router(
+        control_listener,
+        control::router(stack.clone()).merge(pages(Console::Chaos)),
+    )
+    .unwrap();
+    let states = docker::console::EngineStates::follow(&stack);
+    let catalog_listener = bind_loopback(0).await.unwrap();
+    let catalog = format!("http://{}", catalog_listener.local_addr().unwrap());
+    let _catalog = serve_router(
+        catalog_listener,
+        docker::console::catalog_router(stack.clone(), states, None)
+            .expect("valueverse has a mesh"),
+    )
+    .unwrap();
+    let health = |answer: &serde_json::Value, list: &str| {
+        answer[list]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["name"] == "value-architect"))
+            .map(|s| s["health"].clone())
+    };
+    let overview = support::get(&format!("{control}/"), &[]).await;
+    assert_eq!(overview.status, 200);
+    assert_eq!(
+        health(&overview.json().unwrap(), "services"),
+        Some("up".into())
+    );
+
+    docker_cli(&stack, "stop", "value-architect").await;
+    wait_until(
+        "value-architect shown stopped on both consoles",
+        async || {
+            let overview = support::get(&format!("{control}/"), &[]).await.json();
+            let topology = support::get(&format!("{catalog}/v1/internal/ui/topology"), &[])
+                .await
+                .json();
+            overview.is_some_and(|o| health(&o, "services") == Some("stopped".into()))
+                && topology.is_some_and(|t| health(&t, "services") == Some("stopped".into()))
+        },
+    )
+    .await;
+
+    let models = format!("http://{}/api/v1/value-models", stack.proxy_addr());
+    let bearer = admin_bearer(&def);
+    for _ in 0..5 {
+        let r = support::get(&models, &[("authorization", &bearer)]).await;
+        assert!(r.status >= 500, "a stopped service fails: {}", r.status);
+    }
+    let breakers = support::get(&format!("{control}/breakers"), &[]).await;
+    assert_eq!(
+        breakers.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&breakers.body)
+    );
+    let breakers = breakers.json().unwrap();
+    let architect = breakers["data"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["service"] == "value-architect"))
+        .unwrap_or_else(|| panic!("value-architect's breaker in {breakers}"));
+    assert_eq!(architect["state"], "OPEN", "{architect}");
+    for path in ["/traffic", "/traces?limit=15", "/clock", "/proxies"] {
+        let r = support::get(&format!("{control}{path}"), &[]).await;
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+
+    let page = format!("{control}/ui/");
+    let dumped = tokio::task::spawn_blocking(move || {
+        support::chromium::Chromium::find().map(|c| {
+            c.dump_dom(
+                &page,
+                support::chromium::Network::Loopback,
+                Some(Duration::from_secs(3)),
+            )
+        })
+    })
+    .await
+    .unwrap();
+    if let Some(page) = dumped {
+        for drawn in [
+            r#"<tr data-service="value-architect" data-state="OPEN">"#,
+            r#"<tr data-service="value-architect" data-health="stopped">"#,
+        ] {
+            assert!(page.dom.contains(drawn), "{drawn} in {}", page.dom);
+        }
+        assert!(
+            page.console.is_empty(),
+            "console messages: {:#?}",
+            page.console
+        );
+    }
+    stack.shutdown().await;
+}

@@ -37,6 +37,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::console::snapshot::{self, Snapshot};
 use crate::chaos::fault::FaultRule;
 use crate::clock::StackClock;
 use crate::gateway::Gateway;
@@ -100,7 +101,10 @@ pub fn router(target: ControlTarget) -> Router {
                 }
             }),
         )
-        .with_state(Arc::new(target.clone()));
+        .with_state(Arc::new(Observed {
+            target: target.clone(),
+            traces: Default::default(),
+        }));
     Router::new()
         .route("/", get(overview))
         .route("/services/{name}/stop", post(stop))
@@ -133,7 +137,16 @@ fn no_gateway() -> ApiError {
     )
 }
 
-async fn breakers(State(t): Shared) -> Result<Json<Value>, ApiError> {
+/// What the observation endpoints read: the target, and the answers they keep.
+#[derive(Debug)]
+struct Observed {
+    target: ControlTarget,
+    /// `/traces` answers kept for the default limit and the chaos console's.
+    traces: [Snapshot; 2],
+}
+
+async fn breakers(State(o): State<Arc<Observed>>) -> Result<Json<Value>, ApiError> {
+    let t = &o.target;
     let gateway = t.gateway.as_ref().ok_or_else(no_gateway)?;
     Ok(Json(json!({
         "stack_time": t.clock.now().since_start().as_secs_f64(),
@@ -155,12 +168,17 @@ struct TracesQuery {
 /// Traces served by default, and at most.
 const TRACES_DEFAULT: usize = 20;
 const TRACES_MAX: usize = 200;
+/// What the chaos console asks for.
+const TRACES_CONSOLE: usize = 15;
 
+/// `GET /traces`: the answer is kept per `limit` until a new record arrives (its key is the
+/// store's push count), so pollers of a quiet stack share one serialisation.
 async fn traces(
-    State(t): Shared,
+    State(o): State<Arc<Observed>>,
+    headers: axum::http::HeaderMap,
     query: Result<axum::extract::Query<TracesQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let gateway = t.gateway.as_ref().ok_or_else(no_gateway)?;
+) -> Result<Response, ApiError> {
+    let gateway = o.target.gateway.as_ref().ok_or_else(no_gateway)?;
     let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
     let axum::extract::Query(query) =
         query.map_err(|e| bad(format!("the only parameter is `limit`: {e}")))?;
@@ -177,15 +195,24 @@ async fn traces(
             })?,
     };
     let store = &gateway.traces;
-    let traces: Vec<_> = store
-        .traces(limit)
-        .iter()
-        .map(crate::trace::Trace::to_json)
-        .collect();
-    Ok(Json(json!({
-        "recorded": store.pushed(),
-        "data": traces,
-    })))
+    let pushed = store.pushed();
+    // One kept answer per limit a page asks for; other limits are built each time.
+    let fresh = Snapshot::default();
+    let kept = match limit {
+        TRACES_DEFAULT => &o.traces[0],
+        TRACES_CONSOLE => &o.traces[1],
+        _ => &fresh,
+    };
+    Ok(kept.answer(snapshot::key((pushed, limit)), &headers, || {
+        json!({
+            "recorded": pushed,
+            "data": store
+                .traces(limit)
+                .iter()
+                .map(crate::trace::Trace::to_json)
+                .collect::<Vec<_>>(),
+        })
+    }))
 }
 
 fn service<'a>(t: &'a ControlTarget, name: &str) -> Result<&'a Arc<ServiceHandle>, ApiError> {

@@ -1,6 +1,9 @@
 //! `gauntlet up --target docker`: the stack as containers on a run network ([`crate::docker`]),
 //! with the gateway proxy, its admin API and the control API forwarded to the fixed loopback
 //! ports of `stack.yml`, until Ctrl-C; then every container and the network are removed.
+//! The live consoles are served as for the in-process stack, their data gathered from the
+//! containers ([`crate::docker::console`]): chaos on the control port, topology on the catalog
+//! port (mesh only). The control API and the topology data honour `--api-token`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +13,8 @@ use serde_json::json;
 
 use super::up::UpArgs;
 use super::Exit;
+use crate::api::access::{self, ApiToken};
+use crate::api::console;
 use crate::config::StackDef;
 use crate::docker::{self, engine, image, DockerStack};
 use crate::http::server::{accept_loop, bind_loopback, serve_router};
@@ -30,18 +35,26 @@ pub async fn execute(args: UpArgs, def: Arc<StackDef>) -> Exit {
         return Exit::Usage;
     }
     let ports = def.topology.ports.clone();
-    // The loopback ports too, before any container exists.
-    let (proxy, admin, control) = match (
+    let token = ApiToken::from_arg_or_env(args.api_token.as_deref());
+    // The loopback ports too, before any container exists (the catalog's for the topology
+    // console, with a mesh).
+    let catalog = match def.mesh {
+        Some(_) => Some(bind_loopback(ports.catalog).await),
+        None => None,
+    };
+    let (proxy, admin, control, catalog) = match (
         bind_loopback(ports.gateway_proxy).await,
         bind_loopback(ports.gateway_admin).await,
         bind_loopback(ports.control).await,
+        catalog.transpose(),
     ) {
-        (Ok(p), Ok(a), Ok(c)) => (p, a, c),
-        (p, a, c) => {
+        (Ok(p), Ok(a), Ok(c), Ok(k)) => (p, a, c, k),
+        (p, a, c, k) => {
             for (port, result) in [
                 (ports.gateway_proxy, p.err()),
                 (ports.gateway_admin, a.err()),
                 (ports.control, c.err()),
+                (ports.catalog, k.err()),
             ] {
                 if let Some(e) = result {
                     eprintln!("error: cannot bind 127.0.0.1:{port}: {e}");
@@ -89,16 +102,40 @@ pub async fn execute(args: UpArgs, def: Arc<StackDef>) -> Exit {
     };
     let proxy_forward = forward(proxy, stack.proxy_addr());
     let admin_forward = forward(admin, stack.admin_addr());
-    let control_server = match serve_router(control, docker::control::router(stack.clone())) {
-        Ok(server) => server,
+    // The control API behind the token, and the chaos console's pages (no data in them).
+    let control_router = access::guard(
+        docker::control::router(stack.clone()),
+        token.as_ref(),
+        access::Scheme::Bearer,
+    )
+    .merge(console::pages(console::Console::Chaos));
+    let catalog_router = docker::console::catalog_router(
+        stack.clone(),
+        docker::console::EngineStates::follow(&stack),
+        token.as_ref(),
+    );
+    let servers = serve_router(control, control_router).and_then(|control| {
+        let catalog = match (catalog, catalog_router) {
+            (Some(listener), Some(router)) => Some(serve_router(listener, router)?),
+            _ => None,
+        };
+        Ok((control, catalog))
+    });
+    let (control_server, catalog_server) = match servers {
+        Ok(servers) => servers,
         Err(e) => {
-            eprintln!("error: cannot serve the control API: {e}");
+            eprintln!("error: cannot serve the control API or the topology console: {e}");
             stack.shutdown().await;
             return Exit::Usage;
         }
     };
     let exits = tokio::spawn(report_exits(stack.clone()));
-    let summary = describe(&stack, &ports, &built.reference());
+    let summary = describe(
+        &stack,
+        &ports,
+        &built.reference(),
+        catalog_server.as_ref().map(|c| c.addr()),
+    );
     if args.json {
         println!("{summary}");
     } else {
@@ -110,6 +147,7 @@ pub async fn execute(args: UpArgs, def: Arc<StackDef>) -> Exit {
     proxy_forward.abort();
     admin_forward.abort();
     drop(control_server);
+    drop(catalog_server);
     stack.shutdown().await;
     Exit::Success
 }
@@ -145,6 +183,7 @@ fn describe(
     stack: &DockerStack,
     ports: &crate::config::topology::FixedPorts,
     image: &str,
+    catalog: Option<SocketAddr>,
 ) -> serde_json::Value {
     let now = crate::clock::StackClock::new().unix_seconds();
     let lifetime = stack
@@ -188,6 +227,11 @@ fn describe(
             "container": docker::stack::container_name(&stack.run, "gateway"),
         },
         "control": format!("http://127.0.0.1:{}", ports.control),
+        // The live consoles: topology on the catalog port (mesh only), chaos on the control port.
+        "consoles": {
+            "topology": catalog.map(|c| format!("http://{c}/ui/dc1/services")),
+            "chaos": format!("http://127.0.0.1:{}/ui/", ports.control),
+        },
         "seed": stack.seed,
         "services": containers,
         "tokens": tokens,
@@ -218,6 +262,13 @@ fn print_human(summary: &serde_json::Value) {
         "  control        {}   (gauntlet chaos …; fault seed {})",
         s(&summary["control"]),
         summary["seed"]
+    );
+    if let Some(topology) = summary["consoles"]["topology"].as_str() {
+        println!("  console        {topology}   (services, mesh graph, intentions)");
+    }
+    println!(
+        "  console        {}   (breakers, traffic, faults and toxics)",
+        s(&summary["consoles"]["chaos"])
     );
     if let Some(services) = summary["services"].as_object() {
         for (name, pod) in services {

@@ -5,7 +5,8 @@
 //!
 //! | Request | Effect |
 //! |---|---|
-//! | `GET /` | run, network, every service pod's address |
+//! | `GET /` | the in-process overview's shape: every service with the engine's health, its faults and journal count (from its sidecar), its container; run, network, image ([`super::console`]) |
+//! | `GET /breakers`, `/traffic`, `/traces`, `/clock` | the gateway container's own answers ([`super::console`]) |
 //! | `POST /services/{name}/stop`, `start`, `kill`, `pause`, `unpause`, `disconnect`, `connect` | the engine acts on `<run>-<name>` (partition: the pod leaves the network) |
 //! | `/services/{name}/faults`, `/services/{name}/journal` | forwarded to the sidecar |
 //! | `DELETE /faults` | every sidecar |
@@ -37,8 +38,8 @@ fn error(status: StatusCode, message: String) -> Response {
 }
 
 pub fn router(stack: Arc<DockerStack>) -> Router {
+    let states = super::console::EngineStates::follow(&stack);
     Router::new()
-        .route("/", get(overview))
         .route(
             "/services/{name}/faults",
             get(forward_service)
@@ -65,33 +66,9 @@ pub fn router(stack: Arc<DockerStack>) -> Router {
             get(forward_link).post(forward_link).delete(forward_link),
         )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
-        .with_state(stack)
-}
-
-async fn overview(State(stack): Shared) -> Json<serde_json::Value> {
-    let pods: serde_json::Map<String, serde_json::Value> = stack
-        .pod_ips
-        .iter()
-        .map(|(name, ip)| {
-            (
-                name.clone(),
-                json!({
-                    "container": super::stack::container_name(&stack.run, name),
-                    "address": ip.to_string(),
-                }),
-            )
-        })
-        .collect();
-    Json(json!({
-        "stack": stack.def.name(),
-        "target": "docker",
-        "run": stack.run,
-        "network": stack.network,
-        "image": stack.image.reference(),
-        "seed": stack.seed,
-        "services": pods,
-        "gateway": stack.gateway_ip.to_string(),
-    }))
+        .with_state(stack.clone())
+        // The overview and what the gateway observes, as the chaos console reads them.
+        .merge(super::console::control_routes(stack, states))
 }
 
 async fn engine_fault(

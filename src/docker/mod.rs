@@ -8,9 +8,11 @@
 //!   role     what the binary does inside a container: sidecar | service | gateway
 //!   stack    network, pods (sidecar owns the namespace, service joins it), gateway, faults
 //!   control  the host's control API over a container stack (fans clock jumps out)
+//!   console  the live consoles' data over the containers (engine states, gateway, sidecars)
 //!   prune    removes leftovers by label
 //! ```
 
+pub mod console;
 pub mod control;
 pub mod engine;
 pub mod files;

@@ -179,12 +179,14 @@ fn links(seed: u64, clock: &StackClock) -> Links {
 }
 
 /// The control API of a role: the one control router over the role's services and the links
-/// that leave its container (Toxiproxy's API at the root), and its clock.
+/// that leave its container (Toxiproxy's API at the root), its clock, and in the gateway's
+/// container what the gateway observes (breakers, traffic, traces).
 async fn serve_control(
     stack: &StackDef,
     clock: &StackClock,
     seed: u64,
     services: BTreeMap<String, Arc<ServiceHandle>>,
+    gateway: Option<Arc<Gateway>>,
     links: Links,
     port: u16,
 ) -> Result<crate::http::server::ServerHandle, RoleError> {
@@ -195,7 +197,7 @@ async fn serve_control(
         clock: clock.clone(),
         services,
         links,
-        gateway: None,
+        gateway,
     };
     serve_router(listener, api::control::router(target)).map_err(|source| RoleError::Bind {
         what: "control API".into(),
@@ -295,7 +297,8 @@ pub async fn sidecar(
     let handle = Arc::new(handle);
     let _liveness = tokio::spawn(mirror_liveness(handle.clone(), app));
     let services = BTreeMap::from([(me.name.clone(), handle)]);
-    let _control = serve_control(&def, &clock, seed, services, links, SIDECAR_CONTROL).await?;
+    let _control =
+        serve_control(&def, &clock, seed, services, None, links, SIDECAR_CONTROL).await?;
     eprintln!("sidecar of {} ready on :{port}", me.name);
     std::future::pending::<()>().await;
     drop(outbounds);
@@ -363,6 +366,7 @@ pub async fn service(stack: &Path, service: &str, seed: u64) -> Result<(), RoleE
         &clock,
         seed,
         BTreeMap::new(),
+        None,
         links(seed, &clock),
         SERVICE_CONTROL,
     )
@@ -432,8 +436,17 @@ pub async fn gateway(stack: &Path, bundle: &Path, seed: u64) -> Result<(), RoleE
                 source,
             }
         })?;
-    let _control =
-        serve_control(&def, &clock, seed, BTreeMap::new(), links, GATEWAY_CONTROL).await?;
+    // Its breakers, traffic and traces too: the host's consoles read them here.
+    let _control = serve_control(
+        &def,
+        &clock,
+        seed,
+        BTreeMap::new(),
+        Some(gateway.state.clone()),
+        links,
+        GATEWAY_CONTROL,
+    )
+    .await?;
     eprintln!("gateway ready on :{GATEWAY_PROXY}");
     std::future::pending::<()>().await;
     drop(gateway);

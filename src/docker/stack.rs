@@ -688,6 +688,38 @@ impl DockerStack {
             })
     }
 
+    /// Every state change of the run's service containers from now on, as the engine reports
+    /// it: the service, the action (`start`, `die`, `kill`, `stop`, `pause`, `unpause`) and the
+    /// event's attributes (`exitCode` of a `die`, `signal` of a `kill`). Pushed, not polled.
+    pub fn service_events(
+        &self,
+    ) -> impl futures::Stream<Item = (String, String, HashMap<String, String>)> + Send + 'static
+    {
+        use futures::StreamExt;
+        let actions = ["start", "die", "kill", "stop", "pause", "unpause"];
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), actions.map(String::from).to_vec()),
+            (
+                "label".to_string(),
+                vec![
+                    format!("{}={}", super::LABEL_RUN, self.run),
+                    "gauntlet.role=service".to_string(),
+                ],
+            ),
+        ]);
+        let options = EventsOptionsBuilder::new().filters(&filters).build();
+        self.engine
+            .docker
+            .events(Some(options))
+            .filter_map(|event| async move {
+                let event = event.ok()?;
+                let attributes = event.actor?.attributes?;
+                let service = attributes.get("gauntlet.service")?.clone();
+                Some((service, event.action?, attributes))
+            })
+    }
+
     /// The service container of `service`.
     fn pod(&self, service: &str) -> Result<&Pod, DockerError> {
         self.pods.get(service).ok_or_else(|| {

@@ -204,7 +204,7 @@ pub(super) async fn start_catalog(
     let topology = console::topology::router(console::topology::TopologyState {
         datacenter: "dc1".into(),
         def: def.clone(),
-        services: services.clone(),
+        services: Arc::new(services.clone()),
         store: mesh.store.clone(),
     });
     let state = CatalogState {

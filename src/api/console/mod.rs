@@ -15,6 +15,7 @@
 //! header (`Authorization: Bearer`, or Consul's `X-Consul-Token` on the catalog) on every
 //! call; the HTML itself carries no secret. Consumer tokens are never shown.
 
+pub mod snapshot;
 pub mod topology;
 pub mod traffic;
 

@@ -16,36 +16,99 @@
 //! A decision is the intentions' answer now for a new connection: `allow` or `deny` from an
 //! L4 intention or the default, `l7` when an L7 intention governs an http destination (its
 //! permissions decide per request; for a tcp destination that is `deny`).
+//!
+//! The answer is built once per change ([`super::snapshot`]): its key is the intentions' index
+//! and each service's health and addresses, so a page polling an unchanged stack costs a few
+//! reads and, with its ETag, a `304`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use serde_json::{json, Value};
+
+use super::snapshot::{self, Snapshot};
 
 use crate::config::intentions::model::precedence;
 use crate::config::StackDef;
 use crate::mesh::intentions::decide::governing;
+use crate::mesh::intentions::store::Snapshot as IntentionsNow;
 use crate::mesh::intentions::{Action, IntentionStore, Rule};
 use crate::protocol::Protocol;
-use crate::service::ServiceHandle;
+use crate::service::{Health, ServiceHandle};
+
+/// Where each service of the stack is and how it is: the in-process stack's handles, or the
+/// container target's pods and engine states.
+pub trait Placement: Send + Sync + std::fmt::Debug {
+    /// The service's health now; `None` for a service this placement does not run.
+    fn health(&self, service: &str) -> Option<Health>;
+    /// Where the service itself listens.
+    fn address(&self, service: &str) -> Option<String>;
+    /// Where its sidecar (its public port) listens.
+    fn sidecar(&self, service: &str) -> Option<String>;
+}
+
+impl Placement for BTreeMap<String, Arc<ServiceHandle>> {
+    fn health(&self, service: &str) -> Option<Health> {
+        self.get(service).map(|h| h.health())
+    }
+    fn address(&self, service: &str) -> Option<String> {
+        self.get(service).map(|h| h.app_addr().to_string())
+    }
+    fn sidecar(&self, service: &str) -> Option<String> {
+        self.get(service).map(|h| h.addr().to_string())
+    }
+}
 
 /// What the topology endpoint reads.
 #[derive(Debug, Clone)]
 pub struct TopologyState {
     pub datacenter: String,
     pub def: Arc<StackDef>,
-    pub services: BTreeMap<String, Arc<ServiceHandle>>,
+    pub services: Arc<dyn Placement>,
     pub store: Arc<IntentionStore>,
 }
 
 /// The topology endpoint, to merge into the catalog router (behind its token).
 pub fn router(state: TopologyState) -> Router {
-    Router::new()
-        .route("/v1/internal/ui/topology", get(topology))
-        .with_state(Arc::new(state))
+    let kept = Arc::new(Snapshot::default());
+    let state = Arc::new(state);
+    Router::new().route(
+        "/v1/internal/ui/topology",
+        get(move |headers: HeaderMap| async move {
+            let (key, current, services) = version(&state);
+            kept.answer(key, &headers, || topology(&state, &current, &services))
+        }),
+    )
+}
+
+/// What one service shows: its health and addresses.
+type Shown = (Option<Health>, Option<String>, Option<String>);
+
+/// The answer's version key (the intentions' index, every service's health and addresses), and
+/// what it read, to build the answer from the same reading.
+fn version(state: &TopologyState) -> (u64, Arc<IntentionsNow>, Vec<Shown>) {
+    let services: Vec<Shown> = state
+        .def
+        .topology
+        .services
+        .iter()
+        .map(|s| {
+            (
+                state.services.health(&s.name),
+                state.services.address(&s.name),
+                state.services.sidecar(&s.name),
+            )
+        })
+        .collect();
+    let current = state.store.current();
+    (
+        snapshot::key((current.index(), &services)),
+        current,
+        services,
+    )
 }
 
 fn action(a: Action) -> &'static str {
@@ -86,8 +149,8 @@ fn decision(
     }
 }
 
-async fn topology(State(state): State<Arc<TopologyState>>) -> Json<Value> {
-    let current = state.store.current();
+/// Builds a fresh topology answer from what [`version`] read.
+fn topology(state: &TopologyState, current: &IntentionsNow, shown: &[Shown]) -> Value {
     let intentions = current.intentions();
     let def = &state.def;
     let gateway = def.topology.gateway_identity.as_str();
@@ -96,16 +159,16 @@ async fn topology(State(state): State<Arc<TopologyState>>) -> Json<Value> {
         .topology
         .services
         .iter()
-        .map(|s| {
-            let handle = state.services.get(&s.name);
+        .zip(shown)
+        .map(|(s, (health, address, sidecar))| {
             json!({
                 "name": s.name,
                 "protocol": s.protocol.name(),
-                "health": handle.map(|h| h.health()),
-                "address": handle.map(|h| h.app_addr().to_string()),
+                "health": health,
+                "address": address,
                 "sidecar": {
                     "name": format!("{}-sidecar-proxy", s.name),
-                    "address": handle.map(|h| h.addr().to_string()),
+                    "address": sidecar,
                 },
                 "upstreams": s.upstreams.iter().map(|u| u.service.as_str()).collect::<Vec<_>>(),
             })
@@ -128,7 +191,7 @@ async fn topology(State(state): State<Arc<TopologyState>>) -> Json<Value> {
         }
     }
     for (destination, names) in &routes {
-        let (decision, reason) = decision(&state, intentions, gateway, destination);
+        let (decision, reason) = decision(state, intentions, gateway, destination);
         edges.push(json!({
             "source": gateway, "destination": destination, "kind": "route",
             "routes": names, "decision": decision, "reason": reason,
@@ -136,7 +199,7 @@ async fn topology(State(state): State<Arc<TopologyState>>) -> Json<Value> {
     }
     for s in &def.topology.services {
         for u in &s.upstreams {
-            let (decision, reason) = decision(&state, intentions, &s.name, &u.service);
+            let (decision, reason) = decision(state, intentions, &s.name, &u.service);
             edges.push(json!({
                 "source": s.name, "destination": u.service, "kind": "upstream",
                 "routes": [], "decision": decision, "reason": reason,
@@ -180,7 +243,7 @@ async fn topology(State(state): State<Arc<TopologyState>>) -> Json<Value> {
             if source == destination.name {
                 continue;
             }
-            let (decision, reason) = decision(&state, intentions, source, &destination.name);
+            let (decision, reason) = decision(state, intentions, source, &destination.name);
             pairs.push(json!({
                 "source": source, "destination": destination.name,
                 "decision": decision, "reason": reason,
@@ -188,7 +251,7 @@ async fn topology(State(state): State<Arc<TopologyState>>) -> Json<Value> {
         }
     }
 
-    Json(json!({
+    json!({
         "datacenter": state.datacenter,
         "stack": def.name(),
         "index": current.index(),
@@ -198,5 +261,5 @@ async fn topology(State(state): State<Arc<TopologyState>>) -> Json<Value> {
         "edges": edges,
         "intentions": table.into_iter().map(|(_, _, _, v)| v).collect::<Vec<_>>(),
         "pairs": pairs,
-    }))
+    })
 }

@@ -8,6 +8,10 @@
 //! ```
 //!
 //! Rates are real time (like injected latency, SPEC §3): a clock jump does not move them.
+//!
+//! Reading the gateway's counters takes the lock its requests record under and copies every
+//! duration histogram, so an answer is kept for [`FRESH`] and shared by every poller in that
+//! time (two consoles, or two tabs, cost one copy), and the baseline is read in place.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -23,12 +27,16 @@ use crate::gateway::Gateway;
 pub const WINDOW: Duration = Duration::from_secs(60);
 /// How often the sampler copies the counters (the window's resolution).
 const EVERY: Duration = Duration::from_secs(5);
+/// How long one answer serves every poller (the consoles poll every 500 ms).
+pub const FRESH: Duration = Duration::from_millis(250);
 
 /// Samples of one gateway's counters over the last minute.
 #[derive(Debug)]
 pub struct Traffic {
     gateway: Arc<Gateway>,
     samples: Mutex<VecDeque<(Stopwatch, TrafficCounters)>>,
+    /// The last answer and when it was made.
+    answer: Mutex<Option<(Stopwatch, Value)>>,
 }
 
 impl Traffic {
@@ -37,6 +45,7 @@ impl Traffic {
         let traffic = Arc::new(Traffic {
             gateway,
             samples: Mutex::new(VecDeque::new()),
+            answer: Mutex::new(None),
         });
         traffic.sample();
         traffic
@@ -72,20 +81,40 @@ impl Traffic {
         }
     }
 
-    /// `GET /traffic`: one row per route and consumer seen in the window.
+    /// `GET /traffic`: one row per route and consumer seen in the window (an answer made less
+    /// than [`FRESH`] ago when there is one).
     pub fn to_json(&self) -> Value {
-        let now = self.gateway.metrics.traffic(&self.gateway.config);
-        let (seconds, base) = match self.samples.lock() {
-            Ok(samples) => samples
-                .iter()
-                .find(|(taken, _)| taken.elapsed() <= WINDOW + EVERY)
-                .map(|(taken, c)| (taken.elapsed().as_secs_f64(), c.clone()))
-                .unwrap_or_default(),
-            Err(_) => (0.0, TrafficCounters::default()),
+        let Ok(mut answer) = self.answer.lock() else {
+            return self.make();
         };
+        match answer.as_ref() {
+            Some((made, value)) if made.elapsed() < FRESH => value.clone(),
+            _ => {
+                let value = self.make();
+                *answer = Some((Stopwatch::start(), value.clone()));
+                value
+            }
+        }
+    }
+
+    fn make(&self) -> Value {
+        let now = self.gateway.metrics.traffic(&self.gateway.config);
+        let empty = TrafficCounters::default();
+        let samples = self.samples.lock();
+        let (seconds, base) = samples
+            .as_ref()
+            .ok()
+            .and_then(|samples| {
+                samples
+                    .iter()
+                    .find(|(taken, _)| taken.elapsed() <= WINDOW + EVERY)
+            })
+            .map_or((0.0, &empty), |(taken, c)| {
+                (taken.elapsed().as_secs_f64(), c)
+            });
         json!({
             "window_seconds": seconds,
-            "rows": rows(&now, &base, seconds),
+            "rows": rows(&now, base, seconds),
         })
     }
 }

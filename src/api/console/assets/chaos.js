@@ -42,22 +42,38 @@
     }).join("") + "</div>";
   }
 
-  // Which traces are unfolded, so a refresh keeps them open.
+  // Which traces are unfolded, so a refresh keeps them open; a waterfall is drawn only once
+  // its trace is unfolded (a refresh under load brings new traces every time).
   const unfolded = new Set();
+  let traceById = new Map();
   document.addEventListener("toggle", e => {
     const d = e.target;
-    if (d.dataset && d.dataset.trace) (d.open ? unfolded.add(d.dataset.trace) : unfolded.delete(d.dataset.trace));
+    if (!d.dataset || !d.dataset.trace) return;
+    if (d.open) { unfolded.add(d.dataset.trace); unfold(d); } else unfolded.delete(d.dataset.trace);
   }, true);
+
+  function unfold(d) {
+    const t = traceById.get(d.dataset.trace);
+    if (!t || d.querySelector(".waterfall")) return;
+    d.insertAdjacentHTML("beforeend", waterfall(t));
+    // Positions through the CSSOM: the page's CSP allows no inline style attributes.
+    for (const b of d.querySelectorAll(".span-bar")) {
+      b.style.marginLeft = b.dataset.left + "%";
+      b.style.width = b.dataset.width + "%";
+    }
+    for (const n of d.querySelectorAll(".span-name")) n.style.paddingLeft = (Number(n.dataset.depth) * 0.8) + "em";
+  }
 
   async function get(path) {
     const r = await call("GET", path);
     if (!r.ok) throw new Error(`${path}: ${errorText(r)}`);
-    return r.body;
+    return r;
   }
 
   async function refresh() {
-    const [overview, breakers, traffic, proxies, clock, traces] = await Promise.all(
+    const answers = await Promise.all(
       ["/", "/breakers", "/traffic", "/proxies", "/clock", "/traces?limit=15"].map(get));
+    const [overview, breakers, traffic, proxies, clock, traces] = answers.map(r => r.body);
     document.getElementById("meta").textContent = `stack ${overview.stack} · fault seed ${overview.seed}`;
     document.getElementById("clock").textContent = `+${clock.offset_seconds} s`;
 
@@ -80,29 +96,24 @@
 
     const ms = v => v === null || v === undefined ? "–" : v.toFixed(1);
     document.getElementById("window").textContent = `(last ${Math.round(traffic.window_seconds)} s)`;
-    rows("traffic", JSON.stringify(traffic), traffic.rows.map(r => `<tr data-route="${esc(r.route)}" data-consumer="${esc(r.consumer)}">` +
+    rows("traffic", JSON.stringify(traffic.rows), traffic.rows.map(r => `<tr data-route="${esc(r.route)}" data-consumer="${esc(r.consumer)}">` +
       `<td>${esc(r.route || "(no route)")}</td><td>${esc(r.consumer || "(anonymous)")}</td><td class="num">${r.requests}</td>` +
       `<td class="num">${r.per_second.toFixed(2)}</td>` +
       ["2xx", "3xx", "4xx", "5xx"].map(c => `<td class="num">${r.status[c] || 0}</td>`).join("") +
       `<td class="num" data-p50>${ms(r.p50_ms)}</td><td class="num" data-p99>${ms(r.p99_ms)}</td></tr>`));
 
-    rows("traces", JSON.stringify([traces.recorded, traces.data.map(t => t.trace_id)]), traces.data.map((t, i) => {
-      const root = t.spans[0] || { attributes: {} };
-      const status = (root.attributes || {})["http.response.status_code"] || "";
-      const open = unfolded.has(t.trace_id) || (i === 0 && unfolded.size === 0);
-      return `<tr data-trace="${esc(t.trace_id)}"${t.error ? ' data-error="true"' : ""}><td class="mono">${esc(t.name)}</td>` +
-        `<td><span class="badge ${t.error ? "stopped" : "up"}">${esc(status || (t.error ? "error" : "ok"))}</span></td>` +
-        `<td class="num">${t.duration_ms.toFixed(2)} ms</td>` +
-        `<td><details data-trace="${esc(t.trace_id)}"${open ? " open" : ""}><summary>${t.spans.length} spans · ${esc(t.trace_id)}</summary>${waterfall(t)}</details></td></tr>`;
-    }));
-    for (const b of document.querySelectorAll("#traces .span-bar:not([data-placed])")) {
-      b.style.marginLeft = b.dataset.left + "%";
-      b.style.width = b.dataset.width + "%";
-      b.dataset.placed = "1";
-    }
-    for (const n of document.querySelectorAll("#traces .span-name:not([data-placed])")) {
-      n.style.paddingLeft = (Number(n.dataset.depth) * 0.8) + "em";
-      n.dataset.placed = "1";
+    if (!answers[5].unchanged) {
+      traceById = new Map(traces.data.map(t => [t.trace_id, t]));
+      rows("traces", JSON.stringify([traces.recorded, traces.data.map(t => t.trace_id)]), traces.data.map((t, i) => {
+        const root = t.spans[0] || { attributes: {} };
+        const status = (root.attributes || {})["http.response.status_code"] || "";
+        const open = unfolded.has(t.trace_id) || (i === 0 && unfolded.size === 0);
+        return `<tr data-trace="${esc(t.trace_id)}"${t.error ? ' data-error="true"' : ""}><td class="mono">${esc(t.name)}</td>` +
+          `<td><span class="badge ${t.error ? "stopped" : "up"}">${esc(status || (t.error ? "error" : "ok"))}</span></td>` +
+          `<td class="num">${t.duration_ms.toFixed(2)} ms</td>` +
+          `<td><details data-trace="${esc(t.trace_id)}"${open ? " open" : ""}><summary>${t.spans.length} spans · ${esc(t.trace_id)}</summary></details></td></tr>`;
+      }));
+      for (const d of document.querySelectorAll("#traces details[open]")) unfold(d);
     }
 
     const links = Object.values(proxies.proxies || proxies).sort((a, b) => a.name.localeCompare(b.name));

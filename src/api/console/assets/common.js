@@ -10,20 +10,31 @@ const Console = (() => {
   }
   const token = () => sessionStorage.getItem("gauntlet-token");
 
-  // One call of this port's API: resolves to {ok, status, body} (body parsed when JSON).
+  // The last answer to each GET that carried an ETag: sent back as If-None-Match, so an
+  // unchanged answer comes as an empty 304 and the page skips redrawing it.
+  const kept = new Map();
+
+  // One call of this port's API: resolves to {ok, status, body, unchanged} (body parsed when
+  // JSON; `unchanged` when a GET's answer is the one the page already has).
   async function call(method, path, body, tokenHeader) {
     const headers = {};
     const t = token();
     if (t) headers[tokenHeader || "Authorization"] = tokenHeader ? t : "Bearer " + t;
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    const before = method === "GET" ? kept.get(path) : undefined;
+    if (before) headers["If-None-Match"] = before.etag;
     const response = await fetch(path, {
       method, headers, cache: "no-store",
       body: body === undefined ? undefined : (typeof body === "string" ? body : JSON.stringify(body)),
     });
+    if (response.status === 304 && before) return { ok: true, status: 200, body: before.body, unchanged: true };
     const text = await response.text();
     let parsed = text;
     try { parsed = JSON.parse(text); } catch (_) { /* plain text */ }
-    return { ok: response.ok, status: response.status, body: parsed };
+    const etag = response.headers.get("ETag");
+    if (method === "GET" && response.ok && etag) kept.set(path, { etag, body: parsed });
+    else if (method === "GET") kept.delete(path);
+    return { ok: response.ok, status: response.status, body: parsed, unchanged: false };
   }
 
   // The API's own error message for a failed call, as the control or catalog API wrote it.
@@ -39,11 +50,12 @@ const Console = (() => {
       .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
   }
 
-  // Runs `refresh` now and every `ms`, one at a time; shows the failure of a refresh in `status`.
+  // Runs `refresh` now and every `ms`, one at a time, while the tab is shown (a hidden tab
+  // costs the stack nothing); shows the failure of a refresh in `status`.
   function poll(ms, refresh, status) {
     let busy = false;
     const tick = async () => {
-      if (busy) return;
+      if (busy || document.hidden) return;
       busy = true;
       try {
         await refresh();
@@ -55,6 +67,7 @@ const Console = (() => {
       } finally { busy = false; }
     };
     tick();
+    document.addEventListener("visibilitychange", tick);
     return setInterval(tick, ms);
   }
 

@@ -69,6 +69,8 @@
   async function refresh() {
     const r = await call("GET", "/v1/internal/ui/topology", undefined, "X-Consul-Token");
     if (!r.ok) throw new Error(errorText(r));
+    // The server says when nothing changed (304): the drawing stays as it is.
+    if (r.unchanged) return;
     const t = r.body;
     document.getElementById("meta").textContent = `stack ${t.stack} · datacenter ${t.datacenter} · intentions index ${t.index}`;
     draw(t);
