@@ -295,6 +295,9 @@ pub async fn sidecar(
     .await
     .map_err(|e| RoleError::Config(e.to_string()))?;
     let handle = Arc::new(handle);
+    // Closed before the control API answers, until the service listens: once the host sees the
+    // control port, the public port answering means the service itself does.
+    follow_liveness(&handle, app).await;
     let _liveness = tokio::spawn(mirror_liveness(handle.clone(), app));
     let services = BTreeMap::from([(me.name.clone(), handle)]);
     let _control =
@@ -310,16 +313,21 @@ pub async fn sidecar(
 /// it listens. A paused service still accepts connections in the kernel: the port stays open
 /// and requests hang, which is what pause means.
 async fn mirror_liveness(handle: Arc<ServiceHandle>, port: u16) {
-    let app = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     loop {
-        let up = tokio::net::TcpStream::connect(app).await.is_ok();
-        let listening = handle.inbound().is_listening();
-        if up && !listening {
-            let _ = handle.inbound().reopen().await;
-        } else if !up && listening {
-            handle.inbound().close(false).await;
-        }
         tokio::time::sleep(LIVENESS_EVERY).await;
+        follow_liveness(&handle, port).await;
+    }
+}
+
+/// Opens or closes the public port once, after whether the service listens on `port` now.
+async fn follow_liveness(handle: &ServiceHandle, port: u16) {
+    let app = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let up = tokio::net::TcpStream::connect(app).await.is_ok();
+    let listening = handle.inbound().is_listening();
+    if up && !listening {
+        let _ = handle.inbound().reopen().await;
+    } else if !up && listening {
+        handle.inbound().close(false).await;
     }
 }
 

@@ -473,14 +473,16 @@ impl DockerStack {
                 Ok(())
             }
         };
-        let (a, b, c) = futures::join!(
+        let (a, b) = futures::join!(
             self.wait_ready(&sidecar, SocketAddr::new(ip, role::SIDECAR_CONTROL)),
             clock,
-            self.wait_ready(&name, SocketAddr::new(ip, public)),
         );
         a?;
         b?;
-        c?;
+        // The sidecar keeps its public port closed until the service listens behind it (the
+        // sidecar role follows the service before its control API answers), so this waits for
+        // the service itself, and a service that dies is seen dead here.
+        self.wait_ready(&name, SocketAddr::new(ip, public)).await?;
         timeline.mark(format!("pod {} answers", service.name));
         Ok((
             service.name.clone(),
