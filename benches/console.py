@@ -8,7 +8,8 @@ closed, open, open, closed, closed, open, ... so that neither mode always comes 
 
   closed   nothing watches
   open     both consoles open and updating: the topology page and the chaos page, each in its
-           own headless chromium on loopback, started 3 s before the round (--poller: a script
+           own headless chromium on loopback, started --warmup s (10) before the round (a browser's
+           start costs a core for seconds; its steady state is what is measured) (--poller: a script
            fetching what the pages fetch every 500 ms instead, no browser)
 
 Prints each round (requests/s, the CPU the up process and the browsers used per second), then
@@ -213,6 +214,8 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--port-offset", type=int, default=0)
+    p.add_argument("--warmup", type=float, default=10.0,
+                   help="seconds between opening the pages and starting wrk")
     p.add_argument("--poller", action="store_true",
                    help="watch with a script fetching what the pages fetch, not chromium")
     p.add_argument("--memory", type=int, default=0, metavar="SECONDS",
@@ -255,7 +258,7 @@ def main():
             stop, watchers = threading.Event(), []
             if mode == "open" and not args.poller:
                 watchers = open_pages(pages, work)
-                time.sleep(3)  # the browsers start and the pages begin polling
+                time.sleep(args.warmup)  # the browsers start and the pages begin polling
             elif mode == "open":
                 t = threading.Thread(target=poll, args=(polled, stop), daemon=True)
                 t.start()

@@ -21,6 +21,11 @@
 //!   cargo bench --bench console_poll -- --callgrind          # both scenarios, Ir per cycle
 //!   cargo bench --bench console_poll -- busy                 # one scenario, µs per cycle
 //! ```
+//!
+//! Measured (`cargo bench --profile dev`, the dev profile's opt-level 0 for this crate, under
+//! callgrind; so load-independent): before the consoles kept their answers, 31.4 M
+//! instructions per quiet cycle and 56.7 M per busy one; with the kept answers, ETags, the
+//! coalesced traffic and `/traces` expanding only the traces it serves, 2.6 M and 16.0 M.
 
 use std::path::Path;
 use std::process::Command;
@@ -159,6 +164,7 @@ fn callgrind(scenarios: &[&str]) {
             ])
             .arg(&me)
             .arg(scenario)
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
             .expect("valgrind (apt-get install valgrind)");

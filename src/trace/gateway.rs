@@ -202,6 +202,11 @@ pub struct GatewayRecord {
 }
 
 impl GatewayRecord {
+    /// The request's trace id and when the gateway started on it.
+    pub(crate) fn key(&self) -> (u128, u64) {
+        (self.trace.context.trace_id, self.trace.start)
+    }
+
     /// The request's spans (see the module docs), appended to `out`.
     pub(crate) fn spans(&self, config: Option<&GatewayConfig>, epoch: u64, out: &mut Vec<Span>) {
         let t = &self.trace;

@@ -112,6 +112,11 @@ pub struct InboundRecord {
 }
 
 impl InboundRecord {
+    /// The request's trace id and when the sidecar started on it.
+    pub(crate) fn key(&self) -> (u128, u64) {
+        (self.trace.context.trace_id, self.trace.start)
+    }
+
     pub(crate) fn spans(&self, epoch: u64, out: &mut Vec<Span>) {
         let t = &self.trace;
         let o = &self.outcome;
@@ -264,16 +269,22 @@ pub struct OutboundRecord {
 }
 
 impl OutboundRecord {
+    /// The connection's trace id and when it started: a connection without a traced request
+    /// gets a trace of its own, derived from its span so every read gives the same id.
+    pub(crate) fn key(&self) -> (u128, u64) {
+        let t = &self.trace;
+        let trace_id = self.outcome.context.map_or_else(
+            || u128::from(t.span) << 64 | u128::from(derived_span_id(t.span, 7)),
+            |c| c.trace_id,
+        );
+        (trace_id, t.start)
+    }
+
     pub(crate) fn spans(&self, epoch: u64, out: &mut Vec<Span>) {
         let t = &self.trace;
         let o = &self.outcome;
         let context = o.context;
-        let trace_id = context.map_or_else(
-            // A connection without a traced request gets a trace of its own, derived from its
-            // span so every read gives the same id.
-            || u128::from(t.span) << 64 | u128::from(derived_span_id(t.span, 7)),
-            |c| c.trace_id,
-        );
+        let (trace_id, _) = self.key();
         let mut attributes = BTreeMap::new();
         attributes.insert("outcome", o.outcome.clone());
         attributes.insert("mesh.source", o.source.to_string());

@@ -11,7 +11,7 @@
 //! whatever the load. Writing is one short lock per hop; reading copies the records out and
 //! expands them outside the lock.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::UNIX_EPOCH;
@@ -35,6 +35,29 @@ pub enum Record {
     Gateway(Box<GatewayRecord>),
     Inbound(Box<InboundRecord>),
     Outbound(Box<OutboundRecord>),
+}
+
+/// The `limit` traces that started last (by their earliest record) among `keys`.
+fn newest(keys: impl Iterator<Item = (u128, u64)>, limit: usize) -> HashSet<u128> {
+    let mut starts: HashMap<u128, u64> = HashMap::new();
+    for (trace, start) in keys {
+        let earliest = starts.entry(trace).or_insert(start);
+        *earliest = (*earliest).min(start);
+    }
+    let mut by_start: Vec<(u64, u128)> = starts.into_iter().map(|(t, s)| (s, t)).collect();
+    by_start.sort_unstable_by(|a, b| b.cmp(a));
+    by_start.into_iter().take(limit).map(|(_, t)| t).collect()
+}
+
+impl Record {
+    /// The record's trace id and when its hop started.
+    fn key(&self) -> (u128, u64) {
+        match self {
+            Record::Gateway(r) => r.key(),
+            Record::Inbound(r) => r.key(),
+            Record::Outbound(r) => r.key(),
+        }
+    }
 }
 
 /// A stack's spans (cheap to clone: a handle).
@@ -138,7 +161,13 @@ impl TraceStore {
     /// [`TraceStore::pushed`] returned), and the cursor to pass next time. Records dropped
     /// before they were read are skipped.
     pub fn spans_since(&self, cursor: u64) -> (Vec<Span>, u64) {
-        let (records, pushed) = match self.inner.ring.lock() {
+        let (records, pushed) = self.records_since(cursor);
+        (self.expand(&records), pushed)
+    }
+
+    /// The records pushed after `cursor` still held, and the cursor to pass next time.
+    fn records_since(&self, cursor: u64) -> (Vec<Record>, u64) {
+        match self.inner.ring.lock() {
             Ok(ring) => {
                 let held = ring.records.len() as u64;
                 let new = ring.pushed.saturating_sub(cursor).min(held) as usize;
@@ -149,18 +178,33 @@ impl TraceStore {
                 )
             }
             Err(_) => (Vec::new(), cursor),
-        };
-        (self.expand(&records), pushed)
+        }
     }
 
     /// The most recent `limit` traces, newest first. Only the newest records are read (a
     /// request leaves a few: the gateway's and each sidecar's), so a full ring under load
     /// costs no more than a quiet one.
+    ///
+    /// The window holds several times `limit` traces: only the newest `limit` of them (by
+    /// their earliest record) are expanded into spans and grouped.
     pub fn traces(&self, limit: usize) -> Vec<Trace> {
-        let pushed = self.pushed();
-        let window = (limit as u64).saturating_mul(RECORDS_PER_TRACE);
-        let (spans, _) = self.spans_since(pushed.saturating_sub(window));
-        let mut traces = group(spans);
+        let window =
+            usize::try_from((limit as u64).saturating_mul(RECORDS_PER_TRACE)).unwrap_or(usize::MAX);
+        // Under the lock the requests push under: only the keys of the window, and a copy of
+        // the records of its newest `limit` traces (the window holds several times as many).
+        let records: Vec<Record> = match self.inner.ring.lock() {
+            Ok(ring) => {
+                let skip = ring.records.len().saturating_sub(window);
+                let recent = || ring.records.iter().skip(skip);
+                let wanted = newest(recent().map(Record::key), limit);
+                recent()
+                    .filter(|r| wanted.contains(&r.key().0))
+                    .cloned()
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        let mut traces = group(self.expand(&records));
         traces.truncate(limit);
         traces
     }
