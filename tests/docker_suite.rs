@@ -74,8 +74,9 @@ fn run(target: &str, reports: &Path) -> Run {
     }
 }
 
-/// Measured on the 2-core development machine under a load of ~15 (four builds beside it):
-/// see the assertion's timing line; both runs together stay well under the 4-minute budget.
+/// Measured on the 2-core development machine under a load of ~20 (other builds beside it):
+/// 132 scenarios, in process 23 s, in containers 178 s (four stacks, each restarted between
+/// scenarios). The in-process run's latency objectives (LAT-1) fail at that load, in both.
 #[test]
 fn every_domain_gives_the_same_clause_verdicts_in_containers_as_in_process() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -97,12 +98,6 @@ fn every_domain_gives_the_same_clause_verdicts_in_containers_as_in_process() {
         docker_took.as_secs_f64(),
         in_process.verdicts.len()
     );
-    assert!(
-        in_process.verdicts.len() >= 20 && in_process.verdicts.values().all(|v| v == "passed"),
-        "the conformant stack passes in process: {:?}\n{}",
-        in_process.verdicts,
-        in_process.stdout
-    );
     let differing: Vec<String> = in_process
         .verdicts
         .iter()
@@ -121,11 +116,17 @@ fn every_domain_gives_the_same_clause_verdicts_in_containers_as_in_process() {
         containers.failures.join("\n"),
         containers.stdout
     );
+    assert!(
+        in_process.verdicts.len() >= 20 && in_process.verdicts.values().all(|v| v == "passed"),
+        "the conformant stack passes in process (a latency objective missed: is the machine loaded?): {:?}\n{}",
+        in_process.verdicts,
+        in_process.stdout
+    );
     // Nothing of the run is left: its stacks are `<run>-<n>`, every container labelled so.
     let run_name = containers
         .stdout
         .lines()
-        .find_map(|l| l.split("a fresh stack per scenario (").nth(1))
+        .find_map(|l| l.split(", stacks ").nth(1))
         .and_then(|rest| rest.split("-1,").next())
         .expect("the run names its stacks")
         .to_string();

@@ -243,7 +243,7 @@ pub async fn run_until(
         );
         if let RunTarget::Containers(run) = &target {
             println!(
-                "containers: image {}, a fresh stack per scenario ({}-1, {}-2, …), {} at once",
+                "containers: image {}, stacks {}-1, {}-2, … ({} at once, each restarted for the next scenario)",
                 run.image().reference(),
                 run.name(),
                 run.name(),
