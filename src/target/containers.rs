@@ -38,6 +38,8 @@ use crate::sidecar::journal::JournalEntry;
 
 /// How long a started or stopped service may take to be seen so by its sidecar.
 const SETTLE_WITHIN: Duration = Duration::from_secs(10);
+/// Port plans tried for a new stack.
+const PORT_ATTEMPTS: usize = 3;
 /// New stacks made at once.
 const MAKING_AT_ONCE: usize = 2;
 /// How long a call to a container's control API may take.
@@ -140,14 +142,28 @@ impl ContainerRun {
             .acquire()
             .await
             .map_err(|e| TargetError(e.to_string()))?;
-        let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let run = format!("{}-{n}", self.name);
-        if let Ok(mut runs) = self.runs.lock() {
-            runs.push(run.clone());
-        }
-        let stack = DockerStack::start(&self.engine, &self.image, def, &run, seed)
-            .await
-            .map_err(|e| TargetError(format!("the stack's containers did not start: {e}")))?;
+        // The 127.0.0.1 ports are picked free just before the engine publishes them; another
+        // process may take one meanwhile: a new plan is tried then.
+        let mut attempts = 0;
+        let stack = loop {
+            attempts += 1;
+            let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+            let run = format!("{}-{n}", self.name);
+            if let Ok(mut runs) = self.runs.lock() {
+                runs.push(run.clone());
+            }
+            match DockerStack::start(&self.engine, &self.image, def.clone(), &run, seed).await {
+                Ok(stack) => break stack,
+                Err(e)
+                    if attempts < PORT_ATTEMPTS
+                        && e.to_string().contains("address already in use") => {}
+                Err(e) => {
+                    return Err(TargetError(format!(
+                        "the stack's containers did not start: {e}"
+                    )))
+                }
+            }
+        };
         tracing::debug!(run = %stack.run, took = ?stopwatch.elapsed(), "stack started");
         Ok(ContainerStack::watch(
             self,
