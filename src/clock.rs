@@ -208,6 +208,25 @@ impl StackClock {
         );
     }
 
+    /// [`StackClock::stand_still`] with the wall time it stands at given: clocks of several
+    /// processes (the containers of one stack) that stand still at the same wall time agree to
+    /// the nanosecond from then on, jumps included. A time before this clock's start stands at
+    /// its start.
+    pub fn stand_still_at(&self, wall: SystemTime) {
+        self.diverge();
+        let since_start = wall
+            .duration_since(self.inner.started_wall)
+            .unwrap_or_default()
+            .saturating_sub(self.offset());
+        let at = u64::try_from(since_start.as_nanos()).unwrap_or(RUNNING - 1);
+        let _ = self.inner.stood_still_at_ns.compare_exchange(
+            RUNNING,
+            at,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
     /// Whether [`StackClock::stand_still`] was called.
     pub fn stands_still(&self) -> bool {
         self.inner.stood_still_at_ns.load(Ordering::Acquire) != RUNNING

@@ -34,6 +34,7 @@ pub mod service;
 pub mod sidecar;
 pub mod stack;
 pub mod steps;
+pub mod target;
 pub mod token;
 pub mod trace;
 pub mod units;

@@ -10,21 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gauntlet::config::StackDef;
-use gauntlet::docker::{self, control, engine, image, DockerStack, EngineFault};
+use gauntlet::docker::{self, control, image, DockerStack, EngineFault};
+use support::engine::engine_or_skip;
 use testcontainers::bollard::query_parameters::ListContainersOptions;
-
-async fn engine_or_skip(test: &str) -> Option<docker::Engine> {
-    match engine::connect().await {
-        Ok(engine) => Some(engine),
-        Err(e) => {
-            if std::env::var("GAUNTLET_REQUIRE_DOCKER").as_deref() == Ok("1") {
-                panic!("{test}: GAUNTLET_REQUIRE_DOCKER=1 but {e}");
-            }
-            eprintln!("{test}: skipped, no Docker engine ({e}); GAUNTLET_REQUIRE_DOCKER=1 makes this a failure");
-            None
-        }
-    }
-}
 
 async fn containers_of(engine: &docker::Engine, run: &str) -> Vec<String> {
     let filters = std::collections::HashMap::from([(

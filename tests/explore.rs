@@ -42,6 +42,7 @@ fn settings(seed: u64) -> ExploreSettings {
         max_schedules: None,
         pairs: true,
         max_repros: 0,
+        target: gauntlet::target::RunTarget::Process,
     }
 }
 
@@ -92,6 +93,7 @@ async fn an_abort_on_a_service_breaks_its_routes_and_a_clock_jump_does_not() {
         seed: s.seed,
         stop_at_first_break: true,
         focus: None,
+        target: gauntlet::target::RunTarget::Process,
     };
     let abort = Schedule::single(Action::Fault {
         service: "value-committer".into(),
@@ -198,6 +200,7 @@ async fn a_shrunk_reproducer_fails_under_run_on_the_same_objective() {
         seed: s.seed,
         stop_at_first_break: true,
         focus: None,
+        target: gauntlet::target::RunTarget::Process,
     };
     let found = Schedule::single(Action::Fault {
         service: "value-architect".into(),
@@ -285,6 +288,7 @@ async fn shrinking_finds_the_reset_share_that_breaks_a_stack_without_retries() {
             seed: s.seed,
             stop_at_first_break: true,
             focus: None,
+            target: gauntlet::target::RunTarget::Process,
         };
         let found = Schedule::single(Action::Fault {
             service: "value-architect".into(),
@@ -343,6 +347,7 @@ async fn a_latency_toxic_shrinks_and_its_reproducer_fails_on_p99() {
         seed: 3,
         stop_at_first_break: true,
         focus: None,
+        target: gauntlet::target::RunTarget::Process,
     };
     let found = Schedule::single(Action::Toxic(gauntlet::explore::toxic::LinkToxic {
         link: "gateway->value-architect".into(),

@@ -46,6 +46,7 @@ fn settings(def: &Arc<StackDef>, seed: u64) -> PlaySettings {
         seed,
         stop_at_first_break: true,
         focus: None,
+        target: gauntlet::target::RunTarget::Process,
     }
 }
 

@@ -13,6 +13,8 @@
 //! | `GET /services/{name}/journal` | what reached the service |
 //! | `GET /clock` | the stack's time: `unix_seconds` (what JWT claims use) and `offset_seconds` |
 //! | `POST /clock/advance` `{"seconds": 60}` or `{"duration": "60s"}` | jumps the stack clock |
+//! | `POST /clock/stand-still`, optionally `{"unix_nanos": N}` | the clock stops following real time (at that wall time, so the containers of one stack agree) |
+//! | `GET /links` | each link's `connections_opened` and `enabled`, by name (what Toxiproxy's API does not report) |
 //! | `GET /breakers` | each gateway breaker's state and transitions (as the admin API's), and the stack time now |
 //! | `GET /traffic` | per route and consumer over the last minute: requests, requests/s, status classes, p50/p99 ms ([`super::console::traffic`]) |
 //! | `GET /traces?limit=N` | the most recent requests' traces, newest first (default 20, at most 200): `{"recorded": n, "data": [{"trace_id", "name", "duration_ms", "error", "spans": [{"span_id", "parent_id", "name", "component", "kind", "depth", "offset_ms", "duration_ms", "error", "attributes"}]}]}` ([`crate::trace`]) |
@@ -124,6 +126,8 @@ pub fn router(target: ControlTarget) -> Router {
         .route("/services/{name}/journal", get(journal))
         .route("/clock", get(clock))
         .route("/clock/advance", post(advance))
+        .route("/clock/stand-still", post(stand_still))
+        .route("/links", get(link_counts))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(Arc::new(target))
         .merge(toxiproxy)
@@ -404,11 +408,56 @@ async fn journal(State(t): Shared, Path(name): Path<String>) -> Result<Json<Valu
     })))
 }
 
+async fn link_counts(State(t): Shared) -> Json<Value> {
+    let links: serde_json::Map<String, Value> = t
+        .links
+        .all()
+        .iter()
+        .map(|l| {
+            let counts = json!({
+                "connections_opened": l.connections_opened(),
+                "enabled": l.is_enabled(),
+            });
+            (l.name().to_string(), counts)
+        })
+        .collect();
+    Json(Value::Object(links))
+}
+
 async fn clock(State(t): Shared) -> Json<Value> {
     Json(json!({
         "unix_seconds": t.clock.unix_seconds(),
         "offset_seconds": t.clock.offset().as_secs_f64(),
     }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StandStill {
+    unix_nanos: Option<u64>,
+}
+
+async fn stand_still(State(t): Shared, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let asked: StandStill = if body.is_empty() {
+        StandStill::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("expected nothing or {{\"unix_nanos\": N}}: {e}"),
+            )
+        })?
+    };
+    match asked.unix_nanos {
+        Some(ns) => t
+            .clock
+            .stand_still_at(std::time::UNIX_EPOCH + Duration::from_nanos(ns)),
+        None => t.clock.stand_still(),
+    }
+    Ok(Json(json!({
+        "stands_still": true,
+        "unix_seconds": t.clock.unix_seconds(),
+    })))
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::Exit;
-use crate::docker::role;
+use crate::docker::{restart, role};
 
 #[derive(Debug, Args)]
 pub struct ContainerArgs {
@@ -40,25 +40,34 @@ pub enum Role {
 }
 
 pub async fn execute(args: ContainerArgs) -> Exit {
-    let run = async {
-        match &args.role {
-            Role::Sidecar { service } => {
-                role::sidecar(&args.stack, &args.mesh, service, args.seed).await
+    let mut seed = args.seed;
+    loop {
+        restart::starting();
+        let run = async {
+            match &args.role {
+                Role::Sidecar { service } => {
+                    role::sidecar(&args.stack, &args.mesh, service, seed).await
+                }
+                Role::Service { service } => role::service(&args.stack, service, seed).await,
+                Role::Gateway => role::gateway(&args.stack, &args.mesh, seed).await,
             }
-            Role::Service { service } => role::service(&args.stack, service, args.seed).await,
-            Role::Gateway => role::gateway(&args.stack, &args.mesh, args.seed).await,
-        }
-    };
-    // As PID 1 of its container, the role must end on `docker stop`'s SIGTERM itself.
-    let result = tokio::select! {
-        result = run => result,
-        signal = super::interrupted() => return Exit::Interrupted(signal),
-    };
-    match result {
-        Ok(()) => Exit::Success,
-        Err(e) => {
-            eprintln!("error: {e}");
-            Exit::Usage
-        }
+        };
+        // As PID 1 of its container, the role must end on `docker stop`'s SIGTERM itself. A
+        // restart drops the role with all its state and starts it again.
+        let result = tokio::select! {
+            result = run => result,
+            next = restart::requested() => {
+                seed = next;
+                continue;
+            }
+            signal = super::interrupted() => return Exit::Interrupted(signal),
+        };
+        return match result {
+            Ok(()) => Exit::Success,
+            Err(e) => {
+                eprintln!("error: {e}");
+                Exit::Usage
+            }
+        };
     }
 }

@@ -20,6 +20,7 @@ use crate::config::StackDef;
 use crate::explore::{
     self, hypothesis, window, Exploration, ExploreSettings, Observer, Outcome, ScheduleResult,
 };
+use crate::target::{ContainerRun, RunTarget, Target};
 use crate::units::parse_duration;
 
 #[derive(Debug, Args)]
@@ -51,6 +52,10 @@ pub struct ExploreArgs {
     /// Where reports/<run-id>/ is written.
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,
+    /// Where each schedule's fresh stack runs: in this process, or as containers (SPEC §13;
+    /// the invariants are checked in process only).
+    #[arg(long, value_enum, default_value_t = Target::Process)]
+    pub target: Target,
 }
 
 /// The progress line: on a terminal one line rewritten in place, else one line per schedule.
@@ -133,6 +138,20 @@ pub async fn execute(args: ExploreArgs) -> Exit {
         return Exit::Usage;
     }
     let seed = args.seed.unwrap_or_else(rand::random);
+    let target = match args.target {
+        Target::Process => RunTarget::Process,
+        Target::Docker => match ContainerRun::prepare(&def, 1).await {
+            Ok(run) => RunTarget::Containers(run),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return if e.is_setup() {
+                    Exit::Usage
+                } else {
+                    Exit::Failures
+                };
+            }
+        },
+    };
     let settings = ExploreSettings {
         def: def.clone(),
         hypotheses,
@@ -142,6 +161,7 @@ pub async fn execute(args: ExploreArgs) -> Exit {
         max_schedules: args.max_schedules,
         pairs: args.pairs,
         max_repros: args.max_repros,
+        target: target.clone(),
     };
     let planned = explore::plan(&settings).len();
     println!(
@@ -177,6 +197,9 @@ pub async fn execute(args: ExploreArgs) -> Exit {
     };
     let exploration = explore::explore(&settings, &mut progress, &stop).await;
     watcher.abort();
+    if let RunTarget::Containers(run) = &target {
+        run.remove_all().await;
+    }
     if progress.terminal {
         eprint!("\r\x1b[2K");
     }

@@ -72,6 +72,10 @@ pub struct RunArgs {
     /// any other host is refused (exit 2).
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+    /// Where each scenario's stack runs: in this process, or as containers on a Docker network
+    /// (SPEC §13; a fresh stack per scenario, `--concurrency` of them at once, default 4).
+    #[arg(long, value_enum, default_value_t = crate::target::Target::Process)]
+    pub target: crate::target::Target,
 }
 
 /// Scenario lines wanted per feature file.
@@ -157,6 +161,7 @@ pub async fn execute(args: RunArgs) -> Exit {
         repeat: args.repeat,
         baseline_stack: args.baseline_stack,
         otlp: otlp.clone(),
+        target: args.target,
     };
     // Caught from here on: a signal while the features are checked (seconds on a big suite) or
     // the stacks start stops the run with its report, never the default kill.
@@ -220,6 +225,14 @@ pub async fn execute(args: RunArgs) -> Exit {
                 findings.len()
             );
             Exit::Usage
+        }
+        Err(RunError::Containers(e)) => {
+            eprintln!("error: {e}");
+            if e.is_setup() {
+                Exit::Usage
+            } else {
+                Exit::Failures
+            }
         }
         Err(
             e @ (RunError::Config(_)

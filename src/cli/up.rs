@@ -15,6 +15,7 @@ use crate::api::{console, control};
 use crate::config::StackDef;
 use crate::http::server::{bind_loopback, serve_router};
 use crate::stack::{PortPlan, Stack, StackError};
+pub use crate::target::Target;
 use crate::token;
 use crate::trace::otlp::OtlpExporter;
 
@@ -52,15 +53,6 @@ pub struct UpArgs {
     /// any other host is refused (exit 2).
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
-}
-
-/// Where a stack runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Target {
-    /// Every component in this process, on loopback.
-    Process,
-    /// Each service, sidecar and the gateway in its own container (Docker Engine).
-    Docker,
 }
 
 pub async fn execute(args: UpArgs) -> Exit {

@@ -122,29 +122,23 @@ async fn forward_service(
 }
 
 /// The control API of the container a link leaves from.
-fn link_owner(stack: &DockerStack, link: &str) -> Option<SocketAddr> {
+pub fn link_owner(stack: &DockerStack, link: &str) -> Option<SocketAddr> {
     let (from, _) = link.split_once("->")?;
     if from == "gateway" || from == "client" {
-        Some(SocketAddr::new(
-            stack.gateway_ip,
-            super::role::GATEWAY_CONTROL,
-        ))
+        Some(stack.gateway_control())
     } else {
         stack.sidecar_control(from)
     }
 }
 
 /// Every control API that holds links: the gateway's and each sidecar's.
-fn link_holders(stack: &DockerStack) -> Vec<SocketAddr> {
+pub fn link_holders(stack: &DockerStack) -> Vec<SocketAddr> {
     let mut holders: Vec<SocketAddr> = stack
         .pod_ips
         .keys()
         .filter_map(|name| stack.sidecar_control(name))
         .collect();
-    holders.push(SocketAddr::new(
-        stack.gateway_ip,
-        super::role::GATEWAY_CONTROL,
-    ));
+    holders.push(stack.gateway_control());
     holders
 }
 
@@ -193,8 +187,14 @@ fn percent_decode(text: &str) -> String {
 }
 
 async fn version(State(stack): Shared) -> Response {
-    let gateway = SocketAddr::new(stack.gateway_ip, super::role::GATEWAY_CONTROL);
-    match send(gateway, Method::GET, "/version", Bytes::new()).await {
+    match send(
+        stack.gateway_control(),
+        Method::GET,
+        "/version",
+        Bytes::new(),
+    )
+    .await
+    {
         Ok((status, body)) => {
             (status, [("content-type", "application/json")], body).into_response()
         }

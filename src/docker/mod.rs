@@ -9,6 +9,8 @@
 //!   stack    network, pods (sidecar owns the namespace, service joins it), gateway, faults
 //!   control  the host's control API over a container stack (fans clock jumps out)
 //!   console  the live consoles' data over the containers (engine states, gateway, sidecars)
+//!   mesh_api mesh calls from inside a pod, intention changes in every container
+//!   restart  a role started afresh in its running container (a stack reused by the next scenario)
 //!   prune    removes leftovers by label
 //! ```
 
@@ -17,7 +19,9 @@ pub mod control;
 pub mod engine;
 pub mod files;
 pub mod image;
+pub mod mesh_api;
 pub mod prune;
+pub mod restart;
 pub mod role;
 pub mod stack;
 

@@ -70,6 +70,9 @@ pub fn has_clock(service: &ServiceDef) -> bool {
 pub const SERVICE_CONTROL: u16 = 9098;
 /// The sidecar's control API (faults, journal, clock).
 pub const SIDECAR_CONTROL: u16 = 9099;
+/// The sidecar's admin API with a mesh (`/ready`, `/stats/prometheus`, `/certs`), on Envoy's
+/// admin port.
+pub const SIDECAR_ADMIN: u16 = 19000;
 /// The gateway's proxy, admin API and clock endpoint.
 pub const GATEWAY_PROXY: u16 = 8000;
 pub const GATEWAY_ADMIN: u16 = 8001;
@@ -119,7 +122,11 @@ fn service_def<'a>(def: &'a StackDef, name: &str) -> Result<&'a ServiceDef, Role
         .ok_or_else(|| RoleError::Config(format!("no service named {name} in stack.yml")))
 }
 
-fn mesh(def: &StackDef, bundle: &Path, clock: &StackClock) -> Result<Option<StackMesh>, RoleError> {
+fn mesh(
+    def: &StackDef,
+    bundle: &Path,
+    clock: &StackClock,
+) -> Result<Option<Arc<StackMesh>>, RoleError> {
     let Some(mesh_def) = &def.mesh else {
         return Ok(None);
     };
@@ -129,18 +136,32 @@ fn mesh(def: &StackDef, bundle: &Path, clock: &StackClock) -> Result<Option<Stac
         .map_err(|e| RoleError::Config(format!("{}: {e}", bundle.display())))?;
     bundle
         .into_mesh(mesh_def, clock)
-        .map(Some)
+        .map(|mesh| Some(Arc::new(mesh)))
         .map_err(|e| RoleError::Config(e.to_string()))
 }
 
+/// Binds `ip:port`; after a restart ([`super::restart`]) the last start's listener may still be
+/// closing, so a port in use is tried again for a while.
 async fn listen(what: &str, ip: Ipv4Addr, port: u16) -> Result<TcpListener, RoleError> {
-    TcpListener::bind((ip, port))
-        .await
-        .map_err(|source| RoleError::Bind {
-            what: what.to_string(),
-            port,
-            source,
-        })
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpListener::bind((ip, port)).await {
+            Ok(listener) => return Ok(listener),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(source) => {
+                return Err(RoleError::Bind {
+                    what: what.to_string(),
+                    port,
+                    source,
+                })
+            }
+        }
+    }
 }
 
 /// Waits until the host says every peer has joined the network ([`super::files::NETWORK_READY`]
@@ -179,8 +200,9 @@ fn links(seed: u64, clock: &StackClock) -> Links {
 }
 
 /// The control API of a role: the one control router over the role's services and the links
-/// that leave its container (Toxiproxy's API at the root), its clock, and in the gateway's
-/// container what the gateway observes (breakers, traffic, traces).
+/// that leave its container (Toxiproxy's API at the root), its clock; in the gateway's container
+/// what the gateway observes (breakers, traffic, traces); with a mesh, the mesh calls and
+/// intention changes of this container ([`super::mesh_api`]).
 async fn serve_control(
     stack: &StackDef,
     clock: &StackClock,
@@ -188,9 +210,11 @@ async fn serve_control(
     services: BTreeMap<String, Arc<ServiceHandle>>,
     gateway: Option<Arc<Gateway>>,
     links: Links,
+    mesh: Option<&Arc<StackMesh>>,
     port: u16,
 ) -> Result<crate::http::server::ServerHandle, RoleError> {
     let listener = listen("control API", Ipv4Addr::UNSPECIFIED, port).await?;
+    let service = services.values().next().cloned();
     let target = api::control::ControlTarget {
         stack: stack.name().to_string(),
         seed,
@@ -199,7 +223,15 @@ async fn serve_control(
         links,
         gateway,
     };
-    serve_router(listener, api::control::router(target)).map_err(|source| RoleError::Bind {
+    let mut router = api::control::router(target).merge(super::restart::router());
+    if let Some(mesh) = mesh {
+        router = router.merge(super::mesh_api::router(
+            mesh.clone(),
+            Arc::new(stack.clone()),
+            service,
+        ));
+    }
+    serve_router(listener, router).map_err(|source| RoleError::Bind {
         what: "control API".into(),
         port,
         source,
@@ -268,7 +300,10 @@ pub async fn sidecar(
         }
     }
 
-    // The public port, in front of the service on the pod's loopback.
+    // The public port, in front of the service on the pod's loopback, opened once the service
+    // listens: callers never meet a port that a liveness check is about to close.
+    let app = app_port(&me);
+    wait_listening(app).await;
     let port = public_port(&def, &me.name);
     let public = listen("public port", Ipv4Addr::UNSPECIFIED, port).await?;
     let guard = match &mesh {
@@ -279,7 +314,6 @@ pub async fn sidecar(
         ),
     };
     let mut behind = me.clone();
-    let app = app_port(&me);
     // The service runs in its own container: process faults go to the engine, not here.
     behind.runtime = ServiceRuntime::External {
         url: format!("http://127.0.0.1:{app}"),
@@ -295,17 +329,58 @@ pub async fn sidecar(
     .await
     .map_err(|e| RoleError::Config(e.to_string()))?;
     let handle = Arc::new(handle);
-    // Closed before the control API answers, until the service listens: once the host sees the
-    // control port, the public port answering means the service itself does.
+    // Closed before the control API answers if the service is gone again (or never came): once
+    // the host sees the control port, the public port answering means the service itself does.
     follow_liveness(&handle, app).await;
-    let _liveness = tokio::spawn(mirror_liveness(handle.clone(), app));
+    let _liveness = super::restart::TaskGuard(tokio::spawn(mirror_liveness(handle.clone(), app)));
+    let _admin = match (&mesh, handle.inbound().mesh()) {
+        (Some(mesh), Some(guard)) => {
+            let listener = listen("sidecar admin", Ipv4Addr::UNSPECIFIED, SIDECAR_ADMIN).await?;
+            let state = api::sidecar_admin::SidecarAdminState {
+                service: me.name.clone(),
+                stats: stats.clone(),
+                ca: mesh.ca.clone(),
+                leaf: guard.leaf.clone(),
+                clock: clock.clone(),
+            };
+            let admin = serve_router(listener, api::sidecar_admin::router(state));
+            Some(admin.map_err(|source| RoleError::Bind {
+                what: "sidecar admin".into(),
+                port: SIDECAR_ADMIN,
+                source,
+            })?)
+        }
+        _ => None,
+    };
     let services = BTreeMap::from([(me.name.clone(), handle)]);
-    let _control =
-        serve_control(&def, &clock, seed, services, None, links, SIDECAR_CONTROL).await?;
+    let _control = serve_control(
+        &def,
+        &clock,
+        seed,
+        services,
+        None,
+        links,
+        mesh.as_ref(),
+        SIDECAR_CONTROL,
+    )
+    .await?;
     eprintln!("sidecar of {} ready on :{port}", me.name);
     std::future::pending::<()>().await;
     drop(outbounds);
     Ok(())
+}
+
+/// Waits until the service listens on the pod's loopback `port` (its container starts beside
+/// this one); gives up waiting after [`RESOLVE_WITHIN`], the liveness check then opening the
+/// public port whenever it does.
+async fn wait_listening(port: u16) {
+    let app = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = tokio::time::Instant::now() + RESOLVE_WITHIN;
+    while tokio::net::TcpStream::connect(app).await.is_err()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Keeps the public port in step with the service container: closed while the service is
@@ -367,8 +442,10 @@ pub async fn service(stack: &Path, service: &str, seed: u64) -> Result<(), RoleE
         ..Default::default()
     };
     let kind = mock_services::MockKind::from(*kind);
-    // The clock endpoint first: once the service listens (and its sidecar opens the pod's
-    // port), a clock jump reaches this container too.
+    // The service first: once its control endpoint answers (the host waits for it, at the
+    // start and after a restart), it listens.
+    let listener = listen("service port", Ipv4Addr::LOCALHOST, APP_PORT).await?;
+    let _mock = mock_services::start_with(kind, listener, config, options).await;
     let _control = serve_control(
         &def,
         &clock,
@@ -376,11 +453,10 @@ pub async fn service(stack: &Path, service: &str, seed: u64) -> Result<(), RoleE
         BTreeMap::new(),
         None,
         links(seed, &clock),
+        None,
         SERVICE_CONTROL,
     )
     .await?;
-    let listener = listen("service port", Ipv4Addr::LOCALHOST, APP_PORT).await?;
-    let _mock = mock_services::start_with(kind, listener, config, options).await;
     eprintln!("{service} ready on 127.0.0.1:{APP_PORT}");
     std::future::pending::<()>().await;
     Ok(())
@@ -452,6 +528,7 @@ pub async fn gateway(stack: &Path, bundle: &Path, seed: u64) -> Result<(), RoleE
         BTreeMap::new(),
         Some(gateway.state.clone()),
         links,
+        mesh.as_ref(),
         GATEWAY_CONTROL,
     )
     .await?;

@@ -219,10 +219,66 @@ pub struct DockerStack {
     /// Each service pod's address on the network, by service.
     pub pod_ips: BTreeMap<String, IpAddr>,
     pub gateway_ip: IpAddr,
+    /// Where the host reaches each container's ports: 127.0.0.1 ports the engine publishes
+    /// (chosen at creation, so a partition's reconnect keeps them), by container port; for
+    /// each service's pod (its sidecar) and for the gateway ([`GATEWAY`]).
+    published: BTreeMap<String, BTreeMap<u16, u16>>,
     pub startup: Duration,
     /// Where the start-up's time went: each step with when it finished.
     pub timeline: Vec<(Duration, String)>,
     removed: AtomicBool,
+}
+
+/// The key of the gateway's published ports.
+const GATEWAY: &str = "gateway";
+
+/// The 127.0.0.1 port of the host for each container port the host talks to: the control APIs
+/// of each pod (sidecar, and the service's clock) and the gateway's proxy, admin and control
+/// API. Free ports are picked here, so the engine publishes the same ones again when a
+/// partitioned pod reconnects.
+fn publish_plan(def: &StackDef) -> Result<BTreeMap<String, BTreeMap<u16, u16>>, DockerError> {
+    let free = |port: u16| -> Result<(u16, u16), DockerError> {
+        std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| (port, a.port()))
+            .map_err(|e| DockerError::Engine(format!("no free loopback port: {e}")))
+    };
+    let mut plan = BTreeMap::new();
+    for service in &def.topology.services {
+        let mut ports = vec![role::SIDECAR_CONTROL];
+        if role::has_clock(service) {
+            ports.push(role::SERVICE_CONTROL);
+        }
+        if def.mesh.is_some() {
+            ports.push(role::SIDECAR_ADMIN);
+        }
+        let ports = ports.into_iter().map(free).collect::<Result<_, _>>()?;
+        plan.insert(service.name.clone(), ports);
+    }
+    let gateway = [
+        role::GATEWAY_PROXY,
+        role::GATEWAY_ADMIN,
+        role::GATEWAY_CONTROL,
+    ]
+    .into_iter()
+    .map(free)
+    .collect::<Result<_, _>>()?;
+    plan.insert(GATEWAY.to_string(), gateway);
+    Ok(plan)
+}
+
+/// The engine's form of `publish`: each container port on its 127.0.0.1 port.
+fn port_bindings(publish: &BTreeMap<u16, u16>) -> testcontainers::bollard::models::PortMap {
+    publish
+        .iter()
+        .map(|(port, host)| {
+            let binding = testcontainers::bollard::models::PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(host.to_string()),
+            };
+            (format!("{port}/tcp"), Some(vec![binding]))
+        })
+        .collect()
 }
 
 /// The container names of a run.
@@ -313,10 +369,12 @@ impl DockerStack {
             pods: BTreeMap::new(),
             pod_ips: BTreeMap::new(),
             gateway_ip: IpAddr::from([0, 0, 0, 0]),
+            published: BTreeMap::new(),
             startup: Duration::ZERO,
             timeline: Vec::new(),
             removed: AtomicBool::new(false),
         };
+        stack.published = publish_plan(&def)?;
         let started = stack.start_containers(&timeline).await;
         stack.timeline = timeline.take();
         match started {
@@ -359,6 +417,7 @@ impl DockerStack {
         labels: HashMap<String, String>,
         args: Vec<String>,
         aliases: Vec<String>,
+        publish: &BTreeMap<u16, u16>,
         timeline: &Timeline,
     ) -> Result<(), DockerError> {
         let start_error = |e: testcontainers::bollard::errors::Error| DockerError::Start {
@@ -369,9 +428,11 @@ impl DockerStack {
             image: Some(self.image.reference()),
             cmd: Some(args),
             labels: Some(labels),
+            exposed_ports: Some(publish.keys().map(|p| format!("{p}/tcp")).collect()),
             host_config: Some(HostConfig {
                 network_mode: Some(self.network.clone()),
                 mounts: Some(self.mounts()),
+                port_bindings: Some(port_bindings(publish)),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -421,6 +482,7 @@ impl DockerStack {
             labels(run, stack, "sidecar", Some(&service.name)),
             role_args("sidecar", Some(&service.name), &seed),
             aliases.clone(),
+            &self.published[&service.name],
             timeline,
         )
         .await?;
@@ -531,6 +593,7 @@ impl DockerStack {
             labels(&self.run, self.def.name(), "gateway", None),
             role_args("gateway", None, &self.seed.to_string()),
             vec!["gateway".to_string()],
+            &self.published[GATEWAY],
             timeline,
         )
         .await?;
@@ -779,36 +842,54 @@ impl DockerStack {
     /// Every control endpoint of the run: each sidecar's, each mock service's, the gateway's.
     pub fn control_endpoints(&self) -> Vec<SocketAddr> {
         let mut out = Vec::new();
-        for (service, ip) in &self.pod_ips {
-            out.push(SocketAddr::new(*ip, role::SIDECAR_CONTROL));
-            if self
-                .def
-                .topology
-                .service(service)
-                .is_some_and(role::has_clock)
-            {
-                out.push(SocketAddr::new(*ip, role::SERVICE_CONTROL));
-            }
+        for service in self.pod_ips.keys() {
+            out.extend(self.host_addr(service, role::SIDECAR_CONTROL));
+            out.extend(self.host_addr(service, role::SERVICE_CONTROL));
         }
-        out.push(SocketAddr::new(self.gateway_ip, role::GATEWAY_CONTROL));
+        out.push(self.gateway_control());
         out
     }
 
-    /// The sidecar control API of `service` (faults, journal).
+    /// Where the host reaches `port` of `owner`'s container (a service's pod, or [`GATEWAY`]):
+    /// the 127.0.0.1 port the engine publishes it on.
+    fn host_addr(&self, owner: &str, port: u16) -> Option<SocketAddr> {
+        let host = self.published.get(owner)?.get(&port)?;
+        Some(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, *host)))
+    }
+
+    /// The sidecar control API of `service` (faults, journal, links), from the host.
     pub fn sidecar_control(&self, service: &str) -> Option<SocketAddr> {
-        self.pod_ips
-            .get(service)
-            .map(|ip| SocketAddr::new(*ip, role::SIDECAR_CONTROL))
+        self.host_addr(service, role::SIDECAR_CONTROL)
     }
 
-    /// The gateway proxy on the network.
+    /// The clock endpoint of `service`'s own container (a mock), from the host.
+    pub fn service_control(&self, service: &str) -> Option<SocketAddr> {
+        self.host_addr(service, role::SERVICE_CONTROL)
+    }
+
+    /// The sidecar admin API of `service` (a stack with a mesh), from the host.
+    pub fn sidecar_admin(&self, service: &str) -> Option<SocketAddr> {
+        self.host_addr(service, role::SIDECAR_ADMIN)
+    }
+
+    /// The gateway's control API (its clock, its links), from the host.
+    pub fn gateway_control(&self) -> SocketAddr {
+        self.gateway_addr(role::GATEWAY_CONTROL)
+    }
+
+    fn gateway_addr(&self, port: u16) -> SocketAddr {
+        self.host_addr(GATEWAY, port)
+            .unwrap_or_else(|| SocketAddr::new(self.gateway_ip, port))
+    }
+
+    /// The gateway proxy, from the host.
     pub fn proxy_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.gateway_ip, role::GATEWAY_PROXY)
+        self.gateway_addr(role::GATEWAY_PROXY)
     }
 
-    /// The gateway admin API on the network.
+    /// The gateway admin API, from the host.
     pub fn admin_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.gateway_ip, role::GATEWAY_ADMIN)
+        self.gateway_addr(role::GATEWAY_ADMIN)
     }
 
     /// Removes every container and the network (forcibly, by the run's label, so a container

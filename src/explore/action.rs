@@ -19,7 +19,7 @@ use crate::config::intentions::{Action as IntentionAction, Rule, ServiceMatch};
 use crate::config::topology::ServiceRuntime;
 use crate::config::StackDef;
 use crate::protocol::Protocol;
-use crate::stack::Stack;
+use crate::target::{ProcessAction, ScenarioStack};
 
 pub use super::toxic::LinkToxic;
 
@@ -113,8 +113,8 @@ impl Action {
     ///
     /// # Errors
     /// The stack refused (an unknown service, an external service cannot be stopped, ...).
-    pub async fn apply(&self, stack: &Stack) -> Result<(), String> {
-        match self {
+    pub async fn apply(&self, stack: &ScenarioStack) -> Result<(), String> {
+        let done = match self {
             Action::Fault {
                 service,
                 fault,
@@ -124,72 +124,42 @@ impl Action {
                     probability: *probability,
                     ..FaultRule::always(fault_action(fault))
                 };
-                stack
-                    .service(service)
-                    .map_err(|e| e.to_string())?
-                    .inbound()
-                    .faults
-                    .add(rule)
-                    .map(|_id| ())
-                    .map_err(|e| e.to_string())
+                stack.add_fault(service, rule).await
             }
-            Action::Stop { service } => stack
-                .service(service)
-                .map_err(|e| e.to_string())?
-                .stop()
-                .await
-                .map_err(|e| e.to_string()),
-            Action::Kill { service } => stack
-                .service(service)
-                .map_err(|e| e.to_string())?
-                .kill()
-                .await
-                .map_err(|e| e.to_string()),
-            Action::ClockJump { by } => stack
-                .clock
-                .try_advance(*by)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            Action::Toxic(t) => t.apply(stack),
+            Action::Stop { service } => stack.process(service, ProcessAction::Stop).await,
+            Action::Kill { service } => stack.process(service, ProcessAction::Kill).await,
+            Action::ClockJump { by } => stack.advance(*by).await,
+            Action::Toxic(t) => return t.apply(stack).await,
             Action::Intention {
                 source,
                 destination,
                 allow,
                 ..
-            } => set_intention(stack, source, destination, *allow),
-        }
+            } => set_intention(stack, source, destination, *allow).await,
+        };
+        done.map_err(|e| e.to_string())
     }
 
     /// Undoes [`Action::apply`] (a clock jump stays: time does not go back).
     ///
     /// # Errors
     /// The stack refused.
-    pub async fn revert(&self, stack: &Stack) -> Result<(), String> {
-        match self {
-            Action::Fault { service, .. } => {
-                stack
-                    .service(service)
-                    .map_err(|e| e.to_string())?
-                    .inbound()
-                    .faults
-                    .clear();
-                Ok(())
+    pub async fn revert(&self, stack: &ScenarioStack) -> Result<(), String> {
+        let done = match self {
+            Action::Fault { service, .. } => stack.clear_faults(service).await,
+            Action::Stop { service } | Action::Kill { service } => {
+                stack.process(service, ProcessAction::Start).await
             }
-            Action::Stop { service } | Action::Kill { service } => stack
-                .service(service)
-                .map_err(|e| e.to_string())?
-                .start()
-                .await
-                .map_err(|e| e.to_string()),
             Action::ClockJump { .. } => Ok(()),
-            Action::Toxic(t) => t.revert(stack),
+            Action::Toxic(t) => return t.revert(stack).await,
             Action::Intention {
                 source,
                 destination,
                 was_allow,
                 ..
-            } => set_intention(stack, source, destination, *was_allow),
-        }
+            } => set_intention(stack, source, destination, *was_allow).await,
+        };
+        done.map_err(|e| e.to_string())
     }
 
     /// The catalogued steps (without keyword) that apply it in a feature.
@@ -453,20 +423,16 @@ fn fault_action(fault: &HttpFault) -> FaultAction {
     }
 }
 
-fn set_intention(
-    stack: &Stack,
+async fn set_intention(
+    stack: &ScenarioStack,
     source: &str,
     destination: &str,
     allow: bool,
-) -> Result<(), String> {
-    let mesh = stack
-        .mesh
-        .as_ref()
-        .ok_or_else(|| "this stack has no mesh".to_string())?;
+) -> Result<(), crate::target::TargetError> {
     let body = serde_json::json!({ "Action": if allow { "allow" } else { "deny" } });
-    mesh.store
-        .put_exact(source, destination, &body.to_string(), stack.clock.wall())
-        .map_err(|e| e.to_string())
+    stack
+        .change_intention(http::Method::PUT, source, destination, Some(&body))
+        .await
 }
 
 /// Jumps of the stack clock in the action space: past a breaker's open timeout and a rate-limit

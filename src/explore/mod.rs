@@ -59,6 +59,8 @@ pub struct ExploreSettings {
     pub pairs: bool,
     /// Shrink at most this many broken schedules into reproducers (0: none).
     pub max_repros: usize,
+    /// Where each schedule's fresh stack runs (`--target`).
+    pub target: crate::target::RunTarget,
 }
 
 /// A broken schedule shrunk and written as a feature.
@@ -363,6 +365,7 @@ pub async fn explore(
         seed: settings.seed,
         stop_at_first_break: true,
         focus: None,
+        target: settings.target.clone(),
     };
     let mut exploration = Exploration {
         stack: settings.def.name().to_string(),

@@ -23,7 +23,7 @@ use crate::clock::Stopwatch;
 use crate::config::gateway::{PluginConfig, PluginKind};
 use crate::config::StackDef;
 use crate::seed::derive_seed;
-use crate::stack::{PortPlan, Stack};
+use crate::target::{RunTarget, ScenarioStack};
 
 /// One action in a schedule: from window `at`, for `windows` windows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -233,6 +233,8 @@ pub struct PlaySettings {
     /// The one objective (hypothesis, objective) that matters (shrinking): a window stops
     /// early only once it is certainly broken. `None`: once any objective is.
     pub focus: Option<(usize, usize)>,
+    /// Where each play's fresh stack runs (`--target`).
+    pub target: RunTarget,
 }
 
 impl PlaySettings {
@@ -275,9 +277,9 @@ pub async fn play(
         violations: Vec::new(),
         wall: Duration::ZERO,
     };
-    let stack = match Stack::start(
+    let stack = match ScenarioStack::start(
+        &settings.target,
         settings.def.clone(),
-        PortPlan::Ephemeral,
         schedule.stack_seed(settings.seed),
     )
     .await
@@ -297,7 +299,12 @@ pub async fn play(
         .iter()
         .any(|t| t.action.needs_running_clock())
     {
-        stack.clock.stand_still();
+        if let Err(e) = stack.stand_still().await {
+            played.error = Some(e.to_string());
+            stack.shutdown().await;
+            played.wall = stopwatch.elapsed();
+            return played;
+        }
     }
     let mut quotas = Quotas::default();
     let (mut sent, mut responses, mut errors) = (0u64, 0u64, 0u64);
@@ -315,8 +322,8 @@ pub async fn play(
             if w == fault_windows && fault_windows > 0 {
                 // Recovery: policy time passes until every breaker may try again.
                 let _ = stack
-                    .clock
-                    .try_advance(longest_open_timeout(&settings.def) + Duration::from_secs(1));
+                    .advance(longest_open_timeout(&settings.def) + Duration::from_secs(1))
+                    .await;
             }
             for t in schedule.actions.iter().filter(|t| t.at == w) {
                 if let Err(e) = t.action.apply(&stack).await {
@@ -370,8 +377,13 @@ pub async fn play(
             break;
         }
     }
-    played.violations = super::invariants::Trace::collect(&stack, sent, responses, errors).check();
-    drop(stack);
+    // The invariants read the in-process stack's objects (ledgers, audit trail, every journal
+    // line); on containers a play checks its hypotheses only.
+    if let Ok(stack) = stack.in_process("the invariants") {
+        played.violations =
+            super::invariants::Trace::collect(stack, sent, responses, errors).check();
+    }
+    stack.shutdown().await;
     played.wall = stopwatch.elapsed();
     played
 }

@@ -16,7 +16,7 @@ use serde::{Serialize, Serializer};
 
 use crate::config::StackDef;
 use crate::link::{link_name, Stream, Toxic, ToxicKind};
-use crate::stack::Stack;
+use crate::target::ScenarioStack;
 
 /// A toxic the explorer puts on one link.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,27 +121,22 @@ impl LinkToxic {
     ///
     /// # Errors
     /// The stack has no such link, or the link refused the toxic.
-    pub fn apply(&self, stack: &Stack) -> Result<(), String> {
-        let link = stack
-            .links
-            .get(&self.link)
-            .map_err(|e| format!("{}: {e}", self.link))?;
-        link.add_toxic(self.toxic())
-            .map(|_| ())
-            .map_err(|e| format!("{}: {e}", self.link))
+    pub async fn apply(&self, stack: &ScenarioStack) -> Result<(), String> {
+        stack
+            .add_toxic(&self.link, self.toxic())
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Takes it off the link (the others stay).
     ///
     /// # Errors
     /// The stack has no such link or the toxic is gone.
-    pub fn revert(&self, stack: &Stack) -> Result<(), String> {
-        let link = stack
-            .links
-            .get(&self.link)
-            .map_err(|e| format!("{}: {e}", self.link))?;
-        link.remove_toxic(&self.name())
-            .map_err(|e| format!("{}: {e}", self.link))
+    pub async fn revert(&self, stack: &ScenarioStack) -> Result<(), String> {
+        stack
+            .remove_toxic(&self.link, &self.name())
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The JSON of the catalogued step `the toxic … on the link from … to … is:`.

@@ -30,7 +30,7 @@ use crate::load::generator::generate;
 use crate::load::hlog::HlogWriter;
 use crate::load::summary::{percentile, summarize, Summary};
 use crate::load::{LoadPlan, LoadResult, Model, Progress, RequestTemplate, Sample, Stop};
-use crate::stack::Stack;
+use crate::target::ScenarioStack;
 
 /// A request unanswered this long in real time is a client timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -181,16 +181,16 @@ impl Quotas {
     /// Moves the stack clock to the start of the next rate-limit window wherever this window's
     /// requests would overrun what is left, then counts them in. Returns the periods whose next
     /// window the clock moved to (`minute`), so a reproducer can do the same.
-    pub fn make_room(
+    pub async fn make_room(
         &mut self,
         hypotheses: &[Hypothesis],
-        stack: &Stack,
+        stack: &ScenarioStack,
         window: Duration,
     ) -> Vec<RatePeriod> {
         let mut jumped = Vec::new();
         let mut need: BTreeMap<(usize, RatePeriod), (u64, u64)> = BTreeMap::new();
         for h in hypotheses {
-            for (plugin, period, limit) in quotas(h, &stack.def) {
+            for (plugin, period, limit) in quotas(h, stack.def()) {
                 let e = need.entry((plugin, period)).or_insert((0, limit));
                 e.0 += requests_in(h, window);
             }
@@ -203,7 +203,7 @@ impl Quotas {
             let Some(secs) = period_secs(key.1) else {
                 continue;
             };
-            let now = stack.clock.unix_seconds();
+            let now = stack.clock().unix_seconds();
             let bucket = now / secs;
             let (used, moved) = match self.used.get(key) {
                 Some((b, n)) if *b == bucket => (*n, false),
@@ -213,16 +213,16 @@ impl Quotas {
             // A clock that follows real time may have crossed into this window while the last
             // one's requests were still arriving: how many it counted here is unknown, so the
             // clock moves on to a window that is surely empty.
-            let unknown = moved && !stack.clock.stands_still();
+            let unknown = moved && !stack.clock().stands_still();
             if used + needed > limit || unknown {
                 let wall = stack
-                    .clock
+                    .clock()
                     .wall()
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap_or_default();
                 let jump = Duration::from_secs(secs - wall.as_secs() % secs)
                     .saturating_sub(Duration::from_nanos(u64::from(wall.subsec_nanos())));
-                if stack.clock.try_advance(jump).is_ok() {
+                if stack.advance(jump).await.is_ok() {
                     jumped.push(key.1);
                 }
             }
@@ -232,7 +232,7 @@ impl Quotas {
             let Some(secs) = period_secs(key.1) else {
                 continue;
             };
-            let bucket = stack.clock.unix_seconds() / secs;
+            let bucket = stack.clock().unix_seconds() / secs;
             let entry = self.used.entry(key).or_insert((bucket, 0));
             if entry.0 != bucket {
                 *entry = (bucket, 0);
@@ -318,7 +318,7 @@ const LATE_START: Duration = Duration::from_millis(100);
 /// # Errors
 /// A load plan cannot be built (a path the load engine refuses).
 pub async fn run_window(
-    stack: &Stack,
+    stack: &ScenarioStack,
     hypotheses: &[Hypothesis],
     window: Duration,
     quotas: &mut Quotas,
@@ -336,13 +336,13 @@ pub async fn run_window(
 /// # Errors
 /// A load plan cannot be built (a path the load engine refuses).
 pub async fn run_window_until(
-    stack: &Stack,
+    stack: &ScenarioStack,
     hypotheses: &[Hypothesis],
     window: Duration,
     quotas: &mut Quotas,
     cut: Cut,
 ) -> Result<WindowRun, String> {
-    let clock_to_next = quotas.make_room(hypotheses, stack, window);
+    let clock_to_next = quotas.make_room(hypotheses, stack, window).await;
     let target = crate::load::plan::parse_target(&stack.proxy_url()).map_err(|e| e.to_string())?;
     let start = crate::clock::real_instant();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Vec<Sample>)>();
@@ -384,7 +384,7 @@ pub async fn run_window_until(
     let mut jumps = 0u32;
     let mut patient = false;
     let retries = stack
-        .def
+        .def()
         .gateway
         .services
         .iter()
@@ -444,8 +444,8 @@ pub async fn run_window_until(
             continue;
         }
         let _ = stack
-            .clock
-            .try_advance(longest_attempt(&stack.def) + Duration::from_secs(1));
+            .advance(longest_attempt(stack.def()) + Duration::from_secs(1))
+            .await;
         jumps += 1;
         deadline = now + Duration::from_millis(100);
     }
@@ -519,11 +519,11 @@ fn settled(
 
 fn plan_for(
     h: &Hypothesis,
-    stack: &Stack,
+    stack: &ScenarioStack,
     addr: std::net::SocketAddr,
     window: Duration,
 ) -> Result<LoadPlan, String> {
-    let gateway = &stack.def.gateway;
+    let gateway = &stack.def().gateway;
     let (_, consumer) = gateway
         .consumer_by_name(&h.consumer)
         .ok_or_else(|| format!("no consumer {:?}", h.consumer))?;
@@ -535,7 +535,7 @@ fn plan_for(
     let token = crate::token::issue(
         &credential.key,
         &credential.secret,
-        stack.clock.unix_seconds(),
+        stack.clock().unix_seconds(),
         lifetime,
     );
     let mut headers = HeaderMap::new();

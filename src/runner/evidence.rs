@@ -12,25 +12,32 @@ use crate::report::evidence::{
 };
 use crate::stack::Stack;
 use crate::steps::GauntletWorld;
+use crate::target::ScenarioStack;
 
 use super::collected::ScenarioKey;
 
-/// Everything the report keeps of `world` for the scenario `key`.
-pub fn of(world: &GauntletWorld, key: &ScenarioKey) -> Evidence {
+/// Everything the report keeps of `world` for the scenario `key`. A stack of containers gives
+/// its start-up and journals; breakers, invariants, links and traces are read from the
+/// in-process stack's objects only.
+pub async fn of(world: &GauntletWorld, key: &ScenarioKey) -> Evidence {
     let (path, line, name) = key;
     let stack = world.started_stack();
+    let in_process = stack.and_then(|s| s.in_process("evidence").ok());
     Evidence {
-        stack_startup: stack.map(|s| s.startup),
-        breakers: stack.map(breakers).unwrap_or_default(),
+        stack_startup: stack.map(ScenarioStack::startup),
+        breakers: in_process.map(breakers).unwrap_or_default(),
         histograms: crate::steps::load::histogram_reports(path, name, *line, &world.load_runs),
-        journals: stack.map(journals).unwrap_or_default(),
-        invariants: stack
+        journals: match stack {
+            Some(stack) => journals(stack).await,
+            None => Vec::new(),
+        },
+        invariants: in_process
             .map(|s| invariants(s, &world.client_counts))
             .unwrap_or_default(),
-        links: stack
+        links: in_process
             .map(|s| crate::report::links::of(&s.links))
             .unwrap_or_default(),
-        traces: stack.map(traces).unwrap_or_default(),
+        traces: in_process.map(traces).unwrap_or_default(),
         experiment: world.experiment.clone(),
     }
 }
@@ -88,34 +95,30 @@ fn breakers(stack: &Stack) -> Vec<BreakerTimeline> {
 }
 
 /// What reached each service that received anything: the count and the last entries.
-fn journals(stack: &Stack) -> Vec<ServiceJournal> {
-    stack
-        .services
-        .iter()
-        .filter_map(|(name, service)| {
-            let journal = &service.inbound().journal;
-            let received = journal.count();
-            if received == 0 {
-                return None;
-            }
-            let entries = journal.entries();
-            let skip = entries.len().saturating_sub(JOURNAL_ENTRIES);
-            Some(ServiceJournal {
-                service: name.clone(),
-                received,
-                entries: entries
-                    .into_iter()
-                    .skip(skip)
-                    .map(|e| JournalRecord {
-                        seq: e.seq,
-                        at: e.at,
-                        source: e.source,
-                        method: e.method,
-                        path: e.path,
-                        fault: e.fault,
-                    })
-                    .collect(),
-            })
-        })
-        .collect()
+async fn journals(stack: &ScenarioStack) -> Vec<ServiceJournal> {
+    let mut out = Vec::new();
+    for service in &stack.def().topology.services {
+        let Ok((received, entries)) = stack.journal(&service.name, JOURNAL_ENTRIES).await else {
+            continue;
+        };
+        if received == 0 {
+            continue;
+        }
+        out.push(ServiceJournal {
+            service: service.name.clone(),
+            received,
+            entries: entries
+                .into_iter()
+                .map(|e| JournalRecord {
+                    seq: e.seq,
+                    at: e.at,
+                    source: e.source,
+                    method: e.method,
+                    path: e.path,
+                    fault: e.fault,
+                })
+                .collect(),
+        });
+    }
+    out
 }

@@ -33,9 +33,14 @@ use crate::report::{self, model::RunReport, model::Secrets, model::StackInfo};
 use crate::seed::derive_seed;
 use crate::steps::world::RunSettings;
 use crate::steps::GauntletWorld;
+use crate::target::{ContainerRun, RunTarget, Target};
 use collected::Collected;
 use collector::{scenario_key, Collector, ExtrasMap};
 use selection::{Selection, SelectionError};
+
+/// Stacks of containers running at once under `--target docker` unless `--concurrency` says:
+/// each is 2 containers per service and the gateway, mostly idle once started.
+pub const CONTAINER_STACKS: usize = 4;
 
 /// Everything `gauntlet run` can be told.
 #[derive(Debug, Clone)]
@@ -66,6 +71,8 @@ pub struct RunOptions {
     pub baseline_stack: Option<PathBuf>,
     /// `--otlp-endpoint URL`: every scenario's spans are exported there when it ends.
     pub otlp: Option<crate::trace::otlp::OtlpExporter>,
+    /// `--target`: each scenario's stack in this process, or as containers (SPEC §13).
+    pub target: crate::target::Target,
 }
 
 impl Default for RunOptions {
@@ -86,6 +93,7 @@ impl Default for RunOptions {
             repeat: 1,
             baseline_stack: None,
             otlp: None,
+            target: crate::target::Target::Process,
         }
     }
 }
@@ -103,6 +111,9 @@ pub enum RunError {
     MissingPath(PathBuf),
     #[error("report directory {path}: {message}")]
     ReportDir { path: PathBuf, message: String },
+    /// `--target docker` cannot start: no engine, a service it cannot run, the image build.
+    #[error("{0}")]
+    Containers(#[from] crate::docker::DockerError),
 }
 
 /// The result of a run.
@@ -205,10 +216,23 @@ pub async fn run_until(
         return Err(RunError::Features { findings: blocking });
     }
     let selection = Arc::new(selection);
+    let target = match options.target {
+        Target::Process => RunTarget::Process,
+        Target::Docker => {
+            let stacks = options.concurrency.unwrap_or(CONTAINER_STACKS);
+            RunTarget::Containers(ContainerRun::prepare(&stack, stacks).await?)
+        }
+    };
+    // Scenarios beyond the stacks that may run at once would only wait for one.
+    let concurrency = match &target {
+        RunTarget::Process => options.concurrency,
+        RunTarget::Containers(run) => Some(run.stacks()),
+    };
     let settings = Arc::new(RunSettings {
         stack: stack.clone(),
         real_time: options.real_time,
         seed,
+        target: target.clone(),
     });
     if !options.quiet {
         println!(
@@ -217,6 +241,15 @@ pub async fn run_until(
             stack.dir.display(),
             if options.real_time { ", real time" } else { "" }
         );
+        if let RunTarget::Containers(run) = &target {
+            println!(
+                "containers: image {}, stacks {}-1, {}-2, … ({} at once, each restarted for the next scenario)",
+                run.image().reference(),
+                run.name(),
+                run.name(),
+                run.stacks()
+            );
+        }
         for warning in &stack.warnings {
             println!("warning: {warning}");
         }
@@ -237,7 +270,7 @@ pub async fn run_until(
     let opts: cli::Opts<parser::basic::Cli, runner::basic::Cli, cli::Empty, cli::Empty> =
         cli::Opts {
             runner: runner::basic::Cli {
-                concurrency: options.concurrency,
+                concurrency,
                 fail_fast: options.fail_fast,
                 ..Default::default()
             },
@@ -304,24 +337,26 @@ pub async fn run_until(
                         async move {
                             // An experiment that failed before its rollbacks plays them now,
                             // as Chaos Toolkit does, before the evidence is taken.
-                            let world = match world {
-                                Some(world) => {
-                                    crate::steps::steady_state::play_forced_rollbacks(
-                                        scenario, finished, world,
-                                    )
-                                    .await;
-                                    Some(&*world)
-                                }
-                                None => None,
-                            };
                             let key = scenario_key(feature, scenario);
-                            let evidence = world.map(|w| evidence::of(w, &key));
+                            let Some(world) = world else {
+                                return;
+                            };
+                            crate::steps::steady_state::play_forced_rollbacks(
+                                scenario, finished, world,
+                            )
+                            .await;
+                            let evidence = Some(evidence::of(world, &key).await);
                             // The scenario's spans to the collector, in the background.
-                            if let (Some(otlp), Some(stack)) =
-                                (&otlp, world.and_then(|w| w.started_stack()))
-                            {
+                            if let (Some(otlp), Some(stack)) = (
+                                &otlp,
+                                world
+                                    .started_stack()
+                                    .and_then(|s| s.in_process("spans").ok()),
+                            ) {
                                 otlp.send(stack.traces().spans());
                             }
+                            // Its stack goes now, containers included, before the next starts.
+                            world.shutdown_stack().await;
                             if let (Some(evidence), Ok(mut map)) = (evidence, extras.lock()) {
                                 map.insert(key, evidence);
                             }
@@ -354,6 +389,10 @@ pub async fn run_until(
     // every process it started, is stopped before the report is written.
     if interrupted && !options.quiet {
         println!("interrupted: stopping every stack and writing the report");
+    }
+    // Whatever containers a scenario left (an interrupted one) go too.
+    if let RunTarget::Containers(run) = &target {
+        run.remove_all().await;
     }
     let (last_round, problems) = collected
         .lock()

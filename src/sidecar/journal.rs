@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::clock::StackInstant;
@@ -36,22 +36,26 @@ pub const KEPT_HEADERS: [&str; 11] = [
 pub const CAPACITY: usize = 1_000;
 
 /// One request as it reached a service's inbound stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     /// 1 for the first request the service ever received.
     pub seq: u64,
     /// Stack-clock time since the stack started (jumps included).
-    #[serde(rename = "stack_time_ms", serialize_with = "millis")]
+    #[serde(
+        rename = "stack_time_ms",
+        serialize_with = "millis",
+        deserialize_with = "from_millis"
+    )]
     pub at: Duration,
     /// The caller's mesh identity (the URI SAN of its certificate), when there is a mesh.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     pub method: String,
     /// Path and query as received, query values redacted.
     pub path: String,
     pub headers: BTreeMap<String, String>,
     /// What the fault stage did (`abort 503`, `delay 20 ms`, `hang`…); `None`: passed on untouched.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
 }
 
@@ -75,6 +79,11 @@ fn path_with_redacted_query(uri: &http::Uri) -> String {
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `stack_time_ms` read back from JSON (a container's control API, `GET /services/{name}/journal`).
+fn from_millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
 }
 
 /// The journal of one service.

@@ -69,7 +69,7 @@ async fn give_token(
     shape: impl FnOnce(&JwtCredential, u64) -> Value,
 ) -> StepResult {
     let credential = credential(world, consumer)?;
-    let now = world.stack().await?.clock.unix_seconds();
+    let now = world.stack().await?.clock().unix_seconds();
     let alg = if credential.algorithm.is_hmac() {
         credential.algorithm
     } else {
@@ -166,7 +166,7 @@ async fn token_other_alg(world: &mut GauntletWorld, consumer: String, alg: Strin
     let algorithm = JwtAlgorithm::parse(&alg)
         .filter(|a| a.is_hmac())
         .ok_or_else(|| StepError::new(format!("{alg} is not HS256, HS384 or HS512")))?;
-    let now = world.stack().await?.clock.unix_seconds();
+    let now = world.stack().await?.clock().unix_seconds();
     let lifetime = default_lifetime(world).as_secs();
     let header = json!({"alg": alg, "typ": "JWT"});
     let signed = token::sign(
@@ -191,7 +191,7 @@ async fn token_private_key(
             "cannot read the private key {path:?} (a path from the directory gauntlet runs in): {e}"
         ))
     })?;
-    let now = world.stack().await?.clock.unix_seconds();
+    let now = world.stack().await?.clock().unix_seconds();
     let lifetime = default_lifetime(world).as_secs();
     let alg = credential.algorithm;
     let header = json!({"alg": alg.as_str(), "typ": "JWT"});
@@ -214,7 +214,7 @@ async fn token_alg_confusion(world: &mut GauntletWorld, consumer: String) -> Ste
             credential.algorithm.as_str()
         ))
     })?;
-    let now = world.stack().await?.clock.unix_seconds();
+    let now = world.stack().await?.clock().unix_seconds();
     let lifetime = default_lifetime(world).as_secs();
     let header = json!({"alg": "HS256", "typ": "JWT"});
     let signed = token::sign(
@@ -263,7 +263,7 @@ async fn token_without_claim(
 
 #[given(expr = "I have a token issued for the unknown key {string}")]
 async fn token_unknown_key(world: &mut GauntletWorld, key: String) -> StepResult {
-    let now = world.stack().await?.clock.unix_seconds();
+    let now = world.stack().await?.clock().unix_seconds();
     let claims = json!({"iss": key, "iat": now, "nbf": now, "exp": now + 600});
     let header = json!({"alg": "HS256", "typ": "JWT"});
     let signed = token::sign(&header, &claims, b"some-other-secret", JwtAlgorithm::HS256)?;

@@ -1,8 +1,7 @@
 //! Faults (SPEC §7) and what reached a service: process faults (stop, start, kill), HTTP faults
 //! at the service's inbound stage, and its journal.
 //!
-//! Every fault acts on the scenario's own stack, in process (the control API of `gauntlet up`
-//! does the same over HTTP).
+//! Every fault acts on the scenario's own stack, wherever it runs ([`crate::target`]).
 
 use std::time::Duration;
 
@@ -12,27 +11,18 @@ use cucumber::{given, then, when};
 use super::params::DurationParam;
 use super::world::{GauntletWorld, StepError, StepResult};
 use crate::chaos::fault::{Delay, FaultAction, FaultRule};
-use crate::stack::ServiceHandle;
+use crate::target::ProcessAction;
 
 /// How long the steps that wait for requests to arrive at a service ("has received N
 /// requests", "the started requests have reached") wait, in real time.
 pub(super) const ARRIVAL_PATIENCE: Duration = Duration::from_secs(5);
 
-async fn service<'w>(
-    world: &'w mut GauntletWorld,
-    name: &str,
-) -> Result<&'w std::sync::Arc<ServiceHandle>, StepError> {
-    Ok(world.stack().await?.service(name)?)
+async fn add_fault(world: &mut GauntletWorld, name: &str, rule: FaultRule) -> StepResult {
+    Ok(world.stack().await?.add_fault(name, rule).await?)
 }
 
-async fn add_fault(world: &mut GauntletWorld, name: &str, rule: FaultRule) -> StepResult {
-    service(world, name)
-        .await?
-        .inbound()
-        .faults
-        .add(rule)
-        .map(|_id| ())
-        .map_err(|e| StepError::new(e.to_string()))
+async fn process(world: &mut GauntletWorld, name: &str, action: ProcessAction) -> StepResult {
+    Ok(world.stack().await?.process(name, action).await?)
 }
 
 fn counted(action: FaultAction, times: Option<u32>) -> FaultRule {
@@ -49,31 +39,19 @@ fn abort(status: u16) -> FaultAction {
 #[given(expr = "{string} is stopped")]
 #[when(expr = "{string} is stopped")]
 async fn stopped(world: &mut GauntletWorld, name: String) -> StepResult {
-    service(world, &name)
-        .await?
-        .stop()
-        .await
-        .map_err(|e| StepError::new(e.to_string()))
+    process(world, &name, ProcessAction::Stop).await
 }
 
 #[given(expr = "{string} is killed")]
 #[when(expr = "{string} is killed")]
 async fn killed(world: &mut GauntletWorld, name: String) -> StepResult {
-    service(world, &name)
-        .await?
-        .kill()
-        .await
-        .map_err(|e| StepError::new(e.to_string()))
+    process(world, &name, ProcessAction::Kill).await
 }
 
 #[given(expr = "{string} is started again")]
 #[when(expr = "{string} is started again")]
 async fn started(world: &mut GauntletWorld, name: String) -> StepResult {
-    service(world, &name)
-        .await?
-        .start()
-        .await
-        .map_err(|e| StepError::new(e.to_string()))
+    process(world, &name, ProcessAction::Start).await
 }
 
 #[given(expr = "{string} answers {int} to every request")]
@@ -149,19 +127,16 @@ async fn fault_json(world: &mut GauntletWorld, name: String, step: &Step) -> Ste
 #[given(expr = "the faults on {string} are cleared")]
 #[when(expr = "the faults on {string} are cleared")]
 async fn cleared(world: &mut GauntletWorld, name: String) -> StepResult {
-    service(world, &name).await?.inbound().faults.clear();
-    Ok(())
+    Ok(world.stack().await?.clear_faults(&name).await?)
 }
 
 #[then(expr = "{string} received {int} request(s)")]
 async fn received(world: &mut GauntletWorld, name: String, expected: u64) -> StepResult {
-    let journal = &service(world, &name).await?.inbound().journal;
-    let actual = journal.count();
+    let (actual, last) = world.stack().await?.journal(&name, 10).await?;
     if actual == expected {
         return Ok(());
     }
-    let recent: Vec<String> = journal
-        .last(10)
+    let recent: Vec<String> = last
         .iter()
         .map(|e| {
             format!(
@@ -189,8 +164,11 @@ async fn received(world: &mut GauntletWorld, name: String, expected: u64) -> Ste
 
 #[when(expr = "{string} has received {int} request(s)")]
 async fn has_received(world: &mut GauntletWorld, name: String, n: u64) -> StepResult {
-    let journal = &service(world, &name).await?.inbound().journal;
-    let reached = journal.wait_for(n, ARRIVAL_PATIENCE).await;
+    let reached = world
+        .stack()
+        .await?
+        .wait_for_requests(&name, n, ARRIVAL_PATIENCE)
+        .await?;
     if reached >= n {
         Ok(())
     } else {

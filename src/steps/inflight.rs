@@ -19,7 +19,7 @@ use crate::gateway::router;
 
 /// The stack service a gateway request for `method path` goes to, if a route matches.
 fn target_service(
-    stack: &crate::stack::Stack,
+    stack: &crate::target::ScenarioStack,
     method: &http::Method,
     path: &str,
 ) -> Option<String> {
@@ -27,7 +27,7 @@ fn target_service(
         Some((p, q)) => (p, Some(q)),
         None => (path, None),
     };
-    let def = &stack.def;
+    let def = stack.def();
     let matched = router::match_route(
         &def.gateway,
         method,
@@ -48,12 +48,7 @@ async fn start(
     let request = build_request(world, method.0, path).await?;
     if world.in_flight.is_empty() {
         // What every service had received before this batch, for "have reached".
-        let stack = world.stack().await?;
-        world.journal_baseline = stack
-            .services
-            .iter()
-            .map(|(name, s)| (name.clone(), s.inbound().journal.count()))
-            .collect();
+        world.journal_baseline = world.stack().await?.request_counts().await?;
     }
     for _ in 0..count {
         let client = world.client.clone();
@@ -98,7 +93,7 @@ async fn finish(world: &mut GauntletWorld) -> StepResult {
     // past a deadline ends the wait at once. Waiting in real time for an answer the policy
     // should already have given would let real time stand in for policy time (a 60 s timeout
     // would pass a scenario about 30 s), so then the wait is bounded.
-    let clock = world.stack().await?.clock.clone();
+    let clock = world.stack().await?.clock().clone();
     let clock_in_use =
         !world.settings()?.real_time && (clock.stands_still() || clock.offset() > Duration::ZERO);
     if clock_in_use {
@@ -161,7 +156,7 @@ async fn still_waiting(world: &mut GauntletWorld) -> StepResult {
     if world.in_flight.is_empty() {
         return Err(StepError::new("no request was started"));
     }
-    let clock = world.stack().await?.clock.clone();
+    let clock = world.stack().await?.clock().clone();
     // A jump that reached a deadline (a read timeout one step too short) wakes its timer; on a
     // loaded machine the timer's task may run later than any fixed window. So the window only
     // starts once no timer on the stack clock is due: the answer it brings is then on its way.
@@ -222,8 +217,12 @@ async fn have_reached(world: &mut GauntletWorld, service: String) -> StepResult 
         )));
     }
     let baseline = world.journal_baseline.get(&service).copied().unwrap_or(0);
-    let journal = &world.stack().await?.service(&service)?.inbound().journal;
-    let reached = journal.wait_for(baseline + started, ARRIVAL_PATIENCE).await - baseline;
+    let reached = world
+        .stack()
+        .await?
+        .wait_for_requests(&service, baseline + started, ARRIVAL_PATIENCE)
+        .await?
+        - baseline;
     if reached >= started {
         Ok(())
     } else {

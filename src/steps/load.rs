@@ -99,13 +99,13 @@ async fn run_load_with(
     let description = format!("{method} {path}, {}", plan.describe());
     // Where the run sits on the stack clock, so the report can draw breaker transitions on the
     // run's time axis.
-    let stack_start = world.started_stack().map(|s| s.clock.now().since_start());
+    let stack_start = world.started_stack().map(|s| s.clock().now().since_start());
     let gateway_before = gateway_answered_if_alone(world, target.addr);
     let result = load::run(plan, &description, Arc::new(Progress::default()))
         .await
         .map_err(|e| StepError::new(e.to_string()))?;
     let summary = summarize(&result);
-    if let (Some(before), Some(stack)) = (gateway_before, world.started_stack()) {
+    if let (Some(before), Some(stack)) = (gateway_before, in_process_stack(world)) {
         let after = stack.gateway.state.metrics.total_requests();
         world
             .client_counts
@@ -145,11 +145,21 @@ pub fn gateway_answered_if_alone(world: &GauntletWorld, addr: std::net::SocketAd
     if !world.in_flight.is_empty() {
         return None;
     }
-    let stack = world.started_stack()?;
+    let stack = in_process_stack(world)?;
     let proxy = plan::parse_target(&stack.proxy_url()).ok()?;
     let gateway = &stack.gateway.state;
     (proxy.addr == addr && gateway.kong_metrics.in_flight() == 0)
         .then(|| gateway.metrics.total_requests())
+}
+
+/// The scenario's stack when it runs in process: the gateway's own counters, which INV-8
+/// compares with the client's, are read from its objects (the container target does not count
+/// them for the host).
+pub fn in_process_stack(world: &GauntletWorld) -> Option<&crate::stack::Stack> {
+    world
+        .started_stack()?
+        .in_process("the gateway's counters")
+        .ok()
 }
 
 /// The last load run of the scenario.

@@ -1,6 +1,7 @@
 //! The mesh as a caller sees it (SPEC §6): calls between identities over mTLS, handshakes
 //! refused, intentions changed through the catalog API, sidecar metrics, and the trace context
-//! that reaches the services.
+//! that reaches the services. Each acts through [`crate::target::ScenarioStack`]: on containers
+//! a call leaves from inside the caller's pod, and an intention change reaches every sidecar.
 //!
 //! ```text
 //!   "X calls Y over the mesh" ──► mesh::probe (X's leaf, expects Y's SPIFFE ID) ──► Y's public port
@@ -14,19 +15,12 @@ use super::observability::metric_is;
 use super::params::MethodParam;
 use super::world::{GauntletWorld, StepError, StepResult};
 use crate::http::client::OutgoingRequest;
-use crate::mesh::probe::{self, Caller, OpenConnection, Outcome, Probe};
-use crate::mesh::runtime::StackMesh;
+use crate::mesh::probe::{Caller, Outcome, Probe};
 use crate::protocol::Protocol;
 use crate::sidecar::inbound::RBAC_DENIED_BODY;
 
 /// What a tcp probe sends: `PING` (redis answers `+PONG`, an echo service echoes it).
 const TCP_PROBE: &[u8] = b"PING\r\n";
-
-async fn mesh(world: &mut GauntletWorld) -> Result<std::sync::Arc<StackMesh>, StepError> {
-    world.stack().await?.mesh.clone().ok_or_else(|| {
-        StepError::new("this stack has no mesh: add intentions.hcl (or intentions.json) to it")
-    })
-}
 
 async fn call(
     world: &mut GauntletWorld,
@@ -34,11 +28,9 @@ async fn call(
     destination: &str,
     probe: Option<Probe>,
 ) -> StepResult {
-    let mesh = mesh(world).await?;
     let stack = world.stack().await?;
-    let service = stack.service(destination)?;
     let protocol = stack
-        .def
+        .def()
         .topology
         .service(destination)
         .map_or(Protocol::Http, |s| s.protocol);
@@ -50,9 +42,7 @@ async fn call(
         },
         Protocol::Tcp => Probe::Tcp(TCP_PROBE.to_vec()),
     });
-    let config = probe::client_for(&mesh, &caller, destination)
-        .map_err(|e| StepError::new(e.to_string()))?;
-    let outcome = probe::call(&mesh, config, destination, service.addr(), &probe).await;
+    let outcome = stack.mesh_call(&caller, destination, &probe).await?;
     world.mesh_outcome = Some((format!("{caller} → {destination}"), outcome));
     Ok(())
 }
@@ -183,28 +173,11 @@ fn describe(outcome: &Outcome) -> String {
 
 #[given(expr = "the sidecar of {string} presents the identity {string}")]
 async fn presents(world: &mut GauntletWorld, service: String, identity: String) -> StepResult {
-    let mesh = mesh(world).await?;
-    let stack = world.stack().await?;
-    let handle = stack.service(&service)?;
-    let guard = handle
-        .inbound()
-        .mesh()
-        .ok_or_else(|| StepError::new(format!("{service} has no mesh sidecar")))?;
-    let leaf = std::sync::Arc::new(
-        mesh.ca
-            .issue_leaf(&identity, mesh.clock())
-            .map_err(|e| StepError::new(e.to_string()))?,
-    );
-    let protocol = stack
-        .def
-        .topology
-        .service(&service)
-        .map_or(Protocol::Http, |s| s.protocol);
-    let config = mesh
-        .server_config(&leaf, protocol)
-        .map_err(|e| StepError::new(e.to_string()))?;
-    guard.present(leaf, config);
-    Ok(())
+    Ok(world
+        .stack()
+        .await?
+        .present_identity(&service, &identity)
+        .await?)
 }
 
 async fn catalog_exact(
@@ -214,29 +187,11 @@ async fn catalog_exact(
     destination: &str,
     body: Option<serde_json::Value>,
 ) -> StepResult {
-    let stack = world.stack().await?;
-    let catalog = stack
-        .catalog
-        .as_ref()
-        .ok_or_else(|| StepError::new("this stack has no catalog API (no mesh)"))?;
-    let url = format!(
-        "http://{}/v1/connect/intentions/exact?source={source}&destination={destination}",
-        catalog.addr()
-    );
-    let mut request = OutgoingRequest::new(method, url);
-    if let Some(body) = &body {
-        request = request.json_body(body);
-    }
-    let response = world.client.send(&request).await?;
-    if response.status == 200 {
-        Ok(())
-    } else {
-        Err(StepError::new(format!(
-            "the catalog API refused the intention change: {} {}",
-            response.status,
-            response.text()
-        )))
-    }
+    Ok(world
+        .stack()
+        .await?
+        .change_intention(method, source, destination, body.as_ref())
+        .await?)
 }
 
 #[given(expr = "the intention from {string} to {string} is set to {word}")]
@@ -274,13 +229,11 @@ async fn delete(world: &mut GauntletWorld, source: String, destination: String) 
 
 #[when(expr = "{string} opens a connection to {string} over the mesh")]
 async fn open(world: &mut GauntletWorld, source: String, destination: String) -> StepResult {
-    let mesh = mesh(world).await?;
-    let addr = world.stack().await?.service(&destination)?.addr();
-    let config = probe::client_for(&mesh, &Caller::Identity(source.clone()), &destination)
-        .map_err(|e| StepError::new(e.to_string()))?;
-    let mut connection = OpenConnection::open(&mesh, config, &destination, addr)
-        .await
-        .map_err(StepError::new)?;
+    let mut connection = world
+        .stack()
+        .await?
+        .open_mesh_connection(&source, &destination)
+        .await?;
     match connection.exchange(TCP_PROBE).await {
         Outcome::TcpReply(_) => {
             world.open_connections.insert(destination, connection);
@@ -319,17 +272,12 @@ async fn sidecar_metric(
     service: String,
     expected: u64,
 ) -> StepResult {
-    let stack = world.stack().await?;
-    let admin = stack
-        .sidecar_admins
-        .get(&service)
-        .ok_or_else(|| StepError::new(format!("{service} has no sidecar admin API (no mesh?)")))?
-        .addr();
+    let admin = world.stack().await?.sidecar_admin_url(&service)?;
     let response = world
         .client
         .send(&OutgoingRequest::new(
             http::Method::GET,
-            format!("http://{admin}/stats/prometheus"),
+            format!("{admin}/stats/prometheus"),
         ))
         .await?;
     metric_is(
@@ -342,9 +290,8 @@ async fn sidecar_metric(
 
 /// The trace id of the last request that reached `service`.
 async fn last_trace_id(world: &mut GauntletWorld, service: &str) -> Result<String, StepError> {
-    let journal = &world.stack().await?.service(service)?.inbound().journal;
-    let entry = journal
-        .last(1)
+    let (_, mut last) = world.stack().await?.journal(service, 1).await?;
+    let entry = last
         .pop()
         .ok_or_else(|| StepError::new(format!("no request reached {service}")))?;
     let traceparent = entry.headers.get("traceparent").ok_or_else(|| {

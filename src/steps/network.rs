@@ -5,7 +5,6 @@
 //! toxicity 1) except `resets connections`, which acts on the first bytes sent (`upstream`) so
 //! the destination never sees the request. Any toxic, stream and toxicity: the JSON step.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use cucumber::gherkin::Step;
@@ -13,21 +12,22 @@ use cucumber::{given, then, when};
 
 use super::params::DurationParam;
 use super::world::{GauntletWorld, StepError, StepResult};
-use crate::link::{link_name, Link, Stream, Toxic, ToxicKind};
+use crate::link::{link_name, Stream, Toxic, ToxicKind};
 
-async fn link(world: &mut GauntletWorld, from: &str, to: &str) -> Result<Arc<Link>, StepError> {
-    let links = &world.stack().await?.links;
+/// The name of the link from `from` to `to`, which the stack must have.
+async fn link(world: &mut GauntletWorld, from: &str, to: &str) -> Result<String, StepError> {
+    let known = world.stack().await?.link_names().await?;
     let name = link_name(from, to);
-    links.get(&name).map_err(|_| {
-        let known = links.names();
-        let hint = crate::config::kong::yaml::closest(&name, known.iter().map(String::as_str))
-            .map(|c| format!(" (did you mean {c}?)"))
-            .unwrap_or_default();
-        StepError::new(format!(
-            "this stack has no link {name}{hint}; its links: {}",
-            known.join(", ")
-        ))
-    })
+    if known.contains(&name) {
+        return Ok(name);
+    }
+    let hint = crate::config::kong::yaml::closest(&name, known.iter().map(String::as_str))
+        .map(|c| format!(" (did you mean {c}?)"))
+        .unwrap_or_default();
+    Err(StepError::new(format!(
+        "this stack has no link {name}{hint}; its links: {}",
+        known.join(", ")
+    )))
 }
 
 fn millis(d: Duration) -> u64 {
@@ -36,9 +36,7 @@ fn millis(d: Duration) -> u64 {
 
 async fn add(world: &mut GauntletWorld, from: &str, to: &str, toxic: Toxic) -> StepResult {
     let link = link(world, from, to).await?;
-    link.add_toxic(toxic)
-        .map_err(|e| StepError::new(format!("{}: {e}", link.name())))?;
-    Ok(())
+    Ok(world.stack().await?.add_toxic(&link, toxic).await?)
 }
 
 #[given(expr = "a latency of {duration} on the link from {string} to {string}")]
@@ -162,39 +160,32 @@ async fn toxic_json(
 #[given(expr = "the link from {string} to {string} is down")]
 #[when(expr = "the link from {string} to {string} is down")]
 async fn down(world: &mut GauntletWorld, from: String, to: String) -> StepResult {
-    link(world, &from, &to).await?.set_enabled(false);
-    Ok(())
+    let link = link(world, &from, &to).await?;
+    Ok(world.stack().await?.set_link_enabled(&link, false).await?)
 }
 
 #[given(expr = "the link from {string} to {string} is up again")]
 #[when(expr = "the link from {string} to {string} is up again")]
 async fn up(world: &mut GauntletWorld, from: String, to: String) -> StepResult {
-    link(world, &from, &to).await?.set_enabled(true);
-    Ok(())
+    let link = link(world, &from, &to).await?;
+    Ok(world.stack().await?.set_link_enabled(&link, true).await?)
 }
 
 #[when(expr = "the toxic {string} is removed")]
 async fn removed(world: &mut GauntletWorld, name: String) -> StepResult {
-    let links = world.stack().await?.links.clone();
-    let holders: Vec<Arc<Link>> = links
-        .all()
-        .into_iter()
-        .filter(|l| l.toxic(&name).is_ok())
+    let stack = world.stack().await?;
+    let toxics = stack.toxics().await?;
+    let holders: Vec<&str> = toxics
+        .iter()
+        .filter(|t| t.toxic.name == name)
+        .map(|t| t.link.as_str())
         .collect();
     match holders.as_slice() {
-        [one] => one
-            .remove_toxic(&name)
-            .map_err(|e| StepError::new(e.to_string())),
+        [one] => Ok(stack.remove_toxic(one, &name).await?),
         [] => {
-            let names: Vec<String> = links
-                .all()
+            let names: Vec<String> = toxics
                 .iter()
-                .flat_map(|l| {
-                    l.toxics()
-                        .iter()
-                        .map(|t| format!("{} on {}", t.toxic.name, l.name()))
-                        .collect::<Vec<_>>()
-                })
+                .map(|t| format!("{} on {}", t.toxic.name, t.link))
                 .collect();
             Err(StepError::new(format!(
                 "no link has a toxic named {name:?}; the toxics now: {}",
@@ -207,11 +198,7 @@ async fn removed(world: &mut GauntletWorld, name: String) -> StepResult {
         }
         several => Err(StepError::new(format!(
             "the toxic {name:?} is on several links ({}); remove it with the link's name",
-            several
-                .iter()
-                .map(|l| l.name())
-                .collect::<Vec<_>>()
-                .join(", ")
+            several.join(", ")
         ))),
     }
 }
@@ -224,27 +211,24 @@ async fn removed_from(
     to: String,
 ) -> StepResult {
     let link = link(world, &from, &to).await?;
-    link.remove_toxic(&name)
-        .map_err(|e| StepError::new(format!("{}: {e} ({name:?})", link.name())))
+    Ok(world.stack().await?.remove_toxic(&link, &name).await?)
 }
 
 #[given(expr = "every link is reset")]
 #[when(expr = "every link is reset")]
 async fn reset(world: &mut GauntletWorld) -> StepResult {
-    world.stack().await?.links.clone().reset().await;
-    Ok(())
+    Ok(world.stack().await?.reset_links().await?)
 }
 
 #[then(expr = "the link from {string} to {string} carried {int} connection(s)")]
 async fn carried(world: &mut GauntletWorld, from: String, to: String, n: u64) -> StepResult {
     let link = link(world, &from, &to).await?;
-    let opened = link.connections_opened();
+    let opened = world.stack().await?.connections_opened(&link).await?;
     if opened == n {
         Ok(())
     } else {
         Err(StepError::new(format!(
-            "expected {n} connection(s) through {}, saw {opened}",
-            link.name()
+            "expected {n} connection(s) through {link}, saw {opened}"
         )))
     }
 }

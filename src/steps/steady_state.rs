@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use cucumber::gherkin::Step;
 use cucumber::{given, then};
 
-use super::load::gateway_answered_if_alone;
+use super::load::{gateway_answered_if_alone, in_process_stack};
 use super::world::{GauntletWorld, StepError, StepResult};
 use crate::explore::hypothesis::{self, Hypothesis};
 use crate::explore::invariants::ClientCount;
@@ -46,7 +46,7 @@ async fn check(world: &mut GauntletWorld, when: &str) -> StepResult {
     };
     world.steady_quotas = quotas;
     let run = run.map_err(StepError::new)?;
-    if let (Some(before), Some(stack)) = (gateway_before, world.started_stack()) {
+    if let (Some(before), Some(stack)) = (gateway_before, in_process_stack(world)) {
         let summaries = run.measured.iter().map(|m| &m.summary);
         world.client_counts.push(ClientCount {
             what: format!(
@@ -231,7 +231,7 @@ pub async fn play_forced_rollbacks(
             },
         });
     }
-    record.left_in_force = world.started_stack().map(in_force).unwrap_or_default();
+    record.left_in_force = in_process_stack(world).map(in_force).unwrap_or_default();
     world.experiment = Some(record);
 }
 

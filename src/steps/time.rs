@@ -9,13 +9,11 @@ use super::world::{GauntletWorld, StepResult};
 #[when(expr = "{duration} pass(es)")]
 async fn time_passes(world: &mut GauntletWorld, d: DurationParam) -> StepResult {
     let real_time = world.settings()?.real_time;
-    let clock = world.stack().await?.clock.clone();
+    let stack = world.stack().await?;
     if real_time {
         tokio::time::sleep(d.0).await;
     } else {
-        clock
-            .try_advance(d.0)
-            .map_err(|e| super::world::StepError::new(e.to_string()))?;
+        stack.advance(d.0).await?;
     }
     Ok(())
 }
@@ -25,9 +23,9 @@ async fn time_passes(world: &mut GauntletWorld, d: DurationParam) -> StepResult 
 #[given(expr = "the stack clock stands still")]
 async fn clock_stands_still(world: &mut GauntletWorld) -> StepResult {
     let real_time = world.settings()?.real_time;
-    let clock = world.stack().await?.clock.clone();
+    let stack = world.stack().await?;
     if !real_time {
-        clock.stand_still();
+        stack.stand_still().await?;
     }
     Ok(())
 }
@@ -52,7 +50,8 @@ async fn clock_to_boundary(world: &mut GauntletWorld, unit: String) -> StepResul
         }
     };
     let real_time = world.settings()?.real_time;
-    let clock = world.stack().await?.clock.clone();
+    let stack = world.stack().await?;
+    let clock = stack.clock();
     // Land on the boundary exactly: whole seconds left, minus the fraction of this second gone.
     let wall = clock
         .wall()
@@ -65,9 +64,7 @@ async fn clock_to_boundary(world: &mut GauntletWorld, unit: String) -> StepResul
     if real_time {
         tokio::time::sleep(jump).await;
     } else {
-        clock
-            .try_advance(jump)
-            .map_err(|e| super::world::StepError::new(e.to_string()))?;
+        stack.advance(jump).await?;
     }
     Ok(())
 }

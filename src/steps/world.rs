@@ -7,7 +7,7 @@ use cucumber::World;
 
 use crate::config::StackDef;
 use crate::http::client::{HttpClient, OutgoingRequest, ReceivedResponse};
-use crate::stack::{PortPlan, Stack};
+use crate::target::{RunTarget, ScenarioStack};
 
 /// Settings shared by every scenario of a run.
 #[derive(Debug)]
@@ -16,6 +16,8 @@ pub struct RunSettings {
     /// "N seconds pass" sleeps for real instead of jumping the clock.
     pub real_time: bool,
     pub seed: u64,
+    /// Where each scenario's stack runs (SPEC §13).
+    pub target: RunTarget,
 }
 
 /// A step failure, worded for a QA engineer.
@@ -38,6 +40,7 @@ macro_rules! impl_from_error {
 }
 impl_from_error!(
     crate::stack::StackError,
+    crate::target::TargetError,
     crate::http::client::ClientError,
     crate::token::TokenError
 );
@@ -135,7 +138,7 @@ fn patience(def: &StackDef) -> std::time::Duration {
 pub struct GauntletWorld {
     /// Set by the runner before the first step.
     pub settings: Option<Arc<RunSettings>>,
-    stack: Option<Stack>,
+    stack: Option<ScenarioStack>,
     pub client: HttpClient,
     /// Tokens attached to every request, in order.
     pub tokens: Vec<AttachedToken>,
@@ -152,7 +155,7 @@ pub struct GauntletWorld {
     /// The last mesh call: who called whom, and what came back.
     pub mesh_outcome: Option<(String, crate::mesh::probe::Outcome)>,
     /// Mesh connections kept open, by destination.
-    pub open_connections: std::collections::BTreeMap<String, crate::mesh::probe::OpenConnection>,
+    pub open_connections: std::collections::BTreeMap<String, crate::target::MeshConnection>,
     /// Every load step's result, oldest first (assertions read the last; the report all).
     pub load_runs: Vec<super::load::LoadRun>,
     /// Steady states this experiment declared (`Given the steady state: …`).
@@ -204,21 +207,34 @@ impl GauntletWorld {
             .ok_or_else(|| StepError::new("internal: the runner did not install run settings"))
     }
 
-    /// The scenario's stack, started on first use.
-    pub async fn stack(&mut self) -> Result<&Stack, StepError> {
+    /// The scenario's stack, started on first use (where the run's target says). A container
+    /// that died since the last step fails the step that asks, naming it.
+    pub async fn stack(&mut self) -> Result<&ScenarioStack, StepError> {
         if self.stack.is_none() {
-            let def = self.settings()?.stack.clone();
-            self.client = HttpClient::new(patience(&def));
-            self.stack = Some(Stack::start(def, PortPlan::Ephemeral, self.seed).await?);
+            let settings = self.settings()?.clone();
+            self.client = HttpClient::new(patience(&settings.stack));
+            let stack =
+                ScenarioStack::start(&settings.target, settings.stack.clone(), self.seed).await?;
+            self.stack = Some(stack);
         }
-        self.stack
+        let stack = self
+            .stack
             .as_ref()
-            .ok_or_else(|| StepError::new("internal: stack missing after start"))
+            .ok_or_else(|| StepError::new("internal: stack missing after start"))?;
+        stack.check_alive().await?;
+        Ok(stack)
     }
 
     /// The stack if it was started.
-    pub fn started_stack(&self) -> Option<&Stack> {
+    pub fn started_stack(&self) -> Option<&ScenarioStack> {
         self.stack.as_ref()
+    }
+
+    /// Stops the scenario's stack and removes what it started, before returning.
+    pub async fn shutdown_stack(&mut self) {
+        if let Some(stack) = self.stack.take() {
+            stack.shutdown().await;
+        }
     }
 
     /// The last exchange, or an error telling the QA engineer to send a request first.
