@@ -199,30 +199,37 @@ fn links(seed: u64, clock: &StackClock) -> Links {
     Links::new(crate::seed::derive_seed(seed, &["links"]), clock.clone())
 }
 
-/// The control API of a role: the one control router over the role's services and the links
-/// that leave its container (Toxiproxy's API at the root), its clock; in the gateway's container
-/// what the gateway observes (breakers, traffic, traces); with a mesh, the mesh calls and
-/// intention changes of this container ([`super::mesh_api`]).
-async fn serve_control(
+/// What a role's control API acts on and reads.
+fn control_target(
     stack: &StackDef,
     clock: &StackClock,
     seed: u64,
     services: BTreeMap<String, Arc<ServiceHandle>>,
     gateway: Option<Arc<Gateway>>,
     links: Links,
-    mesh: Option<&Arc<StackMesh>>,
-    port: u16,
-) -> Result<crate::http::server::ServerHandle, RoleError> {
-    let listener = listen("control API", Ipv4Addr::UNSPECIFIED, port).await?;
-    let service = services.values().next().cloned();
-    let target = api::control::ControlTarget {
+) -> api::control::ControlTarget {
+    api::control::ControlTarget {
         stack: stack.name().to_string(),
         seed,
         clock: clock.clone(),
         services,
         links,
         gateway,
-    };
+    }
+}
+
+/// The control API of a role: the one control router over the role's services and the links
+/// that leave its container (Toxiproxy's API at the root), its clock; in the gateway's container
+/// what the gateway observes (breakers, traffic, traces); with a mesh, the mesh calls and
+/// intention changes of this container ([`super::mesh_api`]).
+async fn serve_control(
+    stack: &StackDef,
+    target: api::control::ControlTarget,
+    mesh: Option<&Arc<StackMesh>>,
+    port: u16,
+) -> Result<crate::http::server::ServerHandle, RoleError> {
+    let listener = listen("control API", Ipv4Addr::UNSPECIFIED, port).await?;
+    let service = target.services.values().next().cloned();
     let mut router = api::control::router(target).merge(super::restart::router());
     if let Some(mesh) = mesh {
         router = router.merge(super::mesh_api::router(
@@ -353,17 +360,8 @@ pub async fn sidecar(
         _ => None,
     };
     let services = BTreeMap::from([(me.name.clone(), handle)]);
-    let _control = serve_control(
-        &def,
-        &clock,
-        seed,
-        services,
-        None,
-        links,
-        mesh.as_ref(),
-        SIDECAR_CONTROL,
-    )
-    .await?;
+    let target = control_target(&def, &clock, seed, services, None, links);
+    let _control = serve_control(&def, target, mesh.as_ref(), SIDECAR_CONTROL).await?;
     eprintln!("sidecar of {} ready on :{port}", me.name);
     std::future::pending::<()>().await;
     drop(outbounds);
@@ -446,17 +444,15 @@ pub async fn service(stack: &Path, service: &str, seed: u64) -> Result<(), RoleE
     // start and after a restart), it listens.
     let listener = listen("service port", Ipv4Addr::LOCALHOST, APP_PORT).await?;
     let _mock = mock_services::start_with(kind, listener, config, options).await;
-    let _control = serve_control(
+    let target = control_target(
         &def,
         &clock,
         seed,
         BTreeMap::new(),
         None,
         links(seed, &clock),
-        None,
-        SERVICE_CONTROL,
-    )
-    .await?;
+    );
+    let _control = serve_control(&def, target, None, SERVICE_CONTROL).await?;
     eprintln!("{service} ready on 127.0.0.1:{APP_PORT}");
     std::future::pending::<()>().await;
     Ok(())
@@ -521,17 +517,9 @@ pub async fn gateway(stack: &Path, bundle: &Path, seed: u64) -> Result<(), RoleE
             }
         })?;
     // Its breakers, traffic and traces too: the host's consoles read them here.
-    let _control = serve_control(
-        &def,
-        &clock,
-        seed,
-        BTreeMap::new(),
-        Some(gateway.state.clone()),
-        links,
-        mesh.as_ref(),
-        GATEWAY_CONTROL,
-    )
-    .await?;
+    let observed = Some(gateway.state.clone());
+    let target = control_target(&def, &clock, seed, BTreeMap::new(), observed, links);
+    let _control = serve_control(&def, target, mesh.as_ref(), GATEWAY_CONTROL).await?;
     eprintln!("gateway ready on :{GATEWAY_PROXY}");
     std::future::pending::<()>().await;
     drop(gateway);
