@@ -144,11 +144,7 @@ pub async fn execute(args: ExploreArgs) -> Exit {
             Ok(run) => RunTarget::Containers(run),
             Err(e) => {
                 eprintln!("error: {e}");
-                return if e.is_setup() {
-                    Exit::Usage
-                } else {
-                    Exit::Failures
-                };
+                return Exit::of_container_error(&e);
             }
         },
     };

@@ -40,6 +40,17 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// The exit of a command whose containers could not be had: the user's setup (no engine,
+    /// no permission, an image missing, a stack the target cannot run) is usage, exit 2; the
+    /// engine failing at a running stack is a failure, exit 1.
+    pub fn of_container_error(error: &crate::docker::DockerError) -> Exit {
+        if error.is_setup() {
+            Exit::Usage
+        } else {
+            Exit::Failures
+        }
+    }
+
     pub fn code(self) -> u8 {
         match self {
             Exit::Success => 0,
@@ -48,6 +59,22 @@ impl Exit {
             Exit::Interrupted(signal) => signal.exit_code(),
         }
     }
+}
+
+/// The exporter of `--otlp-endpoint`, if given.
+///
+/// # Errors
+/// A malformed endpoint, printed, as [`Exit::Usage`].
+pub fn otlp_exporter(
+    endpoint: Option<&str>,
+) -> Result<Option<crate::trace::otlp::OtlpExporter>, Exit> {
+    endpoint
+        .map(crate::trace::otlp::OtlpExporter::new)
+        .transpose()
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            Exit::Usage
+        })
 }
 
 /// A signal that stops a command early.

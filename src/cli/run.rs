@@ -13,7 +13,6 @@ use clap::Args;
 use super::{Exit, Signal};
 use crate::runner::selection::{read_rerun_file, Location};
 use crate::runner::{self, console, RunError, RunOptions};
-use crate::trace::otlp::OtlpExporter;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -137,13 +136,9 @@ pub async fn execute(args: RunArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let otlp = match args.otlp_endpoint.as_deref().map(OtlpExporter::new) {
-        None => None,
-        Some(Ok(exporter)) => Some(exporter),
-        Some(Err(e)) => {
-            eprintln!("error: {e}");
-            return Exit::Usage;
-        }
+    let otlp = match super::otlp_exporter(args.otlp_endpoint.as_deref()) {
+        Ok(otlp) => otlp,
+        Err(exit) => return exit,
     };
     let options = RunOptions {
         paths,
@@ -228,11 +223,7 @@ pub async fn execute(args: RunArgs) -> Exit {
         }
         Err(RunError::Containers(e)) => {
             eprintln!("error: {e}");
-            if e.is_setup() {
-                Exit::Usage
-            } else {
-                Exit::Failures
-            }
+            Exit::of_container_error(&e)
         }
         Err(
             e @ (RunError::Config(_)

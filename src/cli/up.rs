@@ -17,7 +17,6 @@ use crate::http::server::{bind_loopback, serve_router};
 use crate::stack::{PortPlan, Stack, StackError};
 pub use crate::target::Target;
 use crate::token;
-use crate::trace::otlp::OtlpExporter;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -71,13 +70,9 @@ pub async fn execute(args: UpArgs) -> Exit {
         return Exit::Usage;
     }
     let def = Arc::new(def);
-    let otlp = match args.otlp_endpoint.as_deref().map(OtlpExporter::new) {
-        None => None,
-        Some(Ok(exporter)) => Some(exporter),
-        Some(Err(e)) => {
-            eprintln!("error: {e}");
-            return Exit::Usage;
-        }
+    let otlp = match super::otlp_exporter(args.otlp_endpoint.as_deref()) {
+        Ok(otlp) => otlp,
+        Err(exit) => return exit,
     };
     if args.target == Target::Docker {
         if otlp.is_some() {

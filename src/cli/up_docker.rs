@@ -93,11 +93,7 @@ pub async fn execute(args: UpArgs, def: Arc<StackDef>) -> Exit {
         Ok(stack) => Arc::new(stack),
         Err(e) => {
             eprintln!("error: {e}");
-            return if e.is_setup() {
-                Exit::Usage
-            } else {
-                Exit::Failures
-            };
+            return Exit::of_container_error(&e);
         }
     };
     let proxy_forward = forward(proxy, stack.proxy_addr());
