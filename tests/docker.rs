@@ -653,22 +653,36 @@ async fn the_consoles_show_a_stopped_container_and_its_breaker_opening() {
     }
 
     let page = format!("{control}/ui/");
-    let dumped = tokio::task::spawn_blocking(move || {
-        support::chromium::Chromium::find().map(|c| {
-            c.dump_dom(
-                &page,
-                support::chromium::Network::Loopback,
-                Some(Duration::from_secs(3)),
-            )
+    let drawn = [
+        r#"<tr data-service="value-architect" data-state="OPEN">"#,
+        r#"<tr data-service="value-architect" data-health="stopped">"#,
+    ];
+    // Up to three loads of the page: beside the other container tests a first load can end
+    // its time budget before the containers' answers arrive; a console that never draws the
+    // state fails all three.
+    let mut last = None;
+    for _ in 0..3 {
+        let page = page.clone();
+        let dumped = tokio::task::spawn_blocking(move || {
+            support::chromium::Chromium::find().map(|c| {
+                c.dump_dom(
+                    &page,
+                    support::chromium::Network::Loopback,
+                    Some(Duration::from_secs(3)),
+                )
+            })
         })
-    })
-    .await
-    .unwrap();
-    if let Some(page) = dumped {
-        for drawn in [
-            r#"<tr data-service="value-architect" data-state="OPEN">"#,
-            r#"<tr data-service="value-architect" data-health="stopped">"#,
-        ] {
+        .await
+        .unwrap();
+        let Some(dumped) = dumped else { break };
+        let done = drawn.iter().all(|d| dumped.dom.contains(d));
+        last = Some(dumped);
+        if done {
+            break;
+        }
+    }
+    if let Some(page) = last {
+        for drawn in drawn {
             assert!(page.dom.contains(drawn), "{drawn} in {}", page.dom);
         }
         assert!(
