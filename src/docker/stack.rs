@@ -308,21 +308,8 @@ impl DockerStack {
         check_runtimes(engine, &def).await?;
         // The CA, the leaves and the files while the engine makes the network.
         let material = async {
-            let mesh = match &def.mesh {
-                None => None,
-                Some(mesh_def) => {
-                    let clock = crate::clock::StackClock::new();
-                    let identities = def
-                        .topology
-                        .services
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .chain([def.topology.gateway_identity.as_str()]);
-                    let mesh = StackMesh::start(mesh_def, identities, &clock)
-                        .map_err(|e| DockerError::Unsupported(e.to_string()))?;
-                    Some(Arc::new(mesh))
-                }
-            };
+            let mesh = crate::stack::mesh::start(&def, &crate::clock::StackClock::new())
+                .map_err(|e| DockerError::Unsupported(e.to_string()))?;
             let files = files::write(run, &def, mesh.as_deref())?;
             timeline.mark("stack files and mesh material written");
             Ok::<_, DockerError>((mesh, files))

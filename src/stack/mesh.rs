@@ -23,7 +23,7 @@ use crate::sidecar::{MeshGuard, Outbound, UpstreamTarget};
 
 /// The stack's mesh, when it has intentions: a fresh CA and a leaf for every service and the
 /// gateway.
-pub(super) fn start(
+pub(crate) fn start(
     def: &StackDef,
     clock: &StackClock,
 ) -> Result<Option<Arc<StackMesh>>, StackError> {
