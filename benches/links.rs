@@ -66,21 +66,7 @@ async fn latency_round(
 
 /// `PER_ROUND` GETs on `CONCURRENCY` connections at once; requests per second.
 async fn throughput_round(stack: &Stack, clients: &[HttpClient], auth: &str) -> f64 {
-    let url = format!("{}/api/v1/value-models", stack.proxy_url());
-    let stopwatch = Stopwatch::start();
-    let each = PER_ROUND / clients.len();
-    futures::future::join_all(clients.iter().map(|client| {
-        let (url, auth) = (url.clone(), auth.to_string());
-        async move {
-            for _ in 0..each {
-                get(client, &url, &auth).await;
-            }
-        }
-    }))
-    .await;
-    let rate = (each * clients.len()) as f64 / stopwatch.elapsed().as_secs_f64();
-    stack.clock.advance(Duration::from_secs(60));
-    rate
+    common::throughput_round(stack, clients, auth, PER_ROUND).await
 }
 
 fn main() {

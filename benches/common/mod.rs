@@ -1,10 +1,12 @@
 //! What the in-process benchmarks share: a bearer token for valueverse's `admin-user` on the
-//! stack's clock, a GET that must answer 200, and the median of paired samples. Each benchmark
+//! stack's clock, a GET that must answer 200, a round of concurrent GETs timed for throughput,
+//! and the median of paired samples. Each benchmark
 //! uses part of it.
 #![allow(dead_code)]
 
 use std::time::Duration;
 
+use gauntlet::clock::Stopwatch;
 use gauntlet::http::client::{HttpClient, OutgoingRequest};
 use gauntlet::stack::Stack;
 
@@ -38,4 +40,30 @@ pub async fn get(client: &HttpClient, url: &str, auth: &str) {
         .expect("header");
     let response = client.send(&request).await.expect("response");
     assert_eq!(response.status, 200, "{}", response.text());
+}
+
+/// `requests` GETs of the value models split over `clients` (one connection each) at once;
+/// requests per second. The stack's clock then moves a minute on, so the next round starts with
+/// fresh rate-limit windows.
+pub async fn throughput_round(
+    stack: &Stack,
+    clients: &[HttpClient],
+    auth: &str,
+    requests: usize,
+) -> f64 {
+    let url = format!("{}/api/v1/value-models", stack.proxy_url());
+    let stopwatch = Stopwatch::start();
+    let each = requests / clients.len();
+    futures::future::join_all(clients.iter().map(|client| {
+        let (url, auth) = (url.clone(), auth.to_string());
+        async move {
+            for _ in 0..each {
+                get(client, &url, &auth).await;
+            }
+        }
+    }))
+    .await;
+    let rate = (each * clients.len()) as f64 / stopwatch.elapsed().as_secs_f64();
+    stack.clock.advance(Duration::from_secs(60));
+    rate
 }
